@@ -1,0 +1,5 @@
+import sys
+
+from mononerf.data.check import main
+
+sys.exit(main())

@@ -1,0 +1,72 @@
+"""Check scenes and summarise them: ``python -m mononerf.data DIR [DIR ...]`` (what to run on a new dataset)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from mononerf.data.scene import Scene, load_scene
+from mononerf.errors import MonoNeRFError
+
+
+def scene_summary(scene: Scene) -> dict:
+    """Numbers a user checks before training: frames, size, bounds, focal, dynamic share, flow validity."""
+    valid_f = scene.flow_fwd_mask[:-1].mean() if scene.num_frames > 1 else 0.0
+    valid_b = scene.flow_bwd_mask[1:].mean() if scene.num_frames > 1 else 0.0
+    return {
+        "name": scene.name,
+        "frames": scene.num_frames,
+        "size": f"{scene.width}x{scene.height}",
+        "focal": round(scene.focal, 3),
+        "near": round(float(scene.bds[:, 0].min()), 4),
+        "far": round(float(scene.bds[:, 1].max()), 4),
+        "dynamic_share": round(float(scene.motion_masks.mean()), 4),
+        "flow_valid_fwd": round(float(valid_f), 4),
+        "flow_valid_bwd": round(float(valid_b), 4),
+        "disp_range": (round(float(scene.disp.min()), 4), round(float(scene.disp.max()), 4)),
+    }
+
+
+def format_summary(s: dict) -> str:
+    return (f"{s['name']}: {s['frames']} frames {s['size']}, focal {s['focal']}, bounds [{s['near']}, {s['far']}] "
+            f"(scaled), dynamic pixels {100 * s['dynamic_share']:.1f}%, valid flow fwd {100 * s['flow_valid_fwd']:.1f}% "
+            f"/ bwd {100 * s['flow_valid_bwd']:.1f}%, disparity [{s['disp_range'][0]}, {s['disp_range'][1]}]")
+
+
+def check_dynamic_sampling(scene: Scene, rays_per_scene: int) -> list[str]:
+    """Warnings for frames where the original's ray sampler could not draw half its rays from static pixels."""
+    warnings = []
+    for t in range(scene.num_frames):
+        n_static = int((scene.static_masks[t] >= 0.5).sum())
+        if n_static < rays_per_scene:
+            warnings.append(f"{scene.name} frame {t}: only {n_static} static pixels (< {rays_per_scene} rays per scene)")
+    return warnings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mononerf.data", description=__doc__)
+    parser.add_argument("scenes", nargs="+", help="scene folders in the original's format")
+    parser.add_argument("--factor", type=int, default=2, help="read images_<factor>/ (default 2, as the original)")
+    parser.add_argument("--rays", type=int, default=512, help="rays per scene per step to check against (default 512)")
+    args = parser.parse_args(argv)
+    failed = 0
+    for d in args.scenes:
+        try:
+            scene = load_scene(Path(d), factor=args.factor)
+        except MonoNeRFError as exc:
+            print(f"FAIL {d}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print("OK   " + format_summary(scene_summary(scene)))
+        for w in check_dynamic_sampling(scene, args.rays):
+            print(f"     warning: {w}")
+    if failed:
+        print(f"{failed} of {len(args.scenes)} scene(s) failed the check", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

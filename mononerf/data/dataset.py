@@ -1,0 +1,222 @@
+"""Several scenes trained together, and the original's per-step ray sampling (spec §1.4–1.6, §4.2, §5.3).
+
+All scenes of a run form ONE batch every step (the original collates them into a single DataLoader batch):
+each step picks one frame per scene and samples rays from it. Ray sampling follows the original's
+numpy call order so that a seeded :class:`numpy.random.RandomState` draws the same frames and pixels.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from mononerf.data.poses import frame_time
+from mononerf.data.scene import Scene, load_scene
+from mononerf.errors import SceneFormatError
+
+
+def resolve_scene_dirs(file_lists: Sequence[str] | None, datadir: str | None = None, data_root: str = "data") -> list[Path]:
+    """Scene folders named by ``info.dataset_file_lists`` (spec §1.4).
+
+    ``["ALL"]`` → every sub-folder of ``data_root``; None → every sub-folder of ``datadir``; otherwise the list
+    itself, in its own order (the original's order came from a seeded shuffle; ours is the listed one, spec §8.23).
+    """
+    if file_lists is None:
+        if datadir is None:
+            raise SceneFormatError("no scenes given: set info.dataset_file_lists or --datadir")
+        dirs = sorted(p for p in glob.glob(os.path.join(datadir, "*")) if os.path.isdir(p))
+    elif len(file_lists) == 1 and file_lists[0] == "ALL":
+        dirs = sorted(p for p in glob.glob(os.path.join(data_root, "*")) if os.path.isdir(p))
+    else:
+        dirs = list(file_lists)
+    if not dirs:
+        raise SceneFormatError(f"no scene folders found (file_lists={file_lists!r}, datadir={datadir!r})")
+    return [Path(d) for d in dirs]
+
+
+def split_frames(num_frames: int, training_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Training and held-out frame indices (spec §1.6).
+
+    Standard / multi-scene mode (``training_frames`` None): every frame trains. Unseen-frames mode: the dynamic
+    stage trains on frames ``[0, training_frames)`` and frames from ``training_frames`` on are held out.
+    """
+    frames = np.arange(num_frames)
+    if training_frames is None:
+        return frames, frames[:0]
+    if not 1 <= training_frames <= num_frames:
+        raise ValueError(f"training_frames must be in [1, {num_frames}], got {training_frames}")
+    return frames[:training_frames], frames[training_frames:]
+
+
+@dataclass
+class RayBatch:
+    """Rays of one step; S scenes × R rays, all rays of a scene from one frame.
+
+    Attributes:
+        rays_o, rays_d: (S, R, 3) world-space origins and directions (spec §1.3 get_rays).
+        target: (S, R, 3) RGB.  static_mask: (S, R, 1) 1 = static pixel.  invdepth: (S, R) disparity.
+        grid: (S, R, 8) pixel xy + GT flows and masks (spec §1.1 grids).  frame: (S,) int64.  time: (S,) float.
+        num_static: rays [0, num_static) of every scene were drawn from static pixels (spec §4.3: "first R/2";
+            all R in the static stage).
+    """
+
+    rays_o: torch.Tensor
+    rays_d: torch.Tensor
+    target: torch.Tensor
+    static_mask: torch.Tensor
+    invdepth: torch.Tensor
+    grid: torch.Tensor
+    frame: torch.Tensor
+    time: torch.Tensor
+    num_static: int
+
+
+class MultiSceneDataset:
+    """Scenes loaded once, held as tensors on ``device`` (spec §1.4).
+
+    Tensors (S scenes, T frames): ``images`` (S,T,H,W,3), ``disp`` (S,T,H,W), ``static_masks`` (S,T,H,W),
+    ``grids`` (S,T,H,W,8), ``poses`` (S,T,3,5), ``bds`` (S,T,2), ``render_poses`` (S,V,3,5).
+    All scenes must share T, H and W (they are encoded as one batch).
+    """
+
+    def __init__(self, scenes: Sequence[Scene], device: torch.device | str = "cpu"):
+        if not scenes:
+            raise SceneFormatError("no scenes to train on")
+        first = scenes[0]
+        for s in scenes[1:]:
+            if (s.num_frames, s.height, s.width) != (first.num_frames, first.height, first.width):
+                raise SceneFormatError(
+                    f"{s.path}: {s.num_frames} frames of {s.width}x{s.height}, but {first.path} has "
+                    f"{first.num_frames} frames of {first.width}x{first.height}; scenes trained together must match")
+        self.scenes = list(scenes)
+        self.names = [s.name for s in scenes]
+        self.device = torch.device(device)
+
+        def stack(get):
+            return torch.from_numpy(np.stack([get(s) for s in scenes], 0)).to(self.device)
+
+        self.images = stack(lambda s: s.images)
+        self.disp = stack(lambda s: s.disp)
+        self.static_masks = stack(lambda s: s.static_masks)
+        self.grids = stack(lambda s: s.grids())
+        self.poses = stack(lambda s: s.poses)
+        self.bds = stack(lambda s: s.bds)
+        self.render_poses = stack(lambda s: s.render_poses)
+        self.focals = torch.tensor([s.focal for s in scenes], dtype=torch.float32, device=self.device)
+        # Pixel coordinates of each frame's static / dynamic pixels, in row-major order like torch.where (spec §5.3).
+        masks = [s.static_masks for s in scenes]
+        self._coords_s = [[np.stack(np.nonzero(m[t] >= 0.5), -1) for t in range(first.num_frames)] for m in masks]
+        self._coords_d = [[np.stack(np.nonzero(m[t] < 0.5), -1) for t in range(first.num_frames)] for m in masks]
+
+    @classmethod
+    def from_dirs(cls, scene_dirs: Sequence[str | Path], device: torch.device | str = "cpu", **load_kwargs):
+        return cls([load_scene(d, **load_kwargs) for d in scene_dirs], device=device)
+
+    # ----------------------------------------------------------------------------------------------- properties
+    @property
+    def num_scenes(self) -> int:
+        return len(self.scenes)
+
+    @property
+    def num_frames(self) -> int:
+        return self.scenes[0].num_frames
+
+    @property
+    def height(self) -> int:
+        return self.scenes[0].height
+
+    @property
+    def width(self) -> int:
+        return self.scenes[0].width
+
+    def to(self, device: torch.device | str) -> "MultiSceneDataset":
+        return MultiSceneDataset(self.scenes, device=device)
+
+    # ----------------------------------------------------------------------------------------------- sampling
+    def sample_rays(self, rng: np.random.RandomState, n_rand: int, frames: Sequence[int] | np.ndarray,
+                    stage: str = "dynamic") -> RayBatch:
+        """Draw one step's rays, in the original's RNG call order.
+
+        For each scene in order: ``frame = rng.choice(frames)``; then
+
+        * ``stage="static"`` (spec §4.2): ``n_rand`` static pixels without replacement;
+        * ``stage="dynamic"`` (spec §5.3): ``min(#dynamic, n_rand//2)`` dynamic pixels, then ``n_rand//2`` static
+          pixels (both without replacement), rays ordered static first. Where a frame has fewer than ``n_rand//2``
+          dynamic pixels, the static part grows so every scene still has ``n_rand`` rays (the original crashes
+          when scenes disagree, spec §8.22).
+
+        Args:
+            rng: the sampler's random state (saved in checkpoints for exact resume).
+            n_rand: rays per scene (the original's ``info.N_rand // num_scenes``).
+            frames: frame indices this stage may draw (spec §1.6).
+        """
+        if stage not in ("static", "dynamic"):
+            raise ValueError(f"stage must be 'static' or 'dynamic', got {stage!r}")
+        frames = np.asarray(frames)
+        picked, coords = [], []
+        for b in range(self.num_scenes):
+            img_i = int(rng.choice(frames))
+            cs, cd = self._coords_s[b][img_i], self._coords_d[b][img_i]
+            if stage == "static":
+                n_s, sel = n_rand, None
+            else:
+                n_d = min(len(cd), n_rand // 2)
+                sel_d = rng.choice(len(cd), size=[n_d], replace=False)
+                n_s, sel = n_rand - n_d, cd[sel_d]
+            if len(cs) < n_s:
+                raise SceneFormatError(
+                    f"{self.scenes[b].path}: frame {img_i} has {len(cs)} static pixels, fewer than the {n_s} rays "
+                    f"to sample; lower info.N_rand or check motion_masks/")
+            sel_s = cs[rng.choice(len(cs), size=[n_s], replace=False)]
+            coords.append(sel_s if sel is None else np.concatenate([sel_s, sel], 0))
+            picked.append(img_i)
+        return self._gather(picked, coords, n_rand if stage == "static" else n_rand // 2)
+
+    def _gather(self, picked: list[int], coords: list[np.ndarray], num_static: int) -> RayBatch:
+        dev = self.device
+        frame = torch.tensor(picked, dtype=torch.long, device=dev)
+        yx = torch.from_numpy(np.stack(coords, 0)).to(dev)  # (S, R, 2) rows, cols
+        sidx = torch.arange(self.num_scenes, device=dev)[:, None]
+        fidx = frame[:, None]
+        ys, xs = yx[..., 0], yx[..., 1]
+        c2w = self.poses[torch.arange(self.num_scenes, device=dev), frame, :3, :4]  # (S, 3, 4)
+        rays_o, rays_d = pixel_rays(xs.to(torch.float32), ys.to(torch.float32), self.height, self.width,
+                                    self.focal_per_scene(), c2w)
+        return RayBatch(
+            rays_o=rays_o, rays_d=rays_d,
+            target=self.images[sidx, fidx, ys, xs],
+            static_mask=self.static_masks[sidx, fidx, ys, xs][..., None],
+            invdepth=self.disp[sidx, fidx, ys, xs],
+            grid=self.grids[sidx, fidx, ys, xs],
+            frame=frame,
+            time=frame_time(frame.to(torch.float32), self.num_frames),
+            num_static=num_static,
+        )
+
+    def focal_per_scene(self) -> torch.Tensor:
+        """(S,) focal length of each scene's training images."""
+        return self.focals
+
+
+def pixel_rays(xs: torch.Tensor, ys: torch.Tensor, height: int, width: int, focal: torch.Tensor,
+               c2w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """World rays through integer pixel coords, no half-pixel offset (spec §1.3 get_rays, quirk §8.15).
+
+    ``d_cam = [(x − W/2)/f, −(y − H/2)/f, −1]``, ``rays_d = R · d_cam``, ``rays_o = t``.
+
+    Args:
+        xs, ys: (S, R) pixel coordinates.  focal: (S,).  c2w: (S, 3, 4).
+    Returns:
+        rays_o, rays_d: (S, R, 3).
+    """
+    f = focal[:, None]
+    dirs = torch.stack([(xs - width * 0.5) / f, -(ys - height * 0.5) / f, -torch.ones_like(xs)], -1)
+    rays_d = torch.einsum("sij,srj->sri", c2w[:, :3, :3], dirs)
+    rays_o = c2w[:, None, :3, 3].expand_as(rays_d)
+    return rays_o, rays_d
