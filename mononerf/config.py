@@ -1,0 +1,518 @@
+"""One configuration object, built from HOCON + command line and validated once at start-up (spec §7).
+
+Where a value comes from, lowest to highest (later wins):
+
+1. the key's default in :mod:`mononerf.config_schema` (the original's code / parser default);
+2. ``--config FILE``: a configargparse txt file of the original's flags (``configs/config_Balloon2.txt`` style);
+3. the HOCON conf ``-c/--conf`` with its ``include required(...)`` files (an including file wins over what it includes);
+4. the original's command-line flags (``--N_static_iters=100001``, ``--ft_path=...``), each mapped onto ONE key.
+   Flags of ``info.*`` keys win over the conf here (the original silently let the conf win: a defect);
+5. ``--set KEY=VALUE`` (repeatable; VALUE is a HOCON/JSON literal).
+
+Every key is checked (unknown key, type, choices, required value, ``info.no_ndc == not model.use_ndc``); a failure is
+one line :class:`~mononerf.errors.ConfigError` naming the dotted key and the file (or ``command line``) it came from.
+
+>>> cfg = parse_config_file("mononerf_conf/exp/quarter_frame_training/Balloon2.conf")  # doctest: +SKIP
+>>> cfg.model.mlp_dynamic.discrete_steps, cfg.model.training_frames, cfg.source("info.N_rand")  # doctest: +SKIP
+(2, 5, 'mononerf_conf/exp/quarter_frame_training/Balloon2.conf')
+
+Command line: ``python -m mononerf.config -c CONF [flags] [--set K=V ...]`` prints the resolved config;
+``python -m mononerf.config --markdown > docs/config.md`` regenerates the key table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import configargparse
+from pyhocon import ConfigFactory, ConfigTree
+from pyhocon.config_parser import ConfigParser
+
+from mononerf.config_schema import FLAGS, KEYS, REQUIRED, Key, config_table_markdown, section_prefixes
+from mononerf.errors import ConfigError, MonoNeRFError
+
+__all__ = ["Config", "Section", "load_config", "parse_config_file", "build_arg_parser", "config_table_markdown",
+           "read_hocon", "main"]
+
+COMMAND_LINE = "command line"
+DEFAULT = "default"
+_SECTIONS = section_prefixes()
+_INCLUDE = re.compile(r'^\s*include\s+(required\(\s*)?(file\(\s*)?"([^"]+)"\s*\)?\s*\)?\s*$', re.MULTILINE)
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def _display(path: str) -> str:
+    """A path as messages show it: relative to the working directory when below it."""
+    rel = os.path.relpath(os.path.abspath(path))
+    return rel if not rel.startswith("..") else os.path.abspath(path)
+
+
+# ----------------------------------------------------------------------------------------------- values and types
+def _hint(name: str) -> str:
+    """' (did you mean X?)' for a misspelt dotted key, or ''."""
+    parent, _, leaf = name.rpartition(".")
+    siblings = [k.rpartition(".")[2] for k in list(KEYS) + list(_SECTIONS) if k.rpartition(".")[0] == parent]
+    match = difflib.get_close_matches(leaf, siblings, n=1, cutoff=0.6) if siblings else []
+    if match:
+        return f" (did you mean {match[0]}?)"
+    match = difflib.get_close_matches(name, list(KEYS), n=1, cutoff=0.75)
+    return f" (did you mean {match[0]}?)" if match else ""
+
+
+def _lookup(name: str, where: str) -> Key:
+    if name in KEYS:
+        return KEYS[name]
+    if name in _SECTIONS:
+        raise ConfigError(f"{where}: {name} is a section, not a value (set one of its keys, e.g. "
+                          f"{next(k for k in KEYS if k.startswith(name + '.'))})")
+    raise ConfigError(f"{where}: unknown key {name}{_hint(name)}")
+
+
+def _check(key: Key, value: Any, where: str) -> Any:
+    """Return ``value`` converted to ``key.type`` (int → float, 'true' → True, int → str) or raise ConfigError."""
+    base, nullable = key.type.rstrip("?"), key.type.endswith("?")
+    if isinstance(value, ConfigTree):
+        ok = False
+    elif value is None:
+        ok = nullable
+    elif base == "any":
+        ok = True
+    elif base == "bool":
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        ok = isinstance(value, bool)
+    elif base == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif base == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif base == "str":
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        ok = isinstance(value, str)
+    else:  # list[int] | list[str] | int|list[int]
+        item = str if "list[str]" in base else int
+        if isinstance(value, (list, tuple)):
+            value = list(value)
+            ok = all(isinstance(v, item) and not isinstance(v, bool) for v in value)
+        else:
+            ok = base == "int|list[int]" and isinstance(value, int) and not isinstance(value, bool)
+    if not ok:
+        want = key.type.replace("?", " or null")
+        raise ConfigError(f"{where}: {key.name} must be {want}, got {type(value).__name__} {value!r}")
+    if key.choices is not None and value is not None and value not in key.choices:
+        raise ConfigError(f"{where}: {key.name} must be one of {list(key.choices)}, got {value!r}")
+    return value
+
+
+def _literal(text: str, where: str) -> Any:
+    """Parse one HOCON/JSON literal (``3``, ``true``, ``[0, 1]``, ``"a b"``, ``null``, bare strings)."""
+    try:
+        return ConfigFactory.parse_string("v = " + text)["v"]
+    except Exception as exc:  # pyparsing raises several exception types
+        raise ConfigError(f"{where}: cannot parse value {text!r} as a HOCON literal ({exc})") from None
+
+
+def _from_text(key: Key, text: Any, where: str) -> Any:
+    """A flag's value (string, or list of strings for list flags) as the key's type."""
+    base = key.type.rstrip("?")
+    if base == "list[str]":
+        if isinstance(text, str):
+            text = [text]
+        return _literal(text[0], where) if len(text) == 1 and text[0].lstrip().startswith("[") else list(text)
+    if base in ("str", "any"):
+        return text
+    if base == "bool" and str(text).lower() in ("1", "yes", "on", "0", "no", "off"):
+        return str(text).lower() in ("1", "yes", "on")
+    if base in ("int", "float"):
+        try:
+            return int(text) if base == "int" else float(text)
+        except ValueError:
+            raise ConfigError(f"{where}: {key.name} must be {base}, got {text!r}") from None
+    return _literal(str(text), where)
+
+
+def _parse_assignment(item: str, where: str) -> tuple[str, Any]:
+    name, sep, text = item.partition("=")
+    name = name.strip()
+    if not sep or not name or " " in name:
+        raise ConfigError(f"{where}: --set expects KEY=VALUE (e.g. model.mlp_dynamic.discrete_steps=4), got {item!r}")
+    return name, _literal(text.strip(), where)
+
+
+# ----------------------------------------------------------------------------------------------- HOCON files
+def _flatten(tree: Mapping, prefix: str = ""):
+    for name, value in tree.items():
+        key = f"{prefix}.{name}" if prefix else str(name)
+        if isinstance(value, (ConfigTree, dict)):
+            yield from _flatten(value, key)
+        else:
+            yield key, list(value) if isinstance(value, list) else value
+
+
+def _own_trees(path: str, chain: tuple[str, ...] = ()) -> list[tuple[str, ConfigTree]]:
+    """``path`` and the files it includes, in merge order (includes first), each parsed without its includes."""
+    real = os.path.realpath(path)
+    if real in chain:
+        raise ConfigError(f"{_display(path)}: include cycle ({' -> '.join(map(_display, chain + (real,)))})")
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    order: list[tuple[str, ConfigTree]] = []
+    for match in _INCLUDE.finditer(text):
+        target = os.path.join(os.path.dirname(path), match.group(3))
+        if os.path.isfile(target):
+            order += _own_trees(target, chain + (real,))
+        elif match.group(1):
+            raise ConfigError(f"{_display(path)}: include required file {match.group(3)!r} not found "
+                              f"(looked for {_display(target)})")
+    try:
+        own = ConfigFactory.parse_string(_INCLUDE.sub("", text), resolve=False)
+    except Exception as exc:  # pyparsing raises several exception types
+        raise ConfigError(f"{_display(path)}: HOCON syntax error: {' '.join(str(exc).split())}") from None
+    return order + [(_display(path), own)]
+
+
+def read_hocon(path: str) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """Read a HOCON file with its ``include``s (relative to the including file; the including file wins).
+
+    Returns:
+        (values, sources, files): flat ``{dotted key: value}``; for each key the file that set it last; the files
+        read, in merge order. Nothing is validated here.
+    """
+    if not os.path.isfile(path):
+        raise ConfigError(f"{_display(path)}: conf file not found")
+    layers = _own_trees(path)
+    owners = [(name, {k for k, _ in _flatten(tree)}) for name, tree in layers]
+    merged = ConfigTree()
+    for _, tree in layers:
+        merged = ConfigTree.merge_configs(merged, tree)
+    try:
+        ConfigParser.resolve_substitutions(merged)
+    except Exception as exc:
+        raise ConfigError(f"{_display(path)}: cannot resolve HOCON: {' '.join(str(exc).split())}") from None
+    values = dict(_flatten(merged))
+    sources = {}
+    for key in values:
+        prefixes = {".".join(key.split(".")[:i]) for i in range(1, key.count(".") + 2)}
+        sources[key] = next((name for name, own in reversed(owners) if own & prefixes), _display(path))
+    return values, sources, [name for name, _ in owners]
+
+
+def _read_txt(path: str) -> list[tuple[Key, Any, str]]:
+    """The ``--config`` txt file: ``flag = value`` lines of the original's parser, as (key, value, source)."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"{_display(path)}: --config file not found")
+    where = _display(path)
+    with open(path, encoding="utf-8") as fh:
+        items = configargparse.DefaultConfigFileParser().parse(fh)
+    out = []
+    for name, text in items.items():
+        if "--" + name not in FLAGS:
+            match = difflib.get_close_matches("--" + name, list(FLAGS), n=1, cutoff=0.6)
+            raise ConfigError(f"{where}: unknown option {name}" + (f" (did you mean {match[0][2:]}?)" if match else ""))
+        key = FLAGS["--" + name]
+        out.append((key, _from_text(key, text, f"{where}: {name}"), where))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- the config object
+class Section(Mapping):
+    """A read-only sub-tree: attribute and item access (``sec.n_blocks``, ``sec["n_blocks"]``, ``sec["a.b"]``)."""
+
+    __slots__ = ("_path", "_data")
+
+    def __init__(self, path: str, data: dict[str, Any]):
+        object.__setattr__(self, "_path", path)
+        object.__setattr__(self, "_data", data)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._data[name]
+        except KeyError:
+            full = f"{self._path}.{name}" if self._path else name
+            raise AttributeError(f"no config key {full}{_hint(full)}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("the config is read-only; use Config.with_overrides(...)")
+
+    def __getitem__(self, key: str) -> Any:
+        node: Any = self
+        for part in key.split("."):
+            if not isinstance(node, Section) or part not in node._data:
+                full = f"{self._path}.{key}" if self._path else key
+                raise KeyError(f"no config key {full}{_hint(full)}")
+            node = node._data[part]
+        return node
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Value (or Section) at the dotted ``key`` below this section, or ``default``."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def to_dict(self) -> dict[str, Any]:
+        """A nested plain-dict copy."""
+        return {k: v.to_dict() if isinstance(v, Section) else (list(v) if isinstance(v, list) else v)
+                for k, v in self._data.items()}
+
+    def __reduce__(self):
+        return Section, (self._path, self._data)
+
+    def __repr__(self) -> str:
+        return f"Section({self._path!r}, {self.to_dict()!r})"
+
+
+def _nest(flat: Mapping[str, Any], path: str = "") -> Section:
+    tree: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = tree
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+
+    def build(d: dict, p: str) -> Section:
+        return Section(p, {k: build(v, f"{p}.{k}" if p else k) if isinstance(v, dict) else v for k, v in d.items()})
+
+    return build(tree, path)
+
+
+class Config(Section):
+    """The validated configuration: sections ``model``, ``info``, ``train``, ``run``, ``quirks``.
+
+    ``cfg.info.N_rand``, ``cfg.get("model.mlp_dynamic.n_blocks")``, ``cfg.to_dict()``, ``cfg.source(key)``,
+    ``cfg.save(path)``. Sub-trees are :class:`Section` objects a module's ``from_conf`` can read.
+    """
+
+    __slots__ = ("_flat", "_sources", "_files")
+
+    def __init__(self, flat: dict[str, Any], sources: dict[str, str], files: Sequence[str] = ()):
+        root = _nest(flat)
+        super().__init__("", root._data)
+        object.__setattr__(self, "_flat", dict(flat))
+        object.__setattr__(self, "_sources", dict(sources))
+        object.__setattr__(self, "_files", tuple(files))
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Conf / txt files that were read, in the order they were applied."""
+        return self._files
+
+    def source(self, key: str) -> str:
+        """Where ``key`` got its value: a file path, ``'command line'``, ``'override'``, ``'default'``, or
+        ``'derived from <key>'``."""
+        if key not in self._sources:
+            raise KeyError(f"no config key {key}{_hint(key)}")
+        return self._sources[key]
+
+    def flat(self) -> dict[str, Any]:
+        """``{dotted key: value}`` for every key."""
+        return {k: list(v) if isinstance(v, list) else v for k, v in self._flat.items()}
+
+    def with_overrides(self, overrides: Mapping[str, Any] | Sequence[str], source: str = "override") -> Config:
+        """A new validated Config with some keys replaced (``{"train.N_iters": 2}`` or ``["train.N_iters=2"]``)."""
+        builder = _Builder(self._flat, self._sources, self._files)
+        builder.apply(_assignments(overrides, source))
+        return builder.finish(None)
+
+    def to_hocon(self, sources: bool = True) -> str:
+        """The resolved config as HOCON text, every key explicit (``# source`` comments if ``sources``)."""
+        lines = ["# MonoNeRF resolved configuration: every key explicit; load it again with",
+                 "#   python -m mononerf.config -c <this file>   or   mononerf.config.parse_config_file(<this file>)",
+                 f"# read from: {', '.join(self._files) or 'defaults only'}"]
+
+        def emit(section: Section, indent: str) -> None:
+            for name, value in section._data.items():
+                if isinstance(value, Section):
+                    lines.append(f"{indent}{name} {{")
+                    emit(value, indent + "  ")
+                    lines.append(f"{indent}}}")
+                else:
+                    key = f"{section._path}.{name}" if section._path else name
+                    note = f"  # {self._sources[key]}" if sources else ""
+                    lines.append(f"{indent}{name} = {json.dumps(value)}{note}")
+
+        emit(self, "")
+        return "\n".join(lines) + "\n"
+
+    def save(self, path: str) -> None:
+        """Write :meth:`to_hocon` to ``path`` (parent folders are created)."""
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(self.to_hocon())
+
+    def __reduce__(self):
+        return Config, (self._flat, self._sources, self._files)
+
+    def __repr__(self) -> str:
+        return f"Config(files={list(self._files)})"
+
+
+def _assignments(overrides: Mapping[str, Any] | Sequence[str] | None, where: str) -> list[tuple[str, Any, str]]:
+    if overrides is None:
+        return []
+    if isinstance(overrides, Mapping):
+        return [(k, v, where) for k, v in overrides.items()]
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    return [(*_parse_assignment(item, where), where) for item in overrides]
+
+
+class _Builder:
+    """Applies layers of values onto the defaults, checking every key as it arrives."""
+
+    def __init__(self, values: Mapping[str, Any] | None = None, sources: Mapping[str, str] | None = None,
+                 files: Sequence[str] = ()):
+        self.values = {k.name: k.default for k in KEYS.values()} if values is None else dict(values)
+        self.sources = {k: DEFAULT for k in KEYS} if sources is None else dict(sources)
+        self.files = list(files)
+
+    def apply(self, items: Sequence[tuple[str | Key, Any, str]]) -> None:
+        """Set each (key, value, where it came from), checked against the schema."""
+        for name, value, where in items:
+            key = name if isinstance(name, Key) else _lookup(name, where)
+            self.values[key.name] = _check(key, value, where)
+            self.sources[key.name] = where
+
+    def apply_hocon(self, path: str) -> None:
+        values, sources, files = read_hocon(path)
+        self.files += files
+        self.apply([(k, v, sources[k]) for k, v in values.items()])
+
+    def finish(self, conf: str | None) -> Config:
+        head = conf or COMMAND_LINE
+        missing = [k for k, v in self.values.items() if v is REQUIRED]
+        if missing:
+            key = KEYS[missing[0]]
+            flag = f", or pass {key.flags[0]}" if key.flags else ""
+            more = f" (and {len(missing) - 1} more: {', '.join(missing[1:4])}...)" if len(missing) > 1 else ""
+            raise ConfigError(f"{head}: missing required value {key.name} (set it in the conf, e.g. by including "
+                              f"mononerf_conf/default.conf{flag}){more}")
+        if self.values["quirks.random_static_frame"] is None:
+            self.values["quirks.random_static_frame"] = self.values["model.random_static_frame"]
+            self.sources["quirks.random_static_frame"] = "derived from model.random_static_frame"
+        self._cross_checks()
+        order = {k: i for i, k in enumerate(KEYS)}
+        flat = dict(sorted(self.values.items(), key=lambda kv: order[kv[0]]))
+        return Config(flat, self.sources, self.files)
+
+    def _cross_checks(self) -> None:
+        v, s = self.values, self.sources
+        if v["info.no_ndc"] != (not v["model.use_ndc"]):
+            raise ConfigError(f"{s['info.no_ndc']}: info.no_ndc = {json.dumps(v['info.no_ndc'])} contradicts "
+                              f"model.use_ndc = {json.dumps(v['model.use_ndc'])} (from {s['model.use_ndc']}); "
+                              "info.no_ndc must equal not model.use_ndc")
+        if not _DEVICE.match(v["run.device"]):
+            raise ConfigError(f"{s['run.device']}: run.device must be auto, cpu, cuda or cuda:N, got "
+                              f"{v['run.device']!r}")
+        if v["train.N_importance"] != 0:
+            raise ConfigError(f"{s['train.N_importance']}: train.N_importance must be 0 (fine sampling is not "
+                              "implemented; the original raised NotImplementedError too)")
+        if v["model.use_global_encoder"]:
+            raise ConfigError(f"{s['model.use_global_encoder']}: model.use_global_encoder = true is not supported "
+                              "(the original's global-encoder path is dead code)")
+        if v["info.use_lambda_decay"] and v["info.decay_iteration"] == 0:
+            raise ConfigError(f"{s['info.decay_iteration']}: info.decay_iteration = 0 with info.use_lambda_decay "
+                              "= true divides by zero (spec §8.30); use null for max(25, frames) or a positive value")
+        if v["train.fast_render_iter"] != 0 and not v["info.fast_render"]:
+            raise ConfigError(f"{s['train.fast_render_iter']}: train.fast_render_iter needs info.fast_render = true "
+                              "(an unseen-scene conf, mononerf_conf/exp/generation_from_Balloon1_Balloon2/)")
+
+
+# ----------------------------------------------------------------------------------------------- entry points
+def parse_config_file(path: str, overrides: Mapping[str, Any] | Sequence[str] | None = None) -> Config:
+    """Load and validate a HOCON conf (with its includes), then apply ``overrides``.
+
+    Args:
+        path: the conf file.
+        overrides: ``{dotted key: value}`` or ``["key=HOCON literal", ...]``; their source is ``'override'``.
+    """
+    builder = _Builder()
+    builder.apply_hocon(path)
+    builder.apply(_assignments(overrides, "override"))
+    return builder.finish(_display(path))
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str):  # one-line ConfigError instead of usage + exit(2)
+        raise ConfigError(f"{COMMAND_LINE}: {message}")
+
+
+def build_arg_parser(prog: str = "python -m mononerf.config") -> argparse.ArgumentParser:
+    """The command line: ``-c/--conf``, ``--config``, ``--set`` and every flag of the original (one key each).
+
+    Only flags given on the command line appear in the parsed namespace (dest ``"key:<dotted key>"``).
+    """
+    p = _ArgumentParser(prog=prog, allow_abbrev=False, argument_default=argparse.SUPPRESS,
+                        description="MonoNeRF configuration: HOCON conf + the original's flags (docs/config.md).")
+    p.add_argument("-c", "--conf", dest="conf", metavar="CONF", help="HOCON conf file (mononerf_conf/exp/...)")
+    p.add_argument("--config", dest="config", metavar="FILE", help="configargparse txt file of the original's flags")
+    p.add_argument("--set", dest="set", action="append", metavar="KEY=VALUE",
+                   help="set a dotted key to a HOCON/JSON literal (repeatable, applied last)")
+    for key in KEYS.values():
+        if not key.flags:
+            continue
+        help_text = f"→ {key.name}: {key.meaning}".replace("%", "%%")
+        kwargs: dict[str, Any] = {"dest": "key:" + key.name, "help": help_text}
+        base = key.type.rstrip("?")
+        if base == "bool":
+            kwargs.update(nargs="?", const="true", metavar="BOOL")
+        elif base == "list[str]":
+            kwargs.update(nargs="+", metavar="DIR")
+        else:
+            kwargs.update(metavar=base.upper())
+        p.add_argument(*key.flags, **kwargs)
+    return p
+
+
+def load_config(argv: Sequence[str] | None = None) -> Config:
+    """Parse the command line (``sys.argv[1:]`` when ``argv`` is None) and build the validated Config."""
+    ns = vars(build_arg_parser().parse_args(list(sys.argv[1:] if argv is None else argv)))
+    if "conf" not in ns:
+        raise ConfigError(f"{COMMAND_LINE}: no conf file given; pass -c/--conf CONF (e.g. -c mononerf_conf/exp/"
+                          "Balloon1_Balloon2/dynamic_temporal_feat_static_mask_flow_loss_multiscenes_discrete2_"
+                          "addition.conf)")
+    builder = _Builder()
+    if "config" in ns:
+        builder.apply(_read_txt(ns["config"]))
+        builder.files.append(_display(ns["config"]))
+    builder.apply_hocon(ns["conf"])
+    flags = [(KEYS[dest[4:]], text) for dest, text in ns.items() if dest.startswith("key:")]
+    builder.apply([(key, _from_text(key, text, f"{COMMAND_LINE}: {key.flags[0]}"), COMMAND_LINE)
+                   for key, text in flags])
+    builder.apply(_assignments(ns.get("set", []), COMMAND_LINE))
+    return builder.finish(_display(ns["conf"]))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m mononerf.config -c CONF [flags]`` prints the resolved config; ``--markdown`` the key table."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv == ["--markdown"]:
+            sys.stdout.write(config_table_markdown())
+        else:
+            sys.stdout.write(load_config(argv).to_hocon())
+    except MonoNeRFError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
