@@ -1,0 +1,323 @@
+"""Camera rays, NDC conversion and pinhole projection as pure functions (spec §1.3, §2.4, §3.5).
+
+Dimension vocabulary used in the shapes below: ``S`` scenes, ``R`` rays, ``K`` samples per ray,
+``H``/``W`` image height/width in pixels, ``*`` any further leading dims.
+
+Camera convention (spec §1.2): NeRF/OpenGL, ``c2w = [R | t]`` with camera columns [right, up, back];
+the camera looks along its -z axis; pixel ``u`` grows to the right, ``v`` grows downwards.
+
+Per-scene intrinsics (``H``, ``W``, ``focal``) may be Python numbers, 0-d tensors, or tensors of shape
+``(S,)`` / ``(S, 1)`` that are broadcast against the scene dim of the points or rays (spec §1.3: "H, W, f
+are per-scene tensors (B,1) broadcast against (B,R)").
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from mononerf.utils.checks import check_shape
+
+# Largest NDC depth kept by the NDC->world conversion (spec §1.3: clamp(z_ndc, -1, 1-1e-3)).
+NDC_Z_MAX = 1.0 - 1e-3
+
+
+class RayBundle(NamedTuple):
+    """Rays of ``S`` scenes as the renderer consumes them (spec §3.1).
+
+    Attributes:
+        origins: (S, R, 3) ray origins (NDC when the scene is rendered in NDC).
+        directions: (S, R, 3) ray directions, not normalised (NDC when in NDC).
+        viewdirs: (S, R, 3) unit WORLD-space viewing directions (computed before NDC, spec §1.3).
+    """
+
+    origins: Tensor
+    directions: Tensor
+    viewdirs: Tensor
+
+
+def per_scene(value: float | Tensor, like: Tensor, name: str = "value") -> Tensor:
+    """Turn a per-scene scalar into a tensor broadcastable against ``like[..., 0]``.
+
+    Args:
+        value: a number, a 0-d / 1-element tensor, or a tensor of shape (S,) or (S, 1).
+        like: (S, *, C) tensor whose leading dim is the scene dim.
+        name: used in the error message.
+
+    Returns:
+        A 0-d tensor, or a tensor of shape (S, 1, ..., 1) with ``like.dim() - 1`` dims, with the
+        device and dtype of ``like``.
+    """
+    v = torch.as_tensor(value, device=like.device, dtype=like.dtype)
+    if v.numel() == 1:
+        return v.reshape(())
+    if v.dim() > 2 or (v.dim() == 2 and v.shape[1] != 1):
+        raise ValueError(f"{name} must be a scalar, (S,) or (S, 1); got shape {tuple(v.shape)}")
+    v = v.reshape(-1)
+    if like.dim() < 2 or like.shape[0] != v.shape[0]:
+        raise ValueError(
+            f"{name} has {v.shape[0]} per-scene values but the tensor it applies to has shape {tuple(like.shape)}"
+        )
+    return v.reshape((v.shape[0],) + (1,) * (like.dim() - 2))
+
+
+def _pose_like(pose: Tensor, pts: Tensor, name: str) -> Tensor:
+    """Reshape a pose (3, 4) or (S, 3, 4) so it broadcasts against points (S, *, 3) as (S, 1.., 3, 4)."""
+    check_shape(pose, "* 3 4", name)
+    if pose.dim() == 2:
+        return pose
+    if pose.dim() != 3 or pts.dim() < 2 or pose.shape[0] != pts.shape[0]:
+        raise ValueError(
+            f"{name} of shape {tuple(pose.shape)} must be (3, 4) or (S, 3, 4) with S = points.shape[0]; "
+            f"points have shape {tuple(pts.shape)}"
+        )
+    return pose.reshape((pose.shape[0],) + (1,) * (pts.dim() - 2) + (3, 4))
+
+
+def pixel_grid(H: int, W: int, *, pixel_offset: float = 0.0, device=None, dtype=None) -> tuple[Tensor, Tensor]:
+    """Pixel coordinates ``(i, j)`` = (x to the right, y downwards), each (H, W) (spec §1.1 grids).
+
+    ``pixel_offset=0`` gives the original's integer pixel corners (quirk ``no_half_pixel_offset``,
+    spec §8.15); ``0.5`` gives pixel centres.
+    """
+    x = torch.arange(W, device=device, dtype=dtype) + pixel_offset
+    y = torch.arange(H, device=device, dtype=dtype) + pixel_offset
+    j, i = torch.meshgrid(y, x, indexing="ij")
+    return i, j
+
+
+def get_rays(
+    H: int, W: int, focal: float | Tensor, c2w: Tensor, *, pixel_offset: float = 0.0
+) -> tuple[Tensor, Tensor]:
+    """World-space rays through every pixel of a pinhole camera (spec §1.3).
+
+    .. math::
+        d_{cam} = \\left(\\frac{i - W/2}{f},\\; -\\frac{j - H/2}{f},\\; -1\\right),\\quad
+        d = R\\, d_{cam},\\quad o = t
+
+    with ``(i, j)`` integer pixel coordinates plus ``pixel_offset`` (0 = the original, no half-pixel
+    offset, quirk ``no_half_pixel_offset`` spec §8.15; 0.5 = pixel centres).
+
+    Args:
+        H, W: image size in pixels (shared by all scenes).
+        focal: focal length in pixels; a number, or (S,) / (S, 1) when ``c2w`` is batched.
+        c2w: (3, 4) camera-to-world pose, or (S, 3, 4) for S scenes.
+        pixel_offset: added to the integer pixel coordinates.
+
+    Returns:
+        rays_o, rays_d: each (H, W, 3), or (S, H, W, 3) for a batched ``c2w``.
+        The centre pixel (W/2, H/2) of an even-sized image looks along the camera's -z axis.
+    """
+    check_shape(c2w, "* 3 4", "c2w")
+    if c2w.dim() not in (2, 3):
+        raise ValueError(f"c2w must be (3, 4) or (S, 3, 4), got {tuple(c2w.shape)}")
+    i, j = pixel_grid(H, W, pixel_offset=pixel_offset, device=c2w.device, dtype=c2w.dtype)
+    if c2w.dim() == 3:
+        f = per_scene(focal, c2w[:, None, None, :, 0], "focal")  # (S,1,1) or ()
+        i, j = i.expand(c2w.shape[0], H, W), j.expand(c2w.shape[0], H, W)
+        rot = c2w[:, None, None, :3, :3]  # (S,1,1,3,3)
+        org = c2w[:, None, None, :3, 3]  # (S,1,1,3)
+    else:
+        f = torch.as_tensor(focal, device=c2w.device, dtype=c2w.dtype).reshape(())
+        rot, org = c2w[:3, :3], c2w[:3, 3]
+    dirs = torch.stack([(i - W * 0.5) / f, -(j - H * 0.5) / f, -torch.ones_like(i)], -1)
+    rays_d = torch.sum(dirs[..., None, :] * rot, -1)
+    rays_o = org.expand(rays_d.shape)
+    return rays_o, rays_d
+
+
+def ndc_rays(
+    H: float | Tensor, W: float | Tensor, focal: float | Tensor, near: float, rays_o: Tensor, rays_d: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Convert world rays of forward-facing scenes to normalised device coordinates (spec §1.3).
+
+    Origins are first moved to the near plane, ``o \\leftarrow o + t_n d`` with ``t_n = -(n + o_z)/d_z``, then
+
+    .. math::
+        o' = \\left(-\\frac{f}{W/2}\\frac{o_x}{o_z},\\; -\\frac{f}{H/2}\\frac{o_y}{o_z},\\; 1 + \\frac{2n}{o_z}\\right)
+
+        d' = \\left(-\\frac{f}{W/2}\\Big(\\frac{d_x}{d_z} - \\frac{o_x}{o_z}\\Big),\\;
+                    -\\frac{f}{H/2}\\Big(\\frac{d_y}{d_z} - \\frac{o_y}{o_z}\\Big),\\; -\\frac{2n}{o_z}\\right)
+
+    The renderer always passes ``near = 1.0`` (spec §3.1, §8.15).
+
+    Args:
+        H, W, focal: numbers or per-scene tensors (S,) / (S, 1) broadcast against the rays' scene dim.
+        near: near-plane depth n.
+        rays_o, rays_d: (S, *, 3) world rays (or (*, 3) with scalar intrinsics).
+
+    Returns:
+        rays_o, rays_d in NDC, same shapes as the inputs.
+    """
+    check_shape(rays_o, "* 3", "rays_o")
+    if rays_d.shape != rays_o.shape:
+        raise ValueError(f"rays_d shape {tuple(rays_d.shape)} differs from rays_o shape {tuple(rays_o.shape)}")
+    H = per_scene(H, rays_o, "H")
+    W = per_scene(W, rays_o, "W")
+    focal = per_scene(focal, rays_o, "focal")
+    t = -(near + rays_o[..., 2]) / rays_d[..., 2]
+    rays_o = rays_o + t[..., None] * rays_d
+    o0 = -1.0 / (W / (2.0 * focal)) * rays_o[..., 0] / rays_o[..., 2]
+    o1 = -1.0 / (H / (2.0 * focal)) * rays_o[..., 1] / rays_o[..., 2]
+    o2 = 1.0 + 2.0 * near / rays_o[..., 2]
+    d0 = -1.0 / (W / (2.0 * focal)) * (rays_d[..., 0] / rays_d[..., 2] - rays_o[..., 0] / rays_o[..., 2])
+    d1 = -1.0 / (H / (2.0 * focal)) * (rays_d[..., 1] / rays_d[..., 2] - rays_o[..., 1] / rays_o[..., 2])
+    d2 = -2.0 * near / rays_o[..., 2]
+    return torch.stack([o0, o1, o2], -1), torch.stack([d0, d1, d2], -1)
+
+
+def ndc_to_world(
+    pts_ndc: Tensor, H: float | Tensor, W: float | Tensor, focal: float | Tensor, *, near: float = 1.0
+) -> Tensor:
+    """NDC points back to world (reference-camera) coordinates, with the original's clamp (spec §1.3, §4.1).
+
+    .. math::
+        z = \\frac{2n}{\\operatorname{clamp}(z_{ndc}, -1, 1 - 10^{-3}) - 1},\\quad
+        x = -x_{ndc}\\, z\\, \\frac{W}{2f},\\quad y = -y_{ndc}\\, z\\, \\frac{H}{2f}
+
+    The original hard-wires ``n = 1`` (``NDC2world``). NDC depth 1 (infinity) is clamped to 1-1e-3, i.e.
+    world depth -2000·n.
+
+    Args:
+        pts_ndc: (S, *, 3) points in NDC (or (*, 3) with scalar intrinsics).
+        H, W, focal: numbers or per-scene tensors (S,) / (S, 1).
+        near: near-plane depth n used when the rays were converted.
+
+    Returns:
+        (S, *, 3) world points.
+    """
+    check_shape(pts_ndc, "* 3", "pts_ndc")
+    H = per_scene(H, pts_ndc, "H")[..., None]
+    W = per_scene(W, pts_ndc, "W")[..., None]
+    f = per_scene(focal, pts_ndc, "focal")[..., None]
+    pts_z = 2 * near / (torch.clamp(pts_ndc[..., 2:], min=-1.0, max=NDC_Z_MAX) - 1)
+    pts_x = -pts_ndc[..., 0:1] * pts_z * W / 2 / f
+    pts_y = -pts_ndc[..., 1:2] * pts_z * H / 2 / f
+    return torch.cat([pts_x, pts_y, pts_z], -1)
+
+
+def world_to_ndc(
+    pts_world: Tensor, H: float | Tensor, W: float | Tensor, focal: float | Tensor, *, near: float = 1.0
+) -> Tensor:
+    """World (reference-camera) points to NDC; the inverse of :func:`ndc_to_world` for z in [-2000n, -n].
+
+    .. math::
+        x_{ndc} = -\\frac{f}{W/2}\\frac{x}{z},\\quad y_{ndc} = -\\frac{f}{H/2}\\frac{y}{z},\\quad
+        z_{ndc} = 1 + \\frac{2n}{z}
+
+    Args:
+        pts_world: (S, *, 3) points (z < 0 in front of the reference camera).
+        H, W, focal: numbers or per-scene tensors (S,) / (S, 1).
+        near: near-plane depth n.
+
+    Returns:
+        (S, *, 3) points in NDC.
+    """
+    check_shape(pts_world, "* 3", "pts_world")
+    H = per_scene(H, pts_world, "H")
+    W = per_scene(W, pts_world, "W")
+    f = per_scene(focal, pts_world, "focal")
+    x, y, z = pts_world.unbind(-1)
+    return torch.stack([-1.0 / (W / (2.0 * f)) * x / z, -1.0 / (H / (2.0 * f)) * y / z, 1.0 + 2.0 * near / z], -1)
+
+
+def invert_pose(c2w: Tensor) -> Tensor:
+    """Rigid inverse of a camera pose: ``w2c = [R^T | -R^T t]`` (spec §2.3).
+
+    Args:
+        c2w: (*, 3, 4) camera-to-world.
+
+    Returns:
+        (*, 3, 4) world-to-camera.
+    """
+    check_shape(c2w, "* 3 4", "c2w")
+    rot_t = c2w[..., :3, :3].transpose(-1, -2)
+    trans = -(rot_t @ c2w[..., :3, 3:4])
+    return torch.cat([rot_t, trans], -1)
+
+
+def transform_points(trans_01: Tensor, points_1: Tensor) -> Tensor:
+    """Apply a rigid transform: ``points_0 = R points_1 + t``.
+
+    Args:
+        trans_01: (3, 4) or (S, 3, 4).
+        points_1: (*, 3), or (S, *, 3) for a batched transform.
+
+    Returns:
+        points_0 with the shape of ``points_1``.
+    """
+    check_shape(points_1, "* 3", "points_1")
+    pose = _pose_like(trans_01, points_1, "trans_01")
+    return torch.sum(points_1[..., None, :] * pose[..., :3, :3], -1) + pose[..., :3, 3]
+
+
+def world_to_camera(pts_world: Tensor, c2w: Tensor) -> Tensor:
+    """World points into a camera given its camera-to-world pose: ``p_c = R^T (p_w - t)`` (spec §3.5).
+
+    Same operation order as the original's ``render_3d_point`` (translate, then rotate by R^T).
+
+    Args:
+        pts_world: (*, 3), or (S, *, 3) for a batched pose.
+        c2w: (3, 4) or (S, 3, 4).
+
+    Returns:
+        Camera-space points with the shape of ``pts_world``.
+    """
+    check_shape(pts_world, "* 3", "pts_world")
+    pose = _pose_like(c2w, pts_world, "c2w")
+    rot_t = pose[..., :3, :3].transpose(-1, -2)
+    return torch.sum((pts_world - pose[..., :3, 3])[..., None, :] * rot_t, -1)
+
+
+def _principal_point_like(principal_point, pts: Tensor) -> Tensor:
+    pp = torch.as_tensor(principal_point, device=pts.device, dtype=pts.dtype)
+    if pp.shape[-1:] != (2,) or pp.dim() > 2:
+        raise ValueError(f"principal_point must be (2,) or (S, 2), got shape {tuple(pp.shape)}")
+    if pp.dim() == 2:
+        if pts.dim() < 2 or pp.shape[0] != pts.shape[0]:
+            raise ValueError(
+                f"principal_point has {pp.shape[0]} scenes but points have shape {tuple(pts.shape)}"
+            )
+        pp = pp.reshape((pp.shape[0],) + (1,) * (pts.dim() - 2) + (2,))
+    return pp
+
+
+def camera_to_pixels(pts_cam: Tensor, focal: float | Tensor, principal_point) -> Tensor:
+    """Pinhole projection of camera-space points (camera looks along -z) to pixels (spec §2.4, §3.5).
+
+    .. math::
+        u = \\frac{x}{-z} f + c_x,\\quad v = -\\frac{y}{-z} f + c_y
+
+    Args:
+        pts_cam: (S, *, 3) camera-space points (or (*, 3) with scalar intrinsics).
+        focal: number or per-scene (S,) / (S, 1).
+        principal_point: (c_x, c_y): a pair of numbers, a (2,) tensor, or (S, 2).
+
+    Returns:
+        (S, *, 2) pixel coordinates (u to the right, v downwards).
+    """
+    check_shape(pts_cam, "* 3", "pts_cam")
+    f = per_scene(focal, pts_cam, "focal")[..., None]
+    pp = _principal_point_like(principal_point, pts_cam)
+    u = pts_cam[..., 0:1] / (-pts_cam[..., 2:]) * f
+    v = -pts_cam[..., 1:2] / (-pts_cam[..., 2:]) * f
+    return torch.cat([u, v], -1) + pp
+
+
+def project_to_pixels(pts_world: Tensor, w2c: Tensor, focal: float | Tensor, principal_point) -> Tensor:
+    """World points to pixel coordinates of a camera given world-to-camera ``w2c`` (spec §2.4, §3.5).
+
+    ``camera_to_pixels(transform_points(w2c, pts_world), focal, principal_point)``.
+
+    Args:
+        pts_world: (S, *, 3), or (*, 3) with an unbatched pose.
+        w2c: (3, 4) or (S, 3, 4) world-to-camera.
+        focal: number or per-scene (S,) / (S, 1).
+        principal_point: (c_x, c_y) pair, (2,) or (S, 2).
+
+    Returns:
+        (S, *, 2) pixel coordinates.
+    """
+    return camera_to_pixels(transform_points(w2c, pts_world), focal, principal_point)

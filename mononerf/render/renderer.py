@@ -1,0 +1,372 @@
+"""Ray rendering with the radiance fields passed in as callbacks (spec §3.1, §3.2; style rule 8).
+
+Dimension vocabulary: ``S`` scenes, ``R`` rays per scene, ``K`` samples per ray, ``H``/``W`` image size.
+
+Field callbacks (the renderer knows nothing about MonoNeRF's networks):
+
+* ``static_fn(pts_ref, viewdirs) -> raw_s``: pts_ref (S, R, K, 4) = NDC xyz + normalised time,
+  viewdirs (S, R, 3); raw_s (S, R, K, >=4) = rgb logits 0:3, density 3 (spec §2.10).
+* ``joint_fn(pts_ref, viewdirs) -> (raw_s (S, R, K, >=5), raw_d (S, R, K, >=11))``: one evaluation of both
+  branches at time t; raw_d = rgb logits 0:3, density 3, ABSOLUTE NDC positions at t-1 (4:7) and t+1
+  (7:10), blending 10, optional extra features 11: (spec §2.9).
+* ``dynamic_fn(pts_ref, viewdirs) -> raw_d (S, R, K, >=11)``: the dynamic branch alone.
+* ``ray_fn(rays, near, far) -> dict`` for :func:`render_full_image`, e.g.
+  ``functools.partial(render_rays_dynamic, t=t, n_samples=64, ...)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from mononerf.errors import MonoNeRFError
+from mononerf.render.composite import BLENDED_OUTPUT_KEYS, composite_blended, composite_single
+from mononerf.render.rays import RayBundle, get_rays, ndc_rays
+from mononerf.render.sampling import sample_along_rays
+from mononerf.utils.checks import check_shape
+
+FieldFn = Callable[[Tensor, Tensor], Tensor]
+JointFieldFn = Callable[[Tensor, Tensor], "tuple[Tensor, Tensor]"]
+RayFn = Callable[[RayBundle, Tensor, Tensor], "dict[str, Tensor]"]
+
+# The renderer's NDC near plane is hard-wired to 1.0 (spec §3.1, §8.15).
+NDC_NEAR_PLANE = 1.0
+
+STATIC_OUTPUT_KEYS = ("rgb_map_s", "weights_s", "depth_map_s", "acc_map_s", "alpha_s", "rgb_s")
+DYNAMIC_OUTPUT_KEYS = BLENDED_OUTPUT_KEYS + (
+    "z_vals",
+    "sceneflow_b", "sceneflow_f", "raw_pts", "raw_pts_f", "raw_pts_b", "blending",
+    "sceneflow_b_f", "rgb_map_d_b", "acc_map_d_b", "blending_b",
+    "sceneflow_f_b", "rgb_map_d_f", "acc_map_d_f", "blending_f",
+    "raw_pts_b_b", "raw_pts_f_f",
+)  # fmt: skip
+# Keys that an inference pass does not compute (spec §3.2 step 9 returns before step 10).
+INFERENCE_SKIPPED_KEYS = ("raw_pts_b_b", "raw_pts_f_f")
+
+
+def check_finite_outputs(outputs: dict[str, Tensor]) -> None:
+    """Raise :class:`MonoNeRFError` naming the first output that holds NaN or Inf (spec §3.2 step 11, §8.25 fix)."""
+    for key, value in outputs.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            n_nan = int(torch.isnan(value).sum())
+            n_inf = int(torch.isinf(value).sum())
+            raise MonoNeRFError(
+                f"non-finite values in {key} (shape {tuple(value.shape)}: {n_nan} NaN, {n_inf} Inf); "
+                "training diverged: lower the learning rate or resume from the last checkpoint"
+            )
+
+
+def _check_rays(rays: RayBundle | tuple, t: Tensor) -> RayBundle:
+    rays = RayBundle(*rays)
+    check_shape(rays.origins, "S R 3", "rays.origins")
+    for name in ("directions", "viewdirs"):
+        if getattr(rays, name).shape != rays.origins.shape:
+            raise ValueError(
+                f"rays.{name} {tuple(getattr(rays, name).shape)} must match rays.origins {tuple(rays.origins.shape)}"
+            )
+    check_shape(t, "S", "t")
+    if t.shape[0] != rays.origins.shape[0]:
+        raise ValueError(f"t has {t.shape[0]} scenes but rays have {rays.origins.shape[0]}")
+    return rays
+
+
+def _with_time(pts: Tensor, t: Tensor) -> Tensor:
+    """(S, R, K, 3) points and (S,) times -> (S, R, K, 4) ``[x, y, z, t]``."""
+    time = t.to(pts.dtype).reshape(-1, 1, 1, 1).expand(pts.shape[:-1] + (1,))
+    return torch.cat([pts, time], -1)
+
+
+def _sample_points(rays: RayBundle, near, far, n_samples, perturb, lindisp, generator) -> tuple[Tensor, Tensor]:
+    S, R = rays.origins.shape[:2]
+    like = rays.origins[..., 0]
+    near = torch.as_tensor(near, device=like.device, dtype=like.dtype).expand(S, R)
+    far = torch.as_tensor(far, device=like.device, dtype=like.dtype).expand(S, R)
+    z_vals = sample_along_rays(near, far, n_samples, perturb, lindisp, generator)  # (S, R, K)
+    pts = rays.origins[..., None, :] + rays.directions[..., None, :] * z_vals[..., :, None]
+    return z_vals, pts
+
+
+def render_rays_static(
+    rays: RayBundle | tuple,
+    near: float | Tensor,
+    far: float | Tensor,
+    t: Tensor,
+    *,
+    n_samples: int,
+    static_fn: FieldFn,
+    perturb: bool = False,
+    lindisp: bool = False,
+    raw_noise_std: float = 0.0,
+    generator: torch.Generator | None = None,
+    check_finite: bool = True,
+) -> dict[str, Tensor]:
+    """Static pretraining pass (spec §3.2 steps 1-3): sample, query ``static_fn`` once, composite (§3.4).
+
+    Args:
+        rays: (origins, directions, viewdirs), each (S, R, 3); origins/directions in NDC.
+        near, far: numbers or (S, R) bounds (0 and 1 in NDC).
+        t: (S,) normalised time of each scene's frame (spec §1.5).
+        n_samples: K samples per ray.
+        static_fn: ``(pts_ref (S, R, K, 4), viewdirs (S, R, 3)) -> raw (S, R, K, >=4)``.
+        perturb, lindisp: see :func:`~mononerf.render.sampling.sample_along_rays`.
+        raw_noise_std: density noise std.
+        generator: optional ``torch.Generator`` for jitter and noise.
+        check_finite: raise :class:`MonoNeRFError` on NaN/Inf outputs.
+
+    Returns:
+        dict :data:`STATIC_OUTPUT_KEYS`: ``rgb_map_s`` (S, R, 3), ``weights_s`` (S, R, K), ``depth_map_s``
+        (S, R) (detached), ``acc_map_s`` (S, R) (detached), ``alpha_s`` (S, R, K), ``rgb_s`` (S, R, K, 3).
+    """
+    rays = _check_rays(rays, t)
+    z_vals, pts = _sample_points(rays, near, far, n_samples, perturb, lindisp, generator)
+    raw_s = static_fn(_with_time(pts, t), rays.viewdirs)
+    check_shape(raw_s, f"{pts.shape[0]} {pts.shape[1]} {pts.shape[2]} C", "static_fn output")
+    out = composite_single(raw_s[..., :4], z_vals, rays.directions, raw_noise_std, generator)
+    ret = {f"{key}_s": value for key, value in out.items()}
+    if check_finite:
+        check_finite_outputs(ret)
+    return ret
+
+
+def _neighbour_pass(
+    dynamic_fn: FieldFn, pts_ref: Tensor, rays: RayBundle, z_vals: Tensor, weights_d: Tensor,
+    raw_noise_std: float, generator: torch.Generator | None, suffix: str,
+) -> tuple[dict[str, Tensor], Tensor]:
+    """Query the dynamic field at the flowed points of a neighbour time and render it (spec §3.2 steps 7-8)."""
+    raw = dynamic_fn(pts_ref, rays.viewdirs)
+    check_shape(raw, f"{pts_ref.shape[0]} {pts_ref.shape[1]} {pts_ref.shape[2]} C", "dynamic_fn output")
+    if raw.shape[-1] < 11:
+        raise ValueError(f"dynamic_fn must return >= 11 channels, got {raw.shape[-1]}")
+    pts = pts_ref[..., :3]
+    out = composite_single(raw[..., :4], z_vals, rays.directions, raw_noise_std, generator)
+    ret = {
+        f"sceneflow_{suffix}_b": raw[..., 4:7] - pts,
+        f"sceneflow_{suffix}_f": raw[..., 7:10] - pts,
+        f"rgb_map_d_{suffix}": out["rgb_map"],
+        f"acc_map_d_{suffix}": torch.abs(torch.sum(out["weights"] - weights_d, -1)),
+        f"blending_{suffix}": raw[..., 10],
+    }
+    if raw.shape[-1] > 11:
+        ret[f"features_d_{suffix}"] = raw[..., 11:]
+    return ret, pts
+
+
+def render_rays_dynamic(
+    rays: RayBundle | tuple,
+    near: float | Tensor,
+    far: float | Tensor,
+    t: Tensor,
+    *,
+    n_samples: int,
+    num_frames: int,
+    joint_fn: JointFieldFn,
+    dynamic_fn: FieldFn,
+    perturb: bool = False,
+    lindisp: bool = False,
+    raw_noise_std: float = 0.0,
+    inference: bool = False,
+    shared_noise: bool = True,
+    dynerf_blending: bool = True,
+    generator: torch.Generator | None = None,
+    check_finite: bool = True,
+) -> dict[str, Tensor]:
+    """Full static+dynamic pass with the t-1 and t+1 dynamic re-renders (spec §3.2 steps 1-10).
+
+    1. ``z`` from :func:`sample_along_rays`; ``pts = o + z d`` (S, R, K, 3) in NDC; ``pts_ref = [pts, t]``.
+    2. ``raw_s, raw_d = joint_fn(pts_ref, viewdirs)``; scene flow
+       :math:`sf_b = raw_d[4{:}7] - pts`, :math:`sf_f = raw_d[7{:}10] - pts`; blending b = ``raw_d[10]``
+       (``raw_s[4]`` when ``dynerf_blending`` is False).
+    3. :func:`composite_blended` (spec §3.3).
+    4. With :math:`\\Delta = 2/N`: ``pts_b = [pts + sf_b, t - Δ]``, ``pts_f = [pts + sf_f, t + Δ]``;
+       ``dynamic_fn`` at each, rendered with :func:`composite_single` on the same ``z``;
+       :math:`\\text{acc\\_map\\_d\\_b} = |\\sum_k (w^{b}_{d,k} - w_{d,k})|` (likewise f).
+    5. Unless ``inference``: ``raw_pts_b_b = pts_b + sf_{b,b}``, ``raw_pts_f_f = pts_f + sf_{f,f}``
+       (positions at t∓2, no further network pass).
+
+    Random numbers are drawn in the original's order: jitter, blended noise, t-1 noise, t+1 noise.
+
+    Args:
+        rays: (origins, directions, viewdirs), each (S, R, 3); origins/directions in NDC.
+        near, far: numbers or (S, R) bounds.
+        t: (S,) normalised time per scene (spec §1.5).
+        n_samples: K samples per ray.
+        num_frames: N frames of the video (time step 2/N).
+        joint_fn: ``(pts_ref, viewdirs) -> (raw_s (S,R,K,>=4), raw_d (S,R,K,>=11))``.
+        dynamic_fn: ``(pts_ref, viewdirs) -> raw_d (S,R,K,>=11)``.
+        perturb, lindisp: sampling options.
+        raw_noise_std: density noise std.
+        inference: skip step 5 (spec §3.2 step 9).
+        shared_noise: quirk ``shared_sigma_noise`` (spec §8.8).
+        dynerf_blending: take blending from the dynamic head (the original's DyNeRF_blending=True).
+        generator: optional ``torch.Generator`` for jitter and noise.
+        check_finite: raise :class:`MonoNeRFError` on NaN/Inf outputs (spec §8.25 fix).
+
+    Returns:
+        dict of :data:`DYNAMIC_OUTPUT_KEYS` (less :data:`INFERENCE_SKIPPED_KEYS` when ``inference``), plus
+        ``features_d``/``features_d_b``/``features_d_f`` (S, R, K, C-11) when raw_d has extra channels.
+        Per-ray maps are (S, R) or (S, R, 3); per-sample values (S, R, K) or (S, R, K, 3). ``z_vals`` is a
+        fresh copy (the original's chunk concatenation copies it; a loss may edit it in place, spec §4.3).
+    """
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    rays = _check_rays(rays, t)
+    z_vals, pts = _sample_points(rays, near, far, n_samples, perturb, lindisp, generator)
+    S, R, K = z_vals.shape
+    raw_s, raw_d = joint_fn(_with_time(pts, t), rays.viewdirs)
+    check_shape(raw_s, f"{S} {R} {K} C", "joint_fn static output")
+    check_shape(raw_d, f"{S} {R} {K} C", "joint_fn dynamic output")
+    if raw_d.shape[-1] < 11 or raw_s.shape[-1] < (4 if dynerf_blending else 5):
+        raise ValueError(
+            f"joint_fn must return raw_s with >= {4 if dynerf_blending else 5} and raw_d with >= 11 channels; "
+            f"got {raw_s.shape[-1]} and {raw_d.shape[-1]}"
+        )
+    sceneflow_b = raw_d[..., 4:7] - pts
+    sceneflow_f = raw_d[..., 7:10] - pts
+    blending = raw_d[..., 10] if dynerf_blending else raw_s[..., 4]
+
+    ret = composite_blended(
+        raw_s[..., :4], raw_d[..., :4], blending, z_vals, rays.directions, raw_noise_std,
+        shared_noise=shared_noise, generator=generator,
+    )  # fmt: skip
+    ret["z_vals"] = z_vals.clone()
+    if raw_d.shape[-1] > 11:
+        ret["features_d"] = raw_d[..., 11:]
+
+    t_interval = 1.0 / num_frames * 2.0
+    pts_f_ref = _with_time(pts + sceneflow_f, t + t_interval)
+    pts_b_ref = _with_time(pts + sceneflow_b, t - t_interval)
+    ret.update(
+        sceneflow_b=sceneflow_b, sceneflow_f=sceneflow_f, raw_pts=pts,
+        raw_pts_f=pts_f_ref[..., :3], raw_pts_b=pts_b_ref[..., :3], blending=blending,
+    )  # fmt: skip
+
+    out_b, pts_b = _neighbour_pass(
+        dynamic_fn, pts_b_ref, rays, z_vals, ret["weights_d"], raw_noise_std, generator, "b"
+    )
+    sceneflow_b_b = out_b.pop("sceneflow_b_b")
+    ret.update(out_b)
+    out_f, pts_f = _neighbour_pass(
+        dynamic_fn, pts_f_ref, rays, z_vals, ret["weights_d"], raw_noise_std, generator, "f"
+    )
+    sceneflow_f_f = out_f.pop("sceneflow_f_f")
+    ret.update(out_f)
+
+    if not inference:
+        ret["raw_pts_b_b"] = pts_b + sceneflow_b_b
+        ret["raw_pts_f_f"] = pts_f + sceneflow_f_f
+    if check_finite:
+        check_finite_outputs(ret)
+    return ret
+
+
+def prepare_rays(
+    rays_o: Tensor, rays_d: Tensor, H: float | Tensor, W: float | Tensor, focal: float | Tensor, *, ndc: bool = True
+) -> RayBundle:
+    """World rays -> the renderer's (S, R, 3) bundle (spec §3.1).
+
+    viewdirs = rays_d / ‖rays_d‖ in WORLD space, then (if ``ndc``) ``ndc_rays`` with near plane
+    :data:`NDC_NEAR_PLANE` = 1.0; everything flattened to (S, R, 3).
+
+    Args:
+        rays_o, rays_d: (S, *, 3) world rays, e.g. (S, R, 3) or (S, H, W, 3).
+        H, W, focal: numbers or per-scene (S,) / (S, 1).
+        ndc: convert to NDC (forward-facing scenes; the original's default).
+    """
+    check_shape(rays_o, "* 3", "rays_o")
+    if rays_o.dim() < 3 or rays_d.shape != rays_o.shape:
+        raise ValueError(
+            f"rays_o and rays_d must both be (S, *, 3) with a scene dim; got {tuple(rays_o.shape)} "
+            f"and {tuple(rays_d.shape)}"
+        )
+    viewdirs = rays_d / torch.norm(rays_d, dim=-1, keepdim=True)
+    if ndc:
+        rays_o, rays_d = ndc_rays(H, W, focal, NDC_NEAR_PLANE, rays_o, rays_d)
+    S = rays_o.shape[0]
+    return RayBundle(rays_o.reshape(S, -1, 3), rays_d.reshape(S, -1, 3), viewdirs.reshape(S, -1, 3))
+
+
+def render_chunked(
+    rays: RayBundle | tuple,
+    ray_fn: RayFn,
+    *,
+    chunk: int,
+    near: float | Tensor = 0.0,
+    far: float | Tensor = 1.0,
+    output_device: torch.device | str | None = None,
+) -> dict[str, Tensor]:
+    """Evaluate ``ray_fn`` on chunks of at most ``chunk`` rays per scene and concatenate along R (spec §3.1).
+
+    Args:
+        rays: (origins, directions, viewdirs), each (S, R, 3).
+        ray_fn: ``(rays (S, r, 3)x3, near (S, r), far (S, r)) -> dict`` of (S, r, ...) tensors.
+        chunk: rays per scene per call (>= 1).
+        near, far: numbers or (S, R) bounds.
+        output_device: move each chunk's outputs there before concatenating (e.g. "cpu" for big images).
+
+    Returns:
+        dict of (S, R, ...) tensors (always new tensors, as the original's ``torch.cat``).
+    """
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    rays = RayBundle(*rays)
+    check_shape(rays.origins, "S R 3", "rays.origins")
+    S, R = rays.origins.shape[:2]
+    like = rays.origins[..., 0]
+    near = torch.as_tensor(near, device=like.device, dtype=like.dtype).expand(S, R)
+    far = torch.as_tensor(far, device=like.device, dtype=like.dtype).expand(S, R)
+    parts: dict[str, list[Tensor]] = {}
+    for start in range(0, R, chunk):
+        sl = slice(start, start + chunk)
+        out = ray_fn(RayBundle(*(x[:, sl] for x in rays)), near[:, sl], far[:, sl])
+        for key, value in out.items():
+            parts.setdefault(key, []).append(value if output_device is None else value.to(output_device))
+    return {key: torch.cat(values, 1) for key, values in parts.items()}
+
+
+def render_full_image(
+    c2w: Tensor,
+    H: int,
+    W: int,
+    focal: float | Tensor,
+    ray_fn: RayFn,
+    *,
+    chunk: int = 1024 * 32,
+    ndc: bool = True,
+    near: float = 0.0,
+    far: float = 1.0,
+    pixel_offset: float = 0.0,
+    inference_mode: bool = False,
+    output_device: torch.device | str | None = None,
+) -> dict[str, Tensor]:
+    """Render every pixel of one camera per scene (spec §3.1 with ``c2w``; used by §3.6 render_path).
+
+    Rays from :func:`~mononerf.render.rays.get_rays` (integer pixel grid unless ``pixel_offset``), world
+    viewdirs, NDC with near plane 1.0 (spec §3.1), evaluated in chunks of ``chunk`` rays per scene.
+
+    Args:
+        c2w: (S, 3, 4) camera-to-world pose per scene.
+        H, W: image size shared by the scenes.
+        focal: number or per-scene (S,) / (S, 1).
+        ray_fn: e.g. ``functools.partial(render_rays_dynamic, t=t, n_samples=64, num_frames=N,
+            joint_fn=..., dynamic_fn=..., inference=True)``.
+        chunk: rays per scene per call (the original's test renders use 1024*32).
+        ndc: render in NDC (near/far then in NDC t, 0 and 1).
+        near, far: sampling bounds.
+        pixel_offset: 0 = the original's integer pixel grid (spec §8.15).
+        inference_mode: run under ``torch.inference_mode()`` (no autograd graph).
+        output_device: where chunk outputs are gathered (e.g. "cpu").
+
+    Returns:
+        dict of (S, H, W, ...) tensors.
+    """
+    check_shape(c2w, "S 3 4", "c2w")
+    ctx = torch.inference_mode() if inference_mode else contextlib.nullcontext()
+    with ctx:
+        rays_o, rays_d = get_rays(H, W, focal, c2w, pixel_offset=pixel_offset)  # (S, H, W, 3)
+        rays = prepare_rays(rays_o, rays_d, H, W, focal, ndc=ndc)
+        out = render_chunked(rays, ray_fn, chunk=chunk, near=near, far=far, output_device=output_device)
+        S = c2w.shape[0]
+        return {key: value.reshape((S, H, W) + tuple(value.shape[2:])) for key, value in out.items()}
