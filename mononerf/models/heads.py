@@ -1,0 +1,186 @@
+"""Static and dynamic NeRF heads (spec §2.9 ResnetFC, §2.10 ResnetFC_static).
+
+Inputs are passed as separate tensors instead of one concatenated vector: the original concatenates
+``[xyzt-embedding, latent, global code repeated per point]`` and splits it again inside the head; the
+products are identical, without the per-point copy of the global code (its projection is broadcast).
+P = points per scene (rays × samples); S = scenes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mononerf.models.blocks import ResnetBlockFC
+
+
+def linear_split(layer: nn.Linear, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """``layer(cat[x, g])`` for per-point ``x`` (S, P, A) and per-scene ``g`` (S, B), broadcasting ``g``'s part.
+
+    Identical to ``layer(torch.cat([x, g[:, None].expand(-1, P, -1)], -1))`` up to float summation order.
+    """
+    a = x.shape[-1]
+    w = layer.weight
+    return F.linear(x, w[:, :a]) + F.linear(g, w[:, a:], layer.bias)[:, None, :]
+
+
+class ViewHead(nn.Module):
+    """NeRF-style colour head: alpha from features, rgb from ``[feature_linear(h), viewdirs]`` (spec §2.10)."""
+
+    def __init__(self, d_hidden: int, d_views: int):
+        super().__init__()
+        self.alpha_linear = nn.Linear(d_hidden, 1)
+        self.feature_linear = nn.Linear(d_hidden, d_hidden)
+        self.views_linears = nn.ModuleList([nn.Linear(d_views + d_hidden, d_hidden // 2)])
+        self.rgb_linear = nn.Linear(d_hidden // 2, 3)
+
+    def forward(self, h: torch.Tensor, views: torch.Tensor) -> torch.Tensor:
+        """(…, d_hidden), (…, d_views) → (…, 4) raw [rgb, sigma]."""
+        v = F.relu(self.views_linears[0](torch.cat([self.feature_linear(h), views], -1)))
+        return torch.cat([self.rgb_linear(v), self.alpha_linear(h)], -1)
+
+
+class StaticHead(nn.Module):
+    """ResnetFC_static (spec §2.10): pixel-aligned ResNet18 features added in the first ``combine_layer`` blocks.
+
+    Output (S, P, 5): raw rgb (3), raw sigma (1), blending (1, sigmoid; unused with DyNeRF blending).
+    """
+
+    def __init__(self, d_pts: int = 63, d_views: int = 27, d_latent: int = 512, d_hidden: int = 256,
+                 n_blocks: int = 5, combine_layer: int = 3, beta: float = 0.0, use_viewdirs: bool = True,
+                 pixelnerf_mode: bool = True, origin_pipeline: bool = False, use_spade: bool = False):
+        super().__init__()
+        self.d_latent = d_latent if pixelnerf_mode else 0
+        self.combine_layer = combine_layer
+        self.origin_pipeline = origin_pipeline
+        self.use_spade = use_spade
+        self.lin_in = nn.Linear(d_pts, d_hidden)
+        self.blocks = nn.ModuleList([ResnetBlockFC(d_hidden, beta=beta) for _ in range(n_blocks)])
+        n_lin_z = min(combine_layer, n_blocks)
+        if self.d_latent:
+            self.lin_z = nn.ModuleList([nn.Linear(self.d_latent, d_hidden) for _ in range(n_lin_z)])
+            if use_spade:
+                self.scale_z = nn.ModuleList([nn.Linear(self.d_latent, d_hidden) for _ in range(n_lin_z)])
+        self.view_head = ViewHead(d_hidden, d_views) if use_viewdirs else None
+        if not use_viewdirs:
+            self.lin_out = nn.Linear(d_hidden, 4)
+        self.weight_linear = nn.Linear(d_hidden, 1)
+
+    def forward(self, pts: torch.Tensor, views: torch.Tensor, latent: torch.Tensor | None) -> torch.Tensor:
+        """pts (S, P, 63), views (S, P, 27), latent (S, P, 512) → (S, P, 5)."""
+        h = F.relu(self.lin_in(pts))  # no L2 normalisation in the static head (spec §2.10)
+        for b, block in enumerate(self.blocks):
+            if self.d_latent and b < self.combine_layer:
+                tz = self.lin_z[b](latent)
+                if self.origin_pipeline:
+                    tz = torch.zeros_like(tz)
+                h = self.scale_z[b](latent) * h + tz if self.use_spade else h + tz
+            h = block(h)
+        blend = torch.sigmoid(self.weight_linear(h))
+        out = self.view_head(h, views) if self.view_head is not None else self.lin_out(h)
+        return torch.cat([out, blend], -1)
+
+
+class DynamicHead(nn.Module):
+    """ResnetFC (spec §2.9): the dynamic NeRF, whose first layers are shared with the velocity field (§2.8).
+
+    Shared with :mod:`mononerf.models.trajectory`: ``lin_in``, ``global_blocks``, ``lin_global_z``, ``sf_linear``;
+    the global video code comes from ``ode_fc`` (Linear 2048→4096, ReLU, Linear 4096→``d_global``) over the
+    average-pooled SlowOnly layer4 features.
+
+    Output (S, P, 11): raw rgb (3), raw sigma (1), scene-flow positions at t−1 and t+1 (6), blending (1).
+    """
+
+    def __init__(self, d_pts: int = 84, d_views: int = 27, d_latent: int = 832, d_global: int = 256,
+                 d_flow_latent: int = 2048, d_hidden: int = 256, n_blocks: int = 3, n_global_blocks: int = 2,
+                 combine_layer: int = 3, beta: float = 0.0, use_viewdirsDyn: bool = False,
+                 use_temporal_feature: bool = True, temporal_propotion: float = 1.0,
+                 feature_fuse_mode: str = "addition", origin_pipeline: bool = False, flow_guided_feat: bool = True,
+                 use_spade: bool = False):
+        super().__init__()
+        if feature_fuse_mode not in ("addition", "concat"):
+            raise ValueError(f"feature_fuse_mode must be 'addition' or 'concat', got {feature_fuse_mode!r}")
+        self.d_hidden = d_hidden
+        self.n_global_blocks = n_global_blocks
+        self.combine_layer = combine_layer
+        self.use_temporal_feature = use_temporal_feature
+        self.feature_fuse_mode = feature_fuse_mode
+        self.origin_pipeline = origin_pipeline
+        self.flow_guided_feat = flow_guided_feat
+        self.use_spade = use_spade
+        self.lin_in = nn.Linear(d_pts, d_hidden)
+        self.global_blocks = nn.ModuleList([ResnetBlockFC(d_hidden, beta=beta) for _ in range(n_global_blocks)])
+        self.blocks = nn.ModuleList([ResnetBlockFC(d_hidden, beta=beta) for _ in range(n_blocks)])
+        n_lin_z = min(combine_layer, n_blocks)
+        self.lin_z = nn.ModuleList([nn.Linear(d_latent, d_hidden) for _ in range(n_lin_z)])
+        self.lin_global_z = nn.ModuleList([nn.Linear(d_global + d_hidden, d_hidden) for _ in range(n_global_blocks)])
+        if feature_fuse_mode == "concat":
+            self.lin_fuse_z = nn.ModuleList([nn.Linear(2 * d_hidden, d_hidden) for _ in range(n_lin_z)])
+        if use_spade:
+            self.scale_z = nn.ModuleList([nn.Linear(d_latent, d_hidden) for _ in range(n_lin_z)])
+        if use_temporal_feature:
+            d_t = int(d_hidden * temporal_propotion)
+            # The original builds one per lin_z block but only ever reads index 0 (spec §2.9): build that one.
+            self.temporal_linear = nn.ModuleList([nn.Linear(d_latent, d_t)])
+            self.temporal_linear_fuse = nn.ModuleList([nn.Linear(d_hidden + d_t, d_hidden)])
+        self.view_head = ViewHead(d_hidden, d_views) if use_viewdirsDyn else None
+        if not use_viewdirsDyn:
+            self.lin_out = nn.Linear(d_hidden, 4)
+        self.sf_linear = nn.Linear(d_hidden, 3)
+        self.weight_linear = nn.Linear(d_hidden, 1)
+        self.ode_fc = nn.Sequential(nn.Linear(d_flow_latent, 4096), nn.ReLU(), nn.Linear(4096, d_global))
+
+    # ------------------------------------------------------------------------------------------ shared trunk
+    def global_code(self, pooled_flow_latent: torch.Tensor, enabled: bool = True) -> torch.Tensor:
+        """Global video code (spec §2.7 step 3): ``ode_fc`` of the average-pooled SlowOnly layer4 (S, 2048).
+
+        Returns (S, d_global); zeros when ``feat_guided_flow`` is off.
+        """
+        code = self.ode_fc(pooled_flow_latent)
+        return code if enabled else torch.zeros_like(code)
+
+    def trunk(self, pts: torch.Tensor, global_code: torch.Tensor) -> torch.Tensor:
+        """Shared first layers: ``relu(lin_in(normalize(pts)))`` then the global blocks with the code (spec §2.9).
+
+        pts (S, P, 84) → (S, P, d_hidden).
+        """
+        h = F.relu(self.lin_in(F.normalize(pts, dim=-1)))
+        g = torch.zeros_like(global_code) if self.origin_pipeline else global_code
+        for k in range(self.n_global_blocks):
+            h = self.global_blocks[k](linear_split(self.lin_global_z[k], h, g))
+        return h
+
+    # ------------------------------------------------------------------------------------------------ forward
+    def forward(self, pts: torch.Tensor, views: torch.Tensor, latent: torch.Tensor, global_code: torch.Tensor,
+                sf: torch.Tensor, latent_temporal: torch.Tensor | None = None) -> torch.Tensor:
+        """Dynamic NeRF at points (spec §2.9).
+
+        Args:
+            pts: (S, P, 84) xyzt embedding.  views: (S, P, 27) view-direction embedding.
+            latent: (S, P, d_latent) SlowOnly features at the current frame.
+            global_code: (S, d_global).  sf: (S, P, 6) positions at t−1 and t+1 from the trajectory.
+            latent_temporal: (S, P, 2, d_latent) features gathered at t−1/t+1 (``use_temporal_feature``).
+        Returns:
+            (S, P, 11).
+        """
+        h = self.trunk(pts, global_code)
+        for b, block in enumerate(self.blocks):
+            if b < self.combine_layer:
+                tz = self.lin_z[b](latent)
+                if self.use_temporal_feature and b == 0:
+                    # mean over the two neighbour features commutes with the linear layer
+                    tt = self.temporal_linear[0](latent_temporal.mean(dim=-2))
+                    tz = self.temporal_linear_fuse[0](torch.cat([tz, tt], -1))
+                if self.origin_pipeline or not self.flow_guided_feat:
+                    tz = torch.zeros_like(tz)
+                if self.use_spade:
+                    h = self.scale_z[b](latent) * h + tz
+                elif self.feature_fuse_mode == "addition":
+                    h = h + tz
+                else:
+                    h = self.lin_fuse_z[b](torch.cat([h, tz], -1))
+            h = block(h)
+        blending = torch.sigmoid(self.weight_linear(h))
+        out = self.view_head(h, views) if self.view_head is not None else self.lin_out(h)
+        return torch.cat([out, sf, blending], -1)

@@ -1,0 +1,260 @@
+"""The MonoNeRF model: encoders, velocity-field trajectories, flow-based feature aggregation, two heads (spec §2).
+
+Use::
+
+    model = MonoNeRF.from_conf(cfg)
+    feats = model.encode(images, poses, focal)          # once per run (frozen encoders), spec §2.3
+    raw_s = model.query_static(pts_ref, viewdirs, feats)                 # static pretraining pass
+    raw_s, raw_d = model.query_joint(pts_ref, viewdirs, feats)           # main pass at time t
+    raw_d = model.query_dynamic(pts_ref, viewdirs, feats)                # t±1 passes
+
+The ``query_*`` methods are the field callbacks of :mod:`mononerf.render.renderer`.
+S scenes, T frames, R rays, K samples, P = R·K points per scene.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mononerf.errors import ConfigError
+from mononerf.models.embedder import PositionalEncoding, drop_time_terms
+from mononerf.models.encoders import Resnet18Encoder, SpatialTemporalEncoder, preprocess_clip
+from mononerf.models.features import sample_frame_features, temporal_features
+from mononerf.models.heads import DynamicHead, StaticHead
+from mononerf.models.trajectory import discrete_trajectory, ode_trajectory
+from mononerf.render.rays import invert_pose, ndc_to_world, project_to_pixels
+from mononerf.utils.checks import check_shape
+
+FLOW_MODES = ("discrete", "ode")
+
+
+@dataclass
+class SceneFeatures:
+    """What :meth:`MonoNeRF.encode` computes once and every query reads (spec §2.3).
+
+    Attributes:
+        latent: (S, C, T, h, w) SlowOnly features (832 ch for layers [0, 1, 2]).  latent_scaling: (2,).
+        pooled_flow_latent: (S, 2048) average-pooled SlowOnly layer4 (input of the global code).
+        latent2d: (S, 512, T, h2, w2) ResNet18 features, or None.  latent2d_scaling: (2,) or None.
+        w2c: (S, T, 3, 4) world-to-camera poses.  focal: (S,).  image_size: (W, H) of the training images.
+    """
+
+    latent: torch.Tensor
+    latent_scaling: torch.Tensor
+    pooled_flow_latent: torch.Tensor
+    latent2d: torch.Tensor | None
+    latent2d_scaling: torch.Tensor | None
+    w2c: torch.Tensor
+    focal: torch.Tensor
+    image_size: tuple[int, int]
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.w2c.shape[1])
+
+    @property
+    def principal(self) -> tuple[float, float]:
+        """(W/2, H/2): the principal point of the training images (spec §2.3, generalised per §8.5 decision)."""
+        return (self.image_size[0] * 0.5, self.image_size[1] * 0.5)
+
+    def detach(self) -> "SceneFeatures":
+        def d(x):
+            return None if x is None else x.detach()
+        return SceneFeatures(d(self.latent), d(self.latent_scaling), d(self.pooled_flow_latent), d(self.latent2d),
+                             d(self.latent2d_scaling), self.w2c, self.focal, self.image_size)
+
+
+class MonoNeRF(nn.Module):
+    """Generalizable dynamic radiance field (spec §2).
+
+    Args:
+        encoder: SlowOnly video encoder.  encoder2d: ResNet18 for the static branch (None: static uses ``encoder``).
+        dynamic: dynamic head.  static: static head.
+        multires, multires_views: positional-encoding frequencies (10 and 4 in the original).
+        flow_mode: "discrete" (released configs) or "ode" (the paper's Neural ODE).
+        discrete_steps: Euler steps per frame.  ode_*: torchdiffeq settings.
+        use_ndc: sample points are NDC; convert to world before projecting (spec §2.4).
+        feat_guided_flow: condition the velocity field on the global video code.
+        use_temporal_feature: gather features at t±1 along the trajectory (flow-based aggregation).
+        freeze_enc: encoders are frozen and their features detached (the original's ``info.freeze_enc``).
+        quirks: the original's numerical quirks (``quirks.*``, spec §8), default all True.
+    """
+
+    QUIRK_DEFAULTS = {
+        "discrete_flow_branch_mixup": True,
+        "temporal_feature_ndc_as_world": True,
+        "latent_temporal_reshape": True,
+        "encoder_clip_stretch": True,
+        "encoder_batchnorm_train": True,
+        "random_static_frame": True,
+        "neighbour_time_rounding": True,
+    }
+
+    def __init__(self, encoder: SpatialTemporalEncoder, encoder2d: Resnet18Encoder | None, dynamic: DynamicHead,
+                 static: StaticHead, *, multires: int = 10, multires_views: int = 4, flow_mode: str = "discrete",
+                 discrete_steps: int = 1, ode_solver: str = "dopri5", ode_rtol: float = 0.01, ode_atol: float = 0.001,
+                 ode_step_size: float | None = None, use_adjoint: bool = False, use_ndc: bool = True,
+                 feat_guided_flow: bool = True, use_temporal_feature: bool = True, freeze_enc: bool = True,
+                 quirks: dict | None = None):
+        super().__init__()
+        if flow_mode not in FLOW_MODES:
+            raise ValueError(f"flow_mode must be one of {FLOW_MODES}, got {flow_mode!r}")
+        self.encoder, self.encoder2d = encoder, encoder2d
+        self.mlp_dynamic, self.mlp_static = dynamic, static
+        self.embed_pts = PositionalEncoding(4, multires)
+        self.embed_views = PositionalEncoding(3, multires_views)
+        self.flow_mode, self.discrete_steps = flow_mode, discrete_steps
+        self.ode = dict(method=ode_solver, rtol=ode_rtol, atol=ode_atol, step_size=ode_step_size, adjoint=use_adjoint)
+        self.use_ndc, self.feat_guided_flow = use_ndc, feat_guided_flow
+        self.use_temporal_feature, self.freeze_enc = use_temporal_feature, freeze_enc
+        self.quirks = dict(self.QUIRK_DEFAULTS, **(quirks or {}))
+
+    # ------------------------------------------------------------------------------------------------ encode
+    def encode(self, images: torch.Tensor, c2w: torch.Tensor, focal: torch.Tensor) -> SceneFeatures:
+        """Run both encoders once over every frame of every scene (spec §2.1–2.3).
+
+        Args:
+            images: (S, T, H, W, 3) RGB in [0, 1].  c2w: (S, T, 3, 4).  focal: (S,).
+        """
+        check_shape(images, "S T H W 3", "images")
+        check_shape(c2w, "S T 3 4", "c2w")
+        bn_train = self.quirks["encoder_batchnorm_train"]
+        ctx = torch.no_grad() if self.freeze_enc else torch.enable_grad()
+        with ctx:
+            clip = preprocess_clip(images * 255.0, stretch=self.quirks["encoder_clip_stretch"])
+            out = self.encoder.encode(clip, batchnorm_train=bn_train)
+            out2d = self.encoder2d.encode(images, batchnorm_train=bn_train) if self.encoder2d is not None else None
+        feats = SceneFeatures(
+            latent=out["latent"], latent_scaling=out["latent_scaling"],
+            pooled_flow_latent=out["flow_latent"].mean(dim=(2, 3, 4)),
+            latent2d=None if out2d is None else out2d["latent"],
+            latent2d_scaling=None if out2d is None else out2d["latent_scaling"],
+            w2c=invert_pose(c2w), focal=focal, image_size=(int(images.shape[3]), int(images.shape[2])),
+        )
+        return feats.detach() if self.freeze_enc else feats
+
+    # ------------------------------------------------------------------------------------------------ helpers
+    def _points(self, pts_ref: torch.Tensor, viewdirs: torch.Tensor, feats: SceneFeatures):
+        check_shape(pts_ref, "S R K 4", "pts_ref")
+        s, r, k, _ = pts_ref.shape
+        xyzt = pts_ref.reshape(s, r * k, 4)
+        xyz, t = xyzt[..., :3], xyzt[..., 3]
+        emb = self.embed_pts(xyzt)
+        views = self.embed_views(viewdirs)[:, :, None, :].expand(s, r, k, -1).reshape(s, r * k, -1)
+        tau = (t + 1.0) / 2.0 * feats.num_frames  # continuous frame index (spec §1.5)
+        frame = torch.ceil(tau[:, 0] - 0.5).long().clamp(0, feats.num_frames - 1)  # one frame per scene
+        if not self.quirks["neighbour_time_rounding"]:
+            # spec §8.14: the original's velocity field runs at the continuous time while features are read at the
+            # rounded frame; false evaluates the velocity at the rounded frame too
+            tau = torch.ceil(tau - 0.5)
+        return xyz, tau, frame, emb, views, (s, r, k)
+
+    def _to_world(self, xyz: torch.Tensor, feats: SceneFeatures) -> torch.Tensor:
+        if not self.use_ndc:
+            return xyz
+        w, h = feats.image_size
+        return ndc_to_world(xyz, float(h), float(w), feats.focal)
+
+    def _project(self, pts_world: torch.Tensor, frame: torch.Tensor, feats: SceneFeatures) -> torch.Tensor:
+        w2c = feats.w2c[torch.arange(frame.shape[0], device=frame.device), frame]
+        return project_to_pixels(pts_world, w2c, feats.focal, feats.principal)
+
+    def _static(self, emb, views, uv, frame, feats):
+        if self.encoder2d is not None:
+            lat = sample_frame_features(feats.latent2d, frame, uv, feats.image_size, feats.latent2d_scaling)
+        else:
+            lat = sample_frame_features(feats.latent, frame, uv, feats.image_size, feats.latent_scaling)
+        return self.mlp_static(drop_time_terms(emb), views, lat)
+
+    def _dynamic(self, xyz, tau, frame, emb, views, uv, feats):
+        code = self.mlp_dynamic.global_code(feats.pooled_flow_latent, self.feat_guided_flow)
+        if self.flow_mode == "discrete":
+            x_b, x_f = discrete_trajectory(self.mlp_dynamic, self.embed_pts, xyz, tau, feats.num_frames, code,
+                                           self.discrete_steps, self.quirks["discrete_flow_branch_mixup"])
+        else:
+            x_b, x_f = ode_trajectory(self.mlp_dynamic, self.embed_pts, xyz, tau, feats.num_frames, code, **self.ode)
+        latent = sample_frame_features(feats.latent, frame, uv, feats.image_size, feats.latent_scaling)
+        latent_temporal = None
+        if self.use_temporal_feature:
+            n = feats.num_frames
+            as_world = self.quirks["temporal_feature_ndc_as_world"]
+            pb = x_b if as_world else self._to_world(x_b, feats)  # spec §8.2: NDC points used as world points
+            pf = x_f if as_world else self._to_world(x_f, feats)
+            uv_b = self._project(pb, (frame - 1).clamp(0, n - 1), feats)
+            uv_f = self._project(pf, (frame + 1).clamp(0, n - 1), feats)
+            latent_temporal = temporal_features(feats.latent, frame, n, latent, uv_b, uv_f, feats.image_size,
+                                                feats.latent_scaling, self.quirks["latent_temporal_reshape"])
+        return self.mlp_dynamic(emb, views, latent, code, torch.cat([x_b, x_f], -1), latent_temporal)
+
+    # ------------------------------------------------------------------------------------------------ queries
+    def query_static(self, pts_ref: torch.Tensor, viewdirs: torch.Tensor, feats: SceneFeatures,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+        """Static branch alone (static pretraining, spec §4.2): (S, R, K, 4) points+time → (S, R, K, 5).
+
+        Quirk ``random_static_frame`` (spec §8.7): features come from a random frame per scene per call.
+        """
+        xyz, _, frame, emb, views, (s, r, k) = self._points(pts_ref, viewdirs, feats)
+        if self.quirks["random_static_frame"]:
+            frame = torch.randint(0, feats.num_frames, (s,), generator=generator,
+                                  device="cpu" if generator is None else generator.device).to(frame.device)
+        uv = self._project(self._to_world(xyz, feats), frame, feats)
+        return self._static(emb, views, uv, frame, feats).reshape(s, r, k, -1)
+
+    def query_joint(self, pts_ref: torch.Tensor, viewdirs: torch.Tensor,
+                    feats: SceneFeatures) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both branches at time t (spec §2.7): → raw_s (S, R, K, 5), raw_d (S, R, K, 11)."""
+        xyz, tau, frame, emb, views, (s, r, k) = self._points(pts_ref, viewdirs, feats)
+        uv = self._project(self._to_world(xyz, feats), frame, feats)
+        raw_s = self._static(emb, views, uv, frame, feats)
+        raw_d = self._dynamic(xyz, tau, frame, emb, views, uv, feats)
+        return raw_s.reshape(s, r, k, -1), raw_d.reshape(s, r, k, -1)
+
+    def query_dynamic(self, pts_ref: torch.Tensor, viewdirs: torch.Tensor, feats: SceneFeatures) -> torch.Tensor:
+        """Dynamic branch alone (the t±1 passes): → (S, R, K, 11)."""
+        xyz, tau, frame, emb, views, (s, r, k) = self._points(pts_ref, viewdirs, feats)
+        uv = self._project(self._to_world(xyz, feats), frame, feats)
+        return self._dynamic(xyz, tau, frame, emb, views, uv, feats).reshape(s, r, k, -1)
+
+    # ------------------------------------------------------------------------------------------------ factory
+    @classmethod
+    def from_conf(cls, cfg) -> "MonoNeRF":
+        """Build from the resolved config (``model.*``, ``train.multires*``, ``info.freeze_enc``, ``quirks.*``).
+
+        Widths come from the sub-modules (encoder latent sizes, embedding widths), never from the config.
+        """
+        m, enc_c, dyn_c, sta_c = cfg.model, cfg.model.encoder, cfg.model.mlp_dynamic, cfg.model.mlp_static
+        if not dyn_c.pixelnerf_mode:
+            raise ConfigError("model.mlp_dynamic.pixelnerf_mode = false (the original's add_features path) is not "
+                              "supported; every released config sets it to true")
+        if dyn_c.use_layer_norm:
+            raise ConfigError("model.mlp_dynamic.use_layer_norm = true is not supported (unused by the original)")
+        freeze = bool(cfg.info.freeze_enc)
+        encoder = SpatialTemporalEncoder(num_layers=enc_c.num_layers, impl=enc_c.impl, pretrained=enc_c.pretrained,
+                                         pretrained_path=enc_c.pretrained_path, freeze=freeze)
+        encoder2d = None
+        if enc_c.use_encoder_2d:
+            encoder2d = Resnet18Encoder(pretrained=m.encoder_2d.pretrained, weights_path=m.encoder_2d.weights_path,
+                                        freeze=freeze)
+        multires, multires_views = int(cfg.train.multires), int(cfg.train.multires_views)
+        d_views = 3 * (1 + 2 * multires_views)
+        dynamic = DynamicHead(
+            d_pts=4 * (1 + 2 * multires), d_views=d_views, d_latent=encoder.latent_size, d_global=256,
+            d_flow_latent=encoder.layer_latent_size[4], d_hidden=dyn_c.d_hidden, n_blocks=dyn_c.n_blocks,
+            n_global_blocks=dyn_c.n_global_blocks, combine_layer=dyn_c.combine_layer, beta=dyn_c.beta,
+            use_viewdirsDyn=dyn_c.use_viewdirsDyn, use_temporal_feature=dyn_c.use_temporal_feature,
+            temporal_propotion=dyn_c.temporal_propotion, feature_fuse_mode=dyn_c.feature_fuse_mode,
+            origin_pipeline=dyn_c.origin_pipeline, flow_guided_feat=dyn_c.flow_guided_feat, use_spade=dyn_c.use_spade)
+        static = StaticHead(
+            d_pts=3 * (1 + 2 * multires), d_views=d_views,
+            d_latent=(encoder2d or encoder).latent_size, d_hidden=sta_c.d_hidden, n_blocks=sta_c.n_blocks,
+            combine_layer=sta_c.combine_layer, beta=sta_c.beta, use_viewdirs=sta_c.use_viewdirs,
+            pixelnerf_mode=sta_c.pixelnerf_mode, origin_pipeline=sta_c.origin_pipeline, use_spade=sta_c.use_spade)
+        quirks = {k: bool(cfg.quirks[k]) for k in cls.QUIRK_DEFAULTS}
+        return cls(encoder, encoder2d, dynamic, static, multires=multires, multires_views=multires_views,
+                   flow_mode=dyn_c.flow_mode, discrete_steps=dyn_c.discrete_steps, ode_solver=dyn_c.ode_solver,
+                   ode_rtol=dyn_c.rtol, ode_atol=dyn_c.atol, ode_step_size=dyn_c.ode_step_size,
+                   use_adjoint=dyn_c.use_adjoint, use_ndc=m.use_ndc, feat_guided_flow=m.feat_guided_flow,
+                   use_temporal_feature=dyn_c.use_temporal_feature, freeze_enc=freeze, quirks=quirks)

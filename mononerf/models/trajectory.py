@@ -1,0 +1,111 @@
+"""Point trajectories from the velocity field: discrete Euler steps or a Neural ODE (spec §2.8).
+
+The velocity field is not a separate network: it is the dynamic head's shared trunk (``lin_in``, the global
+blocks conditioned on the global video code, ``sf_linear``), read out as ``tanh(sf_linear(h))`` — a displacement
+of at most 1 NDC unit per frame and axis. Time inside the field is the continuous frame index ``τ``
+(``t = τ/T·2 − 1`` is what the positional encoding sees).
+
+Shapes: S scenes, P points per scene.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mononerf.models.embedder import PositionalEncoding
+from mononerf.models.heads import DynamicHead, linear_split
+
+
+def _embed(embed: PositionalEncoding, xyz: torch.Tensor, tau: torch.Tensor, num_frames: int) -> torch.Tensor:
+    t = tau / float(num_frames) * 2.0 - 1.0
+    return embed(torch.cat([xyz, t[..., None]], -1))
+
+
+def velocity(head: DynamicHead, embed: PositionalEncoding, xyz: torch.Tensor, tau: torch.Tensor, num_frames: int,
+             global_code: torch.Tensor) -> torch.Tensor:
+    """Velocity ``v(x, τ) = tanh(sf_linear(trunk(γ(x, τ), z)))`` in NDC units per frame.
+
+    xyz (S, P, 3), tau (S, P) continuous frame index, global_code (S, G) → (S, P, 3).
+    """
+    return torch.tanh(head.sf_linear(head.trunk(_embed(embed, xyz, tau, num_frames), global_code)))
+
+
+def discrete_trajectory(head: DynamicHead, embed: PositionalEncoding, xyz: torch.Tensor, tau: torch.Tensor,
+                        num_frames: int, global_code: torch.Tensor, steps: int = 2,
+                        branch_mixup: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions at frames τ−1 and τ+1 by ``steps`` explicit Euler steps (spec §2.8, the released configs' mode).
+
+    Step i moves ``x_f += v(x_f, τ + i/steps)/steps`` and ``x_b −= v(x_b, τ − i/steps)/steps``.
+
+    ``branch_mixup`` (quirk ``discrete_flow_branch_mixup``, spec §8.1): the original rebuilds the forward branch from
+    the BACKWARD hidden state at every global block, and the backward branch never passes through the code layers
+    ``lin_global_z`` (so it never sees the global code). False gives both branches the same velocity field.
+
+    Args:
+        xyz: (S, P, 3) NDC points at τ.  tau: (S, P) continuous frame index.  global_code: (S, G).
+    Returns:
+        (x_b, x_f): (S, P, 3) each, absolute NDC positions at τ−1 and τ+1.
+    """
+    x_f, x_b = xyz, xyz
+    for i in range(steps):
+        if not branch_mixup:
+            x_f = x_f + velocity(head, embed, x_f, tau + i / steps, num_frames, global_code) / steps
+            x_b = x_b - velocity(head, embed, x_b, tau - i / steps, num_frames, global_code) / steps
+            continue
+        h_f = F.relu(head.lin_in(F.normalize(_embed(embed, x_f, tau + i / steps, num_frames), dim=-1)))
+        h_b = F.relu(head.lin_in(F.normalize(_embed(embed, x_b, tau - i / steps, num_frames), dim=-1)))
+        g = torch.zeros_like(global_code) if head.origin_pipeline else global_code
+        for k in range(head.n_global_blocks):
+            h_f = head.global_blocks[k](linear_split(head.lin_global_z[k], h_b, g))
+            h_b = head.global_blocks[k](h_b)
+        x_f = x_f + torch.tanh(head.sf_linear(h_f)) / steps
+        x_b = x_b - torch.tanh(head.sf_linear(h_b)) / steps
+    return x_b, x_f
+
+
+class _DirectedVelocity(nn.Module):
+    """``dx/ds = d · v(x, τ0 + d·s)`` for s ∈ [0, 1]: one frame forward (d = +1) or backward (d = −1)."""
+
+    def __init__(self, head: DynamicHead, embed: PositionalEncoding, tau0: torch.Tensor, num_frames: int,
+                 global_code: torch.Tensor, direction: float):
+        super().__init__()
+        self.head, self.embed = head, embed
+        self.tau0, self.num_frames, self.global_code, self.direction = tau0, num_frames, global_code, direction
+
+    def forward(self, s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        tau = self.tau0 + self.direction * s
+        return self.direction * velocity(self.head, self.embed, x, tau, self.num_frames, self.global_code)
+
+
+def ode_trajectory(head: DynamicHead, embed: PositionalEncoding, xyz: torch.Tensor, tau: torch.Tensor,
+                   num_frames: int, global_code: torch.Tensor, method: str = "dopri5", rtol: float = 0.01,
+                   atol: float = 0.001, step_size: float | None = None,
+                   adjoint: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions at τ−1 and τ+1 by integrating ``dx/dτ = v(x, τ)`` with torchdiffeq (the paper's Neural ODE, §2.8).
+
+    The original's unused "ode" mode hard-codes 12 frames and normalises across points (spec §8.13); this
+    integrates the same velocity field as :func:`discrete_trajectory` over exactly one frame in each direction,
+    with the original's solver defaults (dopri5, rtol 0.01, atol 0.001; ``step_size`` for fixed-step methods).
+
+    Returns:
+        (x_b, x_f): (S, P, 3) each.
+    """
+    from torchdiffeq import odeint, odeint_adjoint
+
+    options = {"step_size": step_size} if step_size else {}
+    span = torch.tensor([0.0, 1.0], dtype=xyz.dtype, device=xyz.device)
+    out = []
+    for direction in (-1.0, 1.0):
+        field = _DirectedVelocity(head, embed, tau, num_frames, global_code, direction)
+        if adjoint:
+            params = tuple(p for p in head.parameters() if p.requires_grad)
+            if global_code.requires_grad:
+                params = params + (global_code,)
+            sol = odeint_adjoint(field, xyz, span, method=method, rtol=rtol, atol=atol, options=options,
+                                 adjoint_params=params)
+        else:
+            sol = odeint(field, xyz, span, method=method, rtol=rtol, atol=atol, options=options)
+        out.append(sol[-1])
+    return out[0], out[1]

@@ -1,0 +1,322 @@
+"""Model pieces (spec §2): embedder, heads, trajectories, feature lookup, the MonoNeRF wiring and its quirks."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from mononerf.models.embedder import PositionalEncoding, drop_time_terms
+from mononerf.models.encoders import Resnet18Encoder, SpatialTemporalEncoder
+from mononerf.models.features import sample_frame_features, temporal_features
+from mononerf.models.heads import DynamicHead, StaticHead, linear_split
+from mononerf.models.mononerf import MonoNeRF
+from mononerf.models.trajectory import discrete_trajectory, ode_trajectory
+from mononerf.render.renderer import prepare_rays, render_rays_dynamic, render_rays_static
+
+torch.set_num_threads(2)
+
+
+# ------------------------------------------------------------------------------------------------ embedder
+def test_embedder_layout_and_width():
+    emb = PositionalEncoding(4, 10)
+    assert emb.d_out == 84 and PositionalEncoding(3, 4).d_out == 27
+    x = torch.tensor([[0.1, -0.2, 0.3, 0.5]])
+    y = emb(x)
+    assert y.shape == (1, 84)
+    torch.testing.assert_close(y[0, :4], x[0])
+    torch.testing.assert_close(y[0, 4:8], torch.sin(x[0]))          # f0 = 1, no pi
+    torch.testing.assert_close(y[0, 8:12], torch.cos(x[0]))
+    torch.testing.assert_close(y[0, 12:16], torch.sin(2 * x[0]))    # f1 = 2
+    torch.testing.assert_close(y[0, -4:], torch.cos(512 * x[0]))    # f9 = 2^9
+
+
+def test_static_input_drops_every_time_term():
+    x = torch.rand(5, 4)
+    dropped = drop_time_terms(PositionalEncoding(4, 10)(x))
+    assert dropped.shape == (5, 63)
+    torch.testing.assert_close(dropped, PositionalEncoding(3, 10)(x[:, :3]))
+
+
+# ------------------------------------------------------------------------------------------------ heads
+def test_linear_split_equals_concatenation():
+    layer = nn.Linear(7 + 3, 5)
+    x, g = torch.randn(2, 11, 7), torch.randn(2, 3)
+    ref = layer(torch.cat([x, g[:, None].expand(-1, 11, -1)], -1))
+    torch.testing.assert_close(linear_split(layer, x, g), ref)
+
+
+def _dyn_inputs(s=2, p=9, c=16):
+    return (torch.randn(s, p, 84), torch.randn(s, p, 27), torch.randn(s, p, c), torch.randn(s, 8),
+            torch.randn(s, p, 6), torch.randn(s, p, 2, c))
+
+
+def test_dynamic_head_shapes_and_passthrough():
+    head = DynamicHead(d_latent=16, d_global=8, d_flow_latent=32, d_hidden=32)
+    pts, views, lat, g, sf, lt = _dyn_inputs()
+    out = head(pts, views, lat, g, sf, lt)
+    assert out.shape == (2, 9, 11)
+    torch.testing.assert_close(out[..., 4:10], sf)                  # trajectory positions passed through
+    assert ((out[..., 10] > 0) & (out[..., 10] < 1)).all()          # blending is a sigmoid
+    # temporal features enter the output
+    assert not torch.allclose(head(pts, views, lat, g, sf, lt + 1.0), out)
+    # flow_guided_feat=False zeroes the latent contribution
+    off = DynamicHead(d_latent=16, d_global=8, d_flow_latent=32, d_hidden=32, flow_guided_feat=False)
+    off.load_state_dict(head.state_dict())
+    torch.testing.assert_close(off(pts, views, lat, g, sf, lt), off(pts, views, lat * 0 + 5, g, sf, lt * 3))
+
+
+@pytest.mark.parametrize("kwargs", [dict(use_viewdirsDyn=True), dict(feature_fuse_mode="concat"),
+                                    dict(use_temporal_feature=False), dict(use_spade=True)])
+def test_dynamic_head_variants(kwargs):
+    head = DynamicHead(d_latent=16, d_global=8, d_flow_latent=32, d_hidden=32, **kwargs)
+    pts, views, lat, g, sf, lt = _dyn_inputs()
+    assert head(pts, views, lat, g, sf, lt).shape == (2, 9, 11)
+
+
+def test_dynamic_head_rejects_unknown_fuse_mode():
+    with pytest.raises(ValueError, match="feature_fuse_mode"):
+        DynamicHead(feature_fuse_mode="product")
+
+
+def test_static_head_shapes_and_view_dependence():
+    head = StaticHead(d_latent=16, d_hidden=32)
+    pts, views, lat = torch.randn(2, 9, 63), torch.randn(2, 9, 27), torch.randn(2, 9, 16)
+    out = head(pts, views, lat)
+    assert out.shape == (2, 9, 5)
+    assert not torch.allclose(head(pts, views + 1, lat)[..., :3], out[..., :3])   # rgb depends on view
+    torch.testing.assert_close(head(pts, views + 1, lat)[..., 3], out[..., 3])     # sigma does not
+
+
+# ------------------------------------------------------------------------------------------------ trajectories
+def _constant_velocity_head(v):
+    """A head whose velocity field is the constant ``v`` (zero weights, bias atanh(v))."""
+    head = DynamicHead(d_latent=16, d_global=8, d_flow_latent=32, d_hidden=32)
+    with torch.no_grad():
+        head.sf_linear.weight.zero_()
+        head.sf_linear.bias.copy_(torch.atanh(torch.tensor(v)))
+    return head
+
+
+@pytest.mark.parametrize("mixup", [True, False])
+def test_constant_velocity_moves_points_linearly_in_both_modes(mixup):
+    v = [0.2, -0.1, 0.05]
+    head, emb = _constant_velocity_head(v), PositionalEncoding(4, 10)
+    xyz, tau, g = torch.rand(2, 7, 3), torch.full((2, 7), 3.0), torch.randn(2, 8)
+    v_t = torch.tensor(v)
+    for steps in (1, 2, 4):
+        xb, xf = discrete_trajectory(head, emb, xyz, tau, 12, g, steps=steps, branch_mixup=mixup)
+        torch.testing.assert_close(xf, xyz + v_t)
+        torch.testing.assert_close(xb, xyz - v_t)
+    ob, of = ode_trajectory(head, emb, xyz, tau, 12, g)
+    torch.testing.assert_close(of, xyz + v_t, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ob, xyz - v_t, atol=1e-5, rtol=1e-5)
+
+
+def test_branch_mixup_quirk_changes_the_forward_branch_only_with_global_blocks():
+    torch.manual_seed(0)
+    head, emb = DynamicHead(d_latent=16, d_global=8, d_flow_latent=32, d_hidden=32), PositionalEncoding(4, 10)
+    xyz, tau, g = torch.rand(2, 7, 3) - 0.5, torch.full((2, 7), 4.0), torch.randn(2, 8)
+    xb_q, xf_q = discrete_trajectory(head, emb, xyz, tau, 12, g, steps=2, branch_mixup=True)
+    xb_p, xf_p = discrete_trajectory(head, emb, xyz, tau, 12, g, steps=2, branch_mixup=False)
+    assert not torch.allclose(xf_q, xf_p) and not torch.allclose(xb_q, xb_p)
+    # quirk: the backward branch never sees the global code
+    xb_q2, _ = discrete_trajectory(head, emb, xyz, tau, 12, g * 10, steps=2, branch_mixup=True)
+    torch.testing.assert_close(xb_q, xb_q2)
+    xb_p2, _ = discrete_trajectory(head, emb, xyz, tau, 12, g * 10, steps=2, branch_mixup=False)
+    assert not torch.allclose(xb_p, xb_p2)
+    # one global block, one step: h_f == h_b at step 0 (spec §2.8), so the quirk's forward equals the fixed one
+    head1 = DynamicHead(d_latent=16, d_global=8, d_flow_latent=32, d_hidden=32, n_global_blocks=1)
+    _, xf1_q = discrete_trajectory(head1, emb, xyz, tau, 12, g, steps=1, branch_mixup=True)
+    _, xf1_p = discrete_trajectory(head1, emb, xyz, tau, 12, g, steps=1, branch_mixup=False)
+    torch.testing.assert_close(xf1_q, xf1_p)
+
+
+def test_displacement_bounded_per_step():
+    torch.manual_seed(1)
+    head, emb = DynamicHead(d_latent=16, d_global=8, d_flow_latent=32, d_hidden=32), PositionalEncoding(4, 10)
+    with torch.no_grad():
+        head.sf_linear.weight.mul_(100)
+    xyz = torch.rand(1, 50, 3)
+    xb, xf = discrete_trajectory(head, emb, xyz, torch.full((1, 50), 2.0), 12, torch.randn(1, 8), steps=2)
+    assert (xf - xyz).abs().max() <= 1.0 + 1e-6 and (xb - xyz).abs().max() <= 1.0 + 1e-6
+
+
+# ------------------------------------------------------------------------------------------------ feature lookup
+def test_sample_frame_features_align_corners_convention():
+    # latent value = column index in channel 0, row index in channel 1, frame index in channel 2
+    S, T, h, w = 2, 3, 5, 7
+    cols = torch.arange(w, dtype=torch.float32).expand(h, w)
+    rows = torch.arange(h, dtype=torch.float32)[:, None].expand(h, w)
+    latent = torch.stack([torch.stack([cols, rows, torch.full((h, w), float(f))]) for f in range(T)], 1)
+    latent = latent[None].expand(S, -1, -1, -1, -1).contiguous()  # (S, 3, T, h, w)
+    scaling = torch.tensor([w / (w - 1) * 2, h / (h - 1) * 2])
+    W, H = 70, 50
+    # uv_n = uv * scaling / (W, H) - 1 = -1 at uv = 0 → column 0; col c at uv = c * (w-1)/w * W/(w-1)... solve directly
+    target = torch.tensor([[3.0, 2.0]])  # column 3, row 2
+    uv = (target / (torch.tensor([w - 1.0, h - 1.0])) * 2) / scaling * torch.tensor([W, H])  # uv_n + 1 = 2c/(w-1)
+    uv = uv[None].expand(S, 1, 2)
+    frame = torch.tensor([0, 2])
+    out = sample_frame_features(latent, frame, uv, (W, H), scaling)
+    assert out.shape == (S, 1, 3)
+    torch.testing.assert_close(out[:, 0, :2], torch.tensor([[3.0, 2.0], [3.0, 2.0]]))
+    torch.testing.assert_close(out[:, 0, 2], torch.tensor([0.0, 2.0]))
+    # outside the image: border padding clamps to the edge
+    far = sample_frame_features(latent, frame, torch.full((S, 1, 2), 1e4), (W, H), scaling)
+    torch.testing.assert_close(far[:, 0, :2], torch.tensor([[w - 1.0, h - 1.0]] * 2))
+
+
+def test_temporal_features_edges_and_reshape_quirk():
+    S, C, T, h, w, P = 2, 4, 3, 5, 6, 3
+    latent = torch.randn(S, C, T, h, w)
+    scaling = torch.tensor([w / (w - 1) * 2, h / (h - 1) * 2])
+    uv = torch.rand(S, P, 2) * 10
+    frame = torch.tensor([0, 2])  # first scene at the start, second at the end
+    cur = sample_frame_features(latent, frame, uv, (12, 10), scaling)
+    fixed = temporal_features(latent, frame, T, cur, uv, uv, (12, 10), scaling, reshape_quirk=False)
+    assert fixed.shape == (S, P, 2, C)
+    torch.testing.assert_close(fixed[0, :, 0], cur[0])   # no frame -1: current features stand in
+    torch.testing.assert_close(fixed[1, :, 1], cur[1])   # no frame T
+    torch.testing.assert_close(fixed[0, :, 1], sample_frame_features(latent, (frame + 1).clamp(max=T - 1), uv, (12, 10), scaling)[0])
+    quirk = temporal_features(latent, frame, T, cur, uv, uv, (12, 10), scaling, reshape_quirk=True)
+    assert quirk.shape == (S, P, 2, C) and not torch.allclose(quirk, fixed)
+    # the quirk is the original's op sequence: stack on a channel-first layout, permute, reshape
+    ref = torch.stack([fixed[..., 0, :].transpose(1, 2), fixed[..., 1, :].transpose(1, 2)], -1)
+    torch.testing.assert_close(quirk, ref.permute(0, 1, 3, 2).reshape(S, P, 2, C))
+
+
+# ------------------------------------------------------------------------------------------------ full model
+def _tiny_model(**kw):
+    torch.manual_seed(0)
+    enc = SpatialTemporalEncoder(num_layers=[0, 1], pretrained=False, freeze=True)
+    enc2 = Resnet18Encoder(pretrained=False, freeze=True, num_layers=2)
+    dyn = DynamicHead(d_latent=enc.latent_size, d_hidden=32, n_blocks=2, n_global_blocks=2, d_global=16)
+    sta = StaticHead(d_latent=enc2.latent_size, d_hidden=32, n_blocks=3)
+    return MonoNeRF(enc, enc2, dyn, sta, discrete_steps=2, **kw)
+
+
+@pytest.fixture(scope="module")
+def tiny_setup():
+    S, T, H, W = 2, 4, 32, 48
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(S, T, H, W, 3, generator=g)
+    c2w = torch.eye(4)[:3].expand(S, T, 3, 4).clone()
+    c2w[..., 0, 3] = torch.linspace(0, 0.1, T)
+    focal = torch.tensor([40.0, 44.0])
+    R = 6
+    rays_d = torch.randn(S, R, 3, generator=g) * 0.1 + torch.tensor([0.0, 0.0, -1.0])
+    rays = prepare_rays(c2w[:, 1, :, 3][:, None].expand(S, R, 3), rays_d, H, W, focal)
+    t = torch.tensor([-1 + 2 / T * 1, -1 + 2 / T * 3])
+    return images, c2w, focal, rays, t, T
+
+
+def _render(model, feats, rays, t, T, **kw):
+    return render_rays_dynamic(rays, 0.0, 1.0, t, n_samples=8, num_frames=T,
+                               joint_fn=lambda p, v: model.query_joint(p, v, feats),
+                               dynamic_fn=lambda p, v: model.query_dynamic(p, v, feats), **kw)
+
+
+def test_model_shapes_and_gradients(tiny_setup):
+    images, c2w, focal, rays, t, T = tiny_setup
+    model = _tiny_model()
+    feats = model.encode(images, c2w, focal)
+    assert feats.latent.shape[:3] == (2, 64 + 256, T) and feats.latent2d.shape[:3] == (2, 128, T)
+    assert feats.pooled_flow_latent.shape == (2, 2048) and not feats.latent.requires_grad
+    out = _render(model, feats, rays, t, T, perturb=True, raw_noise_std=1.0)
+    assert out["rgb_map_full"].shape == (2, 6, 3) and out["sceneflow_f"].shape == (2, 6, 8, 3)
+    loss = sum(out[k].abs().mean() for k in ("rgb_map_full", "sceneflow_f", "sceneflow_b", "rgb_map_d_f"))
+    loss.backward()
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    missing = [n for n, p in trainable if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing, missing
+    assert all(not n.startswith("encoder") for n, _ in trainable)  # frozen encoders: nothing trainable there
+    assert all(p.grad is None for n, p in model.named_parameters() if n.startswith("encoder"))
+
+
+def test_static_pass_and_random_static_frame_quirk(tiny_setup):
+    images, c2w, focal, rays, t, T = tiny_setup
+    model = _tiny_model()
+    feats = model.encode(images, c2w, focal)
+    pts = torch.rand(2, 6, 8, 4) * 0.5
+    pts[..., 3] = -1 + 2 / T  # frame 1
+    rays_v = rays.viewdirs
+    fixed = _tiny_model(quirks={"random_static_frame": False})
+    fixed.load_state_dict(model.state_dict())
+    a, b = fixed.query_static(pts, rays_v, feats), fixed.query_static(pts, rays_v, feats)
+    torch.testing.assert_close(a, b)  # deterministic: frame of the point's own time
+    outs = {tuple(model.query_static(pts, rays_v, feats, torch.Generator().manual_seed(s))[0, 0, 0].tolist())
+            for s in range(8)}
+    assert len(outs) > 1  # random frame per call
+    out = render_rays_static(rays, 0.0, 1.0, t, n_samples=8, static_fn=lambda p, v: model.query_static(p, v, feats))
+    assert out["rgb_map_s"].shape == (2, 6, 3)
+
+
+@pytest.mark.parametrize("quirk", ["temporal_feature_ndc_as_world", "latent_temporal_reshape",
+                                   "discrete_flow_branch_mixup", "encoder_batchnorm_train", "encoder_clip_stretch"])
+def test_each_model_quirk_changes_the_output(tiny_setup, quirk):
+    images, c2w, focal, rays, t, T = tiny_setup
+    on, off = _tiny_model(), _tiny_model(quirks={quirk: False})
+    off.load_state_dict(on.state_dict())
+    out_on = _render(on, on.encode(images, c2w, focal), rays, t, T)
+    out_off = _render(off, off.encode(images, c2w, focal), rays, t, T)
+    assert not torch.allclose(out_on["rgb_map_full"], out_off["rgb_map_full"])
+
+
+def test_ode_mode_runs_and_differs(tiny_setup):
+    images, c2w, focal, rays, t, T = tiny_setup
+    disc, ode = _tiny_model(), _tiny_model(flow_mode="ode")
+    ode.load_state_dict(disc.state_dict())
+    feats = disc.encode(images, c2w, focal)
+    out = _render(ode, feats, rays, t, T)
+    assert torch.isfinite(out["raw_pts_f"]).all()
+    assert not torch.allclose(out["raw_pts_f"], _render(disc, feats, rays, t, T)["raw_pts_f"])
+    with pytest.raises(ValueError, match="flow_mode"):
+        _tiny_model(flow_mode="rk4")
+
+
+def test_displacements_in_ndc_units_are_bounded(tiny_setup):
+    images, c2w, focal, rays, t, T = tiny_setup
+    model = _tiny_model()
+    out = _render(model, model.encode(images, c2w, focal), rays, t, T)
+    assert out["sceneflow_f"].abs().max() <= 1.0 + 1e-6
+    assert math.isfinite(float(out["rgb_map_full"].detach().sum()))
+
+
+# ------------------------------------------------------------------------------------------------ from_conf
+EXP = "mononerf_conf/exp/Balloon1_Balloon2/dynamic_temporal_feat_static_mask_flow_loss_multiscenes_discrete2_addition.conf"
+
+
+def test_from_conf_builds_the_released_architecture():
+    from mononerf.config import parse_config_file
+
+    cfg = parse_config_file(EXP, ["model.encoder.pretrained=false", "model.encoder_2d.pretrained=false"])
+    m = MonoNeRF.from_conf(cfg)
+    d = m.mlp_dynamic
+    # spec §2.9 with the EXP conf: 84-d input, 832-d latent, 3 blocks, 2 global blocks, 256 hidden, global code 256
+    assert d.lin_in.in_features == 84 and d.lin_in.out_features == 256
+    assert len(d.blocks) == 3 and len(d.global_blocks) == 2 and len(d.lin_z) == 3
+    assert d.lin_z[0].in_features == 832 and d.lin_global_z[0].in_features == 512
+    assert d.ode_fc[0].in_features == 2048 and d.ode_fc[2].out_features == 256
+    assert d.lin_out.out_features == 4 and d.sf_linear.out_features == 3
+    # spec §2.10: 63-d input, 5 blocks, 3 lin_z of 512, view branch 27+256 → 128
+    s = m.mlp_static
+    assert s.lin_in.in_features == 63 and len(s.blocks) == 5 and len(s.lin_z) == 3 and s.lin_z[0].in_features == 512
+    assert s.view_head.views_linears[0].in_features == 27 + 256 and s.view_head.views_linears[0].out_features == 128
+    assert m.discrete_steps == 2 and m.flow_mode == "discrete" and m.freeze_enc
+    assert all(not p.requires_grad for p in m.encoder.parameters())
+    assert all(m.quirks.values())
+    off = MonoNeRF.from_conf(cfg.with_overrides(["quirks.latent_temporal_reshape=false"]))
+    assert off.quirks["latent_temporal_reshape"] is False
+
+
+def test_from_conf_missing_checkpoint_names_the_file(tmp_path, monkeypatch):
+    from mononerf.config import parse_config_file
+    from mononerf.errors import MissingWeightsError
+
+    monkeypatch.chdir(tmp_path)
+    cfg = parse_config_file(str(__import__("pathlib").Path(__file__).parents[1] / EXP),
+                            ["model.encoder.pretrained_path=nowhere/slowonly_missing.pth"])
+    with pytest.raises(MissingWeightsError, match="slowonly_missing.pth"):
+        MonoNeRF.from_conf(cfg)
