@@ -172,6 +172,7 @@ def render_rays_dynamic(
     dynerf_blending: bool = True,
     generator: torch.Generator | None = None,
     check_finite: bool = True,
+    neighbour_passes: bool = True,
 ) -> dict[str, Tensor]:
     """Full static+dynamic pass with the t-1 and t+1 dynamic re-renders (spec §3.2 steps 1-10).
 
@@ -203,6 +204,8 @@ def render_rays_dynamic(
         dynerf_blending: take blending from the dynamic head (the original's DyNeRF_blending=True).
         generator: optional ``torch.Generator`` for jitter and noise.
         check_finite: raise :class:`MonoNeRFError` on NaN/Inf outputs (spec §8.25 fix).
+        neighbour_passes: run steps 4-5 (the t±1 re-renders). Images of time t need only steps 1-3, so full-frame
+            renders switch them off: two of the three network passes are saved.
 
     Returns:
         dict of :data:`DYNAMIC_OUTPUT_KEYS` (less :data:`INFERENCE_SKIPPED_KEYS` when ``inference``), plus
@@ -242,6 +245,11 @@ def render_rays_dynamic(
         sceneflow_b=sceneflow_b, sceneflow_f=sceneflow_f, raw_pts=pts,
         raw_pts_f=pts_f_ref[..., :3], raw_pts_b=pts_b_ref[..., :3], blending=blending,
     )  # fmt: skip
+
+    if not neighbour_passes:
+        if check_finite:
+            check_finite_outputs(ret)
+        return ret
 
     out_b, pts_b = _neighbour_pass(
         dynamic_fn, pts_b_ref, rays, z_vals, ret["weights_d"], raw_noise_std, generator, "b"

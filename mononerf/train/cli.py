@@ -1,0 +1,55 @@
+"""``python train/train.py -c CONF [the original's flags] [--set key=value] [--device auto|cpu|cuda[:N]]``.
+
+Several GPUs: ``torchrun --nproc_per_node=N train/train.py -c CONF …`` (the original's
+``python -m torch.distributed.launch … --launcher=pytorch`` sets the same variables and keeps working).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import torch
+
+from mononerf.config import load_config
+from mononerf.errors import MonoNeRFError
+from mononerf.train import distributed
+
+
+def _sigterm(signum, frame):  # a scheduler's stop request saves like Ctrl-C does
+    raise KeyboardInterrupt
+
+
+def parameter_checksum(model: torch.nn.Module) -> float:
+    """Sum of every trainable-head parameter, printed by each rank of a distributed run to show they agree."""
+    with torch.no_grad():
+        return float(sum(p.double().sum() for n, p in model.named_parameters() if n.startswith("mlp_")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _sigterm)
+    info = None
+    try:
+        cfg = load_config(argv)
+        info = distributed.init(cfg.run.device)
+        if info.is_main and info.device.type == "cpu" and cfg.run.device == "auto":
+            print("notice: no CUDA device found, training on the CPU (slow at the released configs' size)")
+        from mononerf.train.trainer import Trainer
+
+        trainer = Trainer(cfg, info)
+        trainer.fit()
+        if info.enabled:
+            print(f"rank {info.rank}: parameter checksum {parameter_checksum(trainer.model):.10e}", flush=True)
+        if info.is_main:
+            print(f"done: run folder {trainer.run_dir} (checkpoints *.tar, config.conf, train.log); "
+                  f"tensorboard --logdir {trainer.run_dir / 'tensorboard'}")
+        return 0
+    except MonoNeRFError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 130
+    finally:
+        if info is not None:
+            distributed.shutdown(info)

@@ -1,0 +1,80 @@
+"""Run logging: a text log, tensorboard scalars and images (spec §5.4), only on the main process."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def _to_uint8(img: torch.Tensor) -> np.ndarray:
+    return (img.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+
+
+def normalize_depth(depth: torch.Tensor) -> torch.Tensor:
+    """``clamp((d − min) / 97th percentile, 0, 1)`` for display (the original's ``normalize_depth``)."""
+    d = depth - depth.min()
+    return (d / torch.quantile(d.flatten().float(), 0.97).clamp_min(1e-8)).clamp(0, 1)
+
+
+class RunLogger:
+    """``{run}/train.log`` and tensorboard events in ``{run}/tensorboard``; a no-op when ``enabled`` is False."""
+
+    def __init__(self, run_dir: Path, enabled: bool = True):
+        self.enabled = enabled
+        self.writer = None
+        self.log = logging.getLogger(f"mononerf.run.{run_dir}")
+        if not enabled:
+            return
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.log.setLevel(logging.INFO)
+        self.log.propagate = False
+        if not self.log.handlers:
+            handler = logging.FileHandler(run_dir / "train.log")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+            self.log.addHandler(handler)
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+        self.image_dir = run_dir / "tboard_val_imgs"
+
+    def text(self, line: str) -> None:
+        if self.enabled:
+            self.log.info(line)
+
+    def scalars(self, stage: str, step: int, logs: dict, lr: float) -> None:
+        if self.writer is None:
+            return
+        for key, value in logs.items():
+            self.writer.add_scalar(f"{stage}/{key}", float(value), step)
+        self.writer.add_scalar(f"{stage}/lr", lr, step)
+
+    def images(self, stage: str, step: int, out: dict, gt: torch.Tensor) -> None:
+        """Per scene b: rgb, depth (normalised), accumulation, blending of a full render, next to the frame."""
+        if self.writer is None:
+            return
+        import imageio.v3 as iio
+
+        self.image_dir.mkdir(exist_ok=True)
+        suffix = "s" if stage == "static" else "full"
+        for b in range(gt.shape[0]):
+            rgb = out[f"rgb_map_{suffix}"][b]
+            self.writer.add_image(f"{stage}/rgb_{b}", _to_uint8(rgb), step, dataformats="HWC")
+            self.writer.add_image(f"{stage}/rgb_holdout_{b}", _to_uint8(gt[b]), step, dataformats="HWC")
+            self.writer.add_image(f"{stage}/depth_{b}", _to_uint8(normalize_depth(out[f"depth_map_{suffix}"][b])),
+                                  step, dataformats="HW")
+            self.writer.add_image(f"{stage}/acc_{b}", _to_uint8(out[f"acc_map_{suffix}"][b]), step, dataformats="HW")
+            if "dynamicness_map" in out:
+                self.writer.add_image(f"{stage}/dynamicness_{b}", _to_uint8(out["dynamicness_map"][b]), step,
+                                      dataformats="HW")
+                for k in ("rgb_map_s", "rgb_map_d"):
+                    self.writer.add_image(f"{stage}/{k[4:]}_{b}", _to_uint8(out[k][b]), step, dataformats="HWC")
+            mse = torch.mean((rgb - gt[b]) ** 2)
+            self.writer.add_scalar(f"{stage}/psnr_holdout_{b}", float(-10 * torch.log10(mse)), step)
+            iio.imwrite(self.image_dir / f"{stage}_{step:06d}_{b:02d}.png", _to_uint8(rgb))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()

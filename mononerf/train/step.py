@@ -1,0 +1,91 @@
+"""The model plus its render settings as one module, so a training step is one ``forward`` (and DDP can wrap it)."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mononerf.models.mononerf import MonoNeRF, SceneFeatures
+from mononerf.render.rays import RayBundle
+from mononerf.render.renderer import render_full_image, render_rays_dynamic, render_rays_static
+
+
+# Per-ray maps kept by full-image renders (per-sample tensors would not fit in memory at full resolution).
+PER_RAY_KEYS = ("rgb_map_full", "depth_map_full", "acc_map_full", "rgb_map_s", "depth_map_s", "acc_map_s",
+                "rgb_map_d", "depth_map_d", "acc_map_d", "dynamicness_map", "rgb_map_dyreg_d")
+
+
+@dataclass
+class RenderSettings:
+    """Per-run render options (spec §3.1–3.2): samples, perturbation, noise, NDC, bounds."""
+
+    n_samples: int = 64
+    perturb: bool = True
+    lindisp: bool = False
+    raw_noise_std: float = 1.0
+    ndc: bool = True
+    near: float = 0.0
+    far: float = 1.0
+    shared_noise: bool = True
+    dynerf_blending: bool = True
+
+    @classmethod
+    def from_conf(cls, cfg, near: float = 0.0, far: float = 1.0) -> "RenderSettings":
+        return cls(n_samples=int(cfg.train.N_samples), perturb=float(cfg.train.perturb) > 0,
+                   lindisp=bool(cfg.train.lindisp), raw_noise_std=float(cfg.train.raw_noise_std),
+                   ndc=not bool(cfg.info.no_ndc), near=near, far=far, shared_noise=bool(cfg.quirks.shared_sigma_noise),
+                   dynerf_blending=bool(cfg.train.DyNeRF_blending))
+
+
+class FieldRenderer(nn.Module):
+    """Renders rays through :class:`MonoNeRF` with the run's settings (training or test kwargs, spec §3.1).
+
+    ``features`` (from :meth:`MonoNeRF.encode`) is set once per run and read by every call.
+    """
+
+    def __init__(self, model: MonoNeRF, settings: RenderSettings, num_frames: int):
+        super().__init__()
+        self.model = model
+        self.settings = settings
+        self.num_frames = num_frames
+        self.features: SceneFeatures | None = None
+
+    def forward(self, rays: RayBundle, t: torch.Tensor, dynamic: bool, test: bool = False,
+                neighbour_passes: bool = True) -> dict:
+        """rays (S, R, 3)×3 in NDC (or world), t (S,) → the renderer's output dict.
+
+        ``test`` uses the original's test kwargs: no perturbation, no noise, inference outputs.
+        ``neighbour_passes=False`` skips the t±1 re-renders (not needed for images of time t).
+        """
+        s = self.settings
+        feats = self.features
+        common = dict(n_samples=s.n_samples, perturb=s.perturb and not test, lindisp=s.lindisp,
+                      raw_noise_std=0.0 if test else s.raw_noise_std)
+        if not dynamic:
+            return render_rays_static(rays, s.near, s.far, t, static_fn=functools.partial(self._static, feats=feats),
+                                      **common)
+        return render_rays_dynamic(
+            rays, s.near, s.far, t, num_frames=self.num_frames,
+            joint_fn=functools.partial(self.model.query_joint, feats=feats),
+            dynamic_fn=functools.partial(self.model.query_dynamic, feats=feats),
+            inference=test, shared_noise=s.shared_noise, dynerf_blending=s.dynerf_blending,
+            neighbour_passes=neighbour_passes, **common)
+
+    def _static(self, pts_ref, viewdirs, feats):
+        return self.model.query_static(pts_ref, viewdirs, feats)
+
+    @torch.no_grad()
+    def render_views(self, c2w: torch.Tensor, t: torch.Tensor, height: int, width: int, focal: torch.Tensor,
+                     dynamic: bool = True, chunk: int = 1024 * 32) -> dict:
+        """Full images: c2w (S, 3, 4), t (S,) → dict of (S, H, W, …) on the CPU (test kwargs)."""
+        s = self.settings
+
+        def ray_fn(rays, near, far):
+            out = self.forward(rays, t, dynamic=dynamic, test=True, neighbour_passes=False)
+            return {k: v for k, v in out.items() if k in PER_RAY_KEYS}
+
+        return render_full_image(c2w, height, width, focal, ray_fn, chunk=chunk, ndc=s.ndc, near=s.near, far=s.far,
+                                 output_device="cpu")

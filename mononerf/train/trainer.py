@@ -1,0 +1,349 @@
+"""One trainer for the original's three modes (spec §5): multi-scene training, unseen frames, unseen-scene adaptation.
+
+The modes differ only in configuration:
+
+* multi-scene / standard (``train/train.py`` of the original): all frames train, all scenes in one batch;
+* unseen frames (``model.unseen_frame_rendering``; the original's quarter-frame script): the dynamic stage draws
+  frames ``[0, model.training_frames)``; static pretraining uses every frame (``info.use_unseen_frame_pretrain``);
+* unseen-scene adaptation (``info.fast_render`` + ``--ft_path`` + ``--fast_render_iter``): start from a multi-scene
+  checkpoint, fine-tune ``fast_render_iter`` static then dynamic steps on the new scene, then render and save.
+
+Stages: static pretraining (``N_static_iters``; static head only, static pixels) then the dynamic stage
+(``N_iters``; static head and ResNet18 frozen). Resuming the same command continues from the newest checkpoint with
+model, optimiser, iteration and every RNG state, so an interrupted run continues exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from mononerf.data.dataset import MultiSceneDataset, RayBatch, resolve_scene_dirs, split_frames
+from mononerf.errors import ConfigError, MonoNeRFError
+from mononerf.losses.total import LossFlags, LossQuirks, LossWeights, dynamic_stage_losses, static_stage_loss
+from mononerf.models.mononerf import MonoNeRF
+from mononerf.render.renderer import prepare_rays
+from mononerf.train import checkpoint as ckpt
+from mononerf.train.distributed import DistInfo, resolve_device
+from mononerf.train.logger import RunLogger
+from mononerf.train.step import FieldRenderer, RenderSettings
+
+log = logging.getLogger("mononerf.train")
+
+STATIC, DYNAMIC = "static", "dynamic"
+
+
+def learning_rate(base: float, step: int, decay_steps: int) -> float:
+    """``lrate · 0.1^(step / lrate_decay)`` (spec §5.2), set after each optimiser step."""
+    return base * 0.1 ** (step / decay_steps)
+
+
+@dataclass
+class Schedule:
+    """Iteration counts and logging intervals after the original's adjustments (spec §5.1, §5.4)."""
+
+    n_static: int
+    n_dynamic: int
+    i_print: int
+    i_log: int
+    i_img: int
+    i_weights: int
+    i_testset: int
+    i_video: int
+    i_testset_all: int
+    fast_render_iter: int = 0
+
+    @classmethod
+    def from_conf(cls, cfg, world_size: int, num_scenes: int) -> "Schedule":
+        t = cfg.train
+        div = max(1, min(world_size // num_scenes, 2))  # the original's multi-GPU iteration scaling
+        s = cls(n_static=t.N_static_iters, n_dynamic=t.N_iters // div, i_print=t.i_print, i_log=t.i_log,
+                i_img=t.i_img, i_weights=t.i_weights, i_testset=t.i_testset // div, i_video=t.i_video // div,
+                i_testset_all=t.i_testset_all)
+        if cfg.info.fast_render:
+            it = int(t.fast_render_iter)
+            if it <= 0:
+                raise ConfigError("info.fast_render is set: give --fast_render_iter=N (N > 0 adaptation steps)")
+            s.fast_render_iter = s.n_static = s.n_dynamic = it
+            # the original renders at the last step; an interval configured as 0 stays off
+            s.i_video, s.i_testset, s.i_testset_all = (it - 1 if v > 0 else 0
+                                                       for v in (s.i_video, s.i_testset, s.i_testset_all))
+        return s
+
+
+@dataclass
+class StageState:
+    stage: str
+    start: int
+    optimizer_state: dict | None = None
+    rng: dict | None = None
+    history: list = field(default_factory=list)
+
+
+class Trainer:
+    """Builds data, model and run folder from a resolved :class:`~mononerf.config.Config` and trains.
+
+    Args:
+        cfg: the resolved configuration.
+        dist: process/device info (single process on ``cfg.run.device`` when None).
+        progress: show a tqdm bar.
+        callbacks: ``fn(trainer, stage, iteration, logs)`` called after every step (tests use it).
+    """
+
+    def __init__(self, cfg, dist: DistInfo | None = None, progress: bool = True,
+                 callbacks: list[Callable] | None = None):
+        self.cfg = cfg
+        self.dist = dist or DistInfo(device=resolve_device(cfg.run.device))
+        self.device = self.dist.device
+        self.progress = progress and self.dist.is_main
+        self.callbacks = list(callbacks or [])
+        info, train = cfg.info, cfg.train
+        scene_dirs = resolve_scene_dirs(info.dataset_file_lists, train.datadir)
+        self.data = MultiSceneDataset.from_dirs(scene_dirs, device=self.device, factor=int(train.factor),
+                                                spherify=bool(train.spherify),
+                                                num_novelviews=int(train.num_novelviews),
+                                                x_trans_multiplier=float(train.x_trans_multiplier),
+                                                y_trans_multiplier=float(train.y_trans_multiplier))
+        S, T = self.data.num_scenes, self.data.num_frames
+        self.n_rand = int(info.N_rand) // S
+        if self.n_rand < 2:
+            raise ConfigError(f"info.N_rand = {info.N_rand} gives {self.n_rand} rays per scene for {S} scenes")
+        self.schedule = Schedule.from_conf(cfg, self.dist.world_size, S)
+        unseen = bool(cfg.model.unseen_frame_rendering)
+        self.frames_dynamic, self.frames_heldout = split_frames(T, int(cfg.model.training_frames) if unseen else None)
+        self.frames_static = np.arange(T)
+        self.static_pretrain = bool(train.pretrain) and (not unseen or bool(info.use_unseen_frame_pretrain))
+        self.run_dir = self._run_dir()
+        # loss configuration (spec §4)
+        self.loss_weights = LossWeights.from_conf(cfg)  # (unseen frames without pretraining: see LossFlags)
+        self.loss_flags = LossFlags.from_conf(cfg, num_frames=T)
+        self.loss_quirks = LossQuirks.from_conf(cfg)
+        # model and renderer
+        self.sampler = ckpt.seed_everything(int(info.random_seed) + self.dist.rank)
+        self.model = MonoNeRF.from_conf(cfg).to(self.device)
+        ndc = not bool(info.no_ndc)
+        near, far = (0.0, 1.0) if ndc else (float(self.data.bds.min()) * 0.9, float(self.data.bds.max()))
+        self.renderer = FieldRenderer(self.model, RenderSettings.from_conf(cfg, near, far), T)
+        self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main)
+        self.history: list[tuple[str, int, float]] = []
+
+    # ------------------------------------------------------------------------------------------------ set-up
+    def _run_dir(self) -> Path:
+        info, train = self.cfg.info, self.cfg.train
+        name = f"{self.dist.world_size}gpus{info.expname}"
+        if info.fast_render:
+            name = f"{self.schedule.fast_render_iter}steps_{name}"
+            if train.fast_render_basename:
+                name = f"{train.fast_render_basename}_{name}"
+        return Path(info.basedir) / name
+
+    def encode(self) -> None:
+        """Both encoders once over every frame of every scene (spec §5.3 step 1); features stay for the run."""
+        d = self.data
+        self.renderer.features = self.model.encode(d.images, d.poses[..., :4], d.focals)
+
+    # ------------------------------------------------------------------------------------------------ resume
+    def _resume_plan(self) -> StageState:
+        """Where to start (spec §5.5): --ft_path, the newest dynamic/static checkpoint, Pretrained_S, or scratch."""
+        train, info = self.cfg.train, self.cfg.info
+        if train.ft_path:
+            state = ckpt.load(train.ft_path)
+            self.model.load_state_dict(state["network_fn_d_state_dict"])
+            log.info("loaded %s", train.ft_path)
+            if info.fast_render:  # adaptation: fine-tune both stages from step 0 (spec §5.7)
+                return StageState(STATIC, 0)
+            return StageState(DYNAMIC, int(state["global_step"]) + 1)
+        if not train.no_reload:
+            dyn = ckpt.latest_dynamic(self.run_dir)
+            if dyn is not None:
+                return self._restore(dyn, DYNAMIC)
+            sta = ckpt.latest_static(self.run_dir)
+            if sta is not None:
+                return self._restore(sta, STATIC)
+        pre = self._pretrained_static_path()
+        if pre is not None:
+            state = ckpt.load(pre)
+            missing = self.model.load_state_dict(state["network_fn_d_state_dict"], strict=False)
+            log.info("loaded the static branch from %s (%d keys not in it)", pre, len(missing.missing_keys))
+            own = pre.resolve().parent == self.run_dir.resolve()  # this run's own: continue its random streams
+            return StageState(DYNAMIC, 0, rng=state.get("rng") if own else None)
+        return StageState(STATIC if self.static_pretrain else DYNAMIC, 0)
+
+    def _pretrained_static_path(self) -> Path | None:
+        given = self.cfg.info.ft_path_S
+        if given not in (None, "None", ""):
+            return Path(given)
+        path = self.run_dir / ckpt.PRETRAINED_S
+        return path if path.is_file() else None
+
+    def _restore(self, path: Path, stage: str) -> StageState:
+        state = ckpt.load(path)
+        self.model.load_state_dict(state["network_fn_d_state_dict"])
+        log.info("resuming the %s stage from %s (step %d)", stage, path, state["global_step"])
+        return StageState(stage, int(state["global_step"]) + 1, state.get("optimizer_state_dict"), state.get("rng"))
+
+    def _save(self, stage: str, step: int, optimizer: torch.optim.Optimizer, rng: dict | None = None) -> Path | None:
+        """Checkpoint after step ``step``: ``NNNNNN.tar`` (dynamic, the original's name) or ``static_NNNNNN.tar``."""
+        if not self.dist.is_main:
+            return None
+        name = f"{step:06d}.tar" if stage == DYNAMIC else f"static_{step:06d}.tar"
+        obj = {"global_step": step, "stage": stage, "network_fn_d_state_dict": self.model.state_dict(),
+               "optimizer_state_dict": optimizer.state_dict(), "rng": rng or ckpt.rng_state(self.sampler),
+               "config": self.cfg.to_dict()}
+        return ckpt.save_atomic(obj, self.run_dir / name)
+
+    # ------------------------------------------------------------------------------------------------ fit
+    def fit(self) -> list[tuple[str, int, float]]:
+        """Run (or resume) both stages; return the loss history ``[(stage, iteration, loss)]``."""
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.cfg.save(self.run_dir / "config.conf")
+        plan = self._resume_plan()
+        self.encode()
+        if plan.stage == STATIC:
+            self._run_stage(STATIC, plan)
+            if self.dist.is_main and not self.cfg.info.fast_render:
+                self._save_pretrained_static()
+            plan = StageState(DYNAMIC, 0)
+        self._run_stage(DYNAMIC, plan)
+        self.logger.close()
+        return self.history
+
+    def _save_pretrained_static(self) -> None:
+        keys = {k: v for k, v in self.model.state_dict().items() if "mlp_static" in k or "encoder2d" in k}
+        ckpt.save_atomic({"global_step": self.schedule.n_static - 1, "network_fn_d_state_dict": keys,
+                          "rng": ckpt.rng_state(self.sampler)}, self.run_dir / ckpt.PRETRAINED_S)
+
+    def _stage_modules(self, stage: str):
+        """Trainable parameters of a stage (spec §5.2): static head in pretraining, dynamic head afterwards."""
+        m = self.model
+        static_params = list(m.mlp_static.parameters())
+        for p in static_params:
+            p.requires_grad_(stage == STATIC)
+        for p in m.mlp_dynamic.parameters():
+            p.requires_grad_(True)
+        params = static_params if stage == STATIC else list(m.mlp_dynamic.parameters())
+        return [p for p in params if p.requires_grad]
+
+    def _run_stage(self, stage: str, plan: StageState) -> None:
+        train = self.cfg.train
+        n_iters = self.schedule.n_static if stage == STATIC else self.schedule.n_dynamic
+        optimizer = torch.optim.Adam(self._stage_modules(stage), lr=float(train.lrate), betas=(0.9, 0.999))
+        if plan.optimizer_state is not None:
+            optimizer.load_state_dict(plan.optimizer_state)
+        if plan.rng is not None:
+            ckpt.set_rng_state(plan.rng, self.sampler)
+        step_fn = self.renderer
+        if self.dist.enabled:
+            step_fn = DistributedDataParallel(self.renderer, device_ids=[self.device.index]
+                                              if self.device.type == "cuda" else None,
+                                              find_unused_parameters=True, broadcast_buffers=False)
+        bar = tqdm(range(plan.start, n_iters), desc=f"{stage} stage", disable=not self.progress,
+                   dynamic_ncols=True, initial=plan.start, total=n_iters)
+        completed, rng_at_start = plan.start - 1, None
+        try:
+            for i in bar:
+                rng_at_start = ckpt.rng_state(self.sampler)
+                t0 = time.time()
+                logs = self._train_step(stage, i, step_fn, optimizer)
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(float(train.lrate), i, int(train.lrate_decay))
+                completed = i
+                loss = float(logs["loss"])
+                self.history.append((stage, i, loss))
+                psnr = float(logs.get("psnr", logs.get("psnr_s", torch.tensor(0.0))))
+                bar.set_postfix(loss=f"{loss:.4f}", psnr=f"{psnr:.2f}")
+                self._periodic(stage, i, logs, optimizer, time.time() - t0)
+                for cb in self.callbacks:
+                    cb(self, stage, i, logs)
+        except KeyboardInterrupt:
+            # keep the last completed step; if the interrupted step had started, rewind the RNG to its start
+            if completed >= 0 and completed >= plan.start:
+                rng = None if rng_at_start is None or completed == i else rng_at_start
+                path = self._save(stage, completed, optimizer, rng=rng)
+                if path is not None:
+                    print(f"\ninterrupted: saved {path}; run the same command again to continue", flush=True)
+            raise
+        finally:
+            bar.close()
+
+    def _train_step(self, stage: str, i: int, step_fn, optimizer) -> dict:
+        dynamic = stage == DYNAMIC
+        frames = self.frames_dynamic if dynamic else self.frames_static
+        batch = self.data.sample_rays(self.sampler, self.n_rand, frames, stage=stage)
+        if self.cfg.info.without_time:
+            batch.time = torch.zeros_like(batch.time)
+        rays = prepare_rays(batch.rays_o, batch.rays_d, self.data.height, self.data.width, self.data.focals,
+                            ndc=self.renderer.settings.ndc)
+        ret = step_fn(rays, batch.time, dynamic)
+        if dynamic:
+            total, logs = dynamic_stage_losses(
+                ret, batch, c2w_all=self.data.poses[..., :4], H=self.data.height, W=self.data.width,
+                focal=self.data.focals, num_frames=self.data.num_frames, num_static=batch.num_static,
+                weights=self.loss_weights, flags=self.loss_flags, quirks=self.loss_quirks, iteration=i)
+        else:
+            total, logs = static_stage_loss(ret, batch, float(self.cfg.train.static_loss_lambda))
+        if not torch.isfinite(total):
+            raise MonoNeRFError(f"{stage} stage, iteration {i}: the loss is {float(total.detach())}; stopping (the newest "
+                                f"checkpoint in {self.run_dir} is kept; lower train.lrate or resume from it)")
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if dynamic and self.cfg.info.use_clip_grad_norm:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=10.0, norm_type=2.0)
+        optimizer.step()
+        logs = {k: v.detach() for k, v in logs.items()}
+        logs["loss"] = total.detach()
+        self._last_batch = batch
+        return logs
+
+    # ------------------------------------------------------------------------------------------------ periodic
+    def _periodic(self, stage: str, i: int, logs: dict, optimizer, seconds: float) -> None:
+        """The original's intervals (spec §5.4); an interval <= 0 switches that action off."""
+        s = self.schedule
+
+        def due(every: int, skip_first: bool = False) -> bool:
+            return every > 0 and i % every == 0 and not (skip_first and i == 0)
+
+        if due(s.i_log):
+            self.logger.text(f"{stage} step {i}: loss {float(logs['loss']):.5f}, {seconds:.2f}s "
+                             + ", ".join(f"{k} {float(v):.4f}" for k, v in sorted(logs.items()) if k != "loss"))
+        if due(s.i_print):
+            self.logger.scalars(stage, i, logs, optimizer.param_groups[0]["lr"])
+        if due(s.i_img):
+            self._log_images(stage, i)
+        if due(s.i_weights, skip_first=True):
+            self._save(stage, i, optimizer)
+        if stage != DYNAMIC:
+            return
+        fast_end = bool(self.cfg.info.fast_render) and i == s.n_dynamic - 1
+        if fast_end:
+            self._save(stage, i, optimizer)  # adaptation runs end with a checkpoint (decisions.md fix of §8.24)
+        if not self.dist.is_main:
+            return
+        from mononerf.eval import renders
+
+        if due(s.i_testset, skip_first=True) or (fast_end and s.i_testset > 0):
+            renders.testset(self, i)
+        if due(s.i_video, skip_first=True):
+            renders.novel_view_time_video(self, i)
+        if self.cfg.info.testset_all and (due(s.i_testset_all, skip_first=True) or (fast_end and s.i_testset_all > 0)):
+            renders.testset_all(self, i)
+
+    @torch.no_grad()
+    def _log_images(self, stage: str, i: int) -> None:
+        if not self.dist.is_main or self.logger.writer is None:
+            return
+        batch: RayBatch = self._last_batch
+        d = self.data
+        c2w = d.poses[torch.arange(d.num_scenes), batch.frame, :, :4]
+        out = self.renderer.render_views(c2w, batch.time, d.height, d.width, d.focals, dynamic=stage == DYNAMIC,
+                                         chunk=int(self.cfg.info.chunk))
+        self.logger.images(stage, i, out, d.images[torch.arange(d.num_scenes), batch.frame].cpu())

@@ -1,0 +1,194 @@
+"""The trainer end to end on tiny synthetic scenes (spec §5): learning, exact resume, unseen frames, adaptation,
+DDP with gloo, the launchers' messages."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mononerf.config import load_config
+from mononerf.data.synthetic import generate_scene
+from mononerf.train import checkpoint as ckpt
+from mononerf.train.trainer import Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [
+    "model.encoder.num_layers=[0, 1]",
+    "model.mlp_dynamic.d_hidden=32", "model.mlp_static.d_hidden=32",
+    "model.mlp_dynamic.n_blocks=2", "model.mlp_static.n_blocks=3",
+    "info.N_rand=32", "info.chunk=2048", "train.N_samples=8",
+    "train.i_img=0", "train.i_weights=0", "train.i_testset=0", "train.i_video=0", "train.i_testset_all=0",
+    "train.i_print=1", "train.i_log=1",
+]
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scenes")
+    for p in "abc":
+        generate_scene(root / f"syn_{p}", preset=p, frames=5, size=(96, 64), seed=0)
+    return root
+
+
+def tiny_argv(scenes: Path, basedir: Path, names=("a", "b"), conf="multiscene", extra=()):
+    lists = ", ".join(f'"{scenes}/syn_{n}"' for n in names)
+    argv = ["-c", str(ROOT / f"mononerf_conf/exp/synthetic/{conf}.conf"), "--device", "cpu",
+            "--set", f"info.basedir={basedir}/", "--set", f"info.dataset_file_lists=[{lists}]"]
+    for item in TINY + list(extra):
+        argv += ["--set", item]
+    return argv
+
+
+def run(argv, callbacks=()):
+    trainer = Trainer(load_config(argv), progress=False, callbacks=list(callbacks))
+    return trainer, trainer.fit()
+
+
+def losses(history, stage):
+    return {i: loss for s, i, loss in history if s == stage}
+
+
+def test_short_run_lowers_the_photometric_loss(scenes, tmp_path):
+    logs = []
+    argv = tiny_argv(scenes, tmp_path, extra=["train.N_static_iters=40", "train.N_iters=2", "info.N_rand=64"])
+    _, history = run(argv, [lambda tr, stage, i, lg: logs.append((stage, i, float(lg.get("img_s_loss", 0))))])
+    static = [v for s, i, v in logs if s == "static"]
+    first, last = np.mean(static[:5]), np.mean(static[-5:])
+    assert last < 0.6 * first, (first, last)  # static photometric MSE falls markedly in 40 steps (seed 42)
+    assert len(losses(history, "dynamic")) == 2
+
+
+def test_resume_is_exact(scenes, tmp_path):
+    extra = ["train.N_static_iters=3", "train.N_iters=6"]
+    _, full = run(tiny_argv(scenes, tmp_path / "a", extra=extra))
+
+    def interrupt(at_stage, at_iter):
+        def cb(tr, stage, i, logs):
+            if stage == at_stage and i == at_iter:
+                raise KeyboardInterrupt
+        return cb
+
+    argv_b = tiny_argv(scenes, tmp_path / "b", extra=extra)
+    with pytest.raises(KeyboardInterrupt):
+        run(argv_b, [interrupt("static", 1)])
+    run_dir = next((tmp_path / "b").iterdir())
+    assert (run_dir / "static_000001.tar").is_file()
+    with pytest.raises(KeyboardInterrupt):
+        run(argv_b, [interrupt("dynamic", 3)])
+    assert ckpt.latest_dynamic(run_dir).name == "000003.tar" and (run_dir / "Pretrained_S.tar").is_file()
+    _, resumed = run(argv_b)
+    assert [i for s, i, _ in resumed] == [4, 5]  # continues after the last completed step
+    a, b = losses(full, "dynamic"), losses(resumed, "dynamic")
+    for i in (4, 5):
+        assert b[i] == a[i], (i, a[i], b[i])  # bit-identical on CPU
+
+
+def test_unseen_frames_mode_never_samples_held_out_frames(scenes, tmp_path):
+    seen = {"static": set(), "dynamic": set()}
+    argv = tiny_argv(scenes, tmp_path, names=("b",), conf="unseen_frames",
+                     extra=["model.training_frames=2", "train.N_static_iters=15", "train.N_iters=15"])
+
+    def cb(tr, stage, i, logs):
+        seen[stage].update(tr._last_batch.frame.tolist())
+
+    trainer, _ = run(argv, [cb])
+    assert seen["dynamic"] == {0, 1}
+    assert seen["static"] - {0, 1}  # static pretraining uses every frame (spec §1.6)
+    assert trainer.frames_heldout.tolist() == [2, 3, 4]
+
+
+def test_adaptation_loads_the_multiscene_checkpoint_and_continues(scenes, tmp_path):
+    trainer, _ = run(tiny_argv(scenes, tmp_path / "multi", extra=["train.N_static_iters=2", "train.N_iters=3",
+                                                                    "train.i_weights=2"]))
+    source = trainer.run_dir / "000002.tar"
+    assert source.is_file()
+    state = ckpt.load(source)["network_fn_d_state_dict"]
+    argv = tiny_argv(scenes, tmp_path / "adapt", names=("c",), conf="adaptation",
+                     extra=["info.testset_all=true", "train.i_testset=1", "train.i_testset_all=1"]
+                     ) + [f"--ft_path={source}", "--fast_render_iter=2"]
+    snapshot = {}
+    original_plan = Trainer._resume_plan
+
+    def plan_and_snapshot(self):
+        out = original_plan(self)
+        snapshot.update({k: v.clone() for k, v in self.model.state_dict().items()})
+        return out
+
+    Trainer._resume_plan = plan_and_snapshot
+    try:
+        adapt, history = run(argv)
+    finally:
+        Trainer._resume_plan = original_plan
+    for key in ("mlp_dynamic.lin_in.weight", "mlp_static.lin_in.weight"):
+        torch.testing.assert_close(snapshot[key], state[key])  # started from the multi-scene weights
+    assert [(s, i) for s, i, _ in history] == [("static", 0), ("static", 1), ("dynamic", 0), ("dynamic", 1)]
+    run_dir = adapt.run_dir
+    assert run_dir.name == "2steps_1gpussynthetic_c"
+    assert (run_dir / "000001.tar").is_file()  # adaptation ends with a checkpoint (fix of spec §8.24)
+    assert (run_dir / "testset_000001" / "imgs" / "000_00.png").is_file()
+    assert (run_dir / "multiview" / "step_000001" / "00000005" / "imgs" / "004_00.png").is_file()
+
+
+def test_nan_loss_stops_with_a_clear_error(scenes, tmp_path, monkeypatch):
+    from mononerf.errors import MonoNeRFError
+
+    def nan_loss(ret, batch, static_loss_lambda):
+        return torch.tensor(float("nan"), requires_grad=True), {}
+
+    monkeypatch.setattr("mononerf.train.trainer.static_stage_loss", nan_loss)
+    with pytest.raises(MonoNeRFError, match="static stage, iteration 0: the loss is nan"):
+        run(tiny_argv(scenes, tmp_path, extra=["train.N_static_iters=2", "train.N_iters=1"]))
+
+
+def _train_cmd(argv):
+    return [sys.executable, str(ROOT / "train/train.py")] + argv
+
+
+@pytest.mark.timeout(900)
+def test_ddp_two_processes_gloo_identical_weights(scenes, tmp_path):
+    argv = tiny_argv(scenes, tmp_path, extra=["train.N_static_iters=2", "train.N_iters=2"])
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+           str(ROOT / "train/train.py")] + argv
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=850, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sums = [line.split()[-1] for line in proc.stdout.splitlines() if "parameter checksum" in line]
+    assert len(sums) == 2 and sums[0] == sums[1], proc.stdout
+    assert (tmp_path / "2gpussynthetic_a_synthetic_b" / "config.conf").is_file()  # rank 0 wrote the run folder
+
+
+def test_cli_reports_config_errors_in_one_line(tmp_path):
+    proc = subprocess.run(_train_cmd(["-c", str(tmp_path / "missing.conf")]), capture_output=True, text=True,
+                          cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error:") and "missing.conf" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("script,args,env,message", [
+    ("Balloon1_Balloon2.sh", ["0"], {"BALLOON1": "/nonexistent/Balloon1"}, "scene /nonexistent/Balloon1 not found"),
+    ("Balloon2_unseen_frames.sh", ["0"], {"BALLOON2": "/nonexistent/B2"}, "scene /nonexistent/B2 not found"),
+    ("generalization_from_Balloon1_Balloon2.sh", ["0"], {}, "usage:"),
+    ("generalization_from_Balloon1_Balloon2.sh", ["0", "20"], {"JUMPING": "/nonexistent/J"},
+     "scene /nonexistent/J not found"),
+    ("your_own_scene.sh", ["0"], {"SCENE": "/nonexistent/mine"}, "scene /nonexistent/mine not found"),
+])
+def test_launchers_say_what_is_missing(script, args, env, message):
+    proc = subprocess.run(["bash", str(ROOT / script)] + args, capture_output=True, text=True,
+                          env=dict(os.environ, **env), cwd=ROOT)
+    assert proc.returncode == 2
+    assert message in proc.stderr, proc.stderr
+
+
+def test_launcher_reports_missing_weights_and_checkpoint(scenes, tmp_path):
+    env = dict(os.environ, JUMPING=str(scenes / "syn_c"), FT_PATH=str(tmp_path / "none.tar"))
+    proc = subprocess.run(["bash", str(ROOT / "generalization_from_Balloon1_Balloon2.sh"), "0", "20"],
+                          capture_output=True, text=True, env=env, cwd=ROOT)
+    assert proc.returncode == 2
+    assert "slowonly_imagenet_pretrained" in proc.stderr or "none.tar" in proc.stderr
