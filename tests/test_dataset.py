@@ -136,3 +136,18 @@ def test_pixel_rays_centre_pixel_looks_down_minus_z():
 def test_device_move(two_scenes):
     moved = two_scenes.to("cpu")
     assert moved.images.device.type == "cpu" and moved.names == ["A", "B"]
+
+
+def test_half_pixel_offset_quirk_off_shifts_rays_and_grids(tmp_path):
+    write_scene(tmp_path / "A", frames=3, height=10, width=14, seed=1)
+    on = MultiSceneDataset.from_dirs([tmp_path / "A"])
+    off = MultiSceneDataset.from_dirs([tmp_path / "A"], pixel_offset=0.5)
+    b_on = on.sample_rays(np.random.RandomState(0), 8, np.arange(3))
+    b_off = off.sample_rays(np.random.RandomState(0), 8, np.arange(3))
+    torch.testing.assert_close(b_off.grid[..., :2], b_on.grid[..., :2] + 0.5)  # same pixels, centre coordinates
+    torch.testing.assert_close(b_off.grid[..., 2:], b_on.grid[..., 2:])
+    x, y = b_off.grid[0, 0, 0], b_off.grid[0, 0, 1]
+    c2w, f = off.poses[0, int(b_off.frame[0]), :3, :4], off.focals[0]
+    d_cam = torch.stack([(x - off.width / 2) / f, -(y - off.height / 2) / f, torch.tensor(-1.0)])
+    torch.testing.assert_close(b_off.rays_d[0, 0], c2w[:, :3] @ d_cam, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(b_off.rays_d, b_on.rays_d)

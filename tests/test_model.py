@@ -320,3 +320,46 @@ def test_from_conf_missing_checkpoint_names_the_file(tmp_path, monkeypatch):
                             ["model.encoder.pretrained_path=nowhere/slowonly_missing.pth"])
     with pytest.raises(MissingWeightsError, match="slowonly_missing.pth"):
         MonoNeRF.from_conf(cfg)
+
+
+def test_frozen_features_pass_no_gradient_to_the_trajectory(tiny_setup):
+    """With frozen encoders the original detaches the gathered features (spec §2.7 steps 6–7): no gradient may
+    reach the velocity field through the sampling positions, also when the points themselves were flowed."""
+    images, c2w, focal, rays, t, T = tiny_setup
+    model = _tiny_model()
+    feats = model.encode(images, c2w, focal)
+    pts = torch.rand(2, 6, 8, 4) * 0.5
+    pts[..., 3] = -1 + 2 / T
+    _, flowed = discrete_trajectory(model.mlp_dynamic, model.embed_pts, pts[..., :3].reshape(2, -1, 3),
+                                    torch.full((2, 48), 1.0), T, torch.zeros(2, 16), steps=2)
+    pts = torch.cat([flowed.reshape(2, 6, 8, 3), pts[..., 3:]], -1)  # positions that depend on the parameters
+    seen = {}
+
+    def record(module, args):
+        seen["latent"], seen["temporal"], seen["sf"] = args[2], args[5], args[4]
+
+    handle = model.mlp_dynamic.register_forward_pre_hook(record)
+    try:
+        model.query_dynamic(pts, rays.viewdirs, feats)
+    finally:
+        handle.remove()
+    assert not seen["latent"].requires_grad and not seen["temporal"].requires_grad
+    assert seen["sf"].requires_grad  # the trajectory itself stays differentiable
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cpu_and_cuda_give_the_same_outputs(tiny_setup):
+    images, c2w, focal, rays, t, T = tiny_setup
+    model = _tiny_model(quirks={"random_static_frame": False})
+    feats = model.encode(images, c2w, focal)
+    out_cpu = _render(model, feats, rays, t, T)
+    gpu = _tiny_model(quirks={"random_static_frame": False}).cuda()
+    gpu.load_state_dict(model.state_dict())
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    feats_gpu = gpu.encode(images.cuda(), c2w.cuda(), focal.cuda())
+    rays_gpu = type(rays)(*(x.cuda() for x in rays))
+    out_gpu = _render(gpu, feats_gpu, rays_gpu, t.cuda(), T)
+    for key in ("rgb_map_full", "depth_map_full", "sceneflow_f", "rgb_map_d_b"):
+        torch.testing.assert_close(out_gpu[key].cpu(), out_cpu[key], rtol=1e-3, atol=1e-4)

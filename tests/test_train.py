@@ -192,3 +192,10 @@ def test_launcher_reports_missing_weights_and_checkpoint(scenes, tmp_path):
                           capture_output=True, text=True, env=env, cwd=ROOT)
     assert proc.returncode == 2
     assert "slowonly_imagenet_pretrained" in proc.stderr or "none.tar" in proc.stderr
+
+
+def test_unimplemented_quirk_switch_is_refused(scenes, tmp_path):
+    from mononerf.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="render_path_neighbour_clamp"):
+        Trainer(load_config(tiny_argv(scenes, tmp_path, extra=["quirks.render_path_neighbour_clamp=false"])))

@@ -85,7 +85,7 @@ class MultiSceneDataset:
     All scenes must share T, H and W (they are encoded as one batch).
     """
 
-    def __init__(self, scenes: Sequence[Scene], device: torch.device | str = "cpu"):
+    def __init__(self, scenes: Sequence[Scene], device: torch.device | str = "cpu", pixel_offset: float = 0.0):
         if not scenes:
             raise SceneFormatError("no scenes to train on")
         first = scenes[0]
@@ -95,6 +95,8 @@ class MultiSceneDataset:
                     f"{s.path}: {s.num_frames} frames of {s.width}x{s.height}, but {first.path} has "
                     f"{first.num_frames} frames of {first.width}x{first.height}; scenes trained together must match")
         self.scenes = list(scenes)
+        # 0: integer pixel coordinates, the original's convention (quirk no_half_pixel_offset, spec §8.15); 0.5: centres
+        self.pixel_offset = float(pixel_offset)
         self.names = [s.name for s in scenes]
         self.device = torch.device(device)
 
@@ -105,6 +107,8 @@ class MultiSceneDataset:
         self.disp = stack(lambda s: s.disp)
         self.static_masks = stack(lambda s: s.static_masks)
         self.grids = stack(lambda s: s.grids())
+        if self.pixel_offset:
+            self.grids[..., :2] += self.pixel_offset
         self.poses = stack(lambda s: s.poses)
         self.bds = stack(lambda s: s.bds)
         self.render_poses = stack(lambda s: s.render_poses)
@@ -115,8 +119,9 @@ class MultiSceneDataset:
         self._coords_d = [[np.stack(np.nonzero(m[t] < 0.5), -1) for t in range(first.num_frames)] for m in masks]
 
     @classmethod
-    def from_dirs(cls, scene_dirs: Sequence[str | Path], device: torch.device | str = "cpu", **load_kwargs):
-        return cls([load_scene(d, **load_kwargs) for d in scene_dirs], device=device)
+    def from_dirs(cls, scene_dirs: Sequence[str | Path], device: torch.device | str = "cpu",
+                  pixel_offset: float = 0.0, **load_kwargs):
+        return cls([load_scene(d, **load_kwargs) for d in scene_dirs], device=device, pixel_offset=pixel_offset)
 
     # ----------------------------------------------------------------------------------------------- properties
     @property
@@ -136,7 +141,7 @@ class MultiSceneDataset:
         return self.scenes[0].width
 
     def to(self, device: torch.device | str) -> "MultiSceneDataset":
-        return MultiSceneDataset(self.scenes, device=device)
+        return MultiSceneDataset(self.scenes, device=device, pixel_offset=self.pixel_offset)
 
     # ----------------------------------------------------------------------------------------------- sampling
     def sample_rays(self, rng: np.random.RandomState, n_rand: int, frames: Sequence[int] | np.ndarray,
@@ -186,7 +191,8 @@ class MultiSceneDataset:
         fidx = frame[:, None]
         ys, xs = yx[..., 0], yx[..., 1]
         c2w = self.poses[torch.arange(self.num_scenes, device=dev), frame, :3, :4]  # (S, 3, 4)
-        rays_o, rays_d = pixel_rays(xs.to(torch.float32), ys.to(torch.float32), self.height, self.width,
+        off = self.pixel_offset
+        rays_o, rays_d = pixel_rays(xs.to(torch.float32) + off, ys.to(torch.float32) + off, self.height, self.width,
                                     self.focal_per_scene(), c2w)
         return RayBatch(
             rays_o=rays_o, rays_d=rays_d,

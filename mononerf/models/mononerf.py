@@ -177,6 +177,10 @@ class MonoNeRF(nn.Module):
         else:
             x_b, x_f = ode_trajectory(self.mlp_dynamic, self.embed_pts, xyz, tau, feats.num_frames, code, **self.ode)
         latent = sample_frame_features(feats.latent, frame, uv, feats.image_size, feats.latent_scaling)
+        if self.freeze_enc:
+            # detached like the original (spec §2.7 step 7): in the t±1 passes the sampling positions depend on the
+            # trajectory, and no gradient may reach it through them
+            latent = latent.detach()
         latent_temporal = None
         if self.use_temporal_feature:
             n = feats.num_frames
@@ -187,6 +191,10 @@ class MonoNeRF(nn.Module):
             uv_f = self._project(pf, (frame + 1).clamp(0, n - 1), feats)
             latent_temporal = temporal_features(feats.latent, frame, n, latent, uv_b, uv_f, feats.image_size,
                                                 feats.latent_scaling, self.quirks["latent_temporal_reshape"])
+            if self.freeze_enc:
+                # the original detaches the gathered features (stop_encoder_grad, spec §2.7 step 6): no gradient
+                # reaches the trajectory through the sampling positions either
+                latent_temporal = latent_temporal.detach()
         return self.mlp_dynamic(emb, views, latent, code, torch.cat([x_b, x_f], -1), latent_temporal)
 
     # ------------------------------------------------------------------------------------------------ queries

@@ -31,13 +31,15 @@ class RenderSettings:
     far: float = 1.0
     shared_noise: bool = True
     dynerf_blending: bool = True
+    pixel_offset: float = 0.0
 
     @classmethod
     def from_conf(cls, cfg, near: float = 0.0, far: float = 1.0) -> "RenderSettings":
         return cls(n_samples=int(cfg.train.N_samples), perturb=float(cfg.train.perturb) > 0,
                    lindisp=bool(cfg.train.lindisp), raw_noise_std=float(cfg.train.raw_noise_std),
                    ndc=not bool(cfg.info.no_ndc), near=near, far=far, shared_noise=bool(cfg.quirks.shared_sigma_noise),
-                   dynerf_blending=bool(cfg.train.DyNeRF_blending))
+                   dynerf_blending=bool(cfg.train.DyNeRF_blending),
+                   pixel_offset=0.0 if cfg.quirks.no_half_pixel_offset else 0.5)
 
 
 class FieldRenderer(nn.Module):
@@ -88,4 +90,4 @@ class FieldRenderer(nn.Module):
             return {k: v for k, v in out.items() if k in PER_RAY_KEYS}
 
         return render_full_image(c2w, height, width, focal, ray_fn, chunk=chunk, ndc=s.ndc, near=s.near, far=s.far,
-                                 output_device="cpu")
+                                 pixel_offset=s.pixel_offset, output_device="cpu")

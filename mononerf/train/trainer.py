@@ -107,7 +107,12 @@ class Trainer:
         self.callbacks = list(callbacks or [])
         info, train = cfg.info, cfg.train
         scene_dirs = resolve_scene_dirs(info.dataset_file_lists, train.datadir)
-        self.data = MultiSceneDataset.from_dirs(scene_dirs, device=self.device, factor=int(train.factor),
+        if not cfg.quirks.render_path_neighbour_clamp:
+            raise ConfigError("quirks.render_path_neighbour_clamp = false: induced-flow visualisation of render paths "
+                              "is not implemented yet, so the quirk has nothing to switch; leave it true")
+        pixel_offset = 0.0 if cfg.quirks.no_half_pixel_offset else 0.5
+        self.data = MultiSceneDataset.from_dirs(scene_dirs, device=self.device, pixel_offset=pixel_offset,
+                                                factor=int(train.factor),
                                                 spherify=bool(train.spherify),
                                                 num_novelviews=int(train.num_novelviews),
                                                 x_trans_multiplier=float(train.x_trans_multiplier),

@@ -1,0 +1,83 @@
+"""Shared set-up of the benchmark scripts: synthetic scenes at the real scenes' size and a trainer on them."""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from mononerf.config import load_config  # noqa: E402
+from mononerf.data.synthetic import generate_scene  # noqa: E402
+from mononerf.train.trainer import Trainer  # noqa: E402
+
+EXP = "mononerf_conf/exp/Balloon1_Balloon2/dynamic_temporal_feat_static_mask_flow_loss_multiscenes_discrete2_addition.conf"
+
+
+def arguments(doc: str, rays_per_scene: int) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--conf", default=EXP)
+    p.add_argument("--rays-per-scene", type=int, default=rays_per_scene)
+    p.add_argument("--samples", type=int, default=64)
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--size", default="960x540", help="synthetic full-resolution size (training size is half)")
+    p.add_argument("--frames", type=int, default=12)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--profile", action="store_true")
+    p.add_argument("--set", action="append", default=[])
+    return p
+
+
+def build_trainer(a) -> Trainer:
+    """Two synthetic scenes (presets a, b) in benchmarks/out/, the given config, random encoder weights."""
+    data = ROOT / "benchmarks" / "out" / f"scenes_{a.size}_{a.frames}"
+    w, h = (int(v) for v in a.size.split("x"))
+    for preset in "ab":
+        if not (data / preset / "synthetic.json").is_file():
+            generate_scene(data / preset, preset=preset, frames=a.frames, size=(w, h), seed=0)
+    sets = [f"info.dataset_file_lists=[\"{data}/a\", \"{data}/b\"]", f"info.N_rand={2 * a.rays_per_scene}",
+            f"train.N_samples={a.samples}", "model.encoder.pretrained=false", "model.encoder_2d.pretrained=false",
+            f"info.basedir={ROOT}/benchmarks/out/logs/", "train.i_img=0", "train.i_weights=0", "train.i_print=0",
+            "train.i_log=0", "train.i_testset=0", "train.i_video=0", "train.i_testset_all=0"] + a.set
+    argv = ["-c", str(ROOT / a.conf), "--device", a.device, "--no_reload"]
+    for s in sets:
+        argv += ["--set", s]
+    tr = Trainer(load_config(argv), progress=False)
+    dev = tr.device
+    print(f"device {dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'CPU'}), "
+          f"threads {torch.get_num_threads()}, scenes {tr.data.num_scenes} x {tr.data.num_frames} frames "
+          f"{tr.data.width}x{tr.data.height}, {a.rays_per_scene} rays/scene, {a.samples} samples", flush=True)
+    return tr
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_mb(device: torch.device) -> float:
+    """Peak memory: CUDA allocator peak on a GPU; the process's peak resident set on the CPU (never reset)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def profile_table(device: torch.device, fn, rows: int = 15) -> str:
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=acts) as prof:
+        fn()
+    key = "cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=rows)
