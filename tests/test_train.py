@@ -199,3 +199,30 @@ def test_unimplemented_quirk_switch_is_refused(scenes, tmp_path):
 
     with pytest.raises(ConfigError, match="render_path_neighbour_clamp"):
         Trainer(load_config(tiny_argv(scenes, tmp_path, extra=["quirks.render_path_neighbour_clamp=false"])))
+
+
+def test_tensorboard_gets_scalars_and_images_with_flows(scenes, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    trainer, _ = run(tiny_argv(scenes, tmp_path, extra=["train.N_static_iters=2", "train.N_iters=2", "train.i_img=1"]))
+    acc = EventAccumulator(str(trainer.run_dir / "tensorboard"), size_guidance={"images": 0})
+    acc.Reload()
+    scalars, images = set(acc.Tags()["scalars"]), set(acc.Tags()["images"])
+    for key in ("loss", "lr", "psnr", "img_loss", "flow_f_loss", "depth_loss", "sf_smooth_loss"):
+        assert f"dynamic/{key}" in scalars, key
+    assert {"static/psnr_s", "static/img_s_loss"} <= scalars
+    for key in ("rgb_0", "depth_0", "dynamicness_0", "induced_flow_f_1", "flow_b_gt_1", "rgb_holdout_1"):
+        assert f"dynamic/{key}" in images, key
+    assert (trainer.run_dir / "train.log").read_text().count("dynamic step") == 2
+
+
+def test_flow_to_rgb():
+    from mononerf.utils.flowviz import flow_to_rgb
+
+    flow = np.zeros((2, 3, 2), np.float32)
+    flow[0, 0] = [2.0, 0.0]
+    flow[1, 2] = [0.0, -1.0]
+    img = flow_to_rgb(flow)
+    assert img.shape == (2, 3, 3) and img.dtype == np.uint8
+    assert img[0, 1].max() == 0 and img[0, 0].max() == 255  # zero flow black, the largest at full brightness
+    assert 0 < img[1, 2].max() < 255 and not np.array_equal(img[0, 0], img[1, 2])  # direction → hue

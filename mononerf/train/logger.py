@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mononerf.utils.flowviz import flow_to_rgb
+
 
 def _to_uint8(img: torch.Tensor) -> np.ndarray:
     return (img.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
@@ -51,8 +53,9 @@ class RunLogger:
             self.writer.add_scalar(f"{stage}/{key}", float(value), step)
         self.writer.add_scalar(f"{stage}/lr", lr, step)
 
-    def images(self, stage: str, step: int, out: dict, gt: torch.Tensor) -> None:
-        """Per scene b: rgb, depth (normalised), accumulation, blending of a full render, next to the frame."""
+    def images(self, stage: str, step: int, out: dict, gt: torch.Tensor, flows: dict | None = None) -> None:
+        """Per scene b: rgb, depth (normalised), accumulation, blending of a full render next to the frame, and the
+        induced and ground-truth flows (same colour scale per direction)."""
         if self.writer is None:
             return
         import imageio.v3 as iio
@@ -71,6 +74,14 @@ class RunLogger:
                                       dataformats="HW")
                 for k in ("rgb_map_s", "rgb_map_d"):
                     self.writer.add_image(f"{stage}/{k[4:]}_{b}", _to_uint8(out[k][b]), step, dataformats="HWC")
+            for key in ("f", "b"):
+                if flows and f"induced_flow_{key}" in flows:
+                    ind, ref = flows[f"induced_flow_{key}"][b].numpy(), flows[f"flow_{key}_gt"][b].numpy()
+                    top = float(max(np.linalg.norm(ref, axis=-1).max(), 1e-3))
+                    self.writer.add_image(f"{stage}/induced_flow_{key}_{b}", flow_to_rgb(ind, top), step,
+                                          dataformats="HWC")
+                    self.writer.add_image(f"{stage}/flow_{key}_gt_{b}", flow_to_rgb(ref, top), step,
+                                          dataformats="HWC")
             mse = torch.mean((rgb - gt[b]) ** 2)
             self.writer.add_scalar(f"{stage}/psnr_holdout_{b}", float(-10 * torch.log10(mse)), step)
             iio.imwrite(self.image_dir / f"{stage}_{step:06d}_{b:02d}.png", _to_uint8(rgb))

@@ -15,7 +15,8 @@ from mononerf.render.renderer import render_full_image, render_rays_dynamic, ren
 
 # Per-ray maps kept by full-image renders (per-sample tensors would not fit in memory at full resolution).
 PER_RAY_KEYS = ("rgb_map_full", "depth_map_full", "acc_map_full", "rgb_map_s", "depth_map_s", "acc_map_s",
-                "rgb_map_d", "depth_map_d", "acc_map_d", "dynamicness_map", "rgb_map_dyreg_d")
+                "rgb_map_d", "depth_map_d", "acc_map_d", "dynamicness_map", "rgb_map_dyreg_d",
+                "expected_pts_f", "expected_pts_b")
 
 
 @dataclass
@@ -87,6 +88,10 @@ class FieldRenderer(nn.Module):
 
         def ray_fn(rays, near, far):
             out = self.forward(rays, t, dynamic=dynamic, test=True, neighbour_passes=False)
+            if dynamic:  # expected flowed positions under the current dynamic weights (spec §3.5), per ray
+                w = out["weights_d"][..., None]
+                out["expected_pts_f"] = (w * out["raw_pts_f"]).sum(-2)
+                out["expected_pts_b"] = (w * out["raw_pts_b"]).sum(-2)
             return {k: v for k, v in out.items() if k in PER_RAY_KEYS}
 
         return render_full_image(c2w, height, width, focal, ray_fn, chunk=chunk, ndc=s.ndc, near=s.near, far=s.far,

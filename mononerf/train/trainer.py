@@ -30,6 +30,7 @@ from mononerf.data.dataset import MultiSceneDataset, RayBatch, resolve_scene_dir
 from mononerf.errors import ConfigError, MonoNeRFError
 from mononerf.losses.total import LossFlags, LossQuirks, LossWeights, dynamic_stage_losses, static_stage_loss
 from mononerf.models.mononerf import MonoNeRF
+from mononerf.render.flow import induce_flow
 from mononerf.render.renderer import prepare_rays
 from mononerf.train import checkpoint as ckpt
 from mononerf.train.distributed import DistInfo, resolve_device
@@ -351,4 +352,24 @@ class Trainer:
         c2w = d.poses[torch.arange(d.num_scenes), batch.frame, :, :4]
         out = self.renderer.render_views(c2w, batch.time, d.height, d.width, d.focals, dynamic=stage == DYNAMIC,
                                          chunk=int(self.cfg.info.chunk))
-        self.logger.images(stage, i, out, d.images[torch.arange(d.num_scenes), batch.frame].cpu())
+        flows = self._induced_flow_images(out, batch.frame) if stage == DYNAMIC else {}
+        self.logger.images(stage, i, out, d.images[torch.arange(d.num_scenes), batch.frame].cpu(), flows)
+
+    def _induced_flow_images(self, out: dict, frame: torch.Tensor) -> dict:
+        """Induced flow to t±1 of a full render and the GT flow, (S, H, W, 2) each (spec §3.5, §5.4 i_img)."""
+        d = self.data
+        S, H, W = d.num_scenes, d.height, d.width
+        ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32),
+                                indexing="ij")
+        pixel_xy = torch.stack([xs, ys], -1).reshape(1, -1, 2).expand(S, -1, -1) + d.pixel_offset
+        poses, focal = d.poses[..., :4].cpu(), d.focals.cpu()
+        grids = d.grids[torch.arange(S), frame].cpu()
+        result = {}
+        for key, step, gt in (("f", 1, slice(2, 4)), ("b", -1, slice(5, 7))):
+            neighbour = poses[torch.arange(S), (frame.cpu() + step).clamp(0, d.num_frames - 1)]
+            pts = out[f"expected_pts_{key}"].reshape(S, -1, 1, 3)
+            flow = induce_flow(pts, torch.ones(pts.shape[:3]), neighbour, H, W, focal, pixel_xy,
+                               ndc=self.renderer.settings.ndc)
+            result[f"induced_flow_{key}"] = flow.reshape(S, H, W, 2)
+            result[f"flow_{key}_gt"] = grids[..., gt]
+        return result
