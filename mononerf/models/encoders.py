@@ -222,6 +222,7 @@ class SpatialTemporalEncoder(_EncoderBase):
             path = find_weight_file(pretrained_path, dirs)
             state = strip_mmaction_backbone(load_checkpoint_state(path))
             load_state_strict(self.model.backbone, state, source=str(path))
+        self.model.backbone.to(memory_format=torch.channels_last_3d)  # see backbone_features
         self.freeze = freeze
         if freeze:
             set_frozen(self)
@@ -245,9 +246,13 @@ class SpatialTemporalEncoder(_EncoderBase):
         return cls(**kwargs)
 
     def backbone_features(self, clip: torch.Tensor) -> list[torch.Tensor]:
-        """[conv1, layer1, layer2, layer3, layer4] outputs; no pooling anywhere (with_pool1/2 False)."""
+        """[conv1, layer1, layer2, layer3, layer4] outputs; no pooling anywhere (with_pool1/2 False).
+
+        Runs in the channels-last-3d memory layout (same arithmetic, ~1.5x faster oneDNN convolutions on CPU;
+        ``benchmarks/README.md``); the returned tensors are ordinary contiguous ones.
+        """
         backbone = self.model.backbone
-        feats = [backbone.conv1(clip)]
+        feats = [backbone.conv1(clip.contiguous(memory_format=torch.channels_last_3d))]
         for name in ("layer1", "layer2", "layer3", "layer4"):
             feats.append(getattr(backbone, name)(feats[-1]))
         return feats
@@ -274,6 +279,9 @@ class SpatialTemporalEncoder(_EncoderBase):
                 for i in self.used_latent_layers
             ]
             latent = latents[0] if len(latents) == 1 else torch.cat(latents, dim=1)
+        # the latent stays channels-last: a frame slice is then a channels-last (C, h, w) view, and grid_sample
+        # gathers each point's channels from contiguous memory (~3.5x faster lookups, benchmarks/README.md)
+        latent = latent.contiguous(memory_format=torch.channels_last_3d)
         return {"latent": latent, "latent_scaling": latent_scaling_for(latent), "flow_latent": feats[4]}
 
 
@@ -360,5 +368,7 @@ class Resnet18Encoder(_EncoderBase):
                 for f in latents
             ]
             latent = torch.cat(latents, dim=1)
-            latent = latent.reshape(b, t, *latent.shape[1:]).permute(0, 2, 1, 3, 4).contiguous()
+            # channels-last like the video latent (fast per-point gathers in grid_sample)
+            latent = latent.reshape(b, t, *latent.shape[1:]).permute(0, 2, 1, 3, 4)
+            latent = latent.contiguous(memory_format=torch.channels_last_3d)
         return {"latent": latent, "latent_scaling": latent_scaling_for(latent)}
