@@ -4,6 +4,7 @@ DDP with gloo, the launchers' messages."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -158,8 +159,8 @@ def test_ddp_two_processes_gloo_identical_weights(scenes, tmp_path):
            str(ROOT / "train/train.py")] + argv
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=850, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    sums = [line.split()[-1] for line in proc.stdout.splitlines() if "parameter checksum" in line]
-    assert len(sums) == 2 and sums[0] == sums[1], proc.stdout
+    found = dict(re.findall(r"rank (\d+): parameter checksum (\S+?e[+-]\d+)", proc.stdout))
+    assert sorted(found) == ["0", "1"] and found["0"] == found["1"], proc.stdout
     assert (tmp_path / "2gpussynthetic_a_synthetic_b" / "config.conf").is_file()  # rank 0 wrote the run folder
 
 

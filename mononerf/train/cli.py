@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         trainer = Trainer(cfg, info)
         trainer.fit()
         if info.enabled:
-            print(f"rank {info.rank}: parameter checksum {parameter_checksum(trainer.model):.10e}", flush=True)
+            # one write per line: the ranks share the terminal
+            sys.stdout.write(f"rank {info.rank}: parameter checksum {parameter_checksum(trainer.model):.10e}\n")
+            sys.stdout.flush()
         if info.is_main:
             print(f"done: run folder {trainer.run_dir} (checkpoints *.tar, config.conf, train.log); "
                   f"tensorboard --logdir {trainer.run_dir / 'tensorboard'}")

@@ -68,17 +68,14 @@ class FieldRenderer(nn.Module):
         common = dict(n_samples=s.n_samples, perturb=s.perturb and not test, lindisp=s.lindisp,
                       raw_noise_std=0.0 if test else s.raw_noise_std)
         if not dynamic:
-            return render_rays_static(rays, s.near, s.far, t, static_fn=functools.partial(self._static, feats=feats),
-                                      **common)
+            return render_rays_static(rays, s.near, s.far, t,
+                                      static_fn=functools.partial(self.model.query_static, feats=feats), **common)
         return render_rays_dynamic(
             rays, s.near, s.far, t, num_frames=self.num_frames,
             joint_fn=functools.partial(self.model.query_joint, feats=feats),
             dynamic_fn=functools.partial(self.model.query_dynamic, feats=feats),
             inference=test, shared_noise=s.shared_noise, dynerf_blending=s.dynerf_blending,
             neighbour_passes=neighbour_passes, **common)
-
-    def _static(self, pts_ref, viewdirs, feats):
-        return self.model.query_static(pts_ref, viewdirs, feats)
 
     @torch.no_grad()
     def render_views(self, c2w: torch.Tensor, t: torch.Tensor, height: int, width: int, focal: torch.Tensor,

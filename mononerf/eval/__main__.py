@@ -1,0 +1,40 @@
+"""CLI of the novel-view evaluation (spec §6.1): ``python -m mononerf.eval RUN_DIR_OR_STEP_DIR [--data data]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from mononerf.errors import MonoNeRFError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m mononerf.eval",
+                                description="PSNR / SSIM / LPIPS of the multi-view dumps against multiview_GT.")
+    p.add_argument("path", help="a run dir (holding multiview/step*) or one step dir")
+    p.add_argument("--data", default="data", help="folder holding the scene folders (default: data)")
+    p.add_argument("--no-lpips", action="store_true", help="skip LPIPS")
+    p.add_argument("--weights-dir", default="checkpoints", help="folder with alexnet-owt-7be5be79.pth")
+    p.add_argument("--rgb", action="store_true", help="feed LPIPS RGB images (the original fed cv2's BGR)")
+    p.add_argument("--evaldir", default="multiview", help="sub-folder of the run dir with the step dirs")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from mononerf.eval.evaluate import evaluate_run
+
+    warnings.simplefilter("always")
+    warnings.formatwarning = lambda msg, *a, **k: f"warning: {msg}\n"
+    try:
+        evaluate_run(args.path, args.data, use_lpips=not args.no_lpips, weights_dir=args.weights_dir,
+                     bgr_quirk=not args.rgb, evaldir=args.evaldir)
+    except MonoNeRFError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""Tests of the evaluation metrics and the multi-view evaluation (spec §6.1)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torchvision
+from skimage.metrics import structural_similarity
+
+from mononerf.errors import MissingWeightsError, MonoNeRFError, SceneFormatError
+from mononerf.eval import metrics
+from mononerf.eval.evaluate import evaluate_run, find_step_dirs, format_table
+from mononerf.eval.metrics import LPIPSMetric, masked_psnr, masked_ssim, psnr, ssim
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _img(seed: int, h: int = 64, w: int = 80) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _smooth(seed: int, h: int = 64, w: int = 80) -> np.ndarray:
+    return cv2.GaussianBlur(_img(seed, h, w), (0, 0), 3)
+
+
+@pytest.fixture(scope="module")
+def weights_dir(tmp_path_factory) -> Path:
+    """A torchvision AlexNet state dict (random init, fixed seed) under the official file name."""
+    d = tmp_path_factory.mktemp("ckpt")
+    torch.manual_seed(0)
+    torch.save(torchvision.models.alexnet().state_dict(), d / metrics.ALEXNET_FILE)
+    return d
+
+
+@pytest.fixture(scope="module")
+def lpips_metric(weights_dir) -> LPIPSMetric:
+    return LPIPSMetric(weights_dir=weights_dir)
+
+
+def test_psnr_identical_matches_cv2_epsilon():
+    a = _img(0)
+    # cv2.PSNR = 20·log10(255 / (0 + DBL_EPSILON)) ≈ 361.20 dB for identical images (not inf)
+    assert psnr(a, a) == pytest.approx(cv2.PSNR(a, a), abs=1e-9)
+    assert psnr(a, a) == pytest.approx(20 * np.log10(255 / np.finfo(float).eps))
+
+
+def test_psnr_known_noise_closed_form():
+    a = np.full((10, 20, 3), 100, np.uint8)
+    b = a.copy()
+    b[:5] += 10  # half the pixels off by 10 → MSE = 100 / 2 = 50
+    assert psnr(a, b) == pytest.approx(10 * np.log10(255**2 / 50.0), abs=1e-9)
+    c, d = _img(1), _img(2)
+    assert psnr(c, d) == pytest.approx(cv2.PSNR(c, d), abs=1e-9)
+
+
+def test_masked_psnr_uses_masked_pixels_only():
+    a = np.full((10, 20, 3), 100, np.uint8)
+    b = a.copy()
+    b[:5] += 10
+    top = np.zeros((10, 20), bool)
+    top[:5] = True
+    assert masked_psnr(a, b, top) == pytest.approx(10 * np.log10(255**2 / 100.0), abs=1e-9)
+    assert masked_psnr(a, b, ~top) > 300  # untouched half: cv2-style epsilon value
+    assert masked_psnr(a, b, np.zeros_like(top)) is None
+    assert masked_psnr(a, b, np.ones_like(top)) == pytest.approx(psnr(a, b))
+
+
+def test_ssim_equals_skimage_and_identity():
+    a, b = _smooth(3), _smooth(4)
+    assert ssim(a, a) == pytest.approx(1.0)
+    assert ssim(a, b) == pytest.approx(structural_similarity(a, b, channel_axis=-1), abs=1e-12)
+    assert ssim(a, b) < 0.9
+    full = np.ones(a.shape[:2], bool)
+    assert masked_ssim(a, b, full) == pytest.approx(ssim(a, b), abs=1e-9)
+    half = np.zeros_like(full)
+    half[:, :40] = True
+    b2 = a.copy()
+    b2[:, 40:] = b[:, 40:]  # left half identical → masked SSIM on the left interior is ~1
+    assert masked_ssim(a, b2, half & (np.arange(80) < 30)[None]) == pytest.approx(1.0)
+
+
+def test_metrics_reject_bad_input():
+    with pytest.raises(ValueError, match="uint8"):
+        psnr(np.zeros((4, 4, 3)), np.zeros((4, 4, 3)))
+    with pytest.raises(ValueError, match="equal shape"):
+        ssim(_img(0, 16, 16), _img(0, 16, 18))
+
+
+def test_alexnet_key_mapping(weights_dir):
+    state = torch.load(weights_dir / metrics.ALEXNET_FILE, weights_only=True)
+    mapped = metrics.alexnet_to_lpips_keys(state)
+    assert set(mapped) == {f"slice{s}.{i}.{p}" for s, i in [(1, 0), (2, 3), (3, 6), (4, 8), (5, 10)]
+                           for p in ("weight", "bias")}
+    assert torch.equal(mapped["slice3.6.weight"], state["features.6.weight"])
+
+
+def test_lpips_loads_local_weights_and_scores(lpips_metric, weights_dir):
+    state = torch.load(weights_dir / metrics.ALEXNET_FILE, weights_only=True)
+    assert torch.equal(lpips_metric._net.net.slice1[0].weight, state["features.0.weight"])
+    # the linear head comes from the lpips wheel (non-negative, not all zero)
+    lin = lpips_metric._net.lin0.model[-1].weight
+    assert (lin >= 0).all() and lin.abs().sum() > 0
+    a, b = _smooth(5), _smooth(6)
+    assert lpips_metric(a, a) == pytest.approx(0.0, abs=1e-7)
+    d = lpips_metric(a, b)
+    assert d > 1e-4
+    m = np.zeros(a.shape[:2], bool)
+    m[16:48, 20:60] = True
+    assert lpips_metric.masked(a, a, m) == pytest.approx(0.0, abs=1e-7)
+    assert lpips_metric.masked(a, b, m) > 1e-4
+    assert lpips_metric.masked(a, b, np.zeros_like(m)) is None
+
+
+def test_lpips_bgr_quirk_changes_channel_order(weights_dir):
+    a = _smooth(7)
+    b = a.copy()
+    b[..., 0] = 255 - b[..., 0]  # change one channel only
+    bgr, rgb = LPIPSMetric(weights_dir, bgr_quirk=True), LPIPSMetric(weights_dir, bgr_quirk=False)
+    assert rgb(a, b) == pytest.approx(bgr(a[..., ::-1].copy(), b[..., ::-1].copy()), rel=1e-5)
+    assert rgb(a, b) != pytest.approx(bgr(a, b), rel=1e-3)
+
+
+def test_lpips_missing_weights_message(tmp_path, monkeypatch):
+    monkeypatch.delenv("TORCH_HOME", raising=False)
+    with pytest.raises(MissingWeightsError, match="alexnet-owt-7be5be79.pth") as info:
+        LPIPSMetric(weights_dir=tmp_path)
+    assert "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth" in str(info.value)
+
+
+def test_lpips_finds_torch_home(tmp_path, monkeypatch, weights_dir):
+    hub = tmp_path / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    (hub / metrics.ALEXNET_FILE).write_bytes((weights_dir / metrics.ALEXNET_FILE).read_bytes())
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert metrics.find_alexnet_weights(tmp_path / "nowhere") == hub / metrics.ALEXNET_FILE
+
+
+# ---------------------------------------------------------------- end-to-end on a synthetic scene
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory) -> Path:
+    from mononerf.data.synthetic import generate_scene
+
+    root = tmp_path_factory.mktemp("data")
+    generate_scene(root / "s", frames=3, size=(128, 96))
+    return root
+
+
+def _fake_run(run: Path, data: Path, noise: float, seed: int = 0) -> Path:
+    """A run dir whose multi-view dump is the resized GT (+ Gaussian noise) for scene 's' at batch index 0."""
+    step = run / "multiview" / "step_000010"
+    rng = np.random.default_rng(seed)
+    for t in range(1, 4):
+        (step / f"{t:08d}" / "imgs").mkdir(parents=True)
+        for p in range(1, 4):
+            gt = cv2.imread(str(data / "s" / "multiview_GT" / f"{t:08d}" / f"cam{p:02d}.jpg"))
+            pred = cv2.resize(gt, (gt.shape[1] // 2, gt.shape[0] // 2)).astype(np.float64)
+            pred = np.clip(pred + rng.normal(0, noise, pred.shape), 0, 255).round().astype(np.uint8)
+            cv2.imwrite(str(step / f"{t:08d}" / "imgs" / f"{p - 1:03d}_00.png"), pred)
+    (step / "scenes.json").write_text(json.dumps({"00": "s"}))
+    return run
+
+
+def test_evaluate_run_gt_vs_noise(tmp_path, scene, weights_dir, capsys):
+    clean = _fake_run(tmp_path / "clean", scene, noise=0.0)
+    noisy = _fake_run(tmp_path / "noisy", scene, noise=20.0)
+    (rc,) = evaluate_run(clean, scene, weights_dir=weights_dir)
+    (rn,) = evaluate_run(noisy, scene, weights_dir=weights_dir)
+    assert len(rc["scenes"]["s"]["frames"]) == 9
+    assert rc["mean"]["psnr"] > 300 and rc["mean"]["ssim"] == pytest.approx(1.0)
+    assert rc["mean"]["lpips"] == pytest.approx(0.0, abs=1e-6)
+    # noise σ=20 → PSNR ≈ 10·log10(255²/400) ≈ 22.1 dB (a bit higher from clipping)
+    assert 20.0 < rn["mean"]["psnr"] < 26.0
+    assert rn["mean"]["ssim"] < 0.9 and rn["mean"]["lpips"] > rc["mean"]["lpips"]
+    assert rn["dynamic_mean"] is None and rn["notes"]
+    saved = json.loads((noisy / "multiview" / "step_000010" / "results.json").read_text())
+    assert saved["mean"]["psnr"] == pytest.approx(rn["mean"]["psnr"])
+    out = capsys.readouterr().out
+    assert "PSNR" in out and f"{rn['mean']['psnr']:.2f}" in out
+
+
+def test_evaluate_dynamic_masks_and_no_lpips(tmp_path, scene):
+    run = _fake_run(tmp_path / "r", scene, noise=10.0)
+    # masks via a mapping name → dir (scene copy with multiview_masks added)
+    sdir = tmp_path / "s_masked"
+    sdir.mkdir()
+    (sdir / "multiview_GT").symlink_to(scene / "s" / "multiview_GT", target_is_directory=True)
+    for t in range(1, 4):
+        (sdir / "multiview_masks" / f"{t:08d}").mkdir(parents=True)
+        for p in range(1, 4):
+            m = np.zeros((96, 128), np.uint8)
+            m[20:70, 30:100] = 255
+            cv2.imwrite(str(sdir / "multiview_masks" / f"{t:08d}" / f"cam{p:02d}.png"), m)
+    with pytest.warns(UserWarning, match="LPIPS not computed"):
+        (res,) = evaluate_run(run, {"s": sdir}, weights_dir=tmp_path / "none", write=False, verbose=False)
+    assert res["mean"]["lpips"] is None
+    assert res["dynamic_mean"]["psnr"] == pytest.approx(res["mean"]["psnr"], abs=1.0)
+    assert res["dynamic_mean"]["lpips"] is None
+    assert "n/a" in format_table(res)
+    (plain,) = evaluate_run(run, scene, use_lpips=False, write=False, verbose=False)
+    assert plain["mean"]["psnr"] == pytest.approx(res["mean"]["psnr"])
+
+
+def test_evaluate_errors(tmp_path, scene):
+    with pytest.raises(MonoNeRFError, match="no multi-view step dirs"):
+        find_step_dirs(tmp_path)
+    run = _fake_run(tmp_path / "r", scene, noise=0.0)
+    (run / "multiview" / "step_000010" / "scenes.json").write_text(json.dumps({"00": "other"}))
+    with pytest.raises(SceneFormatError, match="other"):
+        evaluate_run(run, scene, use_lpips=False, verbose=False)
+    (run / "multiview" / "step_000010" / "scenes.json").write_text(json.dumps({"00": "s"}))
+    (scene / "s" / "multiview_GT" / f"{3:08d}" / "cam03.jpg").rename(tmp_path / "moved.jpg")
+    try:
+        with pytest.raises(SceneFormatError, match="cam03.jpg"):
+            evaluate_run(run, scene, use_lpips=False, verbose=False)
+    finally:
+        (tmp_path / "moved.jpg").rename(scene / "s" / "multiview_GT" / f"{3:08d}" / "cam03.jpg")
+
+
+def test_missing_scenes_json_falls_back_with_warning(tmp_path, scene):
+    run = _fake_run(tmp_path / "r", scene, noise=0.0)
+    (run / "multiview" / "step_000010" / "scenes.json").unlink()
+    with pytest.warns(UserWarning, match="original's scene order"), pytest.raises(SceneFormatError, match="Balloon2"):
+        evaluate_run(run, scene, use_lpips=False, verbose=False)
+
+
+def test_cli_one_line_error_and_success(tmp_path, scene):
+    cmd = [sys.executable, "-m", "mononerf.eval", str(tmp_path / "empty"), "--no-lpips"]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and r.stderr.startswith("error: no multi-view")
+    run = _fake_run(tmp_path / "r", scene, noise=5.0)
+    r = subprocess.run([sys.executable, "train/evaluation.py", str(run), "--data", str(scene), "--no-lpips"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "mean" in r.stdout and "n/a" in r.stdout
