@@ -44,7 +44,8 @@ def build_trainer(a) -> Trainer:
     sets = [f"info.dataset_file_lists=[\"{data}/a\", \"{data}/b\"]", f"info.N_rand={2 * a.rays_per_scene}",
             f"train.N_samples={a.samples}", "model.encoder.pretrained=false", "model.encoder_2d.pretrained=false",
             f"info.basedir={ROOT}/benchmarks/out/logs/", "train.i_img=0", "train.i_weights=0", "train.i_print=0",
-            "train.i_log=0", "train.i_testset=0", "train.i_video=0", "train.i_testset_all=0"] + a.set
+            "train.i_log=0", "train.i_testset=0", "train.i_video=0", "train.i_testset_all=0",
+            "run.feature_cache=null"] + a.set  # measure the encode itself, not a cache load
     argv = ["-c", str(ROOT / a.conf), "--device", a.device, "--no_reload"]
     for s in sets:
         argv += ["--set", s]

@@ -44,6 +44,7 @@ LOSSES = "mononerf/losses/total.py"
 TRAINER = "mononerf/train/trainer.py"
 SCHEDULE = "mononerf/train/callbacks.py"
 CHECKPOINT = "mononerf/train/checkpoint.py"
+FEATURE_CACHE = "mononerf/train/feature_cache.py"
 DIST = "mononerf/train/distributed.py"
 EVAL = "mononerf/eval/multiview.py"
 CONFIG = "mononerf/config.py"
@@ -372,6 +373,9 @@ SCHEMA: tuple[Key, ...] = (
     _k("run.visual_path", "str", "visuals", "pixelNeRF visuals folder", "ignored: never read by the original",
        "--visual_path"),
     _k("run.eval_only", "bool", False, "evaluate/render only, no training", TRAINER, "--eval_only"),
+    _k("run.feature_cache", "str?", "{basedir}/feature_cache", "folder of cached encoder features, keyed by the "
+       "frames, the encoder weights and the encoding quirks (null = no cache)", f"{FEATURE_CACHE}",
+       note="new key: a restart or an evaluation does not re-encode"),
 )
 
 QUIRKS: tuple[tuple[str, str, str, str], ...] = (

@@ -78,7 +78,7 @@ def test_resume_is_exact(scenes, tmp_path):
     argv_b = tiny_argv(scenes, tmp_path / "b", extra=extra)
     with pytest.raises(KeyboardInterrupt):
         run(argv_b, [interrupt("static", 1)])
-    run_dir = next((tmp_path / "b").iterdir())
+    run_dir = tmp_path / "b" / "1gpussynthetic_a_synthetic_b"
     assert (run_dir / "static_000001.tar").is_file()
     with pytest.raises(KeyboardInterrupt):
         run(argv_b, [interrupt("dynamic", 3)])
@@ -244,3 +244,28 @@ def test_multiview_dump_evaluates_and_training_beats_untrained(scenes, tmp_path)
     untrained, trained = psnr_after(1, "untrained"), psnr_after(60, "trained")
     print(f"multi-view PSNR untrained {untrained:.2f} dB, trained {trained:.2f} dB")
     assert trained > untrained + 1.0, (untrained, trained)
+
+
+def test_encoder_features_are_cached_on_disk(scenes, tmp_path, monkeypatch):
+    from mononerf.models.mononerf import MonoNeRF
+
+    argv = tiny_argv(scenes, tmp_path, extra=["train.N_static_iters=1", "train.N_iters=1"])
+    first = Trainer(load_config(argv), progress=False)
+    first.encode()
+    files = list((tmp_path / "feature_cache").glob("*.pt"))
+    assert len(files) == 1
+    reference = first.renderer.features
+
+    def no_encode(*args, **kwargs):
+        raise AssertionError("encoded again instead of loading the cache")
+
+    monkeypatch.setattr(MonoNeRF, "encode", no_encode)
+    second = Trainer(load_config(argv), progress=False)
+    second.encode()
+    feats = second.renderer.features
+    for key in ("latent", "latent2d", "pooled_flow_latent", "w2c"):
+        torch.testing.assert_close(getattr(feats, key), getattr(reference, key), rtol=0, atol=0)
+    # other frames (another scene set) → another key → a new encode, refused here
+    other = Trainer(load_config(tiny_argv(scenes, tmp_path, names=("a", "c"))), progress=False)
+    with pytest.raises(AssertionError, match="encoded again"):
+        other.encode()

@@ -34,6 +34,7 @@ from mononerf.render.flow import induce_flow
 from mononerf.render.renderer import prepare_rays
 from mononerf.train import checkpoint as ckpt
 from mononerf.train.distributed import DistInfo, resolve_device
+from mononerf.train.feature_cache import encode_cached
 from mononerf.train.logger import RunLogger
 from mononerf.train.step import FieldRenderer, RenderSettings
 
@@ -152,9 +153,15 @@ class Trainer:
         return Path(info.basedir) / name
 
     def encode(self) -> None:
-        """Both encoders once over every frame of every scene (spec §5.3 step 1); features stay for the run."""
+        """Both encoders once over every frame of every scene (spec §5.3 step 1); features stay for the run and are
+        cached on disk (``run.feature_cache``) so a restart or an evaluation does not encode again."""
         d = self.data
-        self.renderer.features = self.model.encode(d.images, d.poses[..., :4], d.focals)
+        cache = self.cfg.run.feature_cache
+        if cache is not None:
+            cache = cache.replace("{basedir}", str(self.cfg.info.basedir).rstrip("/"))
+        self.renderer.features, hit = encode_cached(self.model, d.images, d.poses[..., :4], d.focals, cache)
+        if hit:
+            log.info("encoder features loaded from %s", cache)
 
     # ------------------------------------------------------------------------------------------------ resume
     def _resume_plan(self) -> StageState:

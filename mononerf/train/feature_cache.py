@@ -1,0 +1,66 @@
+"""On-disk cache of the one-shot encoder features (frozen encoders run once per scene set, spec §5.3 step 1).
+
+The key hashes everything the features depend on: every scene's frames (in batch order — with the BatchNorm quirk
+the statistics span all scenes of the batch, spec §8.6), both encoders' weights and buffers, the latent layers and
+the encoding quirks. A restart, a resumed run or an evaluation of the same scenes then loads instead of re-encoding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+
+from mononerf.models.mononerf import MonoNeRF, SceneFeatures
+from mononerf.render.rays import invert_pose
+from mononerf.train.checkpoint import save_atomic
+
+FORMAT = 1
+
+
+def _update(h, t: torch.Tensor) -> None:
+    h.update(str((tuple(t.shape), str(t.dtype))).encode())
+    h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+
+
+def cache_key(model: MonoNeRF, images: torch.Tensor) -> str:
+    """sha256 over frames, encoder state (weights and BN buffers), used layers and the encoding quirks."""
+    h = hashlib.sha256(f"v{FORMAT}".encode())
+    _update(h, images)
+    for enc in (model.encoder, model.encoder2d):
+        if enc is None:
+            continue
+        for name, tensor in sorted(enc.state_dict().items()):
+            h.update(name.encode())
+            _update(h, tensor)
+    h.update(str(model.encoder.used_latent_layers).encode())
+    h.update(str({k: model.quirks[k] for k in ("encoder_clip_stretch", "encoder_batchnorm_train")}).encode())
+    return h.hexdigest()[:32]
+
+
+def encode_cached(model: MonoNeRF, images: torch.Tensor, c2w: torch.Tensor, focal: torch.Tensor,
+                  cache_dir: str | os.PathLike | None) -> tuple[SceneFeatures, bool]:
+    """``model.encode`` through the cache (frozen encoders only). Returns (features, loaded_from_cache).
+
+    The key is computed BEFORE encoding: with the BatchNorm quirk an encode updates the running statistics.
+    """
+    if cache_dir is None or not model.freeze_enc:
+        return model.encode(images, c2w, focal), False
+    path = Path(cache_dir) / f"{cache_key(model, images)}.pt"
+    if path.is_file():
+        try:
+            saved = torch.load(path, map_location=images.device, weights_only=True)
+        except Exception:  # a damaged cache file is rebuilt, never trusted
+            saved = None
+        if saved is not None:
+            return SceneFeatures(latent=saved["latent"], latent_scaling=saved["latent_scaling"],
+                                 pooled_flow_latent=saved["pooled_flow_latent"], latent2d=saved.get("latent2d"),
+                                 latent2d_scaling=saved.get("latent2d_scaling"), w2c=invert_pose(c2w), focal=focal,
+                                 image_size=(int(images.shape[3]), int(images.shape[2]))), True
+    feats = model.encode(images, c2w, focal)
+    tensors = {k: getattr(feats, k) for k in ("latent", "latent_scaling", "pooled_flow_latent", "latent2d",
+                                               "latent2d_scaling") if getattr(feats, k) is not None}
+    save_atomic({k: v.detach().cpu() for k, v in tensors.items()}, path)
+    return feats, False
