@@ -36,7 +36,7 @@ from pyhocon import ConfigFactory, ConfigTree
 from pyhocon.config_parser import ConfigParser
 
 from mononerf.config_schema import FLAGS, KEYS, REQUIRED, Key, config_table_markdown, section_prefixes
-from mononerf.errors import ConfigError, MonoNeRFError
+from mononerf.errors import ConfigError, MonoNeRFError, report
 
 __all__ = ["Config", "Section", "load_config", "parse_config_file", "build_arg_parser", "config_table_markdown",
            "read_hocon", "main"]
@@ -509,8 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             sys.stdout.write(load_config(argv).to_hocon())
     except MonoNeRFError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report(exc)
     return 0
 
 

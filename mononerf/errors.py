@@ -15,3 +15,11 @@ class SceneFormatError(MonoNeRFError):
 
 class MissingWeightsError(MonoNeRFError):
     """A pretrained weight file is not where it must be put by hand (names file and source)."""
+
+
+def report(exc: MonoNeRFError) -> int:
+    """Print a user-facing error as one ``error: …`` line on stderr (no traceback); return the CLI exit status 2."""
+    import sys
+
+    print(f"error: {exc}", file=sys.stderr)
+    return 2

@@ -31,7 +31,7 @@ import numpy as np
 from mononerf.data.synthetic_render import (
     PRESETS, Layer, Scene, build_scene, camera_dirs, composite, project, render_layer, to_uint8,
 )
-from mononerf.errors import MonoNeRFError
+from mononerf.errors import MonoNeRFError, report
 from mononerf.utils.video import write_video
 
 MIN_SIZE = 32  # smallest full-resolution width/height
@@ -255,8 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         info = generate_scene(args.out, preset=args.preset, frames=args.frames, size=parse_size(args.size),
                               seed=args.seed, progress=sys.stderr.isatty())
     except MonoNeRFError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return report(err)
     (w, h), (w2, h2) = info["size"], info["size_half"]
     print(f"wrote {info['out_dir']}: preset {info['preset']}, seed {info['seed']}, {info['frames']} frames, "
           f"images {w}x{h}, images_2 {w2}x{h2}, {info['seconds']:.1f} s")

@@ -6,7 +6,7 @@ import argparse
 import sys
 import warnings
 
-from mononerf.errors import MonoNeRFError
+from mononerf.errors import MonoNeRFError, report
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,8 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         evaluate_run(args.path, args.data, use_lpips=not args.no_lpips, weights_dir=args.weights_dir,
                      bgr_quirk=not args.rgb, evaldir=args.evaldir)
     except MonoNeRFError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report(exc)
     return 0
 
 

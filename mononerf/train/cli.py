@@ -12,7 +12,7 @@ import sys
 import torch
 
 from mononerf.config import load_config
-from mononerf.errors import MonoNeRFError
+from mononerf.errors import MonoNeRFError, report
 from mononerf.train import distributed
 
 
@@ -47,8 +47,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"tensorboard --logdir {trainer.run_dir / 'tensorboard'}")
         return 0
     except MonoNeRFError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report(exc)
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
         return 130
