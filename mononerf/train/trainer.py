@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -87,7 +87,6 @@ class StageState:
     start: int
     optimizer_state: dict | None = None
     rng: dict | None = None
-    history: list = field(default_factory=list)
 
 
 class Trainer:
