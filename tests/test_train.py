@@ -269,3 +269,30 @@ def test_encoder_features_are_cached_on_disk(scenes, tmp_path, monkeypatch):
     other = Trainer(load_config(tiny_argv(scenes, tmp_path, names=("a", "c"))), progress=False)
     with pytest.raises(AssertionError, match="encoded again"):
         other.encode()
+
+
+def _video_frames(path):
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    return sum(1 for _ in reader), tuple(meta["size"])
+
+
+def test_render_cli_videos(scenes, tmp_path):
+    from mononerf.eval.video import main as render_main
+
+    trainer, _ = run(tiny_argv(scenes, tmp_path, names=("a",), extra=["train.N_static_iters=1", "train.N_iters=2",
+                                                                       "train.i_weights=1"]))
+    w, h = trainer.data.width, trainer.data.height
+    assert render_main([str(trainer.run_dir), "--mode", "fixed-view", "--view", "1", "--substeps", "2",
+                        "--device", "cpu"]) == 0
+    n, size = _video_frames(trainer.run_dir / "renders" / "fixed-view_000001" / "rgb_00.mp4")
+    assert n == (5 - 1) * 2 + 1 and size == (w, h)  # every frame and the half-way times, at the training size
+    assert render_main([str(trainer.run_dir), "--mode", "testset", "--device", "cpu",
+                        "--out", str(tmp_path / "ts")]) == 0
+    assert _video_frames(tmp_path / "ts" / "rgb_00.mp4")[0] == 5
+    assert render_main([str(trainer.run_dir), "--mode", "spiral", "--device", "cpu", "--out", str(tmp_path / "sp")]) == 0
+    assert _video_frames(tmp_path / "sp" / "rgb_00.mp4")[0] == 4 * 5 + 4 * 3  # frames 0..4 then 3..1, 4x each
+    assert render_main([str(trainer.run_dir), "--mode", "fixed-time", "--time", "9", "--device", "cpu"]) == 2
+    assert render_main([str(tmp_path / "nowhere"), "--device", "cpu"]) == 2

@@ -60,19 +60,35 @@ def novel_view_time_schedule(num_frames: int, repeat: int = 4) -> list[int]:
     return forward + back
 
 
-def novel_view_time_video(trainer, step: int) -> Path:
+def render_video(trainer, cameras: list[torch.Tensor], times: list[float], folder: Path, fps: float | None = None,
+                 progress: bool = False) -> list[Path]:
+    """Render one (S, 3, 4) camera per frame at normalised time ``times[j]`` → ``folder/rgb_{b:02d}.mp4`` per scene.
+
+    fps defaults to the original's choice: 4 below 25 frames, else 24.
+    """
+    d = trainer.data
+    _scene_index(folder, d.names)
+    frames = []
+    steps = zip(cameras, times)
+    if progress:
+        from tqdm import tqdm
+
+        steps = tqdm(list(steps), desc=f"render {folder.name}", unit="frame")
+    for cam, t in steps:
+        frames.append(render_frames(trainer, cam, torch.full((d.num_scenes,), float(t))))
+    fps = fps or (24 if len(frames) >= 25 else 4)
+    return [write_video(folder / f"rgb_{b:02d}.mp4", [_to_uint8(f[b]) for f in frames], fps=fps)
+            for b in range(d.num_scenes)]
+
+
+def novel_view_time_video(trainer, step: int, folder: Path | None = None, progress: bool = False) -> Path:
     """The spiral camera path tiled over the time schedule (spec §5.4 i_video) → one mp4 per scene."""
     d = trainer.data
-    folder = trainer.run_dir / f"novelviewtime_{step:06d}"
-    _scene_index(folder, d.names)
+    folder = folder or trainer.run_dir / f"novelviewtime_{step:06d}"
     schedule = novel_view_time_schedule(d.num_frames)
     n_views = d.render_poses.shape[1]
-    frames = []
-    for j, k in enumerate(schedule):
-        t = torch.full((d.num_scenes,), frame_time(k, d.num_frames))
-        frames.append(render_frames(trainer, d.render_poses[:, j % n_views, :, :4], t))
-    for b in range(d.num_scenes):
-        write_video(folder / f"rgb_{b:02d}.mp4", [_to_uint8(f[b]) for f in frames], fps=24 if len(frames) >= 25 else 4)
+    cams = [d.render_poses[:, j % n_views, :, :4] for j in range(len(schedule))]
+    render_video(trainer, cams, [frame_time(k, d.num_frames) for k in schedule], folder, progress=progress)
     return folder
 
 

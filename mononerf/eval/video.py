@@ -1,0 +1,95 @@
+"""``python -m mononerf.render RUN_DIR [--mode …]``: videos of a trained run (spec §3.6, §5.4).
+
+Modes: ``spiral`` (the original's novel view × time video: spiral cameras while time runs forward and back),
+``fixed-time`` (spiral cameras at one time), ``fixed-view`` (one training camera, time running over every frame,
+with ``--substeps`` in-between times), ``testset`` (each training camera at its own time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from mononerf.data.poses import frame_time
+from mononerf.errors import MonoNeRFError, report
+
+MODES = ("spiral", "fixed-time", "fixed-view", "testset")
+
+
+def load_run(run_dir: str | Path, device: str = "auto", checkpoint: str | None = None):
+    """A :class:`~mononerf.train.trainer.Trainer` rebuilt from ``RUN_DIR/config.conf`` with the newest (or the given)
+    checkpoint loaded and the features encoded (or read from the feature cache). Returns (trainer, step)."""
+    from mononerf.config import parse_config_file
+    from mononerf.train import checkpoint as ckpt
+    from mononerf.train.trainer import Trainer
+
+    run_dir = Path(run_dir)
+    conf = run_dir / "config.conf"
+    if not conf.is_file():
+        raise MonoNeRFError(f"{run_dir}: not a run folder (no config.conf)")
+    path = Path(checkpoint) if checkpoint else ckpt.latest_dynamic(run_dir)
+    if path is None:
+        raise MonoNeRFError(f"{run_dir}: no checkpoint NNNNNN.tar of the dynamic stage yet")
+    trainer = Trainer(parse_config_file(str(conf), [f"run.device={device}"]), progress=False)
+    state = ckpt.load(path)
+    trainer.model.load_state_dict(state["network_fn_d_state_dict"])
+    trainer.encode()
+    return trainer, int(state["global_step"])
+
+
+def render_mode(trainer, step: int, mode: str, out: Path | None = None, time: int = 0, view: int = 0,
+                substeps: int = 1, progress: bool = True) -> Path:
+    """Render one video per scene; returns the folder holding ``rgb_{b:02d}.mp4``."""
+    from mononerf.eval import renders
+
+    d = trainer.data
+    folder = out or trainer.run_dir / "renders" / f"{mode}_{step:06d}"
+    if mode == "spiral":
+        return renders.novel_view_time_video(trainer, step, folder, progress=progress)
+    if mode == "fixed-time":
+        if not 0 <= time < d.num_frames:
+            raise MonoNeRFError(f"--time {time} is not a frame of these scenes (0..{d.num_frames - 1})")
+        cams = [d.render_poses[:, j, :, :4] for j in range(d.render_poses.shape[1])]
+        times = [frame_time(time, d.num_frames)] * len(cams)
+    elif mode == "fixed-view":
+        if not 0 <= view < d.num_frames:
+            raise MonoNeRFError(f"--view {view} is not a training camera (0..{d.num_frames - 1})")
+        ticks = [k / substeps for k in range((d.num_frames - 1) * substeps + 1)]  # frame indices, in-between too
+        times = [frame_time(k, d.num_frames) for k in ticks]
+        cams = [d.poses[:, view, :, :4]] * len(times)
+    elif mode == "testset":
+        cams = [d.poses[:, k, :, :4] for k in range(d.num_frames)]
+        times = [frame_time(k, d.num_frames) for k in range(d.num_frames)]
+    else:
+        raise MonoNeRFError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+    renders.render_video(trainer, cams, times, folder, progress=progress)
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mononerf.render", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", help="a run folder ({basedir}/{W}gpus{expname}) with config.conf and NNNNNN.tar")
+    p.add_argument("--mode", choices=MODES, default="spiral")
+    p.add_argument("--time", type=int, default=0, help="frame index for --mode fixed-time")
+    p.add_argument("--view", type=int, default=0, help="training camera for --mode fixed-view")
+    p.add_argument("--substeps", type=int, default=1, help="renders per frame interval for --mode fixed-view")
+    p.add_argument("--checkpoint", help="a checkpoint file (default: the newest in the run folder)")
+    p.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/renders/MODE_STEP)")
+    p.add_argument("--device", default="auto")
+    a = p.parse_args(argv)
+    try:
+        trainer, step = load_run(a.run_dir, a.device, a.checkpoint)
+        with torch.inference_mode():
+            folder = render_mode(trainer, step, a.mode, a.out, a.time, a.view, max(1, a.substeps))
+    except MonoNeRFError as exc:
+        return report(exc)
+    print(f"wrote {', '.join(str(p) for p in sorted(folder.glob('rgb_*.mp4')))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

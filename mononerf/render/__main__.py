@@ -1,0 +1,5 @@
+import sys
+
+from mononerf.eval.video import main
+
+sys.exit(main())
