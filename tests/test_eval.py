@@ -180,7 +180,14 @@ def test_evaluate_run_gt_vs_noise(tmp_path, scene, weights_dir, capsys):
     # noise σ=20 → PSNR ≈ 10·log10(255²/400) ≈ 22.1 dB (a bit higher from clipping)
     assert 20.0 < rn["mean"]["psnr"] < 26.0
     assert rn["mean"]["ssim"] < 0.9 and rn["mean"]["lpips"] > rc["mean"]["lpips"]
-    assert rn["dynamic_mean"] is None and rn["notes"]
+    # synthetic scenes carry multi-view motion masks: the moving region is scored too
+    assert rn["dynamic_mean"] is not None and 15.0 < rn["dynamic_mean"]["psnr"] < 30.0 and not rn["notes"]
+    bare = tmp_path / "bare"  # the same scene without masks (like the real dataset): no dynamic scores, a note
+    (bare / "s").mkdir(parents=True)
+    (bare / "s" / "multiview_GT").symlink_to(scene / "s" / "multiview_GT", target_is_directory=True)
+    (rb,) = evaluate_run(noisy, bare, weights_dir=weights_dir, write=False, verbose=False)
+    assert rb["dynamic_mean"] is None and rb["notes"]
+    assert rb["mean"]["psnr"] == pytest.approx(rn["mean"]["psnr"])
     saved = json.loads((noisy / "multiview" / "step_000010" / "results.json").read_text())
     assert saved["mean"]["psnr"] == pytest.approx(rn["mean"]["psnr"])
     out = capsys.readouterr().out

@@ -316,3 +316,17 @@ def test_cli_errors_and_summary(tmp_path, capsys):
     proc = subprocess.run([sys.executable, "-m", "mononerf.data.synthetic", "--out", str(tmp_path / "x"),
                            "--frames", "2"], capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+
+
+def test_multiview_masks_are_the_moving_object_of_every_view(scenes):
+    s = scenes["a"]
+    for k in range(1, N + 1):
+        full = cv2.imread(str(s / "multiview_masks" / f"{k:08d}" / f"cam{k:02d}.png"), cv2.IMREAD_UNCHANGED)
+        assert full.shape == (H, W) and set(np.unique(full)) <= {0, 255}
+        # the diagonal (camera k at time k) is the training frame's motion mask, at full resolution
+        half = cv2.imread(str(s / "motion_masks" / f"{k - 1:03d}.png"), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(full[::2, ::2], half)
+    # a camera that does not move while time runs: the mask moves with the object
+    first = cv2.imread(str(s / "multiview_masks" / f"{1:08d}" / "cam01.png"), cv2.IMREAD_UNCHANGED)
+    last = cv2.imread(str(s / "multiview_masks" / f"{N:08d}" / "cam01.png"), cv2.IMREAD_UNCHANGED)
+    assert first.any() and last.any() and np.mean(first != last) > 0.01

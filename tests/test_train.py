@@ -239,6 +239,8 @@ def test_multiview_dump_evaluates_and_training_beats_untrained(scenes, tmp_path)
             "train.i_testset_all=1"]))
         results = evaluate_run(trainer.run_dir, [str(scenes / "syn_a")], use_lpips=False, verbose=False)
         assert (trainer.run_dir / "multiview" / "step_000001" / "results.json").is_file()
+        dyn = results[-1]["dynamic_mean"]  # the synthetic scenes carry multi-view motion masks
+        assert dyn is not None and dyn["psnr"] is not None and dyn["ssim"] is not None
         return results[-1]["mean"]["psnr"]
 
     untrained, trained = psnr_after(1, "untrained"), psnr_after(60, "trained")

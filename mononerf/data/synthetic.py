@@ -39,7 +39,7 @@ MAX_FRAMES = 999  # file names are %03d
 VISIBILITY_TOL = 0.03  # relative depth tolerance of the flow visibility test
 JPEG_QUALITY = 95
 VIDEO_FPS = 10
-OUR_DIRS = ("images", "images_2", "disp", "motion_masks", "flow", "multiview_GT")
+OUR_DIRS = ("images", "images_2", "disp", "motion_masks", "flow", "multiview_GT", "multiview_masks")
 OUR_FILES = ("poses_bounds.npy", "video.mp4", "synthetic.json")
 
 
@@ -187,11 +187,15 @@ def generate_scene(out_dir, preset: str = "a", frames: int = 12, size: tuple[int
     diag: list[Layer] = []
     for t in _progress(range(n), progress, "render"):
         gt_dir = out / "multiview_GT" / f"{t + 1:08d}"
+        mask_dir = out / "multiview_masks" / f"{t + 1:08d}"  # dynamic-region evaluation (not in the real dataset)
         gt_dir.mkdir(parents=True, exist_ok=True)
+        mask_dir.mkdir(parents=True, exist_ok=True)
         for p in range(n):
             layer = composite(statics[p], render_layer(scene.primitives, t, scene.c2w[p], w, h, scene.focal, moving))
             rgb8 = to_uint8(layer.rgb)
             _write_image(gt_dir / f"cam{p + 1:02d}.jpg", rgb8, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            _write_image(mask_dir / f"cam{p + 1:02d}.png",
+                         np.where(np.isin(layer.prim, moving), 255, 0).astype(np.uint8))
             if p == t:
                 diag.append(layer)
     if not all(np.isfinite(layer.depth).all() for layer in diag):
