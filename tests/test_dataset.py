@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from mononerf.data.dataset import MultiSceneDataset, pixel_rays, resolve_scene_dirs, split_frames
+from mononerf.data.dataset import MultiSceneDataset, resolve_scene_dirs, split_frames
+from mononerf.render.rays import pixel_rays
 from mononerf.errors import SceneFormatError
 from tests.scene_factory import write_scene
 

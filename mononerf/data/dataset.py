@@ -19,6 +19,7 @@ import torch
 from mononerf.data.poses import frame_time
 from mononerf.data.scene import Scene, load_scene
 from mononerf.errors import SceneFormatError
+from mononerf.render.rays import pixel_rays
 
 
 def resolve_scene_dirs(file_lists: Sequence[str] | None, datadir: str | None = None, data_root: str = "data") -> list[Path]:
@@ -208,21 +209,3 @@ class MultiSceneDataset:
     def focal_per_scene(self) -> torch.Tensor:
         """(S,) focal length of each scene's training images."""
         return self.focals
-
-
-def pixel_rays(xs: torch.Tensor, ys: torch.Tensor, height: int, width: int, focal: torch.Tensor,
-               c2w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """World rays through integer pixel coords, no half-pixel offset (spec §1.3 get_rays, quirk §8.15).
-
-    ``d_cam = [(x − W/2)/f, −(y − H/2)/f, −1]``, ``rays_d = R · d_cam``, ``rays_o = t``.
-
-    Args:
-        xs, ys: (S, R) pixel coordinates.  focal: (S,).  c2w: (S, 3, 4).
-    Returns:
-        rays_o, rays_d: (S, R, 3).
-    """
-    f = focal[:, None]
-    dirs = torch.stack([(xs - width * 0.5) / f, -(ys - height * 0.5) / f, -torch.ones_like(xs)], -1)
-    rays_d = torch.einsum("sij,srj->sri", c2w[:, :3, :3], dirs)
-    rays_o = c2w[:, None, :3, 3].expand_as(rays_d)
-    return rays_o, rays_d

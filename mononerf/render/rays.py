@@ -88,16 +88,38 @@ def pixel_grid(H: int, W: int, *, pixel_offset: float = 0.0, device=None, dtype=
     return i, j
 
 
+def pixel_rays(xs: Tensor, ys: Tensor, H: int, W: int, focal: Tensor, c2w: Tensor) -> tuple[Tensor, Tensor]:
+    """World-space rays through given pixel coordinates of each scene's camera (spec §1.3).
+
+    .. math::
+        d_{cam} = \\left(\\frac{x - W/2}{f},\\; -\\frac{y - H/2}{f},\\; -1\\right),\\quad
+        d = R\\, d_{cam},\\quad o = t
+
+    Args:
+        xs, ys: (S, *) pixel coordinates (x to the right, y downwards), offsets already applied.
+        H, W: image size in pixels.
+        focal: (S,) or (S, 1) focal length in pixels.
+        c2w: (S, 3, 4) camera-to-world poses.
+
+    Returns:
+        rays_o, rays_d: each (S, *, 3).
+    """
+    check_shape(c2w, "S 3 4", "c2w")
+    extra = (1,) * (xs.dim() - 1)
+    f = per_scene(focal, xs[..., None], "focal")  # (S, 1, ..., 1) or 0-d
+    rot = c2w[:, :3, :3].reshape((-1,) + extra + (3, 3))
+    dirs = torch.stack([(xs - W * 0.5) / f, -(ys - H * 0.5) / f, -torch.ones_like(xs)], -1)
+    rays_d = torch.sum(dirs[..., None, :] * rot, -1)
+    rays_o = c2w[:, :3, 3].reshape((-1,) + extra + (3,)).expand(rays_d.shape)
+    return rays_o, rays_d
+
+
 def get_rays(
     H: int, W: int, focal: float | Tensor, c2w: Tensor, *, pixel_offset: float = 0.0
 ) -> tuple[Tensor, Tensor]:
-    """World-space rays through every pixel of a pinhole camera (spec §1.3).
+    """World-space rays through every pixel of a pinhole camera (spec §1.3), see :func:`pixel_rays`.
 
-    .. math::
-        d_{cam} = \\left(\\frac{i - W/2}{f},\\; -\\frac{j - H/2}{f},\\; -1\\right),\\quad
-        d = R\\, d_{cam},\\quad o = t
-
-    with ``(i, j)`` integer pixel coordinates plus ``pixel_offset`` (0 = the original, no half-pixel
+    ``(i, j)`` are integer pixel coordinates plus ``pixel_offset`` (0 = the original, no half-pixel
     offset, quirk ``no_half_pixel_offset`` spec §8.15; 0.5 = pixel centres).
 
     Args:
@@ -113,19 +135,14 @@ def get_rays(
     check_shape(c2w, "* 3 4", "c2w")
     if c2w.dim() not in (2, 3):
         raise ValueError(f"c2w must be (3, 4) or (S, 3, 4), got {tuple(c2w.shape)}")
+    batched = c2w.dim() == 3
+    poses = c2w if batched else c2w[None]
+    f = torch.as_tensor(focal, device=c2w.device, dtype=c2w.dtype)
+    f = f if batched else f.reshape(1)
     i, j = pixel_grid(H, W, pixel_offset=pixel_offset, device=c2w.device, dtype=c2w.dtype)
-    if c2w.dim() == 3:
-        f = per_scene(focal, c2w[:, None, None, :, 0], "focal")  # (S,1,1) or ()
-        i, j = i.expand(c2w.shape[0], H, W), j.expand(c2w.shape[0], H, W)
-        rot = c2w[:, None, None, :3, :3]  # (S,1,1,3,3)
-        org = c2w[:, None, None, :3, 3]  # (S,1,1,3)
-    else:
-        f = torch.as_tensor(focal, device=c2w.device, dtype=c2w.dtype).reshape(())
-        rot, org = c2w[:3, :3], c2w[:3, 3]
-    dirs = torch.stack([(i - W * 0.5) / f, -(j - H * 0.5) / f, -torch.ones_like(i)], -1)
-    rays_d = torch.sum(dirs[..., None, :] * rot, -1)
-    rays_o = org.expand(rays_d.shape)
-    return rays_o, rays_d
+    S = poses.shape[0]
+    rays_o, rays_d = pixel_rays(i.expand(S, H, W), j.expand(S, H, W), H, W, f, poses)
+    return (rays_o, rays_d) if batched else (rays_o[0], rays_d[0])
 
 
 def ndc_rays(
