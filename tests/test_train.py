@@ -287,6 +287,7 @@ def test_render_cli_videos(scenes, tmp_path):
     trainer, _ = run(tiny_argv(scenes, tmp_path, names=("a",), extra=["train.N_static_iters=1", "train.N_iters=2",
                                                                        "train.i_weights=1"]))
     w, h = trainer.data.width, trainer.data.height
+    events = set((trainer.run_dir / "tensorboard").iterdir())
     assert render_main([str(trainer.run_dir), "--mode", "fixed-view", "--view", "1", "--substeps", "2",
                         "--device", "cpu"]) == 0
     n, size = _video_frames(trainer.run_dir / "renders" / "fixed-view_000001" / "rgb_00.mp4")
@@ -298,3 +299,4 @@ def test_render_cli_videos(scenes, tmp_path):
     assert _video_frames(tmp_path / "sp" / "rgb_00.mp4")[0] == 4 * 5 + 4 * 3  # frames 0..4 then 3..1, 4x each
     assert render_main([str(trainer.run_dir), "--mode", "fixed-time", "--time", "9", "--device", "cpu"]) == 2
     assert render_main([str(tmp_path / "nowhere"), "--device", "cpu"]) == 2
+    assert set((trainer.run_dir / "tensorboard").iterdir()) == events  # rendering adds no tensorboard run

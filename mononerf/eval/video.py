@@ -33,7 +33,7 @@ def load_run(run_dir: str | Path, device: str = "auto", checkpoint: str | None =
     path = Path(checkpoint) if checkpoint else ckpt.latest_dynamic(run_dir)
     if path is None:
         raise MonoNeRFError(f"{run_dir}: no checkpoint NNNNNN.tar of the dynamic stage yet")
-    trainer = Trainer(parse_config_file(str(conf), [f"run.device={device}"]), progress=False)
+    trainer = Trainer(parse_config_file(str(conf), [f"run.device={device}"]), progress=False, run_logging=False)
     state = ckpt.load(path)
     trainer.model.load_state_dict(state["network_fn_d_state_dict"])
     trainer.encode()

@@ -97,10 +97,11 @@ class Trainer:
         dist: process/device info (single process on ``cfg.run.device`` when None).
         progress: show a tqdm bar.
         callbacks: ``fn(trainer, stage, iteration, logs)`` called after every step (tests use it).
+        run_logging: open the run's text log and tensorboard writer (off for render-only use of a run).
     """
 
     def __init__(self, cfg, dist: DistInfo | None = None, progress: bool = True,
-                 callbacks: list[Callable] | None = None):
+                 callbacks: list[Callable] | None = None, run_logging: bool = True):
         self.cfg = cfg
         self.dist = dist or DistInfo(device=resolve_device(cfg.run.device))
         self.device = self.dist.device
@@ -138,7 +139,7 @@ class Trainer:
         ndc = not bool(info.no_ndc)
         near, far = (0.0, 1.0) if ndc else (float(self.data.bds.min()) * 0.9, float(self.data.bds.max()))
         self.renderer = FieldRenderer(self.model, RenderSettings.from_conf(cfg, near, far), T)
-        self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main)
+        self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main and run_logging)
         self.history: list[tuple[str, int, float]] = []
 
     # ------------------------------------------------------------------------------------------------ set-up
