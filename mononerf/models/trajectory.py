@@ -49,16 +49,27 @@ def discrete_trajectory(head: DynamicHead, embed: PositionalEncoding, xyz: torch
         (x_b, x_f): (S, P, 3) each, absolute NDC positions at τ−1 and τ+1.
     """
     x_f, x_b = xyz, xyz
+    g = torch.zeros_like(global_code) if head.origin_pipeline else global_code
+    n_global = head.n_global_blocks
     for i in range(steps):
         if not branch_mixup:
+            if i == 0:
+                # both branches start at (x, τ): one evaluation of the field serves both (identical inputs)
+                v = velocity(head, embed, xyz, tau, num_frames, global_code) / steps
+                x_f, x_b = xyz + v, xyz - v
+                continue
             x_f = x_f + velocity(head, embed, x_f, tau + i / steps, num_frames, global_code) / steps
             x_b = x_b - velocity(head, embed, x_b, tau - i / steps, num_frames, global_code) / steps
             continue
-        h_f = F.relu(head.lin_in(F.normalize(_embed(embed, x_f, tau + i / steps, num_frames), dim=-1)))
+        # The original computes the forward branch's own input layer and every global block for it, then overwrites
+        # that hidden state at each block from the backward one: only the last block's output reaches x_f. Those
+        # discarded evaluations are skipped here; what is kept is the same arithmetic in the same order.
         h_b = F.relu(head.lin_in(F.normalize(_embed(embed, x_b, tau - i / steps, num_frames), dim=-1)))
-        g = torch.zeros_like(global_code) if head.origin_pipeline else global_code
-        for k in range(head.n_global_blocks):
-            h_f = head.global_blocks[k](linear_split(head.lin_global_z[k], h_b, g))
+        if n_global == 0:
+            h_f = F.relu(head.lin_in(F.normalize(_embed(embed, x_f, tau + i / steps, num_frames), dim=-1)))
+        for k in range(n_global):
+            if k == n_global - 1:
+                h_f = head.global_blocks[k](linear_split(head.lin_global_z[k], h_b, g))
             h_b = head.global_blocks[k](h_b)
         x_f = x_f + torch.tanh(head.sf_linear(h_f)) / steps
         x_b = x_b - torch.tanh(head.sf_linear(h_b)) / steps
