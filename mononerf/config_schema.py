@@ -261,7 +261,8 @@ SCHEMA: tuple[Key, ...] = (
     _k("train.lrate", "float", 5e-4, "Adam learning rate", TRAINER, "--lrate"),
     _k("train.lrate_decay", "int", 300000, "lr = lrate * 0.1 ** (step / lrate_decay), in steps", SCHEDULE,
        "--lrate_decay"),
-    _k("train.netchunk", "int", 131072, "points per network call (divided by the number of scenes)", RENDERER,
+    _k("train.netchunk", "int", 131072, "points per network call (divided by the number of scenes)",
+       "mononerf/render/renderer.py (batchify_field)",
        "--netchunk"),
     _k("train.no_reload", "bool", False, "do not resume from the run folder's checkpoints", CHECKPOINT,
        "--no_reload"),
@@ -376,6 +377,10 @@ SCHEMA: tuple[Key, ...] = (
     _k("run.feature_cache", "str?", "{basedir}/feature_cache", "folder of cached encoder features, keyed by the "
        "frames, the encoder weights and the encoding quirks (null = no cache)", f"{FEATURE_CACHE}",
        note="new key: a restart or an evaluation does not re-encode"),
+    _k("run.activation_checkpointing", "bool", False, "dynamic-stage training recomputes each network call in the "
+       "backward pass instead of keeping its activations (same values and gradients; less memory, one more forward "
+       "evaluation)", "mononerf/train/step.py", "--activation_checkpointing",
+       note="new key: fits the original's 512 and 1024 rays per scene in less memory"),
 )
 
 QUIRKS: tuple[tuple[str, str, str, str], ...] = (

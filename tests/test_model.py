@@ -409,3 +409,78 @@ def test_cpu_and_cuda_give_the_same_outputs(tiny_setup):
     out_gpu = _render(gpu, feats_gpu, rays_gpu, t.cuda(), T)
     for key in ("rgb_map_full", "depth_map_full", "sceneflow_f", "rgb_map_d_b"):
         torch.testing.assert_close(out_gpu[key].cpu(), out_cpu[key], rtol=1e-3, atol=1e-4)
+
+
+# ------------------------------------------------------------------------------------------------ batchify (spec §2.6)
+@pytest.fixture(scope="module")
+def f64_case(tiny_setup):
+    """The tiny model in float64 with its features (encoded once, in float32: float64 convolutions are slow)."""
+    images, c2w, focal, rays, t, T = tiny_setup
+    model = _tiny_model()
+    feats = model.encode(images, c2w, focal)
+    d = {k: (v.double() if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in vars(feats).items()}
+    return model.double(), type(feats)(**d), rays, t, T
+
+
+def _batchified_render(model, feats, rays, t, T, per_call, checkpoint=False):
+    from mononerf.render.renderer import batchify_field
+
+    joint = batchify_field(lambda p, v: model.query_joint(p, v, feats), per_call, checkpoint=checkpoint)
+    dyn = batchify_field(lambda p, v: model.query_dynamic(p, v, feats), per_call, checkpoint=checkpoint)
+    rays = type(rays)(*(x.double() for x in rays))
+    g = torch.Generator().manual_seed(5)
+    return render_rays_dynamic(rays, 0.0, 1.0, t.double(), n_samples=8, num_frames=T, joint_fn=joint,
+                               dynamic_fn=dyn, perturb=True, raw_noise_std=1.0, generator=g)
+
+
+def _loss_and_grads(model, out):
+    loss = sum((out[k] * torch.linspace(0.5, 1.5, out[k].numel(), dtype=out[k].dtype).reshape(out[k].shape)).sum()
+               for k in ("rgb_map_full", "sceneflow_f", "sceneflow_b", "rgb_map_d_f", "rgb_map_d_b", "depth_map_full"))
+    params = [p for p in model.parameters() if p.requires_grad]
+    return loss.detach(), torch.autograd.grad(loss, params)
+
+
+@pytest.mark.parametrize("per_call", [16, 7])
+def test_batchify_is_exact_for_per_point_fields(f64_case, per_call):
+    # without the scrambling quirk every point is independent: slicing the network calls changes nothing
+    model, feats, rays, t, T = f64_case
+    model.quirks["latent_temporal_reshape"] = False
+    whole = _batchified_render(model, feats, rays, t, T, per_call=10**6)  # 6 rays x 8 samples = 48 points: one call
+    sliced = _batchified_render(model, feats, rays, t, T, per_call=per_call)
+    for k in ("rgb_map_full", "depth_map_full", "sceneflow_f", "rgb_map_d_b"):
+        torch.testing.assert_close(sliced[k], whole[k], atol=1e-12, rtol=0)
+    lw, gw = _loss_and_grads(model, whole)
+    ls, gs = _loss_and_grads(model, sliced)
+    torch.testing.assert_close(ls, lw, atol=1e-10, rtol=0)
+    for a, b in zip(gs, gw):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
+    model.quirks["latent_temporal_reshape"] = True
+
+
+def test_batchify_groups_points_like_the_originals_netchunk(f64_case):
+    # with the scrambling quirk (spec §8.3) the output depends on which points share a call: the slices must be
+    # consecutive ray-major points, as the original's batchify cuts them
+    model, feats, rays, t, T = f64_case
+    pts = torch.rand(2, 6, 8, 4, dtype=torch.float64) * 0.5
+    pts[..., 3] = t.double()[:, None, None]
+    dirs = rays.viewdirs.double()
+    from mononerf.render.renderer import batchify_field
+
+    _, raw_d = batchify_field(lambda p, v: model.query_joint(p, v, feats), 16)(pts, dirs)
+    whole = model.query_joint(pts, dirs, feats)[1]
+    assert not torch.allclose(raw_d, whole)  # the quirk makes the grouping visible
+    # the third call holds points 32..47 = rays 4 and 5, each with its own view direction
+    first = model.query_joint(pts.reshape(2, 48, 1, 4)[:, 32:48], dirs[:, 4:6, None].expand(2, 2, 8, 3)
+                              .reshape(2, 16, 3), feats)[1]
+    torch.testing.assert_close(raw_d.reshape(2, 48, -1)[:, 32:48], first.reshape(2, 16, -1), atol=1e-12, rtol=0)
+
+
+def test_activation_checkpointing_gives_the_same_values_and_gradients(f64_case):
+    model, feats, rays, t, T = f64_case
+    plain = _batchified_render(model, feats, rays, t, T, per_call=16)
+    ckpt = _batchified_render(model, feats, rays, t, T, per_call=16, checkpoint=True)
+    lp, gp = _loss_and_grads(model, plain)
+    lc, gc = _loss_and_grads(model, ckpt)
+    torch.testing.assert_close(lc, lp, atol=1e-12, rtol=0)
+    for a, b in zip(gc, gp):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)

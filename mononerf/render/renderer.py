@@ -296,6 +296,53 @@ def prepare_rays(
     return RayBundle(rays_o.reshape(S, -1, 3), rays_d.reshape(S, -1, 3), viewdirs.reshape(S, -1, 3))
 
 
+def batchify_field(fn, points_per_call: int, *, checkpoint: bool = False):
+    """The original's ``batchify`` (spec §2.6): query a field on slices of at most ``points_per_call`` points per scene.
+
+    Points are laid out ray-major, (S, R·K), and cut into consecutive slices exactly as the original cuts its
+    flattened samples (``netchunk // S`` per scene), so results that depend on which points share a network call (the
+    quirk ``latent_temporal_reshape``, spec §8.3) match the original's; for per-point fields the slicing changes
+    nothing. Each call sees (S, c, 1, 4) points with (S, c, 3) view directions (the per-ray direction repeated per
+    sample, as the original embeds it). It also bounds the memory of one call at full-image renders.
+
+    Args:
+        fn: field callback ``(pts_ref (S, R, K, 4), viewdirs (S, R, 3)) -> Tensor or tuple of Tensors (S, R, K, C)``.
+        points_per_call: slice size per scene (>= 1).
+        checkpoint: wrap every call in ``torch.utils.checkpoint`` (non-reentrant) while gradients are on: the
+            autograd graph keeps only the slices' inputs and outputs and recomputes one call at a time in the
+            backward pass (same values and gradients, one more forward evaluation of the field).
+    Returns:
+        a callback with ``fn``'s signature.
+    """
+    if points_per_call < 1:
+        raise ValueError(f"points_per_call must be >= 1, got {points_per_call}")
+
+    def call(pts, dirs):
+        if checkpoint and torch.is_grad_enabled():
+            return torch.utils.checkpoint.checkpoint(fn, pts, dirs, use_reentrant=False)
+        return fn(pts, dirs)
+
+    def wrapped(pts_ref: Tensor, viewdirs: Tensor):
+        check_shape(pts_ref, "S R K 4", "pts_ref")
+        S, R, K, _ = pts_ref.shape
+        P = R * K
+        if P <= points_per_call:
+            return call(pts_ref, viewdirs)
+        flat = pts_ref.reshape(S, P, 1, 4)
+        dirs = viewdirs[:, :, None, :].expand(S, R, K, viewdirs.shape[-1]).reshape(S, P, -1)
+        outs = [call(flat[:, i:i + points_per_call], dirs[:, i:i + points_per_call])
+                for i in range(0, P, points_per_call)]
+
+        def join(parts):
+            return torch.cat(parts, 1).reshape(S, R, K, -1)
+
+        if isinstance(outs[0], tuple):
+            return tuple(join([o[j] for o in outs]) for j in range(len(outs[0])))
+        return join(outs)
+
+    return wrapped
+
+
 def render_chunked(
     rays: RayBundle | tuple,
     ray_fn: RayFn,

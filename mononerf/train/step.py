@@ -10,7 +10,7 @@ from torch import nn
 
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
 from mononerf.render.rays import RayBundle
-from mononerf.render.renderer import render_full_image, render_rays_dynamic, render_rays_static
+from mononerf.render.renderer import batchify_field, render_full_image, render_rays_dynamic, render_rays_static
 
 
 # Per-ray maps kept by full-image renders (per-sample tensors would not fit in memory at full resolution).
@@ -33,6 +33,8 @@ class RenderSettings:
     shared_noise: bool = True
     dynerf_blending: bool = True
     pixel_offset: float = 0.0
+    netchunk: int = 1024 * 128
+    activation_checkpointing: bool = False
 
     @classmethod
     def from_conf(cls, cfg, near: float = 0.0, far: float = 1.0) -> "RenderSettings":
@@ -40,7 +42,9 @@ class RenderSettings:
                    lindisp=bool(cfg.train.lindisp), raw_noise_std=float(cfg.train.raw_noise_std),
                    ndc=not bool(cfg.info.no_ndc), near=near, far=far, shared_noise=bool(cfg.quirks.shared_sigma_noise),
                    dynerf_blending=bool(cfg.train.DyNeRF_blending),
-                   pixel_offset=0.0 if cfg.quirks.no_half_pixel_offset else 0.5)
+                   pixel_offset=0.0 if cfg.quirks.no_half_pixel_offset else 0.5,
+                   netchunk=int(cfg.train.netchunk),
+                   activation_checkpointing=bool(cfg.run.activation_checkpointing))
 
 
 class FieldRenderer(nn.Module):
@@ -67,17 +71,22 @@ class FieldRenderer(nn.Module):
         feats = self.features
         common = dict(n_samples=s.n_samples, perturb=s.perturb and not test, lindisp=s.lindisp,
                       raw_noise_std=0.0 if test else s.raw_noise_std)
+        # network calls of at most netchunk // S points per scene, as the original's batchify (spec §2.6)
+        per_call = max(1, s.netchunk // rays.origins.shape[0])
+
+        def field(fn):
+            return batchify_field(functools.partial(fn, feats=feats), per_call,
+                                  checkpoint=s.activation_checkpointing and dynamic and not test)
+
         if not dynamic:
-            return render_rays_static(rays, s.near, s.far, t,
-                                      static_fn=functools.partial(self.model.query_static, feats=feats), **common)
+            return render_rays_static(rays, s.near, s.far, t, static_fn=field(self.model.query_static), **common)
         return render_rays_dynamic(
             rays, s.near, s.far, t, num_frames=self.num_frames,
-            joint_fn=functools.partial(self.model.query_joint, feats=feats),
-            dynamic_fn=functools.partial(self.model.query_dynamic, feats=feats),
+            joint_fn=field(self.model.query_joint), dynamic_fn=field(self.model.query_dynamic),
             inference=test, shared_noise=s.shared_noise, dynerf_blending=s.dynerf_blending,
             neighbour_passes=neighbour_passes, **common)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def render_views(self, c2w: torch.Tensor, t: torch.Tensor, height: int, width: int, focal: torch.Tensor,
                      dynamic: bool = True, chunk: int = 1024 * 32) -> dict:
         """Full images: c2w (S, 3, 4), t (S,) → dict of (S, H, W, …) on the CPU (test kwargs)."""
