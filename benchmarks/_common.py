@@ -30,6 +30,7 @@ def arguments(doc: str, rays_per_scene: int) -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=12)
     p.add_argument("--device", default="auto")
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--activation-checkpointing", action="store_true", help="run.activation_checkpointing = true")
     p.add_argument("--set", action="append", default=[])
     return p
 
@@ -45,7 +46,8 @@ def build_trainer(a) -> Trainer:
             f"train.N_samples={a.samples}", "model.encoder.pretrained=false", "model.encoder_2d.pretrained=false",
             f"info.basedir={ROOT}/benchmarks/out/logs/", "train.i_img=0", "train.i_weights=0", "train.i_print=0",
             "train.i_log=0", "train.i_testset=0", "train.i_video=0", "train.i_testset_all=0",
-            "run.feature_cache=null"] + a.set  # measure the encode itself, not a cache load
+            "run.feature_cache=null",
+            f"run.activation_checkpointing={'true' if a.activation_checkpointing else 'false'}"] + a.set  # measure the encode itself, not a cache load
     argv = ["-c", str(ROOT / a.conf), "--device", a.device, "--no_reload"]
     for s in sets:
         argv += ["--set", s]
@@ -53,7 +55,9 @@ def build_trainer(a) -> Trainer:
     dev = tr.device
     print(f"device {dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'CPU'}), "
           f"threads {torch.get_num_threads()}, scenes {tr.data.num_scenes} x {tr.data.num_frames} frames "
-          f"{tr.data.width}x{tr.data.height}, {a.rays_per_scene} rays/scene, {a.samples} samples", flush=True)
+          f"{tr.data.width}x{tr.data.height}, {a.rays_per_scene} rays/scene, {a.samples} samples, "
+          f"activation checkpointing {'on' if tr.renderer.settings.activation_checkpointing else 'off'}; {load_note()}",
+          flush=True)
     return tr
 
 
@@ -63,15 +67,47 @@ def sync(device: torch.device) -> None:
 
 
 def reset_peak(device: torch.device) -> None:
+    """Start a new peak: the CUDA allocator's, or on Linux the process's peak resident set (``/proc/self/clear_refs``
+    5 resets VmHWM to the current resident set, so a step's peak includes what is held: weights, features, Adam)."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
 
 
 def peak_mb(device: torch.device) -> float:
-    """Peak memory: CUDA allocator peak on a GPU; the process's peak resident set on the CPU (never reset)."""
+    """Peak memory since :func:`reset_peak`: CUDA allocator peak on a GPU; VmHWM (peak resident set) on the CPU."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB, never reset
+
+
+def held_mb(obj) -> float:
+    """MiB held by the tensors among ``obj``'s attributes (e.g. the encoded SceneFeatures)."""
+    seen = {}
+    for v in vars(obj).values():
+        if torch.is_tensor(v):
+            seen[v.untyped_storage().data_ptr()] = v.untyped_storage().nbytes()
+    return sum(seen.values()) / 2**20
+
+
+def load_note() -> str:
+    """The 1-minute load average: figures taken on a busy machine are flagged by it."""
+    try:
+        import os
+
+        return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    except OSError:
+        return "load average unknown"
 
 
 def profile_table(device: torch.device, fn, rows: int = 15) -> str:

@@ -1,6 +1,7 @@
 """Training-step benchmark: iterations/s, rays/s and peak memory of the static and dynamic training steps.
 
     .venv/bin/python benchmarks/train_step.py [--rays-per-scene 256] [--samples 64] [--steps 3] [--profile]
+        [--stages static,dynamic] [--activation-checkpointing]
         [--conf CONF] [--device auto|cpu|cuda] [--size 960x540] [--set key=value ...]
 
 Default: the released multi-scene configuration (Balloon1_Balloon2, discrete2/addition) on the synthetic scenes
@@ -15,18 +16,22 @@ import time
 
 import torch
 
-from _common import arguments, build_trainer, peak_mb, profile_table, reset_peak, sync
+from _common import arguments, build_trainer, held_mb, load_note, peak_mb, profile_table, reset_peak, sync
 
 
 def main() -> None:
-    a = arguments(__doc__, rays_per_scene=256).parse_args()
+    p = arguments(__doc__, rays_per_scene=256)
+    p.add_argument("--stages", default="static,dynamic", help="comma-separated: static, dynamic")
+    a = p.parse_args()
     tr = build_trainer(a)
     dev = tr.device
+    reset_peak(dev)
     t0 = time.perf_counter()
     tr.encode()
     sync(dev)
-    print(f"encode: {time.perf_counter() - t0:.2f} s, peak memory {peak_mb(dev):.0f} MiB", flush=True)
-    for stage in ("static", "dynamic"):
+    print(f"encode: {time.perf_counter() - t0:.2f} s, peak memory {peak_mb(dev):.0f} MiB, features held "
+          f"{held_mb(tr.renderer.features):.0f} MiB", flush=True)
+    for stage in a.stages.split(","):
         opt = torch.optim.Adam(tr._stage_modules(stage), lr=5e-4)
         tr._train_step(stage, 0, tr.renderer, opt)  # warm-up
         sync(dev)
@@ -38,7 +43,7 @@ def main() -> None:
         dt = (time.perf_counter() - t0) / a.steps
         rays = tr.data.num_scenes * tr.n_rand
         print(f"{stage} step: {dt:.3f} s/it ({1 / dt:.2f} it/s, {rays / dt:.0f} rays/s), "
-              f"peak memory {peak_mb(dev):.0f} MiB", flush=True)
+              f"peak memory {peak_mb(dev):.0f} MiB; {load_note()}", flush=True)
     if a.profile:
         opt = torch.optim.Adam(tr._stage_modules("dynamic"), lr=5e-4)
         print(profile_table(dev, lambda: tr._train_step("dynamic", 99, tr.renderer, opt)))

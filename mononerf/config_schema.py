@@ -377,6 +377,11 @@ SCHEMA: tuple[Key, ...] = (
     _k("run.feature_cache", "str?", "{basedir}/feature_cache", "folder of cached encoder features, keyed by the "
        "frames, the encoder weights and the encoding quirks (null = no cache)", f"{FEATURE_CACHE}",
        note="new key: a restart or an evaluation does not re-encode"),
+    _k("run.feature_volume", "str", "native", "how the encoded features are held: native = each encoder layer at "
+       "its own resolution, resized frame by frame when read (same values, ~half the memory); upsampled = the "
+       "original's one volume on the finest grid", "mononerf/models/features.py (FeatureVolume)",
+       "--feature_volume", choices=("native", "upsampled"),
+       note="new key: the SlowOnly volume at 480x270 is 2.6 GB upsampled, 1.4 GB native"),
     _k("run.activation_checkpointing", "bool", False, "dynamic-stage training recomputes each network call in the "
        "backward pass instead of keeping its activations (same values and gradients; less memory, one more forward "
        "evaluation)", "mononerf/train/step.py", "--activation_checkpointing",

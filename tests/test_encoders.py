@@ -388,3 +388,37 @@ def test_preprocess_clip_without_stretch_only_normalises():
     assert encoder_clip_size(270, 480, stretch=False) == (270, 480)
     with pytest.raises(ValueError, match="frames"):
         preprocess_clip(torch.zeros(1, 5, 7, 3), stretch=True)
+
+
+# ------------------------------------------------------------------------------------------------ native feature volume
+@pytest.mark.parametrize("which", ["slowonly", "resnet18"])
+def test_native_feature_volume_reads_the_same_values_as_the_upsampled_one(which):
+    # run.feature_volume = native keeps coarse layers coarse and resizes a frame when it is read (issue #8):
+    # the volume it stands for and every lookup must equal the original's upsampled volume
+    from mononerf.models.features import FeatureVolume, sample_frame_features
+
+    torch.manual_seed(0)
+    if which == "slowonly":
+        full = SpatialTemporalEncoder(num_layers=[0, 1, 2], pretrained=False, freeze=True)
+        native = SpatialTemporalEncoder(num_layers=[0, 1, 2], pretrained=False, freeze=True, native_latent=True)
+        x = torch.randn(2, 3, 3, 36, 52)
+    else:
+        full = Resnet18Encoder(pretrained=False, freeze=True)
+        native = Resnet18Encoder(pretrained=False, freeze=True, native_latent=True)
+        x = torch.rand(2, 3, 36, 52, 3)
+    native.load_state_dict(full.state_dict())
+    a = full.encode(x, batchnorm_train=False)
+    b = native.encode(x, batchnorm_train=False)
+    vol = b["latent"]
+    assert isinstance(vol, FeatureVolume) and vol.shape == a["latent"].shape
+    assert len(vol.levels) < (3 if which == "slowonly" else 4)  # equal-size layers share one level
+    assert vol.nbytes() < 0.75 * a["latent"].numel() * 4
+    torch.testing.assert_close(b["latent_scaling"], a["latent_scaling"])
+    torch.testing.assert_close(vol.materialize(), a["latent"], atol=1e-6, rtol=1e-6)
+    S, T = a["latent"].shape[0], a["latent"].shape[2]
+    uv = torch.rand(S, 200, 2) * torch.tensor([60.0, 40.0]) - 4.0  # some outside the image (border padding)
+    for f in range(T):
+        frame = torch.tensor([f, (f + 1) % T])
+        ref = sample_frame_features(a["latent"], frame, uv, (52, 36), a["latent_scaling"])
+        got = sample_frame_features(vol, frame, uv, (52, 36), b["latent_scaling"])
+        torch.testing.assert_close(got, ref, atol=1e-6, rtol=1e-6)

@@ -265,7 +265,15 @@ def test_encoder_features_are_cached_on_disk(scenes, tmp_path, monkeypatch):
     second = Trainer(load_config(argv), progress=False)
     second.encode()
     feats = second.renderer.features
-    for key in ("latent", "latent2d", "pooled_flow_latent", "w2c"):
+    from mononerf.models.features import FeatureVolume
+
+    assert isinstance(feats.latent, FeatureVolume) and isinstance(feats.latent2d, FeatureVolume)  # default: native
+    for key in ("latent", "latent2d"):
+        got, ref = getattr(feats, key), getattr(reference, key)
+        assert got.grid == ref.grid and len(got.levels) == len(ref.levels)
+        for a, b in zip(got.levels, ref.levels):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    for key in ("pooled_flow_latent", "w2c"):
         torch.testing.assert_close(getattr(feats, key), getattr(reference, key), rtol=0, atol=0)
     # other frames (another scene set) → another key → a new encode, refused here
     other = Trainer(load_config(tiny_argv(scenes, tmp_path, names=("a", "c"))), progress=False)

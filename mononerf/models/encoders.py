@@ -37,6 +37,7 @@ from mononerf.models.weights import (
     load_state_strict,
     strip_mmaction_backbone,
 )
+from mononerf.models.features import FeatureVolume, merge_levels
 from mononerf.utils.checks import check_shape
 
 #: MMAction2 ``Normalize`` of the original clip pipeline (0..255 RGB, to_bgr=False).
@@ -105,6 +106,7 @@ def latent_scaling_for(latent: torch.Tensor) -> torch.Tensor:
     Returns a float32 tensor of shape (2,) on the latent's device.
     """
     size = torch.tensor([latent.shape[-1], latent.shape[-2]], dtype=torch.float32, device=latent.device)
+    # (a FeatureVolume has the shape and device of the volume it stands for)
     return size / (size - 1) * 2.0
 
 
@@ -208,8 +210,10 @@ class SpatialTemporalEncoder(_EncoderBase):
         pretrained_path: str | Path = SLOWONLY_R50_FILE,
         search_dirs: Sequence[str | Path] | None = None,
         freeze: bool = False,
+        native_latent: bool = False,
     ) -> None:
         super().__init__()
+        self.native_latent = native_latent
         if impl not in ENCODER_IMPLS:
             raise ConfigError(f"unknown encoder impl {impl!r}; expected one of {sorted(ENCODER_IMPLS)}")
         self.impl = impl
@@ -273,6 +277,14 @@ class SpatialTemporalEncoder(_EncoderBase):
         with self._grad_context():
             feats = self.backbone_features(clip)
             grid = feats[0].shape[-3:]
+            if self.native_latent:
+                # same values, coarse layers kept coarse (FeatureVolume); a layer with another frame count is
+                # resized in time here (SlowOnly keeps every frame, so none is)
+                levels = [feats[i] if feats[i].shape[-3] == grid[0]
+                          else F.interpolate(feats[i], size=grid, mode="trilinear", align_corners=True)
+                          for i in self.used_latent_layers]
+                volume = FeatureVolume(merge_levels(levels), tuple(grid[1:]))
+                return {"latent": volume, "latent_scaling": latent_scaling_for(volume), "flow_latent": feats[4]}
             latents = [
                 feats[i] if feats[i].shape[-3:] == grid
                 else F.interpolate(feats[i], size=grid, mode="trilinear", align_corners=True)
@@ -308,8 +320,10 @@ class Resnet18Encoder(_EncoderBase):
         search_dirs: Sequence[str | Path] | None = None,
         num_layers: int = 4,
         freeze: bool = False,
+        native_latent: bool = False,
     ) -> None:
         super().__init__()
+        self.native_latent = native_latent
         if isinstance(num_layers, bool) or not isinstance(num_layers, int) or not 1 <= num_layers <= 5:
             raise ConfigError(f"Resnet18Encoder num_layers must be an int in 1..5, got {num_layers!r}")
         self.num_layers = num_layers
@@ -363,6 +377,10 @@ class Resnet18Encoder(_EncoderBase):
                 x = getattr(net, f"layer{i}")(x)
                 latents.append(x)
             grid = latents[0].shape[-2:]
+            if self.native_latent:  # coarse layers stay coarse (FeatureVolume, same values)
+                levels = [f.reshape(b, t, *f.shape[1:]).transpose(1, 2) for f in latents]
+                volume = FeatureVolume(merge_levels(levels), tuple(grid))
+                return {"latent": volume, "latent_scaling": latent_scaling_for(volume)}
             latents = [
                 f if f.shape[-2:] == grid else F.interpolate(f, size=grid, mode="bilinear", align_corners=True)
                 for f in latents

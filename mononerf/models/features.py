@@ -5,13 +5,97 @@ S scenes, P points per scene, T frames, C channels, (h, w) the feature-map size.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 
 from mononerf.utils.checks import check_shape
 
 
-def sample_frame_features(latent: torch.Tensor, frame: torch.Tensor, uv: torch.Tensor, image_size: tuple[int, int],
+class FeatureVolume:
+    """Encoder features kept at each layer's own resolution, read as if resized to ``grid`` (spec §2.1–2.4).
+
+    The original resizes every used encoder layer to the finest layer's grid (bilinear / trilinear with
+    ``align_corners=True``) and concatenates them into one volume, most of which is upsampled copies of coarse
+    layers (SlowOnly layers [0, 1, 2] at 480x270: 832 channels on 240x135, where layer 2's 512 channels have
+    only 120x68 values). Here the coarse layers stay coarse and one frame of them is resized when a lookup
+    needs it: the values read are those of the full volume (same interpolation, frame by frame — the encoders
+    never change the number of frames), with about half (SlowOnly) or a fifth (ResNet18) of the memory held.
+
+    Args:
+        levels: tensors (S, C_l, T, h_l, w_l) in channel order; those already at ``grid`` are read in place.
+        grid: (h, w) of the volume they stand for.
+    """
+
+    def __init__(self, levels: Sequence[torch.Tensor], grid: tuple[int, int]):
+        if not levels:
+            raise ValueError("FeatureVolume needs at least one level")
+        for i, lv in enumerate(levels):
+            check_shape(lv, "S C T h w", f"levels[{i}]")
+            if lv.shape[0] != levels[0].shape[0] or lv.shape[2] != levels[0].shape[2]:
+                raise ValueError(f"levels disagree on scenes/frames: {tuple(lv.shape)} vs {tuple(levels[0].shape)}")
+        self.levels = list(levels)
+        self.grid = (int(grid[0]), int(grid[1]))
+
+    @property
+    def shape(self) -> torch.Size:
+        """(S, C, T, h, w) of the full volume."""
+        s, _, t = self.levels[0].shape[:3]
+        return torch.Size((s, sum(lv.shape[1] for lv in self.levels), t, *self.grid))
+
+    @property
+    def device(self) -> torch.device:
+        return self.levels[0].device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.levels[0].dtype
+
+    @property
+    def requires_grad(self) -> bool:
+        return any(lv.requires_grad for lv in self.levels)
+
+    def frame_maps(self, s: int, f: int) -> list[torch.Tensor]:
+        """Scene ``s``, frame ``f``: one (1, C_l, h, w) map per level (a view, or the level resized to the grid)."""
+        maps = []
+        for lv in self.levels:
+            m = lv[s, :, f][None]
+            if tuple(m.shape[-2:]) != self.grid:
+                m = F.interpolate(m, size=self.grid, mode="bilinear", align_corners=True)
+            maps.append(m)
+        return maps
+
+    def materialize(self) -> torch.Tensor:
+        """The original's full (S, C, T, h, w) volume (channels-last-3d)."""
+        s, _, t = self.levels[0].shape[:3]
+        frames = [torch.cat(self.frame_maps(i, f), 1) for i in range(s) for f in range(t)]
+        vol = torch.stack(frames, 0).reshape(s, t, *frames[0].shape[1:]).transpose(1, 2)
+        return vol.contiguous(memory_format=torch.channels_last_3d)
+
+    def detach(self) -> "FeatureVolume":
+        return FeatureVolume([lv.detach() for lv in self.levels], self.grid)
+
+    def to(self, device) -> "FeatureVolume":
+        return FeatureVolume([lv.to(device) for lv in self.levels], self.grid)
+
+    def nbytes(self) -> int:
+        return sum(lv.numel() * lv.element_size() for lv in self.levels)
+
+
+def merge_levels(feats: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Concatenate consecutive levels of equal spatial size (one lookup for them), channels-last-3d."""
+    out: list[list[torch.Tensor]] = []
+    for f in feats:
+        if out and out[-1][0].shape[-3:] == f.shape[-3:]:
+            out[-1].append(f)
+        else:
+            out.append([f])
+    return [(g[0] if len(g) == 1 else torch.cat(g, 1)).contiguous(memory_format=torch.channels_last_3d)
+            for g in out]
+
+
+def sample_frame_features(latent: torch.Tensor | FeatureVolume, frame: torch.Tensor, uv: torch.Tensor, image_size: tuple[int, int],
                           latent_scaling: torch.Tensor) -> torch.Tensor:
     """Bilinear features of frame ``frame[s]`` at pixels ``uv`` (spec §2.4, pixelNeRF's ``index``).
 
@@ -19,19 +103,23 @@ def sample_frame_features(latent: torch.Tensor, frame: torch.Tensor, uv: torch.T
     Each scene's frame is a view of the feature volume (no copy of the frame slice).
 
     Args:
-        latent: (S, C, T, h, w).  frame: (S,) int frame per scene.  uv: (S, P, 2) pixels of the (W, H) image.
+        latent: (S, C, T, h, w) tensor or :class:`FeatureVolume`.  frame: (S,) int frame per scene.  uv: (S, P, 2) pixels of the (W, H) image.
         image_size: (W, H) of the training images.  latent_scaling: (2,) ``[w/(w−1)·2, h/(h−1)·2]``.
     Returns:
         (S, P, C).
     """
-    check_shape(latent, "S C T h w", "latent")
+    if not isinstance(latent, FeatureVolume):
+        check_shape(latent, "S C T h w", "latent")
     check_shape(uv, "S P 2", "uv")
     size = torch.tensor(image_size, dtype=uv.dtype, device=uv.device)
     grid = (uv * (latent_scaling.to(uv) / size) - 1.0)[:, :, None, :]  # (S, P, 1, 2)
     out = []
     for s in range(latent.shape[0]):
-        fmap = latent[s, :, int(frame[s])][None]  # (1, C, h, w) view
-        out.append(F.grid_sample(fmap, grid[s:s + 1], mode="bilinear", padding_mode="border", align_corners=True))
+        f = int(frame[s])
+        maps = latent.frame_maps(s, f) if isinstance(latent, FeatureVolume) else [latent[s, :, f][None]]  # views
+        parts = [F.grid_sample(m, grid[s:s + 1], mode="bilinear", padding_mode="border", align_corners=True)
+                 for m in maps]
+        out.append(parts[0] if len(parts) == 1 else torch.cat(parts, 1))
     return torch.cat(out, 0)[..., 0].transpose(1, 2)  # (S, P, C)
 
 

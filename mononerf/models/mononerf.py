@@ -36,9 +36,10 @@ class SceneFeatures:
     """What :meth:`MonoNeRF.encode` computes once and every query reads (spec §2.3).
 
     Attributes:
-        latent: (S, C, T, h, w) SlowOnly features (832 ch for layers [0, 1, 2]).  latent_scaling: (2,).
+        latent: (S, C, T, h, w) SlowOnly features (832 ch for layers [0, 1, 2]), a tensor or a
+            :class:`~mononerf.models.features.FeatureVolume` (``run.feature_volume = native``).  latent_scaling: (2,).
         pooled_flow_latent: (S, 2048) average-pooled SlowOnly layer4 (input of the global code).
-        latent2d: (S, 512, T, h2, w2) ResNet18 features, or None.  latent2d_scaling: (2,) or None.
+        latent2d: (S, 512, T, h2, w2) ResNet18 features (tensor or FeatureVolume), or None.  latent2d_scaling: (2,) or None.
         w2c: (S, T, 3, 4) world-to-camera poses.  focal: (S,).  image_size: (W, H) of the training images.
     """
 
@@ -240,12 +241,13 @@ class MonoNeRF(nn.Module):
         if dyn_c.use_layer_norm:
             raise ConfigError("model.mlp_dynamic.use_layer_norm = true is not supported (unused by the original)")
         freeze = bool(cfg.info.freeze_enc)
+        native = cfg.run.feature_volume == "native"
         encoder = SpatialTemporalEncoder(num_layers=enc_c.num_layers, impl=enc_c.impl, pretrained=enc_c.pretrained,
-                                         pretrained_path=enc_c.pretrained_path, freeze=freeze)
+                                         pretrained_path=enc_c.pretrained_path, freeze=freeze, native_latent=native)
         encoder2d = None
         if enc_c.use_encoder_2d:
             encoder2d = Resnet18Encoder(pretrained=m.encoder_2d.pretrained, weights_path=m.encoder_2d.weights_path,
-                                        freeze=freeze)
+                                        freeze=freeze, native_latent=native)
         multires, multires_views = int(cfg.train.multires), int(cfg.train.multires_views)
         d_views = 3 * (1 + 2 * multires_views)
         dynamic = DynamicHead(

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import torch
 
+from mononerf.models.features import FeatureVolume
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
 from mononerf.render.rays import invert_pose
 from mononerf.train.checkpoint import save_atomic
 
-FORMAT = 1
+FORMAT = 2
 
 
 def _update(h, t: torch.Tensor) -> None:
@@ -36,6 +37,7 @@ def cache_key(model: MonoNeRF, images: torch.Tensor) -> str:
             h.update(name.encode())
             _update(h, tensor)
     h.update(str(model.encoder.used_latent_layers).encode())
+    h.update(f"native={model.encoder.native_latent}".encode())
     h.update(str({k: model.quirks[k] for k in ("encoder_clip_stretch", "encoder_batchnorm_train")}).encode())
     return h.hexdigest()[:32]
 
@@ -55,12 +57,27 @@ def encode_cached(model: MonoNeRF, images: torch.Tensor, c2w: torch.Tensor, foca
         except Exception:  # a damaged cache file is rebuilt, never trusted
             saved = None
         if saved is not None:
-            return SceneFeatures(latent=saved["latent"], latent_scaling=saved["latent_scaling"],
-                                 pooled_flow_latent=saved["pooled_flow_latent"], latent2d=saved.get("latent2d"),
+            return SceneFeatures(latent=_unpack(saved, "latent"), latent_scaling=saved["latent_scaling"],
+                                 pooled_flow_latent=saved["pooled_flow_latent"], latent2d=_unpack(saved, "latent2d"),
                                  latent2d_scaling=saved.get("latent2d_scaling"), w2c=invert_pose(c2w), focal=focal,
                                  image_size=(int(images.shape[3]), int(images.shape[2]))), True
     feats = model.encode(images, c2w, focal)
-    tensors = {k: getattr(feats, k) for k in ("latent", "latent_scaling", "pooled_flow_latent", "latent2d",
-                                               "latent2d_scaling") if getattr(feats, k) is not None}
-    save_atomic({k: v.detach().cpu() for k, v in tensors.items()}, path)
+    saved = {}
+    for k in ("latent", "latent_scaling", "pooled_flow_latent", "latent2d", "latent2d_scaling"):
+        v = getattr(feats, k)
+        if isinstance(v, FeatureVolume):
+            saved[f"{k}_levels"] = [lv.detach().cpu() for lv in v.levels]
+            saved[f"{k}_grid"] = list(v.grid)
+        elif v is not None:
+            saved[k] = v.detach().cpu()
+    save_atomic(saved, path)
     return feats, False
+
+
+def _unpack(saved: dict, key: str):
+    """A saved tensor, or a FeatureVolume saved as its levels and grid (channels-last like a fresh encode)."""
+    if f"{key}_levels" in saved:
+        levels = [lv.contiguous(memory_format=torch.channels_last_3d) for lv in saved[f"{key}_levels"]]
+        return FeatureVolume(levels, tuple(saved[f"{key}_grid"]))
+    v = saved.get(key)
+    return None if v is None else v.contiguous(memory_format=torch.channels_last_3d)

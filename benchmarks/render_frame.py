@@ -1,0 +1,51 @@
+"""Full-frame render benchmark: seconds per 270x480 frame (test-time render: joint pass at time t, no
+perturbation, no noise, under ``torch.inference_mode``, network calls of ``train.netchunk // S`` points).
+
+    .venv/bin/python benchmarks/render_frame.py [--rows 16 | --full] [--samples 64] [--chunk N] [...]
+
+Default: the released multi-scene configuration on 2 synthetic scenes at the real scenes' size, random weights.
+Every scene of the model renders its frame in the same call (as the original's ``render_path``); the figure is per
+scene-frame. Without ``--full`` a band of ``--rows`` full-width rows is rendered (same per-ray cost: the per-ray
+work does not depend on where the pixel is) and the frame time is extrapolated from it — the line says so.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from _common import arguments, build_trainer, load_note, peak_mb, reset_peak, sync
+
+
+def main() -> None:
+    p = arguments(__doc__, rays_per_scene=256)
+    p.add_argument("--rows", type=int, default=16, help="rows of the frame to render (ignored with --full)")
+    p.add_argument("--full", action="store_true", help="render the whole frame")
+    p.add_argument("--chunk", type=int, default=None, help="rays per scene per render call (default info.chunk)")
+    a = p.parse_args()
+    tr = build_trainer(a)
+    dev, d = tr.device, tr.data
+    tr.encode()
+    S, H, W = d.num_scenes, d.height, d.width
+    rows = H if a.full else min(a.rows, H)
+    c2w = d.poses[:, 0, :, :4].to(dev)
+    t = torch.full((S,), -1.0, device=dev)
+    chunk = a.chunk or int(tr.cfg.info.chunk)
+    tr.renderer.render_views(c2w, t, 2, W, d.focals, chunk=chunk)  # warm-up
+    sync(dev)
+    reset_peak(dev)
+    t0 = time.perf_counter()
+    out = tr.renderer.render_views(c2w, t, rows, W, d.focals, chunk=chunk)
+    sync(dev)
+    dt = time.perf_counter() - t0
+    assert out["rgb_map_full"].shape[:3] == (S, rows, W)
+    per_frame = dt / S * H / rows
+    how = "measured" if rows == H else f"extrapolated from {rows} of {H} rows ({rows * W} rays per scene)"
+    print(f"render: {rows * W * S / dt:.0f} rays/s; {per_frame:.1f} s per {W}x{H} frame and scene ({how}); "
+          f"peak memory {peak_mb(dev):.0f} MiB; chunk {chunk} rays, {tr.renderer.settings.netchunk // S} points "
+          f"per network call; {load_note()}")
+
+
+if __name__ == "__main__":
+    main()
