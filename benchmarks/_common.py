@@ -91,12 +91,24 @@ def peak_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB, never reset
 
 
+def rss_mb() -> float:
+    """Current resident set of the process in MiB (Linux), 0 if unknown."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def held_mb(obj) -> float:
     """MiB held by the tensors among ``obj``'s attributes (e.g. the encoded SceneFeatures)."""
     seen = {}
     for v in vars(obj).values():
-        if torch.is_tensor(v):
-            seen[v.untyped_storage().data_ptr()] = v.untyped_storage().nbytes()
+        for t in getattr(v, "levels", [v]):  # a FeatureVolume holds its levels
+            if torch.is_tensor(t):
+                seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
     return sum(seen.values()) / 2**20
 
 

@@ -16,7 +16,8 @@ import time
 
 import torch
 
-from _common import arguments, build_trainer, held_mb, load_note, peak_mb, profile_table, reset_peak, sync
+from _common import (arguments, build_trainer, held_mb, load_note, peak_mb, profile_table, reset_peak, rss_mb,
+                     sync)
 
 
 def main() -> None:
@@ -30,7 +31,7 @@ def main() -> None:
     tr.encode()
     sync(dev)
     print(f"encode: {time.perf_counter() - t0:.2f} s, peak memory {peak_mb(dev):.0f} MiB, features held "
-          f"{held_mb(tr.renderer.features):.0f} MiB", flush=True)
+          f"{held_mb(tr.renderer.features):.0f} MiB, process resident after it {rss_mb():.0f} MiB", flush=True)
     for stage in a.stages.split(","):
         opt = torch.optim.Adam(tr._stage_modules(stage), lr=5e-4)
         tr._train_step(stage, 0, tr.renderer, opt)  # warm-up

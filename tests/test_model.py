@@ -484,3 +484,37 @@ def test_activation_checkpointing_gives_the_same_values_and_gradients(f64_case):
     torch.testing.assert_close(lc, lp, atol=1e-12, rtol=0)
     for a, b in zip(gc, gp):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+
+
+def test_dynamic_head_equals_the_literal_concatenated_forward():
+    # two reorderings in DynamicHead (issue #8): the global code's projection is broadcast instead of repeating the
+    # code per point inside a concatenation, and the mean over the t±1 features is taken before temporal_linear
+    # instead of after it. Values and gradients must equal the literal forward of spec §2.9 (float64).
+    torch.manual_seed(7)
+    head = DynamicHead(d_latent=24, d_global=8, d_flow_latent=16, d_hidden=32).double()
+    S, P = 2, 11
+    pts, views = torch.randn(S, P, 84, dtype=torch.float64), torch.randn(S, P, 27, dtype=torch.float64)
+    z, g = torch.randn(S, P, 24, dtype=torch.float64), torch.randn(S, 8, dtype=torch.float64)
+    sf, zt = torch.randn(S, P, 6, dtype=torch.float64), torch.randn(S, P, 2, 24, dtype=torch.float64)
+
+    def literal():
+        h = torch.relu(head.lin_in(torch.nn.functional.normalize(pts, dim=-1)))
+        g_rep = g[:, None, :].expand(S, P, 8)
+        for k in range(2):
+            h = head.global_blocks[k](head.lin_global_z[k](torch.cat([h, g_rep], -1)))
+        for b in range(3):
+            tz = head.lin_z[b](z)
+            if b == 0:
+                tz = head.temporal_linear_fuse[0](torch.cat([tz, head.temporal_linear[0](zt).mean(dim=2)], -1))
+            h = head.blocks[b](h + tz)
+        return torch.cat([head.lin_out(h), sf, torch.sigmoid(head.weight_linear(h))], -1)
+
+    fast, ref = head(pts, views, z, g, sf, zt), literal()
+    torch.testing.assert_close(fast, ref, atol=1e-12, rtol=0)
+    w = torch.randn_like(ref)
+    for a, b in zip(torch.autograd.grad((fast * w).sum(), list(head.parameters()), allow_unused=True),
+                    torch.autograd.grad((ref * w).sum(), list(head.parameters()), allow_unused=True)):
+        if a is None or b is None:
+            assert a is None and b is None
+        else:
+            torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
