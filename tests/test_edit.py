@@ -242,7 +242,7 @@ def test_edits_of_a_trained_run_against_plain_renders(tiny_run):
     d = tiny_run.data
     k, n = 2, d.num_frames
     plain = _plain(tiny_run, d.poses[:, k, :, :4], torch.full((2,), frame_time(k, n)))
-    same = edit_frames(tiny_run, downscale=2, spec=EditSpec("compose", 0, 0))  # A's static with A's dynamic = the plain render
+    same = edit_frames(tiny_run, downscale=2, spec=EditSpec("compose", 0, 0))  # A with A = the plain render
     assert len(same) == n and same[0]["rgb_map_full"].shape == (d.height // 2, d.width // 2, 3)
     torch.testing.assert_close(same[k]["rgb_map_full"], plain["rgb_map_full"][0], rtol=0, atol=1e-5)
     removed = edit_frames(tiny_run, downscale=2, spec=EditSpec("remove-dynamic", 1, None))
