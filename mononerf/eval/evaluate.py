@@ -98,13 +98,15 @@ def evaluate_step(step_dir: Path, data, lpips_metric: LPIPSMetric | None) -> dic
     scenes = {}
     for name, b in index.items():
         frames = []
+        resized = False
         for t in times:
             for p in range(1, n + 1):
                 pred = _read(step_dir / f"{t:08d}" / "imgs" / f"{p - 1:03d}_{b:02d}.png")
                 gt_full = _read(dirs[name] / "multiview_GT" / f"{t:08d}" / f"cam{p:02d}.jpg")
                 h, w = gt_full.shape[:2]
-                if pred.shape[:2] != (h // 2, w // 2):
+                if pred.shape[:2] != (h // 2, w // 2) and not resized:  # once per scene
                     warnings.warn(f"{name}: prediction {pred.shape[:2]} is not half the GT {(h, w)}; resizing to it")
+                    resized = True
                 gt = cv2.resize(gt_full, (pred.shape[1], pred.shape[0]))
                 row = {"time": t, "pose": p, "psnr": psnr(gt, pred), "ssim": ssim(gt, pred),
                        "lpips": lpips_metric(gt, pred) if lpips_metric else None}

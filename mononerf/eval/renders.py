@@ -3,6 +3,9 @@
 The multi-view dump (``i_testset_all``) is what evaluation reads: every training camera at every time,
 ``{run}/{info.evaldir}/step_{step:06d}/{time+1:08d}/imgs/{view:03d}_{b:02d}.png``; ``scenes.json`` beside it names
 scene ``b`` so evaluation matches scenes by name (fix of spec §8.23).
+
+Videos carry one mp4 per scene and per output (``rgb``, ``depth``, ``blend``, ``flow``; :mod:`mononerf.eval.visuals`),
+and can be rendered smaller than the training images (``downscale``: H, W and focal divided, the same rays).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import numpy as np
 import torch
 
 from mononerf.data.poses import frame_time
+from mononerf.errors import MonoNeRFError
+from mononerf.eval import visuals
 from mononerf.utils.video import write_video
 
 
@@ -22,12 +27,34 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
     return (x.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
 
 
-def render_frames(trainer, c2w: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
-    """Full renders of one camera and time per scene: c2w (S, 3, 4), times (S,) → rgb (S, H, W, 3) on the CPU."""
+def render_size(trainer, downscale: int = 1) -> tuple[int, int, torch.Tensor]:
+    """(H, W, focal (S,)) of renders ``downscale`` times smaller than the training images (1 = the training size).
+
+    Dividing H, W and the focal length together keeps every ray (NDC and world directions depend on their ratios)."""
     d = trainer.data
-    out = trainer.renderer.render_views(c2w, times.to(d.device), d.height, d.width, d.focals, dynamic=True,
+    if downscale < 1 or d.height // downscale < 1 or d.width // downscale < 1:
+        raise MonoNeRFError(f"downscale {downscale} does not fit {d.width}x{d.height} images")
+    return d.height // downscale, d.width // downscale, d.focals / downscale
+
+
+def render_frames(trainer, c2w: torch.Tensor, times: torch.Tensor, downscale: int = 1) -> torch.Tensor:
+    """Full renders of one camera and time per scene: c2w (S, 3, 4), times (S,) → rgb (S, H, W, 3) on the CPU."""
+    return render_outputs(trainer, c2w, times, ("rgb",), downscale, as_numpy=False)["rgb"]
+
+
+def render_outputs(trainer, c2w: torch.Tensor, times: torch.Tensor, outputs: tuple[str, ...] = ("rgb",),
+                   downscale: int = 1, as_numpy: bool = True) -> dict:
+    """Full renders of one camera and time per scene → the maps of ``outputs`` (see
+    :func:`mononerf.eval.visuals.frame_maps`): rgb (S, H, W, 3), depth (disparity) and blend (S, H, W), flow
+    (S, H, W, 2)."""
+    d = trainer.data
+    H, W, focal = render_size(trainer, downscale)
+    out = trainer.renderer.render_views(c2w, times.to(d.device), H, W, focal, dynamic=True,
                                         chunk=int(trainer.cfg.info.chunk))
-    return out["rgb_map_full"]
+    if not as_numpy and outputs == ("rgb",):
+        return {"rgb": out["rgb_map_full"]}
+    s = trainer.renderer.settings
+    return visuals.frame_maps(out, outputs, c2w, focal, s.pixel_offset, s.ndc)
 
 
 def _scene_index(folder: Path, names: list[str]) -> None:
@@ -54,55 +81,76 @@ def testset(trainer, step: int) -> Path:
 
 
 def novel_view_time_schedule(num_frames: int, repeat: int = 4) -> list[int]:
-    """Frame indices of the original's "novelviewtime" video: 0..N-1 then N-2..1, each repeated 4× (88 for 12)."""
+    """Frame indices of the original's "novelviewtime" video: 0..N-1 then N-2..1, each repeated 4× (88 for 12);
+    ``repeat=1`` gives the short version (22 for 12)."""
     forward = [k for k in range(num_frames) for _ in range(repeat)]
     back = [k for k in range(num_frames - 2, 0, -1) for _ in range(repeat)]
     return forward + back
 
 
 def render_video(trainer, cameras: list[torch.Tensor], times: list[float], folder: Path, fps: float | None = None,
-                 progress: bool = False) -> list[Path]:
-    """Render one (S, 3, 4) camera per frame at normalised time ``times[j]`` → ``folder/rgb_{b:02d}.mp4`` per scene.
+                 progress: bool = False, outputs: tuple[str, ...] = ("rgb",), downscale: int = 1) -> list[Path]:
+    """Render one (S, 3, 4) camera per frame at normalised time ``times[j]`` → ``folder/{output}_{b:02d}.mp4`` per
+    scene and output (``rgb``, ``depth``, ``blend``, ``flow``: :mod:`mononerf.eval.visuals`).
 
     fps defaults to the original's choice: 4 below 25 frames, else 24.
     """
     d = trainer.data
     _scene_index(folder, d.names)
-    frames = []
+    maps: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
     steps = zip(cameras, times)
     if progress:
         from tqdm import tqdm
 
         steps = tqdm(list(steps), desc=f"render {folder.name}", unit="frame")
     for cam, t in steps:
-        frames.append(render_frames(trainer, cam, torch.full((d.num_scenes,), float(t))))
-    fps = fps or (24 if len(frames) >= 25 else 4)
-    return [write_video(folder / f"rgb_{b:02d}.mp4", [_to_uint8(f[b]) for f in frames], fps=fps)
-            for b in range(d.num_scenes)]
+        for name, value in render_outputs(trainer, cam, torch.full((d.num_scenes,), float(t)), outputs,
+                                          downscale).items():
+            maps[name].append(value)
+    n_frames = len(next(iter(maps.values())))
+    fps = fps or (24 if n_frames >= 25 else 4)
+    paths = []
+    for name in outputs:
+        for b in range(d.num_scenes):
+            frames = visuals.video_frames(name, [m[b] for m in maps[name]])
+            paths.append(write_video(folder / f"{name}_{b:02d}.mp4", frames, fps=fps))
+    return paths
 
 
-def novel_view_time_video(trainer, step: int, folder: Path | None = None, progress: bool = False) -> Path:
-    """The spiral camera path tiled over the time schedule (spec §5.4 i_video) → one mp4 per scene."""
+def novel_view_time_video(trainer, step: int, folder: Path | None = None, progress: bool = False, repeat: int = 4,
+                          outputs: tuple[str, ...] = ("rgb",), downscale: int = 1) -> Path:
+    """The spiral camera path tiled over the time schedule (spec §5.4 i_video) → one mp4 per scene and output."""
     d = trainer.data
     folder = folder or trainer.run_dir / f"novelviewtime_{step:06d}"
-    schedule = novel_view_time_schedule(d.num_frames)
+    schedule = novel_view_time_schedule(d.num_frames, repeat)
     n_views = d.render_poses.shape[1]
     cams = [d.render_poses[:, j % n_views, :, :4] for j in range(len(schedule))]
-    render_video(trainer, cams, [frame_time(k, d.num_frames) for k in schedule], folder, progress=progress)
+    render_video(trainer, cams, [frame_time(k, d.num_frames) for k in schedule], folder, progress=progress,
+                 outputs=outputs, downscale=downscale)
     return folder
 
 
-def testset_all(trainer, step: int) -> Path:
-    """Every training camera at every time (spec §5.4 i_testset_all), the layout evaluation reads."""
+def testset_all(trainer, step: int, grid: int | None = None, downscale: int = 1, folder: Path | None = None,
+                progress: bool = False) -> Path:
+    """Every training camera at every time (spec §5.4 i_testset_all), the layout evaluation reads.
+
+    ``grid=K`` renders only the first K times × the first K cameras (a quick look; evaluation then scores that
+    sub-grid), ``downscale`` renders smaller images (evaluation resizes the ground truth to them).
+    """
     d = trainer.data
-    root = trainer.run_dir / str(trainer.cfg.info.evaldir) / f"step_{step:06d}"
+    n = d.num_frames if grid is None else max(1, min(int(grid), d.num_frames))
+    root = folder or trainer.run_dir / str(trainer.cfg.info.evaldir) / f"step_{step:06d}"
     _scene_index(root, d.names)
-    for e in range(d.num_frames):
-        folder = root / f"{e + 1:08d}" / "imgs"
-        folder.mkdir(parents=True, exist_ok=True)
+    jobs = [(e, view) for e in range(n) for view in range(n)]
+    if progress:
+        from tqdm import tqdm
+
+        jobs = tqdm(jobs, desc=f"multi-view {root.name}", unit="view")
+    for e, view in jobs:
+        folder_e = root / f"{e + 1:08d}" / "imgs"
+        folder_e.mkdir(parents=True, exist_ok=True)
         t = torch.full((d.num_scenes,), frame_time(e, d.num_frames))
-        for view in range(d.num_frames):
-            rgb = render_frames(trainer, d.poses[:, view, :, :4], t)
-            for b in range(d.num_scenes):
-                iio.imwrite(folder / f"{view:03d}_{b:02d}.png", _to_uint8(rgb[b]))
+        rgb = render_frames(trainer, d.poses[:, view, :, :4], t, downscale)
+        for b in range(d.num_scenes):
+            iio.imwrite(folder_e / f"{view:03d}_{b:02d}.png", _to_uint8(rgb[b]))
     return root

@@ -2,7 +2,12 @@
 
 Modes: ``spiral`` (the original's novel view × time video: spiral cameras while time runs forward and back),
 ``fixed-time`` (spiral cameras at one time), ``fixed-view`` (one training camera, time running over every frame,
-with ``--substeps`` in-between times), ``testset`` (each training camera at its own time).
+with ``--substeps`` in-between times), ``testset`` (each training camera at its own time), ``multiview`` (the
+evaluation dump: every training camera at every time, or the first ``--grid K`` of each, as PNGs).
+
+``--outputs rgb,depth,blend,flow`` writes one mp4 per output and scene: the rgb render, the disparity (colour-mapped),
+the blending weight of the dynamic part (dynamicness, white = dynamic) and the optical flow induced by the scene flow
+(hue = direction, brightness = magnitude). ``--downscale F`` and ``--n-samples K`` make quick, small renders.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import torch
 from mononerf.data.poses import frame_time
 from mononerf.errors import MonoNeRFError, report
 
-MODES = ("spiral", "fixed-time", "fixed-view", "testset")
+MODES = ("spiral", "fixed-time", "fixed-view", "testset", "multiview")
 
 
 def load_run(run_dir: str | Path, device: str = "auto", checkpoint: str | None = None):
@@ -41,14 +46,20 @@ def load_run(run_dir: str | Path, device: str = "auto", checkpoint: str | None =
 
 
 def render_mode(trainer, step: int, mode: str, out: Path | None = None, time: int = 0, view: int = 0,
-                substeps: int = 1, progress: bool = True) -> Path:
-    """Render one video per scene; returns the folder holding ``rgb_{b:02d}.mp4``."""
+                substeps: int = 1, progress: bool = True, outputs: tuple[str, ...] = ("rgb",), downscale: int = 1,
+                repeat: int = 4, grid: int | None = None) -> Path:
+    """Render one video per scene and output; returns the folder holding ``{output}_{b:02d}.mp4`` (for
+    ``multiview``: the dump folder that ``python -m mononerf.eval`` reads)."""
     from mononerf.eval import renders
 
     d = trainer.data
     folder = out or trainer.run_dir / "renders" / f"{mode}_{step:06d}"
     if mode == "spiral":
-        return renders.novel_view_time_video(trainer, step, folder, progress=progress)
+        return renders.novel_view_time_video(trainer, step, folder, progress=progress, repeat=max(1, repeat),
+                                             outputs=outputs, downscale=downscale)
+    if mode == "multiview":
+        folder = out or trainer.run_dir / str(trainer.cfg.info.evaldir) / f"step_{step:06d}"
+        return renders.testset_all(trainer, step, grid=grid, downscale=downscale, folder=folder, progress=progress)
     if mode == "fixed-time":
         if not 0 <= time < d.num_frames:
             raise MonoNeRFError(f"--time {time} is not a frame of these scenes (0..{d.num_frames - 1})")
@@ -65,29 +76,57 @@ def render_mode(trainer, step: int, mode: str, out: Path | None = None, time: in
         times = [frame_time(k, d.num_frames) for k in range(d.num_frames)]
     else:
         raise MonoNeRFError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-    renders.render_video(trainer, cams, times, folder, progress=progress)
+    renders.render_video(trainer, cams, times, folder, progress=progress, outputs=outputs, downscale=downscale)
     return folder
 
 
+def add_quick_render_args(p: argparse.ArgumentParser) -> None:
+    """Options shared with ``python -m mononerf.edit``: checkpoint, device, size and samples of the renders."""
+    p.add_argument("--checkpoint", help="a checkpoint file (default: the newest in the run folder)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--downscale", type=int, default=1, help="render F times smaller than the training images")
+    p.add_argument("--n-samples", type=int, help="samples per ray (default: the run's train.N_samples)")
+
+
+def apply_quick_render_args(trainer, args) -> None:
+    if args.n_samples is not None:
+        if args.n_samples < 2:
+            raise MonoNeRFError(f"--n-samples {args.n_samples}: need at least 2 samples per ray")
+        trainer.renderer.settings.n_samples = int(args.n_samples)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from mononerf.eval.visuals import parse_outputs
+
     p = argparse.ArgumentParser(prog="python -m mononerf.render", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", help="a run folder ({basedir}/{W}gpus{expname}) with config.conf and NNNNNN.tar")
     p.add_argument("--mode", choices=MODES, default="spiral")
+    p.add_argument("--outputs", default="rgb", help="comma list of rgb, depth, blend, flow (one mp4 each)")
     p.add_argument("--time", type=int, default=0, help="frame index for --mode fixed-time")
     p.add_argument("--view", type=int, default=0, help="training camera for --mode fixed-view")
     p.add_argument("--substeps", type=int, default=1, help="renders per frame interval for --mode fixed-view")
-    p.add_argument("--checkpoint", help="a checkpoint file (default: the newest in the run folder)")
+    p.add_argument("--repeat", type=int, default=4, help="renders per frame for --mode spiral (the original: 4)")
+    p.add_argument("--grid", type=int, help="--mode multiview: only the first K times x the first K cameras")
     p.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/renders/MODE_STEP)")
-    p.add_argument("--device", default="auto")
+    add_quick_render_args(p)
     a = p.parse_args(argv)
     try:
+        outputs = parse_outputs(a.outputs)
+    except ValueError as exc:
+        p.error(str(exc))
+    try:
         trainer, step = load_run(a.run_dir, a.device, a.checkpoint)
+        apply_quick_render_args(trainer, a)
         with torch.inference_mode():
-            folder = render_mode(trainer, step, a.mode, a.out, a.time, a.view, max(1, a.substeps))
+            folder = render_mode(trainer, step, a.mode, a.out, a.time, a.view, max(1, a.substeps), outputs=outputs,
+                                 downscale=a.downscale, repeat=a.repeat, grid=a.grid)
     except MonoNeRFError as exc:
         return report(exc)
-    print(f"wrote {', '.join(str(p) for p in sorted(folder.glob('rgb_*.mp4')))}")
+    if a.mode == "multiview":
+        print(f"wrote {folder} (evaluate with: python -m mononerf.eval {folder} --data DATA_ROOT)")
+    else:
+        print(f"wrote {', '.join(str(p) for p in sorted(folder.glob('*.mp4')))}")
     return 0
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from mononerf.edit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,183 @@
+"""``python -m mononerf.edit RUN_DIR EDIT …``: dynamic-scene editing videos of a trained run, one mp4 per command.
+
+Edits (the paper's editing results; how each is composed: :mod:`mononerf.edit.fields`):
+
+  compose --static-scene A --dynamic-scene B   the static part of scene A with the moving part of scene B
+                                               (two scenes of one multi-scene run; A's cameras)
+  remove-dynamic --scene A                     scene A without its moving part: the static field alone
+  retime --scene A --speed 0.25                slow motion: in-between times (speed > 1 plays faster)
+  retime --scene A --freeze 5                  the moving part frozen at frame 5 while the camera moves on
+
+Scenes are given by name (the scene folder's name) or batch index. The camera follows ``--camera``: ``track`` (the
+video's own cameras, interpolated at in-between times; default), ``fixed`` (training camera ``--view``), ``spiral``
+(the novel-view spiral). The mp4 goes to ``RUN_DIR/edits/`` unless ``--out`` names a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mononerf.data.poses import frame_time
+from mononerf.errors import MonoNeRFError, report
+
+EDITS = ("compose", "remove-dynamic", "retime")
+DEFAULT_FPS = 4.0  # the original's video rate for 12-frame scenes: one source frame per 0.25 s
+
+
+@dataclass
+class EditSpec:
+    """What to render: static part of ``static_scene``; dynamic part of ``dynamic_scene`` (None: removed), played at
+    ``speed`` or frozen at frame ``freeze``; camera ``camera`` (``view`` for ``fixed``)."""
+
+    kind: str
+    static_scene: int
+    dynamic_scene: int | None
+    speed: float = 1.0
+    freeze: float | None = None
+    camera: str = "track"
+    view: int = 0
+
+    def slug(self, names: list[str]) -> str:
+        a = names[self.static_scene]
+        if self.kind == "compose":
+            return f"compose_{a}+{names[self.dynamic_scene]}"
+        if self.kind == "remove-dynamic":
+            return f"remove-dynamic_{a}"
+        return f"retime_{a}_" + (f"freeze{self.freeze:g}" if self.freeze is not None else f"speed{self.speed:g}")
+
+
+def scene_index(names: list[str], text: str) -> int:
+    """A scene of the run by folder name or batch index."""
+    if text in names:
+        return names.index(text)
+    if text.isdigit() and int(text) < len(names):
+        return int(text)
+    raise MonoNeRFError(f"scene {text!r} is not in this run; its scenes are "
+                        + ", ".join(f"{b}: {n}" for b, n in enumerate(names)))
+
+
+def edit_frames(trainer, spec: EditSpec, downscale: int = 1, progress: bool = False) -> list[dict]:
+    """Render an edit: per output frame the maps of :func:`~mononerf.edit.fields.render_edit` for one scene
+    ((H, W) / (H, W, 3) tensors on the CPU: ``rgb_map_full`` is the edited image)."""
+    from mononerf.edit.fields import (dynamic_field, edited_joint_fn, render_edit, select_scenes, static_field,
+                                      swap_dynamic_latents)
+    from mononerf.edit.paths import camera_path, playback_ticks
+    from mononerf.eval.renders import render_size
+
+    d = trainer.data
+    n = d.num_frames
+    if spec.kind != "remove-dynamic" and not trainer.renderer.settings.dynerf_blending:
+        raise MonoNeRFError(f"{spec.kind} takes the blending from the dynamic head: it needs train.DyNeRF_blending "
+                            "= true (every released config)")
+    if spec.freeze is not None and not 0 <= spec.freeze <= n - 1:
+        raise MonoNeRFError(f"--freeze {spec.freeze:g} is not a time of these scenes (0..{n - 1})")
+    feats = trainer.renderer.features
+    if feats is None:
+        raise MonoNeRFError("the run's features are not encoded (call trainer.encode() first)")
+    model, a = trainer.model, spec.static_scene
+    feats_a = select_scenes(feats, [a])
+    dynamic_fn = None
+    if spec.dynamic_scene is not None:
+        feats_d = feats_a
+        if spec.dynamic_scene != a:
+            feats_d = swap_dynamic_latents(feats_a, select_scenes(feats, [spec.dynamic_scene]))
+        frozen = None
+        if spec.freeze is not None:
+            frozen = torch.tensor([frame_time(spec.freeze, n)], dtype=torch.float32, device=d.device)
+        dynamic_fn = dynamic_field(model, feats_d, frozen)
+    joint_fn = edited_joint_fn(static_field(model, feats_a), dynamic_fn)
+
+    ticks = [float(k) for k in range(n)] if spec.freeze is not None else playback_ticks(n, spec.speed)
+    cams = camera_path(d.poses[a], d.render_poses[a], ticks, spec.camera, spec.view)
+    H, W, focal = render_size(trainer, downscale)
+    steps = list(zip(cams, ticks))
+    if progress:
+        from tqdm import tqdm
+
+        steps = tqdm(steps, desc=spec.kind, unit="frame")
+    frames = []
+    with torch.inference_mode():
+        for cam, tick in steps:
+            t = torch.tensor([frame_time(tick, n)], dtype=torch.float32, device=d.device)
+            out = render_edit(trainer.renderer, joint_fn, cam[None].to(d.device), t, H, W, focal[a:a + 1],
+                              chunk=int(trainer.cfg.info.chunk))
+            frames.append({k: v[0] for k, v in out.items()})
+    return frames
+
+
+def edit_video(trainer, spec: EditSpec, out: Path, downscale: int = 1, fps: float = DEFAULT_FPS,
+               progress: bool = False) -> Path:
+    """Render an edit and write its rgb frames as ``out`` (mp4)."""
+    from mononerf.utils.video import write_video
+
+    frames = edit_frames(trainer, spec, downscale, progress)
+    images = [(f["rgb_map_full"].clamp(0, 1) * 255).round().to(torch.uint8).numpy() for f in frames]
+    return write_video(out, [np.asarray(i) for i in images], fps=fps)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mononerf.edit.paths import CAMERAS
+    from mononerf.eval.video import add_quick_render_args
+
+    p = argparse.ArgumentParser(prog="python -m mononerf.edit", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", help="a run folder ({basedir}/{W}gpus{expname}) with config.conf and NNNNNN.tar")
+    sub = p.add_subparsers(dest="edit", required=True, metavar="EDIT")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--camera", choices=CAMERAS, default="track",
+                        help="track: the video's cameras (default); fixed: camera --view; spiral: novel views")
+    common.add_argument("--view", type=int, default=0, help="training camera for --camera fixed")
+    common.add_argument("--fps", type=float, default=DEFAULT_FPS, help=f"video rate (default {DEFAULT_FPS:g})")
+    common.add_argument("--out", type=Path, help="output mp4 (default: RUN_DIR/edits/EDIT_SCENES_STEP.mp4)")
+    add_quick_render_args(common)
+    c = sub.add_parser("compose", parents=[common], help="static part of one scene, moving part of another")
+    c.add_argument("--static-scene", required=True, help="scene (name or index) giving the static part and cameras")
+    c.add_argument("--dynamic-scene", required=True, help="scene (name or index) giving the moving part")
+    r = sub.add_parser("remove-dynamic", parents=[common], help="the scene without its moving part")
+    r.add_argument("--scene", required=True, help="scene name or index")
+    t = sub.add_parser("retime", parents=[common], help="slow motion (--speed) or frozen motion (--freeze)")
+    t.add_argument("--scene", required=True, help="scene name or index")
+    g = t.add_mutually_exclusive_group(required=True)
+    g.add_argument("--speed", type=float, help="playback speed: 0.25 = 4x slow motion with in-between times")
+    g.add_argument("--freeze", type=float, help="frame index (may be fractional) at which the motion stops")
+    return p
+
+
+def spec_from_args(a: argparse.Namespace, names: list[str]) -> EditSpec:
+    """The parsed command line → the :class:`EditSpec` of a run whose scenes are ``names``."""
+    if a.edit == "compose":
+        spec = EditSpec("compose", scene_index(names, a.static_scene), scene_index(names, a.dynamic_scene))
+    elif a.edit == "remove-dynamic":
+        spec = EditSpec("remove-dynamic", scene_index(names, a.scene), None)
+    else:
+        b = scene_index(names, a.scene)
+        spec = EditSpec("retime", b, b, speed=1.0 if a.speed is None else a.speed, freeze=a.freeze)
+    spec.camera, spec.view = a.camera, a.view
+    return spec
+
+
+def main(argv: list[str] | None = None) -> int:
+    from mononerf.eval.video import apply_quick_render_args, load_run
+
+    a = build_parser().parse_args(argv)
+    try:
+        trainer, step = load_run(a.run_dir, a.device, a.checkpoint)
+        apply_quick_render_args(trainer, a)
+        names = trainer.data.names
+        spec = spec_from_args(a, names)
+        out = a.out or trainer.run_dir / "edits" / f"{spec.slug(names)}_{spec.camera}_{step:06d}.mp4"
+        path = edit_video(trainer, spec, out, downscale=a.downscale, fps=a.fps, progress=True)
+    except MonoNeRFError as exc:
+        return report(exc)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

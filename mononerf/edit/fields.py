@@ -1,0 +1,163 @@
+"""Scene editing as field compositing (the paper's editing results; blending of spec §3.3).
+
+Every edit keeps the renderer's per-sample blend of a static and a dynamic raw output
+(:func:`~mononerf.render.composite.composite_blended`) and only changes where each part comes from:
+
+* **remove the dynamic part**: the dynamic raw output is empty, density 0 (so :math:`\\alpha_d = 0`) and blending
+  :math:`b = 0`; then :math:`T^{full} = T^s` and :math:`C_{full} = \\sum_k T^s_k \\alpha_{s,k} c_{s,k} = C_s`: the
+  static field alone, exactly.
+* **compose**: the static part is queried with the features of scene A, the dynamic part with the video features of
+  scene B (:func:`swap_dynamic_latents`), both at A's cameras and A's geometry, as the original's
+  ``info.change_background`` swaps the static image features across the scenes of a multi-scene batch.
+* **retime / freeze**: the dynamic part is queried at another time than the static part (the model takes continuous
+  time: in-between times give slow motion, a fixed time freezes the motion).
+
+Dimension vocabulary: ``S`` scenes, ``R`` rays, ``K`` samples per ray. Field callbacks as in
+:mod:`mononerf.render.renderer`: ``pts_ref`` (S, R, K, 4) = NDC xyz + normalised time, ``viewdirs`` (S, R, 3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from mononerf.errors import MonoNeRFError
+from mononerf.models.mononerf import MonoNeRF, SceneFeatures
+from mononerf.render.renderer import render_full_image, render_rays_dynamic
+from mononerf.utils.checks import check_shape
+
+FieldFn = Callable[[Tensor, Tensor], Tensor]
+JointFieldFn = Callable[[Tensor, Tensor], "tuple[Tensor, Tensor]"]
+
+# Channels of the dynamic raw output (spec §2.9): rgb 0:3, density 3, positions at t-1 / t+1 4:10, blending 10.
+DYNAMIC_CHANNELS = 11
+# Per-ray maps an edit render keeps.
+EDIT_KEYS = ("rgb_map_full", "depth_map_full", "dynamicness_map", "rgb_map_s", "rgb_map_d")
+
+
+def empty_dynamic_raw(like: Tensor, channels: int = DYNAMIC_CHANNELS) -> Tensor:
+    """A dynamic raw output with nothing in it: density 0 and blending 0 at every sample.
+
+    Args:
+        like: (S, R, K, C) any raw output of the same samples (gives shape, dtype and device).
+
+    Returns:
+        (S, R, K, channels) zeros: rgb logits 0 (irrelevant: alpha is 0), density 0, positions 0, blending 0.
+    """
+    check_shape(like, "S R K C", "like")
+    return torch.zeros(like.shape[:-1] + (channels,), dtype=like.dtype, device=like.device)
+
+
+def with_time(pts_ref: Tensor, t: Tensor) -> Tensor:
+    """Replace the time channel of (S, R, K, 4) reference points by the normalised time ``t`` (S,)."""
+    check_shape(pts_ref, "S R K 4", "pts_ref")
+    check_shape(t, f"{pts_ref.shape[0]}", "t")
+    time = t.to(pts_ref).reshape(-1, 1, 1, 1).expand(pts_ref.shape[:-1] + (1,))
+    return torch.cat([pts_ref[..., :3], time], -1)
+
+
+def select_scenes(feats: SceneFeatures, index: list[int] | Tensor) -> SceneFeatures:
+    """The features of some scenes of a multi-scene encoding, in the given order (index (S',) into S)."""
+    idx = torch.as_tensor(index, dtype=torch.long, device=feats.latent.device)
+
+    def pick(x):
+        return None if x is None else x[idx.to(x.device)]
+
+    return dataclasses.replace(feats, latent=pick(feats.latent), pooled_flow_latent=pick(feats.pooled_flow_latent),
+                               latent2d=pick(feats.latent2d), w2c=pick(feats.w2c), focal=pick(feats.focal))
+
+
+def swap_dynamic_latents(geometry: SceneFeatures, source: SceneFeatures) -> SceneFeatures:
+    """``geometry``'s cameras and image size with ``source``'s video features (what the dynamic branch reads).
+
+    The dynamic branch reads the SlowOnly features ``latent`` (pixel-aligned, along the trajectory) and the global code
+    from ``pooled_flow_latent`` (spec §2.7-2.8); they come from ``source``. Points are projected with ``geometry``'s
+    poses and focal, so the moving object of ``source`` appears where it is in ``source``'s images.
+    """
+    if geometry.latent.shape[0] != source.latent.shape[0]:
+        raise ValueError(f"{geometry.latent.shape[0]} scenes of geometry but {source.latent.shape[0]} of source")
+    if geometry.num_frames != source.num_frames or tuple(geometry.image_size) != tuple(source.image_size):
+        raise MonoNeRFError(f"scenes differ in frames or image size ({geometry.num_frames} frames "
+                            f"{geometry.image_size} vs {source.num_frames} frames {source.image_size})")
+    return dataclasses.replace(geometry, latent=source.latent, latent_scaling=source.latent_scaling,
+                               pooled_flow_latent=source.pooled_flow_latent)
+
+
+def static_field(model: MonoNeRF, feats: SceneFeatures) -> FieldFn:
+    """The static branch as :meth:`MonoNeRF.query_joint` evaluates it (features of the query time's frame), alone.
+
+    ``query_static`` is the static pretraining pass (a random frame per call, quirk ``random_static_frame``); a
+    render wants the joint pass's static output without paying for the dynamic branch. Returns
+    ``fn(pts_ref (S, R, K, 4), viewdirs (S, R, 3)) -> raw_s (S, R, K, 5)``, equal to ``query_joint(...)[0]``.
+    """
+
+    def fn(pts_ref: Tensor, viewdirs: Tensor) -> Tensor:
+        # the first half of query_joint (tests pin the equality)
+        xyz, _, frame, emb, views, (s, r, k) = model._points(pts_ref, viewdirs, feats)
+        uv = model._project(model._to_world(xyz, feats), frame, feats)
+        return model._static(emb, views, uv, frame, feats).reshape(s, r, k, -1)
+
+    return fn
+
+
+def dynamic_field(model: MonoNeRF, feats: SceneFeatures, time: Tensor | None = None) -> FieldFn:
+    """The dynamic branch (:meth:`MonoNeRF.query_dynamic`) with ``feats``, at the time of the query or, when ``time``
+    (S,) is given, always at that normalised time (a frozen or re-timed dynamic part)."""
+    query = functools.partial(model.query_dynamic, feats=feats)
+    if time is None:
+        return query
+    return lambda pts_ref, viewdirs: query(with_time(pts_ref, time), viewdirs)
+
+
+def edited_joint_fn(static_fn: FieldFn, dynamic_fn: FieldFn | None) -> JointFieldFn:
+    """A ``joint_fn`` for :func:`~mononerf.render.renderer.render_rays_dynamic` from two independent parts.
+
+    ``dynamic_fn=None`` removes the dynamic part (:func:`empty_dynamic_raw`; the static head's own blending channel,
+    read when ``DyNeRF_blending`` is off, is zeroed too), so the render is the static field alone.
+    """
+
+    def joint(pts_ref: Tensor, viewdirs: Tensor) -> tuple[Tensor, Tensor]:
+        raw_s = static_fn(pts_ref, viewdirs)
+        if dynamic_fn is None:
+            if raw_s.shape[-1] > 4:
+                raw_s = torch.cat([raw_s[..., :4], torch.zeros_like(raw_s[..., 4:])], -1)
+            return raw_s, empty_dynamic_raw(raw_s)
+        return raw_s, dynamic_fn(pts_ref, viewdirs)
+
+    return joint
+
+
+def _no_neighbour_pass(pts_ref: Tensor, viewdirs: Tensor) -> Tensor:
+    raise RuntimeError("edit renders run without the t±1 passes")
+
+
+def render_edit(renderer, joint_fn: JointFieldFn, c2w: Tensor, t: Tensor, H: int, W: int, focal: Tensor,
+                chunk: int = 1024 * 32) -> dict[str, Tensor]:
+    """Full images of an edited field with the run's test settings (no jitter, no noise; spec §3.6).
+
+    Args:
+        renderer: the run's :class:`~mononerf.train.step.FieldRenderer` (settings and frame count).
+        joint_fn: e.g. :func:`edited_joint_fn`.
+        c2w: (S, 3, 4) cameras; t: (S,) normalised time (the static part's; the dynamic part's unless frozen).
+        H, W, focal: image size and (S,) focal.
+
+    Returns:
+        dict of :data:`EDIT_KEYS` maps, (S, H, W) or (S, H, W, 3), on the CPU.
+    """
+    s = renderer.settings
+
+    def ray_fn(rays, near, far):
+        out = render_rays_dynamic(rays, near, far, t, n_samples=s.n_samples, num_frames=renderer.num_frames,
+                                  joint_fn=joint_fn, dynamic_fn=_no_neighbour_pass, perturb=False,
+                                  lindisp=s.lindisp, raw_noise_std=0.0, inference=True,
+                                  shared_noise=s.shared_noise, dynerf_blending=s.dynerf_blending,
+                                  neighbour_passes=False)
+        return {k: v for k, v in out.items() if k in EDIT_KEYS}
+
+    with torch.no_grad():
+        return render_full_image(c2w, H, W, focal, ray_fn, chunk=chunk, ndc=s.ndc, near=s.near, far=s.far,
+                                 pixel_offset=s.pixel_offset, output_device="cpu")

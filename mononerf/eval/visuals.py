@@ -1,0 +1,131 @@
+"""Visualisation frames of full renders: disparity, blending and induced optical flow (spec §3.5, §3.6).
+
+The original's ``render_path`` keeps, per frame, the rgb maps, the depth maps (raw NDC ray depth), the dynamicness
+map and the scene-flow induced optical flow, and ``save_res`` writes one mp4 per key. Here each output is a pure
+function of the per-ray maps of :meth:`FieldRenderer.render_views` (``S`` scenes, ``H``×``W`` pixels), and each
+video is normalised once over all its frames so that colours do not flicker from frame to frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mononerf.render.flow import induce_flow
+from mononerf.utils.checks import check_shape
+
+# Per-frame outputs the render command can write, and the per-ray keys of render_views each one reads.
+OUTPUTS = ("rgb", "depth", "blend", "flow")
+OUTPUT_KEYS = {"rgb": ("rgb_map_full",), "depth": ("depth_map_full",), "blend": ("dynamicness_map",),
+               "flow": ("expected_pts_f",)}
+
+
+def parse_outputs(text: str) -> tuple[str, ...]:
+    """``"rgb,depth"`` → ``("rgb", "depth")``; ValueError naming the unknown ones."""
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in OUTPUTS]
+    if unknown or not names:
+        raise ValueError(f"unknown output(s) {unknown or [text]}; expected a comma list of {', '.join(OUTPUTS)}")
+    return names
+
+
+def disparity(depth: Tensor, ndc: bool = True, near: float = 1.0) -> Tensor:
+    """Inverse depth of a depth map (any shape).
+
+    In NDC a ray from the near plane n reaches world depth :math:`z = n / (1 - t)` at NDC ray depth ``t`` (spec §1.3,
+    ``ndc_rays`` with n = 1), so the disparity is :math:`(1 - t) / n`: 1 at the near plane, 0 at infinity. Without
+    NDC it is :math:`1 / \\max(z, 10^{-6})`.
+    """
+    if ndc:
+        return (1.0 - depth.clamp(0.0, 1.0)) / near
+    return 1.0 / depth.clamp_min(1e-6)
+
+
+def colorize(values: np.ndarray, lo: float, hi: float, colormap: str = "turbo") -> np.ndarray:
+    """(H, W) floats → (H, W, 3) uint8 RGB through an OpenCV colour map, ``lo``..``hi`` spanning it."""
+    import cv2
+
+    scaled = np.clip((values - lo) / max(hi - lo, 1e-8), 0.0, 1.0)
+    cmap = getattr(cv2, f"COLORMAP_{colormap.upper()}")
+    return cv2.applyColorMap((scaled * 255.0).round().astype(np.uint8), cmap)[..., ::-1].copy()
+
+
+def induced_flow_map(expected_pts: Tensor, c2w: Tensor, H: int, W: int, focal: Tensor, pixel_offset: float = 0.0,
+                     ndc: bool = True) -> Tensor:
+    """Optical flow induced by the scene flow of a full render, seen from the same camera (spec §3.5, §3.6).
+
+    For a rendered (non-training) view the original takes the neighbour pose equal to the current one, so the flow
+    shows the scene's motion from t to t±1 only, not the camera's.
+
+    Args:
+        expected_pts: (S, H, W, 3) per-pixel expected flowed point ``Σ_k w_d,k p±_k`` (``expected_pts_f``/``_b``
+            of :meth:`FieldRenderer.render_views`), NDC when ``ndc``.
+        c2w: (S, 3, 4) the camera of the render.
+        H, W, focal: render size and (S,) focal.
+        pixel_offset: the render's pixel offset (0 = the original's integer grid).
+
+    Returns:
+        (S, H, W, 2) flow in pixels.
+    """
+    check_shape(expected_pts, f"S {H} {W} 3", "expected_pts")
+    S = expected_pts.shape[0]
+    ys, xs = torch.meshgrid(torch.arange(H, dtype=expected_pts.dtype), torch.arange(W, dtype=expected_pts.dtype),
+                            indexing="ij")
+    pixel_xy = (torch.stack([xs, ys], -1).reshape(1, -1, 2) + pixel_offset).expand(S, -1, -1)
+    pts = expected_pts.reshape(S, -1, 1, 3)
+    flow = induce_flow(pts, torch.ones(pts.shape[:3], dtype=pts.dtype), c2w.to(pts), H, W, focal.to(pts),
+                       pixel_xy.to(pts.device), ndc=ndc)
+    return flow.reshape(S, H, W, 2)
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    return (np.clip(x, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
+def video_frames(output: str, maps: list[np.ndarray]) -> list[np.ndarray]:
+    """One scene's per-frame maps of ``output`` → RGB uint8 frames, normalised over the whole video.
+
+    ``rgb``: (H, W, 3) in [0, 1]. ``depth``: (H, W) disparity, colour-mapped between its 1st and 99th percentile
+    over all frames. ``blend``: (H, W) dynamicness in [0, 1] (the blended dynamic weight, spec §3.3) as grey.
+    ``flow``: (H, W, 2) pixels, hue = direction, brightness = magnitude over the video's largest magnitude.
+    """
+    if not maps:
+        raise ValueError(f"no frames for output {output!r}")
+    if output == "rgb":
+        return [_to_uint8(m) for m in maps]
+    if output == "depth":
+        stack = np.stack(maps)
+        lo, hi = np.percentile(stack, [1.0, 99.0])
+        if hi - lo < 1e-6:  # a constant map: spread the range around it
+            lo, hi = float(stack.min()) - 1e-3, float(stack.max()) + 1e-3
+        return [colorize(m, float(lo), float(hi)) for m in maps]
+    if output == "blend":
+        return [np.repeat(_to_uint8(m)[..., None], 3, -1) for m in maps]
+    if output == "flow":
+        from mononerf.utils.flowviz import flow_to_rgb
+
+        top = max(float(max(np.linalg.norm(m, axis=-1).max() for m in maps)), 1e-3)
+        return [flow_to_rgb(m, top) for m in maps]
+    raise ValueError(f"unknown output {output!r}; expected one of {OUTPUTS}")
+
+
+def frame_maps(out: dict, outputs: tuple[str, ...], c2w: Tensor, focal: Tensor, pixel_offset: float,
+               ndc: bool) -> dict[str, np.ndarray]:
+    """The per-scene maps of one full render for each requested output: rgb (S, H, W, 3), depth = disparity
+    (S, H, W), blend (S, H, W), flow = forward induced flow (S, H, W, 2); numpy on the CPU."""
+    maps = {}
+    for name in outputs:
+        missing = [k for k in OUTPUT_KEYS[name] if k not in out]
+        if missing:
+            raise ValueError(f"output {name!r} needs {missing} from the renderer (a dynamic-stage render)")
+        if name == "rgb":
+            maps[name] = out["rgb_map_full"]
+        elif name == "depth":
+            maps[name] = disparity(out["depth_map_full"], ndc=ndc)
+        elif name == "blend":
+            maps[name] = out["dynamicness_map"]
+        else:
+            S, H, W = out["expected_pts_f"].shape[:3]
+            maps[name] = induced_flow_map(out["expected_pts_f"], c2w.cpu(), H, W, focal.cpu(), pixel_offset, ndc)
+    return {k: v.float().cpu().numpy() for k, v in maps.items()}

@@ -1,0 +1,353 @@
+"""Scene editing (compose, remove the moving part, retime) and the visualisation videos of the render command."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mononerf.data.poses import frame_time
+from mononerf.edit import fields
+from mononerf.edit.cli import EditSpec, edit_frames
+from mononerf.edit.paths import camera_path, interpolate_pose, playback_ticks
+from mononerf.errors import MonoNeRFError
+from mononerf.eval import visuals
+from mononerf.render.composite import composite_blended
+from mononerf.render.rays import world_to_ndc
+from mononerf.render.renderer import render_rays_dynamic
+
+# ------------------------------------------------------------------------------------------- playback and cameras
+
+
+def test_playback_ticks():
+    assert playback_ticks(3, 0.5) == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert playback_ticks(12, 1.0) == list(range(12))
+    assert len(playback_ticks(12, 0.25)) == 4 * 11 + 1  # three in-between times per interval
+    assert playback_ticks(5, 2.0) == [0.0, 2.0, 4.0]
+    assert playback_ticks(4, 0.1)[-1] == pytest.approx(3.0)  # float steps still reach the last frame
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(MonoNeRFError, match="speed"):
+            playback_ticks(5, bad)
+
+
+def _rot_z(angle: float) -> torch.Tensor:
+    c, s = math.cos(angle), math.sin(angle)
+    return torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+
+
+def test_interpolate_pose():
+    poses = torch.stack([torch.cat([_rot_z(0.0), torch.tensor([[0.0], [0.0], [0.0]], dtype=torch.float64)], 1),
+                         torch.cat([_rot_z(0.4), torch.tensor([[1.0], [2.0], [0.0]], dtype=torch.float64)], 1)])
+    assert torch.equal(interpolate_pose(poses, 1.0), poses[1])
+    assert torch.equal(interpolate_pose(poses, 7.0), poses[1])  # clamped to the last frame
+    mid = interpolate_pose(poses, 0.5)
+    torch.testing.assert_close(mid[:, 3], torch.tensor([0.5, 1.0, 0.0], dtype=torch.float64))
+    # the linear blend of two rotations about z by 0 and 0.4 projects onto the rotation by 0.2
+    torch.testing.assert_close(mid[:, :3], _rot_z(0.2), atol=1e-12, rtol=0)
+    torch.testing.assert_close(mid[:, :3] @ mid[:, :3].T, torch.eye(3, dtype=torch.float64))
+
+
+def test_camera_path_modes():
+    poses = torch.randn(4, 3, 5)
+    spiral = torch.randn(3, 3, 5)
+    assert torch.equal(camera_path(poses, spiral, [0, 1, 2], "track")[2], poses[2, :, :4])
+    assert all(torch.equal(c, poses[3, :, :4]) for c in camera_path(poses, spiral, [0, 0.5], "fixed", view=3))
+    assert torch.equal(camera_path(poses, spiral, [0, 1, 2, 3], "spiral")[3], spiral[0, :, :4])  # cycles
+    with pytest.raises(MonoNeRFError, match="--view 4"):
+        camera_path(poses, spiral, [0], "fixed", view=4)
+
+
+# ------------------------------------------------------------------------------------------- compositing
+
+
+def test_empty_dynamic_part_gives_exactly_the_static_field():
+    g = torch.Generator().manual_seed(0)
+    raw_s = torch.randn(2, 5, 8, 5, generator=g, dtype=torch.float64) * 3
+    z = torch.linspace(0, 1, 8, dtype=torch.float64).expand(2, 5, 8)
+    rays_d = torch.randn(2, 5, 3, generator=g, dtype=torch.float64)
+    raw_d = fields.empty_dynamic_raw(raw_s)
+    assert raw_d.shape == (2, 5, 8, 11) and not raw_d.any()
+    out = composite_blended(raw_s[..., :4], raw_d[..., :4], raw_d[..., 10], z, rays_d, 0.0)
+    # alpha_d = 0 and b = 0: T_full = T_s, so C_full = C_s (to round-off) and nothing is dynamic
+    torch.testing.assert_close(out["rgb_map_full"], out["rgb_map_s"], rtol=0, atol=1e-12)
+    torch.testing.assert_close(out["depth_map_full"], out["depth_map_s"], rtol=0, atol=1e-12)
+    assert float(out["dynamicness_map"].abs().max()) == 0.0
+
+
+def _plane_rays(xs: torch.Tensor):
+    """One scene of rays at x = xs, parallel to +z, sampled over z in [0, 1] (an NDC-like box)."""
+    r = xs.shape[0]
+    origins = torch.stack([xs, torch.zeros(r), torch.zeros(r)], -1)[None]
+    dirs = torch.tensor([0.0, 0.0, 1.0]).expand(1, r, 3)
+    return origins, dirs.clone(), dirs.clone()
+
+
+def _static_plane(pts_ref, viewdirs):
+    """A grey-blue wall at z in [0.7, 0.8] (density 50), colour logits varying with x; static blending 0."""
+    x, z = pts_ref[..., 0], pts_ref[..., 2]
+    wall = ((z > 0.7) & (z < 0.8)).float()
+    rgb = torch.stack([x, torch.zeros_like(x), torch.full_like(x, 5.0)], -1)  # blue: sigmoid(5) ≈ 0.99
+    return torch.cat([rgb, (50.0 * wall)[..., None], torch.zeros_like(x)[..., None]], -1)
+
+
+def _dynamic_blob(x_lo: float, x_hi: float, colour: tuple[float, float, float], follow_time: bool = False):
+    """A dynamic blob at z in [0.3, 0.4], x in [x_lo, x_hi) (shifted by the time channel when ``follow_time``):
+    density 50 and blending 1 inside, density 0 and blending 0 outside."""
+
+    def fn(pts_ref, viewdirs):
+        x, z = pts_ref[..., 0], pts_ref[..., 2]
+        shift = pts_ref[..., 3] if follow_time else 0.0
+        inside = ((z > 0.3) & (z < 0.4) & (x >= x_lo + shift) & (x < x_hi + shift)).float()
+        rgb = torch.tensor(colour).expand(x.shape + (3,)) * 10.0 - 5.0  # logits: sigmoid ~ 0 / 1
+        pos = pts_ref[..., :3]
+        return torch.cat([rgb, (50.0 * inside)[..., None], pos, pos, inside[..., None]], -1)
+
+    return fn
+
+
+def _render(joint_fn, xs, t=0.0):
+    return render_rays_dynamic(_plane_rays(xs), 0.0, 1.0, torch.tensor([t]), n_samples=64, num_frames=4,
+                               joint_fn=joint_fn, dynamic_fn=None, inference=True, neighbour_passes=False)
+
+
+def test_edits_change_only_the_dynamic_region():
+    xs = torch.linspace(-1.0, 1.0, 41)
+    dyn_a = _dynamic_blob(-1.0, -0.2, (1.0, 0.0, 0.0))  # scene A: a red object on the left
+    dyn_b = _dynamic_blob(0.5, 1.1, (0.0, 1.0, 0.0))  # scene B: a green object on the right
+    full = _render(fields.edited_joint_fn(_static_plane, dyn_a), xs)["rgb_map_full"][0]
+    removed = _render(fields.edited_joint_fn(_static_plane, None), xs)
+    composed = _render(fields.edited_joint_fn(_static_plane, dyn_b), xs)["rgb_map_full"][0]
+    static_only = removed["rgb_map_s"][0]
+    removed = removed["rgb_map_full"][0]
+    in_a, in_b = xs < -0.2, xs >= 0.5
+    # remove-dynamic: the static field everywhere; equal to the full render outside A's object, not inside it
+    torch.testing.assert_close(removed, static_only, rtol=0, atol=1e-6)
+    torch.testing.assert_close(removed[~in_a], full[~in_a], rtol=0, atol=1e-6)
+    assert (removed[in_a] - full[in_a]).abs().amax(-1).min() > 0.5
+    assert (full[in_a, 0] > 0.9).all() and (removed[in_a, 2] > 0.9).all()  # red object gone, the wall behind it
+    # compose (static of A, dynamic of B): A's static pixels wherever B's object is not, B's object where it is
+    torch.testing.assert_close(composed[~in_b], static_only[~in_b], rtol=0, atol=1e-6)
+    assert (composed[in_b, 1] > 0.9).all() and (composed[in_b, 2] < 0.1).all()
+
+
+def test_frozen_dynamic_part_uses_its_own_time():
+    xs = torch.linspace(-1.0, 1.0, 41)
+    moving = _dynamic_blob(-0.2, 0.2, (1.0, 0.0, 0.0), follow_time=True)  # the object sits at x ≈ t
+    at_t = _render(fields.edited_joint_fn(_static_plane, moving), xs, t=0.5)["dynamicness_map"][0]
+    def frozen_fn(pts_ref, viewdirs):  # what dynamic_field(..., time) does around the model's query
+        return moving(fields.with_time(pts_ref, torch.tensor([-0.5])), viewdirs)
+
+    frozen = _render(fields.edited_joint_fn(_static_plane, frozen_fn), xs, t=0.5)["dynamicness_map"][0]
+    assert xs[at_t > 0.5].mean() == pytest.approx(0.5, abs=0.06)
+    assert xs[frozen > 0.5].mean() == pytest.approx(-0.5, abs=0.06)  # frozen at t = -0.5 while rendering t = 0.5
+
+
+def test_with_time_and_select_scenes_shapes():
+    pts = torch.randn(2, 3, 4, 4)
+    out = fields.with_time(pts, torch.tensor([0.25, -1.0]))
+    assert torch.equal(out[..., :3], pts[..., :3]) and (out[0, ..., 3] == 0.25).all() and (out[1, ..., 3] == -1).all()
+    with pytest.raises(ValueError):
+        fields.with_time(pts, torch.tensor([0.0]))
+
+
+# ------------------------------------------------------------------------------------------- visualisations
+
+
+def test_disparity_and_video_frames():
+    depth = torch.tensor([0.0, 0.5, 0.75, 1.0])
+    # NDC ray depth t reaches world depth n / (1 - t): disparity (1 - t) / n
+    torch.testing.assert_close(visuals.disparity(depth), torch.tensor([1.0, 0.5, 0.25, 0.0]))
+    torch.testing.assert_close(visuals.disparity(torch.tensor([2.0, 4.0]), ndc=False), torch.tensor([0.5, 0.25]))
+    ramp = [np.tile(np.linspace(0, 1, 8, dtype=np.float32), (4, 1)) * s for s in (1.0, 0.5)]
+    frames = visuals.video_frames("depth", ramp)
+    assert frames[0].shape == (4, 8, 3) and frames[0].dtype == np.uint8
+    assert not np.array_equal(frames[0][:, 0], frames[0][:, -1])  # near and far get different colours
+    flat = visuals.video_frames("depth", [np.full((4, 8), 0.3, np.float32)])  # a constant map does not crash
+    assert flat[0].shape == (4, 8, 3)
+    blend = visuals.video_frames("blend", [np.array([[0.0, 1.0]], np.float32)])[0]
+    assert blend[0, 0].tolist() == [0, 0, 0] and blend[0, 1].tolist() == [255, 255, 255]
+    flows = visuals.video_frames("flow", [np.zeros((2, 2, 2), np.float32), np.full((2, 2, 2), 3.0, np.float32)])
+    assert flows[0].max() == 0 and flows[1].max() == 255  # one brightness scale over the video
+    assert visuals.parse_outputs("rgb, depth,rgb") == ("rgb", "depth")
+    with pytest.raises(ValueError, match="normals"):
+        visuals.parse_outputs("rgb,normals")
+
+
+def test_induced_flow_map_known_motion():
+    """Points on each pixel's own ray give zero flow from the same camera; moving the camera by dx along x moves a
+    point at depth z by -f·dx/z pixels."""
+    H, W, f, depth, dx = 6, 8, 10.0, 4.0, 0.2
+    c2w = torch.cat([torch.eye(3), torch.zeros(3, 1)], 1)[None].double()
+    ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float64), torch.arange(W, dtype=torch.float64), indexing="ij")
+    pts_world = torch.stack([(xs - W / 2) / f * depth, -(ys - H / 2) / f * depth, torch.full_like(xs, -depth)], -1)
+    pts_ndc = world_to_ndc(pts_world[None], H, W, f)
+    focal = torch.tensor([f], dtype=torch.float64)
+    still = visuals.induced_flow_map(pts_ndc, c2w, H, W, focal)
+    assert still.shape == (1, H, W, 2)
+    torch.testing.assert_close(still, torch.zeros_like(still), rtol=0, atol=1e-9)
+    moved = c2w.clone()
+    moved[0, 0, 3] = dx
+    flow = visuals.induced_flow_map(pts_ndc, moved, H, W, focal)
+    torch.testing.assert_close(flow[..., 0], torch.full((1, H, W), -f * dx / depth, dtype=torch.float64))
+    torch.testing.assert_close(flow[..., 1], torch.zeros(1, H, W, dtype=torch.float64), rtol=0, atol=1e-9)
+
+
+# ------------------------------------------------------------------------------------------- a tiny trained run
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """Two synthetic scenes of 5 frames at 24x16 (training size), one static and two dynamic steps."""
+    from mononerf.config import load_config
+    from mononerf.data.synthetic import generate_scene
+    from mononerf.train.trainer import Trainer
+    from tests.test_train import tiny_argv
+
+    root = tmp_path_factory.mktemp("edit")
+    for p in "ab":
+        generate_scene(root / f"syn_{p}", preset=p, frames=5, size=(48, 32), seed=0)
+    trainer = Trainer(load_config(tiny_argv(root, root / "runs", names=("a", "b"), extra=[
+        "train.N_static_iters=1", "train.N_iters=2", "train.i_weights=1"])), progress=False)
+    trainer.fit()
+    trainer.encode()
+    trainer.model.eval()
+    return trainer
+
+
+def _plain(trainer, c2w, t, downscale=2):
+    d = trainer.data
+    with torch.inference_mode():
+        return trainer.renderer.render_views(c2w, t, d.height // downscale, d.width // downscale,
+                                             d.focals / downscale, dynamic=True)
+
+
+def test_static_field_is_the_joint_pass_static_output(tiny_run):
+    feats = tiny_run.renderer.features
+    g = torch.Generator().manual_seed(1)
+    pts = torch.rand(2, 6, 3, 4, generator=g) * torch.tensor([1.6, 1.6, 1.0, 1.6]) - torch.tensor([0.8, 0.8, 0, 0.8])
+    pts[..., 3] = pts[0, 0, 0, 3]  # one time per scene as the renderer does
+    pts[1, ..., 3] = -0.2
+    viewdirs = torch.nn.functional.normalize(torch.randn(2, 6, 3, generator=g), dim=-1)
+    with torch.inference_mode():
+        raw_s, _ = tiny_run.model.query_joint(pts, viewdirs, feats)
+        alone = fields.static_field(tiny_run.model, feats)(pts, viewdirs)
+    torch.testing.assert_close(alone, raw_s, rtol=0, atol=0)
+
+
+def test_edits_of_a_trained_run_against_plain_renders(tiny_run):
+    """Renders at half the training size (12x8) to stay quick."""
+    d = tiny_run.data
+    k, n = 2, d.num_frames
+    plain = _plain(tiny_run, d.poses[:, k, :, :4], torch.full((2,), frame_time(k, n)))
+    same = edit_frames(tiny_run, downscale=2, spec=EditSpec("compose", 0, 0))  # A with A = the plain render
+    assert len(same) == n and same[0]["rgb_map_full"].shape == (d.height // 2, d.width // 2, 3)
+    torch.testing.assert_close(same[k]["rgb_map_full"], plain["rgb_map_full"][0], rtol=0, atol=1e-5)
+    removed = edit_frames(tiny_run, downscale=2, spec=EditSpec("remove-dynamic", 1, None))
+    torch.testing.assert_close(removed[k]["rgb_map_full"], plain["rgb_map_s"][1], rtol=0, atol=1e-5)
+    assert float(removed[k]["dynamicness_map"].abs().max()) == 0.0
+    composed = edit_frames(tiny_run, downscale=2, spec=EditSpec("compose", 0, 1))
+    # the static part stays scene A's; the dynamic part changes (B's video features)
+    torch.testing.assert_close(composed[k]["rgb_map_s"], plain["rgb_map_s"][0], rtol=0, atol=1e-5)
+    assert (composed[k]["rgb_map_d"] - plain["rgb_map_d"][0]).abs().max() > 1e-4
+    slow = edit_frames(tiny_run, downscale=2, spec=EditSpec("retime", 0, 0, speed=0.5))
+    assert len(slow) == 2 * (n - 1) + 1
+    torch.testing.assert_close(slow[2 * k]["rgb_map_full"], plain["rgb_map_full"][0], rtol=0, atol=1e-5)
+    frozen = edit_frames(tiny_run, downscale=2, spec=EditSpec("retime", 0, 0, freeze=float(k)))
+    torch.testing.assert_close(frozen[k]["rgb_map_full"], plain["rgb_map_full"][0], rtol=0, atol=1e-5)
+    # other frames: static part at its own time, dynamic part still at frame k
+    assert (frozen[0]["rgb_map_full"] - same[0]["rgb_map_full"]).abs().max() > 1e-5
+    with pytest.raises(MonoNeRFError, match="--freeze 7"):
+        edit_frames(tiny_run, downscale=2, spec=EditSpec("retime", 0, 0, freeze=7.0))
+
+
+def _video(path: Path):
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    w, h = meta["size"]
+    frames = [np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in reader]
+    return frames, (w, h)
+
+
+def test_edit_cli_writes_one_video_per_command(tiny_run, tmp_path, capsys):
+    from mononerf.edit.cli import main
+
+    run, n = str(tiny_run.run_dir), tiny_run.data.num_frames
+    w, h = tiny_run.data.width, tiny_run.data.height
+    assert main([run, "compose", "--static-scene", "syn_a", "--dynamic-scene", "1", "--device", "cpu"]) == 0
+    (out,) = (tiny_run.run_dir / "edits").glob("compose_syn_a+syn_b_track_*.mp4")
+    assert str(out) in capsys.readouterr().out
+    frames, size = _video(out)
+    assert len(frames) == n and size == (w, h)
+    assert main([run, "retime", "--scene", "0", "--speed", "0.5", "--downscale", "2", "--n-samples", "4",
+                 "--device", "cpu", "--out", str(tmp_path / "slow.mp4")]) == 0
+    frames, size = _video(tmp_path / "slow.mp4")
+    assert len(frames) == 2 * (n - 1) + 1 and size == (w // 2, h // 2)
+    assert main([run, "retime", "--scene", "0", "--freeze", "9", "--device", "cpu"]) == 2
+    assert "--freeze 9 is not a time" in capsys.readouterr().err
+
+
+def test_edit_command_lines_map_to_edits():
+    from mononerf.edit.cli import build_parser, spec_from_args
+
+    names = ["syn_a", "syn_b"]
+
+    def spec(*argv):
+        return spec_from_args(build_parser().parse_args(["RUN", *argv]), names)
+
+    assert spec("compose", "--static-scene", "syn_b", "--dynamic-scene", "0") == EditSpec("compose", 1, 0)
+    assert spec("remove-dynamic", "--scene", "1", "--camera", "spiral") == EditSpec("remove-dynamic", 1, None,
+                                                                                     camera="spiral")
+    assert spec("retime", "--scene", "syn_a", "--speed", "0.25") == EditSpec("retime", 0, 0, speed=0.25)
+    frozen = spec("retime", "--scene", "syn_a", "--freeze", "1.5", "--camera", "fixed", "--view", "3")
+    assert frozen == EditSpec("retime", 0, 0, freeze=1.5, camera="fixed", view=3)
+    assert frozen.slug(names) == "retime_syn_a_freeze1.5"
+    with pytest.raises(SystemExit):  # --speed and --freeze exclude each other
+        build_parser().parse_args(["RUN", "retime", "--scene", "0", "--speed", "2", "--freeze", "1"])
+    with pytest.raises(MonoNeRFError, match="0: syn_a, 1: syn_b"):
+        spec("remove-dynamic", "--scene", "5")
+
+
+def test_render_cli_visualisation_videos(tiny_run, tmp_path):
+    from mononerf.eval.video import main
+
+    run, n = str(tiny_run.run_dir), tiny_run.data.num_frames
+    w, h = tiny_run.data.width, tiny_run.data.height
+    assert main([run, "--mode", "testset", "--outputs", "rgb,depth,blend,flow", "--device", "cpu",
+                 "--out", str(tmp_path / "vis")]) == 0
+    for name in ("rgb", "depth", "blend", "flow"):
+        for b in range(2):
+            frames, size = _video(tmp_path / "vis" / f"{name}_{b:02d}.mp4")
+            assert len(frames) == n and size == (w, h), name
+    depth = np.stack(_video(tmp_path / "vis" / "depth_00.mp4")[0]).astype(np.float32)
+    assert depth.std(axis=(1, 2, 3)).min() > 1.0  # every frame has structure, not one flat colour
+    with pytest.raises(SystemExit):
+        main([run, "--outputs", "rgb,normals"])
+
+
+def test_short_small_spiral_video(tiny_run, tmp_path):
+    from mononerf.eval.video import render_mode
+
+    n, w, h = tiny_run.data.num_frames, tiny_run.data.width, tiny_run.data.height
+    with torch.inference_mode():
+        render_mode(tiny_run, 2, "spiral", tmp_path / "sp", progress=False, outputs=("depth",), downscale=2, repeat=1)
+    frames, size = _video(tmp_path / "sp" / "depth_01.mp4")
+    assert len(frames) == n + (n - 2) and size == (w // 2, h // 2)  # frames 0..4 then 3..1, once each
+
+
+def test_multiview_grid_evaluates(tiny_run, tmp_path):
+    from mononerf.eval.evaluate import evaluate_run
+    from mononerf.eval.video import render_mode
+
+    with torch.inference_mode():
+        render_mode(tiny_run, 2, "multiview", tmp_path / "mv" / "step_000002", progress=False, grid=2)
+    pngs = sorted(p.name for p in (tmp_path / "mv" / "step_000002").rglob("*.png"))
+    assert len(pngs) == 2 * 2 * 2  # 2 times x 2 cameras x 2 scenes
+    scene_root = Path(tiny_run.cfg.info.dataset_file_lists[0]).parent
+    (result,) = evaluate_run(tmp_path / "mv", scene_root, use_lpips=False, write=False, verbose=False)
+    assert set(result["scenes"]) == {"syn_a", "syn_b"} and len(result["scenes"]["syn_a"]["frames"]) == 4
+    assert 0 < result["mean"]["psnr"] < 60
