@@ -415,6 +415,7 @@ def test_native_feature_volume_reads_the_same_values_as_the_upsampled_one(which)
     assert vol.nbytes() < 0.75 * a["latent"].numel() * 4
     torch.testing.assert_close(b["latent_scaling"], a["latent_scaling"])
     torch.testing.assert_close(vol.materialize(), a["latent"], atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(vol[torch.tensor([1, 0])].materialize(), a["latent"][[1, 0]], atol=1e-6, rtol=1e-6)
     S, T = a["latent"].shape[0], a["latent"].shape[2]
     uv = torch.rand(S, 200, 2) * torch.tensor([60.0, 40.0]) - 4.0  # some outside the image (border padding)
     for f in range(T):

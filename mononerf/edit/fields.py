@@ -27,7 +27,7 @@ from torch import Tensor
 
 from mononerf.errors import MonoNeRFError
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
-from mononerf.render.renderer import render_full_image, render_rays_dynamic
+from mononerf.render.renderer import batchify_field, render_full_image, render_rays_dynamic
 from mononerf.utils.checks import check_shape
 
 FieldFn = Callable[[Tensor, Tensor], Tensor]
@@ -149,6 +149,8 @@ def render_edit(renderer, joint_fn: JointFieldFn, c2w: Tensor, t: Tensor, H: int
         dict of :data:`EDIT_KEYS` maps, (S, H, W) or (S, H, W, 3), on the CPU.
     """
     s = renderer.settings
+    # network calls of netchunk // S points, as every render (spec §2.6): bounded memory, the original's grouping
+    joint_fn = batchify_field(joint_fn, max(1, s.netchunk // int(c2w.shape[0])))
 
     def ray_fn(rays, near, far):
         out = render_rays_dynamic(rays, near, far, t, n_samples=s.n_samples, num_frames=renderer.num_frames,
@@ -158,6 +160,6 @@ def render_edit(renderer, joint_fn: JointFieldFn, c2w: Tensor, t: Tensor, H: int
                                   neighbour_passes=False)
         return {k: v for k, v in out.items() if k in EDIT_KEYS}
 
-    with torch.no_grad():
+    with torch.inference_mode():
         return render_full_image(c2w, H, W, focal, ray_fn, chunk=chunk, ndc=s.ndc, near=s.near, far=s.far,
                                  pixel_offset=s.pixel_offset, output_device="cpu")

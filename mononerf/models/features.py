@@ -73,6 +73,13 @@ class FeatureVolume:
         vol = torch.stack(frames, 0).reshape(s, t, *frames[0].shape[1:]).transpose(1, 2)
         return vol.contiguous(memory_format=torch.channels_last_3d)
 
+    def __getitem__(self, index) -> "FeatureVolume":
+        """Scenes ``index`` (an index into dim 0, as for the volume tensor), as a new FeatureVolume."""
+        levels = [lv[index] for lv in self.levels]
+        if levels[0].dim() != 5:
+            raise IndexError("a FeatureVolume is indexed along its scenes only (the result keeps 5 dims)")
+        return FeatureVolume([lv.contiguous(memory_format=torch.channels_last_3d) for lv in levels], self.grid)
+
     def detach(self) -> "FeatureVolume":
         return FeatureVolume([lv.detach() for lv in self.levels], self.grid)
 
