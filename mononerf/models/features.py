@@ -127,7 +127,8 @@ def sample_frame_features(latent: torch.Tensor | FeatureVolume, frame: torch.Ten
         parts = [F.grid_sample(m, grid[s:s + 1], mode="bilinear", padding_mode="border", align_corners=True)
                  for m in maps]
         out.append(parts[0] if len(parts) == 1 else torch.cat(parts, 1))
-    return torch.cat(out, 0)[..., 0].transpose(1, 2)  # (S, P, C)
+    # one contiguous (S, P, C) copy here; a transposed view would be copied again by every linear layer reading it
+    return torch.cat(out, 0)[..., 0].transpose(1, 2).contiguous()
 
 
 def temporal_features(latent: torch.Tensor, frame: torch.Tensor, num_frames: int, feat_curr: torch.Tensor,
