@@ -156,5 +156,7 @@ def temporal_features(latent: torch.Tensor, frame: torch.Tensor, num_frames: int
     if not reshape_quirk:
         return torch.stack([feat_b, feat_f], dim=-2)
     s, p, c = feat_curr.shape
-    stacked = torch.stack([feat_b.transpose(1, 2), feat_f.transpose(1, 2)], dim=-1)  # (S, C, P, 2)
-    return stacked.permute(0, 1, 3, 2).reshape(s, p, 2, c)
+    # the original: stack to (S, C, P, 2), permute to (S, C, 2, P), reshape to (S, P, 2, C). Stacking straight into
+    # a contiguous (S, C, 2, P) buffer gives the same memory in one copy; the reshape is then a view
+    stacked = torch.stack([feat_b.transpose(1, 2), feat_f.transpose(1, 2)], dim=2)  # (S, C, 2, P)
+    return stacked.reshape(s, p, 2, c)
