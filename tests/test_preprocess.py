@@ -99,12 +99,47 @@ def test_poses_step_reports_how_many_frames_registered(synth, tmp_path, monkeypa
         return _FakeRec(["000.png", "003.png"])
 
     monkeypatch.setattr(poses, "run_colmap", fake_colmap)
-    with pytest.raises(poses.ReconstructionError, match=r"registered 2 of 5 with SIMPLE_RADIAL; 2 of 5 with "
-                                                         r"SIMPLE_PINHOLE"):
+    with pytest.raises(poses.ReconstructionError, match=r"registered 2 of 5 frames with SIMPLE_RADIAL; 2 of 5 "
+                                                         r"frames with SIMPLE_PINHOLE \(every frame is needed\)"):
         poses.estimate_poses(scene, log=lambda m: None)
     assert calls == ["SIMPLE_RADIAL", "SIMPLE_PINHOLE"]
     assert preprocess_main(["poses", "--out", str(scene)]) == 2
     assert not (scene / "poses_bounds.npy").exists()
+
+
+class _Obj:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def test_colmap_model_converts_to_llff_poses_bounds():
+    """A fake pycolmap model (the attributes the conversion reads) built from known OpenGL cameras."""
+    from mononerf.data.synthetic import llff_poses_bounds
+    from mononerf.preprocess.poses import reconstruction_to_poses_bounds
+    from tests.scene_factory import look_c2w
+
+    rng = np.random.RandomState(0)
+    c2w_gl = np.stack([np.concatenate([look_c2w([0.3 * i, 0.1, 0.0], rng, 0.2), [[0, 0, 0, 1]]]) for i in range(3)])
+    flip = np.diag([1.0, -1.0, -1.0, 1.0])  # OpenGL [right, up, back] → COLMAP [right, down, forward]
+    pts = rng.uniform([-2, -2, -9], [2, 2, -3], size=(50, 3))  # in front of every camera (looking along -z)
+    points3d = {i + 10: _Obj(xyz=p) for i, p in enumerate(pts)}
+    images, depths = {}, []
+    for i in (2, 0, 1):  # registration order differs from name order
+        w2c = np.linalg.inv(c2w_gl[i] @ flip)
+        pose = _Obj(rotation=_Obj(matrix=lambda r=w2c[:3, :3]: r), translation=w2c[:3, 3])
+        seen = list(range(10 + 5 * i, 60))
+        obs = [_Obj(point3D_id=k, has_point3D=lambda: True) for k in seen]
+        obs.append(_Obj(point3D_id=-1, has_point3D=lambda: False))
+        images[i] = _Obj(name=f"{i:03d}.jpg", has_pose=True, cam_from_world=lambda p=pose: p, points2D=obs)
+    for i in range(3):
+        depths.append((pts[5 * i:] - c2w_gl[i, :3, 3]) @ -c2w_gl[i, :3, 2])  # distance along the viewing axis
+    rec = _Obj(cameras={1: _Obj(height=54, width=96, params=np.array([80.0, 48, 27, 0.01]))}, images=images,
+               points3D=points3d)
+    got = reconstruction_to_poses_bounds(rec, ["000.jpg", "001.jpg", "002.jpg"])
+    bounds = np.array([np.percentile(d, [5, 95]) for d in depths])
+    want = llff_poses_bounds(c2w_gl, 54, 96, 80.0, bounds)
+    np.testing.assert_allclose(got, want, atol=1e-9)
+    np.testing.assert_allclose(MM.llff_to_colmap_w2c(got)[1], np.linalg.inv(c2w_gl[1] @ flip), atol=1e-9)
 
 
 def _similarity(src: np.ndarray, dst: np.ndarray):
@@ -410,12 +445,19 @@ def test_full_command_on_the_synthetic_mp4_gives_a_trainable_scene(synth_large, 
     from mononerf.config import load_config
     from mononerf.train.trainer import Trainer
 
-    shutil.copy(midas_file, raft_dir / midas_file.name)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shutil.copy(midas_file, weights / midas_file.name)
+    shutil.copy(raft_dir / FL.TORCHVISION_RAFT_FILES[0], weights / FL.TORCHVISION_RAFT_FILES[0])
     scene = tmp_path / "scene"
-    assert preprocess_main([str(synth_large / "video.mp4"), "--out", str(scene), "--weights-dir", str(raft_dir),
-                            "--device", "cpu", "--half", "--flow-iters", "2"]) == 0
+    assert preprocess_main([str(synth_large / "video.mp4"), "--out", str(scene), "--weights-dir", str(weights),
+                            "--device", "cpu", "--half", "--flow-iters", "2", "--epi-threshold", "1e9"]) == 0
     s = load_scene(scene)
     assert s.num_frames == 8 and (s.height, s.width) == (270, 480)
+    # Random RAFT weights give random flow, which the epipolar test flags everywhere (even zero flow is not
+    # static for a rotating camera); the huge threshold keeps static pixels for the trainer to sample. The mask
+    # algorithm itself is checked against the true flow above.
+    assert s.motion_masks.max() == 0 and s.flow_fwd_mask[:-1].mean() > 0
     argv = ["-c", str(ROOT / "mononerf_conf/exp/synthetic/multiscene.conf"), "--device", "cpu",
             "--set", f"info.basedir={tmp_path}/logs/", "--set", f'info.dataset_file_lists=["{scene}"]',
             "--set", "train.N_static_iters=1", "--set", "train.N_iters=1", "--set", "info.N_rand=32",
@@ -424,3 +466,67 @@ def test_full_command_on_the_synthetic_mp4_gives_a_trainable_scene(synth_large, 
             "--set", "train.i_video=0", "--set", "train.i_testset_all=0"]
     history = Trainer(load_config(argv), progress=False).fit()
     assert any(stage == "dynamic" and np.isfinite(loss) for stage, _, loss in history)
+
+
+def test_your_own_scene_launcher_points_to_the_preprocess_command(tmp_path):
+    import os
+    import subprocess
+
+    proc = subprocess.run(["bash", str(ROOT / "your_own_scene.sh"), "0"], capture_output=True, text=True,
+                          env=dict(os.environ, SCENE=str(tmp_path / "mine")), cwd=ROOT)
+    assert proc.returncode == 2
+    assert f"scene {tmp_path / 'mine'} not found" in proc.stderr
+    assert f"-m mononerf.preprocess /path/to/video.mp4 --out {tmp_path / 'mine'}" in proc.stderr
+
+
+def test_object_masks_keep_confident_detections_of_the_asked_labels():
+    from mononerf.preprocess import semantic
+
+    def masks(*boxes):
+        m = torch.zeros(len(boxes), 1, 8, 10)
+        for k, (y0, y1, x0, x1) in enumerate(boxes):
+            m[k, 0, y0:y1, x0:x1] = 0.9
+        return m
+
+    pred = {"masks": masks((0, 2, 0, 2), (4, 6, 4, 6), (6, 8, 8, 10)), "scores": torch.tensor([0.9, 0.4, 0.8]),
+            "labels": torch.tensor([1, 1, 18])}
+    fake = lambda images: [pred]  # noqa: E731  (what torchvision's Mask R-CNN returns in eval mode)
+    rgb = np.zeros((8, 10, 3), np.uint8)
+    person = semantic.object_mask(fake, rgb)  # only the first: the second scores 0.4 <= 0.5, the third is a dog
+    assert person.sum() == 4 and person[:2, :2].all()
+    movers = semantic.object_mask(fake, rgb, labels=semantic.MOVER_LABELS)
+    assert movers.sum() == 8 and movers[6:, 8:].all()
+
+
+@pytest.fixture(scope="module")
+def maskrcnn_dir(tmp_path_factory):
+    from torchvision.models.detection import maskrcnn_resnet50_fpn
+
+    from mononerf.preprocess import semantic
+
+    torch.manual_seed(0)
+    state = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, progress=False).state_dict()
+    folder = tmp_path_factory.mktemp("maskrcnn")
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, folder / semantic.MASKRCNN_FILE)
+    return folder
+
+
+def test_maskrcnn_file_loads_strictly(maskrcnn_dir):
+    from mononerf.preprocess import semantic
+
+    path = semantic.find_maskrcnn_weights(maskrcnn_dir)
+    assert path == maskrcnn_dir / semantic.MASKRCNN_FILE
+    state = torch.load(path, weights_only=True)
+    model = semantic.load_maskrcnn(path)
+    key = "roi_heads.mask_predictor.mask_fcn_logits.bias"
+    assert torch.equal(model.state_dict()[key], state[key].float())
+    assert "notice: maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth not found" in semantic.missing_notice(None)
+
+
+@pytest.mark.slow
+def test_frames_use_the_maskrcnn_file_when_present(synth, maskrcnn_dir, tmp_path):
+    logs = []  # random weights detect garbage at 800 px: ~80 s on 2 CPU cores
+    extract_frames(synth / "video.mp4", tmp_path / "s", max_frames=2, weights_dir=maskrcnn_dir,
+                   show_progress=False, log=logs.append)
+    assert logs == []  # no "not found" notice: the masks came from the network
+    assert _read(tmp_path / "s" / "background_mask" / "000.jpg.png").shape == (64, 96)

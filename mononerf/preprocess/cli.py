@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             from mononerf.data.check import format_summary, scene_summary
             from mononerf.data.scene import load_scene
 
-            print("scene: " + format_summary(scene_summary(load_scene(out))))
+            print("[check] " + format_summary(scene_summary(load_scene(out))))
             print(f"train on it: SCENE={out} ./your_own_scene.sh 0")
     except MonoNeRFError as err:
         return report(err)

@@ -144,7 +144,7 @@ def estimate_poses(scene_dir: str | os.PathLike, camera_model: str = "auto", use
     for model in models:
         rec = run_colmap(scene_dir, model, use_masks=use_masks, verbose=verbose)
         registered = 0 if rec is None else sum(1 for im in rec.images.values() if im.has_pose and im.name in names)
-        tried.append(f"{registered} of {len(names)} with {model}")
+        tried.append(f"{registered} of {len(names)} frames with {model}")
         if rec is not None and registered == len(names):
             arr = reconstruction_to_poses_bounds(rec, names)
             np.save(scene_dir / "poses_bounds.npy", arr)
@@ -154,7 +154,7 @@ def estimate_poses(scene_dir: str | os.PathLike, camera_model: str = "auto", use
             log(f"notice: COLMAP registered {registered} of {len(names)} frames with the {model} camera; "
                 f"retrying with {models[models.index(model) + 1]}")
     raise ReconstructionError(
-        f"COLMAP could not reconstruct the camera path: registered {'; '.join(tried)} frames "
-        f"(all are needed). Try a clip with more camera motion and texture, fewer moving objects, or "
+        f"COLMAP could not reconstruct the camera path: it registered {'; '.join(tried)} (every frame is "
+        f"needed). Try a clip with more camera motion and texture, fewer moving objects, or "
         f"another --camera-model ({', '.join(CAMERA_MODELS)})."
     )
