@@ -93,16 +93,14 @@ def test_poses_step_reports_how_many_frames_registered(synth, tmp_path, monkeypa
     scene = tmp_path / "s"
     shutil.copytree(synth / "images", scene / "images_colmap")
     calls = []
-
-    def fake_colmap(scene_dir, model, **kw):
-        calls.append(model)
-        return _FakeRec(["000.png", "003.png"])
-
-    monkeypatch.setattr(poses, "run_colmap", fake_colmap)
-    with pytest.raises(poses.ReconstructionError, match=r"registered 2 of 5 frames with SIMPLE_RADIAL; 2 of 5 "
-                                                         r"frames with SIMPLE_PINHOLE \(every frame is needed\)"):
+    monkeypatch.setattr(poses, "extract_and_match", lambda scene_dir, model, **kw: calls.append(model))
+    monkeypatch.setattr(poses, "map_cameras", lambda scene_dir, seed: calls.append(seed) or
+                        _FakeRec(["000.png", "003.png"]))
+    with pytest.raises(poses.ReconstructionError, match=r"registered at most 2 of 5 frames with SIMPLE_RADIAL; 2 of 5 "
+                                                         r"frames with SIMPLE_PINHOLE \(3 mapping trials each; every "
+                                                         r"frame is needed\)"):
         poses.estimate_poses(scene, log=lambda m: None)
-    assert calls == ["SIMPLE_RADIAL", "SIMPLE_PINHOLE"]
+    assert calls == ["SIMPLE_RADIAL", 0, 1, 2, "SIMPLE_PINHOLE", 0, 1, 2]  # seeded mapping trials per camera model
     assert preprocess_main(["poses", "--out", str(scene)]) == 2
     assert not (scene / "poses_bounds.npy").exists()
 

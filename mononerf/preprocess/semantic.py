@@ -54,7 +54,7 @@ def load_maskrcnn(path: str | os.PathLike):
 @torch.no_grad()
 def object_mask(model, rgb: np.ndarray, labels=PERSON, device: torch.device | str = "cpu") -> np.ndarray:
     """(H, W) bool: pixels of detections with a label in ``labels``, score > 0.5 and mask > 0.5."""
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div(255.0).to(device)
+    x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).float().div(255.0).to(device)
     pred = model([x])[0]
     out = torch.zeros(rgb.shape[:2], dtype=torch.bool, device=x.device)
     for mask, score, label in zip(pred["masks"], pred["scores"], pred["labels"]):
