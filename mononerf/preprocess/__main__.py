@@ -1,0 +1,5 @@
+import sys
+
+from mononerf.preprocess.cli import main
+
+sys.exit(main())

@@ -1,0 +1,137 @@
+"""``python -m mononerf.preprocess``: a video → a trainable scene in one command (spec §6.2).
+
+    python -m mononerf.preprocess VIDEO --out data/NAME [options]          every step (same as ``all``)
+    python -m mononerf.preprocess frames VIDEO --out data/NAME             one step: frames | poses | depth | flow |
+    python -m mononerf.preprocess poses --out data/NAME                    motion-masks (the original's generate_data,
+                                                                           COLMAP + generate_pose, generate_depth,
+                                                                           generate_flow, generate_motion_mask)
+
+A step whose outputs exist is skipped unless ``--force``; in ``all``, every step after one that ran is redone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from mononerf.errors import MonoNeRFError, report
+
+STEPS = ("frames", "poses", "depth", "flow", "motion-masks")
+
+
+def _outputs(step: str, out: Path) -> list[Path]:
+    return {
+        "frames": [out / "images", out / "images_colmap", out / "background_mask", out / "images_2"],
+        "poses": [out / "poses_bounds.npy"],
+        "depth": [out / "disp"],
+        "flow": [out / "flow"],
+        "motion-masks": [out / "motion_masks"],
+    }[step]
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def run_step(step: str, args: argparse.Namespace, show_progress: bool) -> str:
+    """Run one step; returns a one-line summary."""
+    out = Path(args.out)
+    device = args.device or _default_device()
+    source = "images_2" if args.half else "images"
+    if step == "frames":
+        from mononerf.preprocess.frames import extract_frames
+
+        if not args.video:
+            raise MonoNeRFError("the frames step needs the VIDEO argument")
+        n = extract_frames(args.video, out, max_frames=args.max_frames, weights_dir=args.weights_dir,
+                           device=device, show_progress=show_progress)
+        return f"{n} frames"
+    if step == "poses":
+        from mononerf.preprocess.poses import estimate_poses
+
+        res = estimate_poses(out, camera_model=args.camera_model, use_masks=True)
+        return (f"COLMAP registered {res.registered}/{res.total} frames ({res.camera_model} camera, focal "
+                f"{res.focal:.1f} px, mean reprojection error {res.reprojection_error:.2f} px)")
+    if step == "depth":
+        from mononerf.preprocess.midas import run_depth
+
+        n = run_depth(out, weights_dir=args.weights_dir, device=device, show_progress=show_progress, source=source)
+        return f"{n} disparity maps from {source}/"
+    if step == "flow":
+        from mononerf.preprocess.flow import run_flow
+
+        n = run_flow(out, weights_dir=args.weights_dir, iters=args.flow_iters, device=device,
+                     show_progress=show_progress, source=source)
+        return f"{n} frame pairs (forward and backward, {args.flow_iters} RAFT iterations) from {source}/"
+    from mononerf.preprocess.motion_masks import run_motion_masks
+
+    n = run_motion_masks(out, threshold=args.epi_threshold, weights_dir=args.weights_dir, device=device,
+                         show_progress=show_progress)
+    return f"{n} motion masks"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mononerf.preprocess",
+                                     description="Turn a video into a trainable scene (frames, COLMAP poses, MiDaS "
+                                                 "depth, RAFT flow, motion masks).")
+    sub = parser.add_subparsers(dest="step", metavar="STEP")
+    for step in ("all",) + STEPS:
+        p = sub.add_parser(step, help="every step in order" if step == "all" else f"only the {step} step")
+        if step in ("all", "frames"):
+            p.add_argument("video", help="input video (mp4, mov, … anything ffmpeg reads)")
+        p.add_argument("--out", required=True, help="scene folder, e.g. data/my_video")
+        p.add_argument("--force", action="store_true", help="redo steps whose outputs exist")
+        p.add_argument("--weights-dir", default=None,
+                       help="folder with the weight files (also searched: ./weights, ./checkpoints)")
+        p.add_argument("--device", default=None, help="torch device for depth/flow (default: cuda if available)")
+        p.add_argument("--max-frames", type=int, default=100, help="keep every ceil(n/N)-th frame (default 100)")
+        p.add_argument("--camera-model", default="auto",
+                       help="COLMAP camera: auto (SIMPLE_RADIAL, then SIMPLE_PINHOLE), SIMPLE_RADIAL, SIMPLE_PINHOLE")
+        p.add_argument("--flow-iters", type=int, default=20, help="RAFT iterations (the original: 20)")
+        p.add_argument("--half", action="store_true",
+                       help="depth and flow on images_2/ instead of images/ (4x fewer pixels; faster on a CPU)")
+        p.add_argument("--epi-threshold", type=float, default=1.0,
+                       help="epipolar distance (pixels) above which a pixel moves (default 1.0)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in ("all",) + STEPS and not argv[0].startswith("-"):
+        argv.insert(0, "all")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.step is None:
+        parser.print_help()
+        return 2
+    if not hasattr(args, "video"):
+        args.video = None
+    show_progress = sys.stderr.isatty()
+    steps = STEPS if args.step == "all" else (args.step,)
+    out = Path(args.out)
+    force = args.force
+    try:
+        for step in steps:
+            from mononerf.preprocess.common import should_skip
+
+            if should_skip(_outputs(step, out), force):
+                print(f"[{step}] skipped: {', '.join(p.name for p in _outputs(step, out))} exist "
+                      "(--force to redo)")
+                continue
+            t0 = time.perf_counter()
+            summary = run_step(step, args, show_progress)
+            print(f"[{step}] {summary} ({time.perf_counter() - t0:.1f} s)")
+            force = force or args.step == "all"  # later steps depend on this one's outputs
+        if args.step == "all" or args.step == "motion-masks":
+            from mononerf.data.check import format_summary, scene_summary
+            from mononerf.data.scene import load_scene
+
+            print("[check] " + format_summary(scene_summary(load_scene(out))))
+            print(f"train on it: SCENE={out} ./your_own_scene.sh 0")
+    except MonoNeRFError as err:
+        return report(err)
+    return 0
