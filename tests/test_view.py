@@ -178,3 +178,59 @@ def test_errors_are_one_line(run_dir, tmp_path, capsys):
     assert main([str(run_dir), "--scene", "nope", "--port", str(free), "--host", "127.0.0.1", "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip()
     assert "scene 'nope'" in err and "syn_a" in err and "\n" not in err
+
+
+# ------------------------------------------------------------------------------------------------- progressive loop
+
+
+class _FakeCamera:
+    def __init__(self, c2w, fov, aspect):
+        self.wxyz, self.position = vr.client_from_c2w(c2w)
+        self.fov, self.aspect = fov, aspect
+
+
+class _FakeScene:
+    def __init__(self):
+        self.images = []
+
+    def set_background_image(self, image, format="auto"):
+        self.images.append(image)
+
+
+class _FakeClient:
+    client_id = 7
+
+    def __init__(self, camera):
+        self.camera, self.scene = camera, _FakeScene()
+
+
+def test_progressive_render_loop_coarse_then_full(loaded):
+    """One browser's render thread without a browser: a change gives a coarse frame, then the full one once the
+    camera rests; a new time gives a new pair; the frames are the requested sizes and the status line follows."""
+    from mononerf.view.server import Viewer, _Client
+
+    d = loaded.data
+    viewer = Viewer(loaded, 2, coarse_height=4, fine_height=10, rest_s=0.05, n_samples=4, chunk=64)
+    statuses = []
+    viewer.set_status = statuses.append
+    view = viewer.view
+    req = view.training_request(0)
+    client = _FakeClient(_FakeCamera(np.array(req.c2w), req.fov_y, 2.0))
+    c = _Client(viewer, client)
+    c.thread.start()
+    try:
+        c.touch()
+        coarse = viewer.wait_render(lambda i: not i.fine, timeout=60)
+        full = viewer.wait_render(lambda i: i.fine, timeout=60)
+        assert coarse.size == (4, 8) and full.size == (10, 20) and full.count == coarse.count + 1
+        assert [im.shape for im in client.scene.images[:2]] == [(4, 8, 3), (10, 20, 3)]
+        assert statuses[-1].startswith("frame 0.00 · full 20x10")
+        viewer.frame = float(d.num_frames - 1)
+        c.touch()
+        later = viewer.wait_render(lambda i: i.fine and i.frame == d.num_frames - 1, timeout=60)
+        assert later.count == full.count + 2  # a coarse then a full frame of the new time
+        assert not np.array_equal(client.scene.images[-1], client.scene.images[1])
+    finally:
+        c.stop()
+        c.thread.join(timeout=30)
+    assert not c.thread.is_alive()

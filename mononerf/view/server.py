@@ -102,17 +102,26 @@ class _Client:
                 shown, refined = v, fine
 
     def _render(self, version: int, fine: bool) -> bool:
+        """Render and show one frame. A full render stops as soon as anything changes; a coarse one always
+        completes and is shown (while the time plays or the camera keeps moving, coarse frames are what the user
+        sees), and the loop then renders the newer request."""
         vw = self.viewer
         req = self._request(vw.fine_height if fine else vw.coarse_height)
         if req is None:
             return False
         view, output = vw.view, vw.output
+        if fine:
+            def cancel():
+                return self.version != version or not self.alive
+        else:
+            def cancel():
+                return not self.alive
         with vw.render_lock:
             start = time.perf_counter()
-            maps = view.render(req, cancel=lambda: self.version != version or not self.alive)
+            maps = view.render(req, cancel=cancel)
             image = view.image(req, output, maps)
             seconds = time.perf_counter() - start
-        if self.version != version:
+        if fine and self.version != version:
             raise RenderCancelled
         self.client.scene.set_background_image(image, format="png")
         vw.finished(RenderInfo(seconds, req.size, fine, req.frame, output, view.name, 0))
@@ -197,8 +206,7 @@ class Viewer:
             self.info_lock.notify_all()
         h, w = info.size
         kind = "full" if info.fine else "coarse"
-        self.set_status(f"frame {info.frame:.2f} · {OUTPUTS[info.output]} · {kind} {w}x{h} · "
-                        f"render {info.seconds:.2f} s")
+        self.set_status(f"frame {info.frame:.2f} · {kind} {w}x{h} · {info.seconds:.2f} s")
 
     def wait_render(self, predicate, timeout: float = 60.0) -> RenderInfo:
         """Block until the last render satisfies ``predicate(info)`` (tests); TimeoutError otherwise."""
@@ -259,7 +267,7 @@ class Viewer:
                     self.view = SceneView(self.trainer, b, chunk=self.chunk, n_samples=self.n_samples)
                 self._show_scene()
                 for c in list(self._clients.values()):
-                    self._reset_camera(c.client)
+                    self._reset_camera(c.client, view=0, pull_back=4.0 * self._frustum_scale())
                 self._touch_all()
 
         @self._cams.on_update
@@ -269,14 +277,12 @@ class Viewer:
 
         @self._to_cam.on_click
         def _(event) -> None:
-            if event.client is not None:
-                self._reset_camera(event.client, view=int(round(self.frame)))
+            self._go_to(event.client, int(round(self.frame)))
 
-    def _scene_scale(self) -> float:
-        pos = self.trainer.data.poses[self.view.scene, :, :, 3].double().cpu().numpy()
-        bds = self.trainer.data.bds[self.view.scene].double().cpu().numpy()
-        spread = float(np.linalg.norm(pos - pos.mean(0), axis=1).max()) if len(pos) > 1 else 0.0
-        return max(spread, 0.05 * float(bds.min()), 1e-3)
+    def _frustum_scale(self) -> float:
+        """Frustum size: a tenth of the scene's nearest depth bound (forward-facing captures: the cameras sit close
+        together, in front of the scene)."""
+        return 0.1 * float(self.trainer.data.bds[self.view.scene].min())
 
     def _show_scene(self) -> None:
         """Frustums of the training cameras of the current scene, with their frame thumbnails."""
@@ -289,24 +295,33 @@ class Viewer:
         self.server.scene.set_up_direction(tuple(float(x) for x in poses[:, :3, 1].mean(0)))
         h0, w0, f0 = self.view.ndc_hwf
         step = max(1, int(np.ceil(max(h0, w0) / 64)))  # thumbnails of at most 64 pixels
-        scale = 0.5 * self._scene_scale() + 0.05 * float(d.bds[b].min())
+        scale = self._frustum_scale()
         for k in range(d.num_frames):
             wxyz, pos = client_from_c2w(poses[k])
             thumb = (d.images[b, k, ::step, ::step].clamp(0, 1) * 255).round().byte().cpu().numpy()
             handle = self.server.scene.add_camera_frustum(
                 f"/cameras/{k:03d}", fov=fov_y(h0, f0), aspect=w0 / h0, scale=scale, image=thumb, format="png",
-                wxyz=wxyz, position=pos, color=(40, 90, 200), visible=bool(self._cams.value))
+                wxyz=wxyz, position=pos, color=(40, 90, 200), thickness=1.5, thickness_units="screen",
+                visible=bool(self._cams.value))
 
             @handle.on_click
             def _(event, k=k) -> None:
-                self._reset_camera(event.client, view=k)
+                self._go_to(event.client, k)
                 self._time.value = float(k)
 
             self._frustums.append(handle)
 
-    def _reset_camera(self, client, view: int = 0) -> None:
-        """Put a browser's camera at training camera ``view`` of the current scene (forward-facing scenes: start
-        there and orbit around a point at the middle of the scene's depth bounds)."""
+    def _go_to(self, client, view: int) -> None:
+        """A browser's camera exactly at a training camera; the frustums are hidden (the camera's own frustum, with
+        its frame, would cover the whole view): the render compares with the frame itself."""
+        if client is not None:
+            self._cams.value = False
+            self._reset_camera(client, view)
+
+    def _reset_camera(self, client, view: int = 0, pull_back: float = 0.0) -> None:
+        """Put a browser's camera at training camera ``view`` of the current scene, ``pull_back`` scene units behind
+        it (forward-facing scenes: start near the cameras and orbit around a point at the middle of the depth
+        bounds)."""
         d = self.trainer.data
         b = self.view.scene
         c2w = d.poses[b, view, :, :4].double().cpu().numpy()
@@ -316,14 +331,15 @@ class Viewer:
         with client.atomic():
             client.camera.fov = fov_y(h0, f0)
             client.camera.up_direction = c2w[:, 1]
-            client.camera.position = c2w[:, 3]
+            client.camera.position = c2w[:, 3] + pull_back * c2w[:, 2]
             client.camera.look_at = c2w[:, 3] - depth * c2w[:, 2]
 
     # ------------------------------------------------------------------------------------------ clients
     def _connect(self, client) -> None:
         c = _Client(self, client)
         self._clients[client.client_id] = c
-        self._reset_camera(client, view=0)
+        # a little behind the first camera: the training frustums are in view, small, in front
+        self._reset_camera(client, view=0, pull_back=4.0 * self._frustum_scale())
 
         @client.camera.on_update
         def _(_) -> None:
