@@ -5,7 +5,8 @@ slider with the keyboard and checks that the rendered canvas changes with time a
 then stops and frees its port. Skips with the reason when viser, playwright or Chromium are missing (Chromium is
 installed with ``apt-get install -y chromium`` first when the tests run as root on a Debian system).
 
-``MONONERF_VIEWER_SCREENSHOT=docs/viewer.png`` also writes the README's screenshot of the page.
+``MONONERF_VIEWER_SCREENSHOT=docs/viewer.png`` also writes the README's screenshot of the page, and
+``MONONERF_VIEWER_RUN=RUN_DIR`` uses that run instead of the tiny one (a better-trained run for the screenshot).
 """
 
 from __future__ import annotations
@@ -66,10 +67,11 @@ def test_viewer_in_headless_chromium(tmp_path):
     from mononerf.view.server import check_port_free
     from tests.test_view import tiny_view_run
 
-    run_dir = tiny_view_run(tmp_path)
+    run_dir = os.environ.get("MONONERF_VIEWER_RUN") or tiny_view_run(tmp_path)
     port = free_port()
     args = build_parser().parse_args([str(run_dir), "--port", str(port), "--host", "127.0.0.1", "--device", "cpu",
-                                      "--coarse-height", "8", "--fine-height", "40", "--n-samples", "8"])
+                                      "--coarse-height", "8", "--fine-height",
+                                      "96" if os.environ.get("MONONERF_VIEWER_RUN") else "40", "--n-samples", "8"])
     viewer = start_viewer(args, verbose=False)
     last_frame = float(viewer.num_frames - 1)
     try:

@@ -12,6 +12,7 @@ rests; the status line gives the time of the last render. Clicking a frustum jum
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-samples", type=int, help="samples per ray (default: the run's train.N_samples)")
     p.add_argument("--coarse-height", type=int, default=24, help="image height while the camera moves (pixels)")
     p.add_argument("--fine-height", type=int, default=96, help="image height once the camera rests (pixels)")
-    p.add_argument("--chunk", type=int, default=1024, help="rays per network pass (a moving camera interrupts "
+    p.add_argument("--chunk", type=int, default=512, help="rays per network pass (a moving camera interrupts "
                                                            "a full render between two passes)")
     return p
 
@@ -78,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     except MonoNeRFError as exc:
         return report(exc)
     print(f"viewer of {a.run_dir} at {viewer.url} (Ctrl-C to stop)", flush=True)
+    # Ctrl-C and SIGTERM stop the server cleanly (also when started in the background, where SIGINT is ignored)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: viewer.request_stop())
     viewer.serve_forever()
+    print("viewer stopped", flush=True)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Render requests of the space-time viewer: a browser camera and a time → rays → one scene's images (no viser here).
+"""Render requests of the space-time viewer: a browser camera and a time → rays → one scene's images (no viser).
 
 The browser reports its camera the way viser does: an orientation quaternion ``wxyz`` and a ``position`` in OpenCV
 convention (camera x right, y down, looking along +z), a vertical field of view and the canvas aspect ratio. Our

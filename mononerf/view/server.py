@@ -133,7 +133,7 @@ class Viewer:
 
     def __init__(self, trainer, step: int, host: str = "localhost", port: int = 8080, scene: int = 0,
                  coarse_height: int = 24, fine_height: int = 96, rest_s: float = 0.3, n_samples: int | None = None,
-                 chunk: int = 1024, verbose: bool = False):
+                 chunk: int = 512, verbose: bool = False):
         if coarse_height < 1 or fine_height < coarse_height:
             raise MonoNeRFError(f"render heights must satisfy 1 <= coarse ({coarse_height}) <= fine ({fine_height})")
         self.trainer, self.step = trainer, int(step)
@@ -187,6 +187,10 @@ class Viewer:
             self.server.stop()
         if getattr(self, "_player", None) is not None:
             self._player.join(timeout=5)
+
+    def request_stop(self) -> None:
+        """Ask :meth:`serve_forever` to return (safe from a signal handler)."""
+        self._stop.set()
 
     def serve_forever(self) -> None:
         try:
