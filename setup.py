@@ -1,4 +1,4 @@
-"""Install MonoNeRF (rebuilt): ``pip install -e .`` (extras: ``[mmaction]``, ``[preprocess]``, ``[dev]``)."""
+"""Install MonoNeRF (rebuilt): ``pip install -e .`` (extras ``[mmaction]``, ``[preprocess]``, ``[view]``, ``[dev]``)."""
 
 from setuptools import find_packages, setup
 
@@ -22,7 +22,9 @@ CORE = [
 ]
 MMACTION = ["mmaction2==1.1.0", "mmengine==0.10.7", "mmcv-lite==2.0.1"]
 PREPROCESS = ["pycolmap==4.2.1"]
-DEV = ["pytest==9.2.0", "pytest-timeout==2.4.0"] + MMACTION + PREPROCESS
+VIEW = ["viser==1.1.1"]  # python -m mononerf.view (serves its web client from the wheel)
+# playwright drives the system's Chromium in the viewer's browser test (no browser download; skips without Chromium)
+DEV = ["pytest==9.2.0", "pytest-timeout==2.4.0", "playwright==1.65.2"] + MMACTION + PREPROCESS + VIEW
 
 setup(
     name="mononerf",
@@ -32,5 +34,5 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["mononerf", "mononerf.*"]),
     install_requires=CORE,
-    extras_require={"mmaction": MMACTION, "preprocess": PREPROCESS, "dev": DEV},
+    extras_require={"mmaction": MMACTION, "preprocess": PREPROCESS, "view": VIEW, "dev": DEV},
 )

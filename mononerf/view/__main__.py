@@ -1,0 +1,5 @@
+import sys
+
+from mononerf.view.cli import main
+
+sys.exit(main())

@@ -1,0 +1,299 @@
+"""Render requests of the space-time viewer: a browser camera and a time → rays → one scene's images (no viser).
+
+The browser reports its camera the way viser does: an orientation quaternion ``wxyz`` and a ``position`` in OpenCV
+convention (camera x right, y down, looking along +z), a vertical field of view and the canvas aspect ratio. Our
+poses are NeRF/OpenGL camera-to-world matrices (columns right, up, back; spec §1.2), so the two differ by a flip of
+the y and z axes of the camera.
+
+The canvas has its own size and field of view, unlike the training cameras. Rays are therefore cast with the client's
+intrinsics (:func:`client_rays`) and converted to NDC with the *training* intrinsics of the scene (spec §1.3): the
+NDC box is a fixed frame of the scene, so any camera's rays can be expressed in it. With the training camera's pose,
+field of view and aspect, the rays are exactly those of :func:`~mononerf.render.renderer.render_full_image`.
+
+Dimension vocabulary: ``H``×``W`` pixels of the requested image, ``R = H·W`` rays, ``K`` samples per ray.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mononerf.data.poses import frame_time
+from mononerf.errors import MonoNeRFError
+from mononerf.render.rays import RayBundle, camera_to_pixels, get_rays, ndc_to_world, world_to_camera
+from mononerf.render.renderer import batchify_field, prepare_rays, render_chunked, render_rays_dynamic
+from mononerf.utils.checks import check_shape
+
+# What the viewer can show, in the order of its menu: key → label.
+OUTPUTS = {
+    "colour": "blended colour",
+    "static": "static only",
+    "dynamic": "dynamic only",
+    "depth": "depth (disparity)",
+    "blend": "blending weight",
+    "flow": "induced flow",
+}
+# Per-ray maps of one render: every output above comes from one network pass.
+VIEW_KEYS = ("rgb_map_full", "rgb_map_s", "rgb_map_d", "depth_map_full", "dynamicness_map", "expected_pts_f")
+# OpenCV camera axes (x right, y down, z forward) ↔ OpenGL (x right, y up, z back): flip y and z.
+_FLIP_YZ = np.diag([1.0, -1.0, -1.0])
+
+
+class RenderCancelled(Exception):
+    """A render was abandoned because a newer request arrived (raised between chunks of rays)."""
+
+
+# ------------------------------------------------------------------------------------------------- camera conventions
+
+
+def quat_to_matrix(wxyz) -> np.ndarray:
+    """Unit quaternion (w, x, y, z) → (3, 3) rotation matrix (normalised first)."""
+    w, x, y, z = np.asarray(wxyz, dtype=np.float64) / np.linalg.norm(wxyz)
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+def matrix_to_quat(rot) -> np.ndarray:
+    """(3, 3) rotation matrix → unit quaternion (w, x, y, z) with w >= 0 (Shepperd's method)."""
+    m = np.asarray(rot, dtype=np.float64)
+    tr = np.trace(m)
+    if tr > 0:
+        s = 2.0 * math.sqrt(tr + 1.0)
+        q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
+    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = [(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
+    elif m[1, 1] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s]
+    else:
+        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s]
+    q = np.array(q)
+    q /= np.linalg.norm(q)
+    return -q if q[0] < 0 else q
+
+
+def c2w_from_client(wxyz, position) -> np.ndarray:
+    """A viser camera (OpenCV orientation ``wxyz``, ``position``) → (3, 4) OpenGL camera-to-world pose."""
+    rot = quat_to_matrix(wxyz) @ _FLIP_YZ
+    return np.concatenate([rot, np.asarray(position, dtype=np.float64).reshape(3, 1)], 1)
+
+
+def client_from_c2w(c2w) -> tuple[np.ndarray, np.ndarray]:
+    """(3, 4|5) OpenGL camera-to-world pose → viser's (``wxyz``, ``position``); inverse of :func:`c2w_from_client`."""
+    c2w = np.asarray(c2w, dtype=np.float64)
+    return matrix_to_quat(c2w[:3, :3] @ _FLIP_YZ), c2w[:3, 3].copy()
+
+
+def fov_y(height: float, focal: float) -> float:
+    """Vertical field of view (radians) of a pinhole camera of ``height`` pixels and focal ``focal`` pixels."""
+    return 2.0 * math.atan(0.5 * float(height) / float(focal))
+
+
+def image_size(aspect: float, height: int) -> tuple[int, int]:
+    """(H, W) of a render ``height`` pixels high with the canvas ``aspect`` (width / height)."""
+    if not (aspect > 0 and math.isfinite(aspect)) or height < 1:
+        raise ValueError(f"bad render size: aspect {aspect}, height {height}")
+    return int(height), max(1, int(round(height * aspect)))
+
+
+# ------------------------------------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class ViewRequest:
+    """One render the viewer asks for.
+
+    Attributes:
+        c2w: (3, 4) OpenGL camera-to-world pose (world = the run's scene frame).
+        fov_y: vertical field of view in radians.
+        aspect: width / height of the canvas.
+        frame: continuous frame index in [0, T-1] (time between the frames is allowed: the model takes any time).
+        height: image height in pixels (the width follows from ``aspect``).
+    """
+
+    c2w: tuple
+    fov_y: float
+    aspect: float
+    frame: float
+    height: int
+
+    @classmethod
+    def from_client(cls, wxyz, position, fov: float, aspect: float, frame: float, height: int) -> "ViewRequest":
+        c2w = c2w_from_client(wxyz, position)
+        return cls(tuple(map(tuple, c2w.tolist())), float(fov), float(aspect), float(frame), int(height))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return image_size(self.aspect, self.height)
+
+    @property
+    def focal(self) -> float:
+        """Focal length in pixels of the requested image (from its height and vertical field of view)."""
+        return 0.5 * self.height / math.tan(0.5 * self.fov_y)
+
+    def pose(self, dtype=torch.float32, device=None) -> Tensor:
+        return torch.tensor(self.c2w, dtype=dtype, device=device)
+
+
+def client_rays(c2w: Tensor, H: int, W: int, focal: float, ndc_hwf: tuple[float, float, float], ndc: bool = True,
+                pixel_offset: float = 0.0) -> RayBundle:
+    """Rays of a client camera, in the scene's NDC frame (spec §1.3, §3.1).
+
+    Args:
+        c2w: (3, 4) OpenGL camera-to-world pose of the client.
+        H, W, focal: the client image's size and focal length (pixels).
+        ndc_hwf: (H0, W0, f0) of the scene's training images: they define its NDC box.
+        ndc: convert to NDC (forward-facing scenes); else world rays.
+        pixel_offset: the run's pixel offset (0 = the original's integer pixel grid).
+
+    Returns:
+        (1, H·W, 3)×3 rays (origins and directions in NDC, unit world view directions).
+    """
+    check_shape(c2w, "3 4", "c2w")
+    rays_o, rays_d = get_rays(H, W, float(focal), c2w[None], pixel_offset=pixel_offset)  # (1, H, W, 3)
+    h0, w0, f0 = (torch.tensor([float(v)], dtype=c2w.dtype, device=c2w.device) for v in ndc_hwf)
+    return prepare_rays(rays_o, rays_d, h0, w0, f0, ndc=ndc)
+
+
+def client_flow(expected_pts: Tensor, c2w: Tensor, H: int, W: int, focal: float, ndc_hwf: tuple[float, float, float],
+                ndc: bool = True, pixel_offset: float = 0.0) -> Tensor:
+    """Optical flow induced by the scene flow, seen from the client's camera (spec §3.5; the neighbour pose of a
+    rendered view is the view itself, as in the original's ``render_path``).
+
+    Args:
+        expected_pts: (H, W, 3) expected point at t+1 of each pixel (NDC of the scene when ``ndc``).
+        c2w, H, W, focal: the client camera; ndc_hwf: the scene's (H0, W0, f0).
+
+    Returns:
+        (H, W, 2) flow in pixels.
+    """
+    check_shape(expected_pts, f"{H} {W} 3", "expected_pts")
+    pts = expected_pts.to(c2w)
+    if ndc:
+        h0, w0, f0 = ndc_hwf
+        pts = ndc_to_world(pts, float(h0), float(w0), float(f0))
+    uv = camera_to_pixels(world_to_camera(pts, c2w), float(focal), (0.5 * W, 0.5 * H))
+    ys, xs = torch.meshgrid(torch.arange(H, dtype=uv.dtype), torch.arange(W, dtype=uv.dtype), indexing="ij")
+    return uv - (torch.stack([xs, ys], -1).to(uv.device) + pixel_offset)
+
+
+class SceneView:
+    """Renders one scene of a loaded run (:func:`mononerf.eval.video.load_run`) from any camera at any time.
+
+    One network pass gives every output of :data:`OUTPUTS` (the joint static + dynamic query of the renderer's test
+    settings: no jitter, no noise, no t±1 passes; spec §3.2, §3.6), on the features of this scene alone
+    (:func:`mononerf.edit.fields.select_scenes`), so a multi-scene run costs one scene per frame.
+    """
+
+    def __init__(self, trainer, scene: int, chunk: int = 1024, n_samples: int | None = None):
+        from mononerf.edit.fields import select_scenes
+
+        d = trainer.data
+        if not 0 <= scene < d.num_scenes:
+            raise MonoNeRFError(f"scene {scene} is not in this run (0..{d.num_scenes - 1})")
+        if trainer.renderer.features is None:
+            raise MonoNeRFError("the run's features are not encoded (call trainer.encode() first)")
+        self.trainer, self.scene, self.chunk = trainer, scene, int(chunk)
+        self.n_samples = int(n_samples or trainer.renderer.settings.n_samples)
+        if self.n_samples < 2:
+            raise MonoNeRFError(f"--n-samples {self.n_samples}: need at least 2 samples per ray")
+        self.num_frames = d.num_frames
+        self.ndc_hwf = (float(d.height), float(d.width), float(d.focals[scene]))
+        self.device = d.device
+        self.feats = select_scenes(trainer.renderer.features, [scene])
+
+    @property
+    def name(self) -> str:
+        return self.trainer.data.names[self.scene]
+
+    def training_request(self, view: int, frame: float | None = None, height: int | None = None) -> ViewRequest:
+        """The request of training camera ``view`` (its pose, field of view and aspect) at ``frame`` (default: its
+        own time) and ``height`` pixels (default: the training height)."""
+        d = self.trainer.data
+        c2w = d.poses[self.scene, view, :, :4].double().cpu().numpy()
+        h0, w0, f0 = self.ndc_hwf
+        return ViewRequest(tuple(map(tuple, c2w.tolist())), fov_y(h0, f0), w0 / h0,
+                           float(view if frame is None else frame), int(height or h0))
+
+    def render(self, req: ViewRequest, cancel: Callable[[], bool] | None = None) -> dict[str, Tensor]:
+        """The per-pixel maps of one request: ``rgb_map_full``/``rgb_map_s``/``rgb_map_d`` (H, W, 3),
+        ``depth_map_full``/``dynamicness_map`` (H, W), ``expected_pts_f`` (H, W, 3), on the CPU.
+
+        ``cancel()`` is polled before each chunk of rays; when it returns True the render stops with
+        :class:`RenderCancelled`.
+        """
+        if not 0.0 <= req.frame <= self.num_frames - 1:
+            raise MonoNeRFError(f"time {req.frame:g} is outside the video (0..{self.num_frames - 1})")
+        s = self.trainer.renderer.settings
+        model = self.trainer.model
+        H, W = req.size
+        c2w = req.pose(device=self.device)
+        rays = client_rays(c2w, H, W, req.focal, self.ndc_hwf, ndc=s.ndc, pixel_offset=s.pixel_offset)
+        t = torch.tensor([frame_time(req.frame, self.num_frames)], dtype=torch.float32, device=self.device)
+        joint_fn = batchify_field(functools.partial(model.query_joint, feats=self.feats), max(1, s.netchunk))
+
+        def no_neighbour_pass(pts_ref, viewdirs):
+            raise RuntimeError("viewer renders run without the t±1 passes")
+
+        def ray_fn(rays, near, far):
+            if cancel is not None and cancel():
+                raise RenderCancelled
+            out = render_rays_dynamic(rays, near, far, t, n_samples=self.n_samples, num_frames=self.num_frames,
+                                      joint_fn=joint_fn, dynamic_fn=no_neighbour_pass, perturb=False,
+                                      lindisp=s.lindisp, raw_noise_std=0.0, inference=True,
+                                      shared_noise=s.shared_noise, dynerf_blending=s.dynerf_blending,
+                                      neighbour_passes=False)
+            # expected flowed position under the current dynamic weights (spec §3.5), per ray
+            out["expected_pts_f"] = (out["weights_d"][..., None] * out["raw_pts_f"]).sum(-2)
+            return {k: v for k, v in out.items() if k in VIEW_KEYS}
+
+        with torch.inference_mode():
+            out = render_chunked(rays, ray_fn, chunk=self.chunk, near=s.near, far=s.far, output_device="cpu")
+        return {k: v.reshape((H, W) + tuple(v.shape[2:])) for k, v in out.items()}
+
+    def image(self, req: ViewRequest, output: str, maps: dict[str, Tensor]) -> np.ndarray:
+        """One output of a render as an (H, W, 3) uint8 RGB image (see :func:`output_image`)."""
+        s = self.trainer.renderer.settings
+        flow = None
+        if output == "flow":
+            H, W = req.size
+            flow = client_flow(maps["expected_pts_f"], req.pose(torch.float64), H, W, req.focal, self.ndc_hwf,
+                               ndc=s.ndc, pixel_offset=s.pixel_offset)
+        return output_image(output, maps, flow=flow, ndc=s.ndc)
+
+
+def output_image(output: str, maps: dict[str, Tensor], flow: Tensor | None = None, ndc: bool = True) -> np.ndarray:
+    """(H, W, 3) uint8 image of one output of :data:`OUTPUTS` from the maps of :meth:`SceneView.render`.
+
+    Colours as the render command's videos (:func:`mononerf.eval.visuals.video_frames`), normalised over this one
+    frame: depth is the disparity colour-mapped between its 1st and 99th percentile, the blending weight is grey
+    (white = dynamic), the flow is hue = direction and brightness = magnitude (``flow`` from :func:`client_flow`).
+    """
+    from mononerf.eval.visuals import disparity, video_frames
+
+    if output == "colour":
+        return video_frames("rgb", [maps["rgb_map_full"].float().numpy()])[0]
+    if output == "static":
+        return video_frames("rgb", [maps["rgb_map_s"].float().numpy()])[0]
+    if output == "dynamic":
+        return video_frames("rgb", [maps["rgb_map_d"].float().numpy()])[0]
+    if output == "depth":
+        return video_frames("depth", [disparity(maps["depth_map_full"].float(), ndc=ndc).numpy()])[0]
+    if output == "blend":
+        return video_frames("blend", [maps["dynamicness_map"].float().numpy()])[0]
+    if output == "flow":
+        if flow is None:
+            raise ValueError("the flow output needs the induced flow (client_flow)")
+        return video_frames("flow", [flow.float().cpu().numpy()])[0]
+    raise ValueError(f"unknown output {output!r}; expected one of {', '.join(OUTPUTS)}")
