@@ -77,7 +77,6 @@ def encode_cached(model: MonoNeRF, images: torch.Tensor, c2w: torch.Tensor, foca
 def _unpack(saved: dict, key: str):
     """A saved tensor, or a FeatureVolume saved as its levels and grid (channels-last like a fresh encode)."""
     if f"{key}_levels" in saved:
-        levels = [lv.contiguous(memory_format=torch.channels_last_3d) for lv in saved[f"{key}_levels"]]
-        return FeatureVolume(levels, tuple(saved[f"{key}_grid"]))
+        return FeatureVolume(saved[f"{key}_levels"], tuple(saved[f"{key}_grid"]))  # it sets its own layouts
     v = saved.get(key)
     return None if v is None else v.contiguous(memory_format=torch.channels_last_3d)
