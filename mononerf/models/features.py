@@ -128,15 +128,21 @@ def sample_frame_features(latent: torch.Tensor | FeatureVolume, frame: torch.Ten
     check_shape(uv, "S P 2", "uv")
     size = torch.tensor(image_size, dtype=uv.dtype, device=uv.device)
     grid = (uv * (latent_scaling.to(uv) / size) - 1.0)[:, :, None, :]  # (S, P, 1, 2)
-    out = []
-    for s in range(latent.shape[0]):
+    S, P = uv.shape[:2]
+    # one contiguous (S, P, C) result, each map's (1, C_l, P, 1) lookup written transposed into its channel slice:
+    # a single copy (a transposed view would be copied again by every linear layer reading it)
+    out = None
+    for s in range(S):
         f = int(frame[s])
         maps = latent.frame_maps(s, f) if isinstance(latent, FeatureVolume) else [latent[s, :, f][None]]  # views
-        parts = [F.grid_sample(m, grid[s:s + 1], mode="bilinear", padding_mode="border", align_corners=True)
-                 for m in maps]
-        out.append(parts[0] if len(parts) == 1 else torch.cat(parts, 1))
-    # one contiguous (S, P, C) copy here; a transposed view would be copied again by every linear layer reading it
-    return torch.cat(out, 0)[..., 0].transpose(1, 2).contiguous()
+        c0 = 0
+        for m in maps:
+            part = F.grid_sample(m, grid[s:s + 1], mode="bilinear", padding_mode="border", align_corners=True)
+            if out is None:
+                out = part.new_empty(S, P, latent.shape[1])
+            out[s, :, c0:c0 + part.shape[1]] = part[0, :, :, 0].T
+            c0 += part.shape[1]
+    return out
 
 
 def temporal_features(latent: torch.Tensor, frame: torch.Tensor, num_frames: int, feat_curr: torch.Tensor,
