@@ -82,24 +82,24 @@ def peak_mb(device: torch.device) -> float:
     """Peak memory since :func:`reset_peak`: CUDA allocator peak on a GPU; VmHWM (peak resident set) on the CPU."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB, never reset
+    hwm = _proc_status_mb("VmHWM")
+    return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # never reset
 
 
 def rss_mb() -> float:
     """Current resident set of the process in MiB (Linux), 0 if unknown."""
+    return _proc_status_mb("VmRSS") or 0.0
+
+
+def _proc_status_mb(key: str) -> float | None:
+    """A ``kB`` field of /proc/self/status in MiB, None where there is none (not Linux)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return 0.0
+    return None
 
 
 def held_mb(obj) -> float:

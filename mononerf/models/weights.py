@@ -51,10 +51,15 @@ def default_checkpoint_dirs(*, include_torch_hub: bool = False) -> list[Path]:
     dirs = [Path.cwd() / "checkpoints", repo_checkpoint_dir()]
     if include_torch_hub:
         dirs.append(torch_hub_checkpoint_dir())
+    return unique_dirs(dirs)
+
+
+def unique_dirs(dirs) -> list[Path]:
+    """``dirs`` in order, each folder once (compared after resolving)."""
     unique: list[Path] = []
     for d in dirs:
-        if all(d.resolve() != u.resolve() for u in unique):
-            unique.append(d)
+        if all(Path(d).resolve() != u.resolve() for u in unique):
+            unique.append(Path(d))
     return unique
 
 

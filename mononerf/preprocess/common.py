@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from mononerf.errors import MissingWeightsError, MonoNeRFError
-from mononerf.models.weights import default_checkpoint_dirs, torch_hub_checkpoint_dir
+from mononerf.models.weights import default_checkpoint_dirs, torch_hub_checkpoint_dir, unique_dirs
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".PNG", ".JPG", ".jpeg")
 
@@ -28,11 +28,7 @@ def weight_dirs(weights_dir: str | os.PathLike | None = None, *, torch_hub: bool
     dirs += [Path.cwd() / "weights", *default_checkpoint_dirs()]
     if torch_hub:
         dirs.append(torch_hub_checkpoint_dir())
-    out: list[Path] = []
-    for d in dirs:
-        if all(d.resolve() != o.resolve() for o in out):
-            out.append(d)
-    return out
+    return unique_dirs(dirs)
 
 
 def find_any_weight(names: Sequence[str], dirs: Sequence[Path], *, what: str, urls: dict[str, str]) -> Path:
