@@ -518,3 +518,17 @@ def test_dynamic_head_equals_the_literal_concatenated_forward():
             assert a is None and b is None
         else:
             torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
+
+
+def test_feature_lookup_gradcheck_plain_and_native_volume():
+    # with info.freeze_enc = false the encoders train through the lookups: gradients must reach both layouts
+    from mononerf.models.features import FeatureVolume
+
+    torch.manual_seed(0)
+    fine = torch.randn(2, 4, 3, 5, 6, dtype=torch.float64, requires_grad=True)
+    coarse = torch.randn(2, 3, 3, 3, 4, dtype=torch.float64, requires_grad=True)
+    uv = torch.rand(2, 7, 2, dtype=torch.float64) * 10
+    frame, scaling = torch.tensor([0, 2]), torch.tensor([6 / 5 * 2, 5 / 4 * 2], dtype=torch.float64)
+    assert torch.autograd.gradcheck(
+        lambda a, b: sample_frame_features(FeatureVolume([a, b], (5, 6)), frame, uv, (12, 10), scaling), (fine, coarse))
+    assert torch.autograd.gradcheck(lambda a: sample_frame_features(a, frame, uv, (12, 10), scaling), (fine,))
