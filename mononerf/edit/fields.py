@@ -95,13 +95,7 @@ def static_field(model: MonoNeRF, feats: SceneFeatures) -> FieldFn:
     ``fn(pts_ref (S, R, K, 4), viewdirs (S, R, 3)) -> raw_s (S, R, K, 5)``, equal to ``query_joint(...)[0]``.
     """
 
-    def fn(pts_ref: Tensor, viewdirs: Tensor) -> Tensor:
-        # the first half of query_joint (tests pin the equality)
-        xyz, _, frame, emb, views, (s, r, k) = model._points(pts_ref, viewdirs, feats)
-        uv = model._project(model._to_world(xyz, feats), frame, feats)
-        return model._static(emb, views, uv, frame, feats).reshape(s, r, k, -1)
-
-    return fn
+    return functools.partial(model.query_static_joint, feats=feats)
 
 
 def dynamic_field(model: MonoNeRF, feats: SceneFeatures, time: Tensor | None = None) -> FieldFn:

@@ -212,6 +212,16 @@ class MonoNeRF(nn.Module):
         uv = self._project(self._to_world(xyz, feats), frame, feats)
         return self._static(emb, views, uv, frame, feats).reshape(s, r, k, -1)
 
+    def query_static_joint(self, pts_ref: torch.Tensor, viewdirs: torch.Tensor, feats: SceneFeatures) -> torch.Tensor:
+        """The static branch as :meth:`query_joint` evaluates it (features of the query time's frame), alone:
+        (S, R, K, 4) → raw_s (S, R, K, 5), equal to ``query_joint(...)[0]`` without the dynamic branch's cost.
+
+        (:meth:`query_static` is the pretraining pass, which reads a random frame per call, spec §8.7.)
+        """
+        xyz, _, frame, emb, views, (s, r, k) = self._points(pts_ref, viewdirs, feats)
+        uv = self._project(self._to_world(xyz, feats), frame, feats)
+        return self._static(emb, views, uv, frame, feats).reshape(s, r, k, -1)
+
     def query_joint(self, pts_ref: torch.Tensor, viewdirs: torch.Tensor,
                     feats: SceneFeatures) -> tuple[torch.Tensor, torch.Tensor]:
         """Both branches at time t (spec §2.7): → raw_s (S, R, K, 5), raw_d (S, R, K, 11)."""
