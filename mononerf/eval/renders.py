@@ -20,11 +20,8 @@ import torch
 from mononerf.data.poses import frame_time
 from mononerf.errors import MonoNeRFError
 from mononerf.eval import visuals
+from mononerf.utils.images import to_uint8
 from mononerf.utils.video import write_video
-
-
-def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    return (x.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
 
 
 def render_size(trainer, downscale: int = 1) -> tuple[int, int, torch.Tensor]:
@@ -74,9 +71,9 @@ def testset(trainer, step: int) -> Path:
         frames.append(rgb)
         for b in range(d.num_scenes):
             (folder / "imgs").mkdir(exist_ok=True)
-            iio.imwrite(folder / "imgs" / f"{k:03d}_{b:02d}.png", _to_uint8(rgb[b]))
+            iio.imwrite(folder / "imgs" / f"{k:03d}_{b:02d}.png", to_uint8(rgb[b]))
     for b in range(d.num_scenes):
-        write_video(folder / f"rgb_{b:02d}.mp4", [_to_uint8(f[b]) for f in frames], fps=4)
+        write_video(folder / f"rgb_{b:02d}.mp4", [to_uint8(f[b]) for f in frames], fps=4)
     return folder
 
 
@@ -152,5 +149,5 @@ def testset_all(trainer, step: int, grid: int | None = None, downscale: int = 1,
         t = torch.full((d.num_scenes,), frame_time(e, d.num_frames))
         rgb = render_frames(trainer, d.poses[:, view, :, :4], t, downscale)
         for b in range(d.num_scenes):
-            iio.imwrite(folder_e / f"{view:03d}_{b:02d}.png", _to_uint8(rgb[b]))
+            iio.imwrite(folder_e / f"{view:03d}_{b:02d}.png", to_uint8(rgb[b]))
     return root

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from mononerf.render.flow import induce_flow
 from mononerf.utils.checks import check_shape
+from mononerf.utils.images import to_uint8
 
 # Per-frame outputs the render command can write, and the per-ray keys of render_views each one reads.
 OUTPUTS = ("rgb", "depth", "blend", "flow")
@@ -52,7 +53,7 @@ def colorize(values: np.ndarray, lo: float, hi: float, colormap: str = "turbo") 
 
 
 def induced_flow_map(expected_pts: Tensor, c2w: Tensor, H: int, W: int, focal: Tensor, pixel_offset: float = 0.0,
-                     ndc: bool = True) -> Tensor:
+                     ndc: bool = True, ndc_hwf: tuple | None = None) -> Tensor:
     """Optical flow induced by the scene flow of a full render, seen from the same camera (spec §3.5, §3.6).
 
     For a rendered (non-training) view the original takes the neighbour pose equal to the current one, so the flow
@@ -64,6 +65,7 @@ def induced_flow_map(expected_pts: Tensor, c2w: Tensor, H: int, W: int, focal: T
         c2w: (S, 3, 4) the camera of the render.
         H, W, focal: render size and (S,) focal.
         pixel_offset: the render's pixel offset (0 = the original's integer grid).
+        ndc_hwf: the scene's NDC box (H0, W0, f0) when the render's camera differs from it (the viewer).
 
     Returns:
         (S, H, W, 2) flow in pixels.
@@ -75,12 +77,8 @@ def induced_flow_map(expected_pts: Tensor, c2w: Tensor, H: int, W: int, focal: T
     pixel_xy = (torch.stack([xs, ys], -1).reshape(1, -1, 2) + pixel_offset).expand(S, -1, -1)
     pts = expected_pts.reshape(S, -1, 1, 3)
     flow = induce_flow(pts, torch.ones(pts.shape[:3], dtype=pts.dtype), c2w.to(pts), H, W, focal.to(pts),
-                       pixel_xy.to(pts.device), ndc=ndc)
+                       pixel_xy.to(pts.device), ndc=ndc, ndc_hwf=ndc_hwf)
     return flow.reshape(S, H, W, 2)
-
-
-def _to_uint8(x: np.ndarray) -> np.ndarray:
-    return (np.clip(x, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
 def video_frames(output: str, maps: list[np.ndarray]) -> list[np.ndarray]:
@@ -93,7 +91,7 @@ def video_frames(output: str, maps: list[np.ndarray]) -> list[np.ndarray]:
     if not maps:
         raise ValueError(f"no frames for output {output!r}")
     if output == "rgb":
-        return [_to_uint8(m) for m in maps]
+        return [to_uint8(m) for m in maps]
     if output == "depth":
         stack = np.stack(maps)
         lo, hi = np.percentile(stack, [1.0, 99.0])
@@ -101,7 +99,7 @@ def video_frames(output: str, maps: list[np.ndarray]) -> list[np.ndarray]:
             lo, hi = float(stack.min()) - 1e-3, float(stack.max()) + 1e-3
         return [colorize(m, float(lo), float(hi)) for m in maps]
     if output == "blend":
-        return [np.repeat(_to_uint8(m)[..., None], 3, -1) for m in maps]
+        return [np.repeat(to_uint8(m)[..., None], 3, -1) for m in maps]
     if output == "flow":
         from mononerf.utils.flowviz import flow_to_rgb
 

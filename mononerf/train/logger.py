@@ -9,10 +9,7 @@ import numpy as np
 import torch
 
 from mononerf.utils.flowviz import flow_to_rgb
-
-
-def _to_uint8(img: torch.Tensor) -> np.ndarray:
-    return (img.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+from mononerf.utils.images import to_uint8
 
 
 def normalize_depth(depth: torch.Tensor) -> torch.Tensor:
@@ -64,16 +61,16 @@ class RunLogger:
         suffix = "s" if stage == "static" else "full"
         for b in range(gt.shape[0]):
             rgb = out[f"rgb_map_{suffix}"][b]
-            self.writer.add_image(f"{stage}/rgb_{b}", _to_uint8(rgb), step, dataformats="HWC")
-            self.writer.add_image(f"{stage}/rgb_holdout_{b}", _to_uint8(gt[b]), step, dataformats="HWC")
-            self.writer.add_image(f"{stage}/depth_{b}", _to_uint8(normalize_depth(out[f"depth_map_{suffix}"][b])),
+            self.writer.add_image(f"{stage}/rgb_{b}", to_uint8(rgb), step, dataformats="HWC")
+            self.writer.add_image(f"{stage}/rgb_holdout_{b}", to_uint8(gt[b]), step, dataformats="HWC")
+            self.writer.add_image(f"{stage}/depth_{b}", to_uint8(normalize_depth(out[f"depth_map_{suffix}"][b])),
                                   step, dataformats="HW")
-            self.writer.add_image(f"{stage}/acc_{b}", _to_uint8(out[f"acc_map_{suffix}"][b]), step, dataformats="HW")
+            self.writer.add_image(f"{stage}/acc_{b}", to_uint8(out[f"acc_map_{suffix}"][b]), step, dataformats="HW")
             if "dynamicness_map" in out:
-                self.writer.add_image(f"{stage}/dynamicness_{b}", _to_uint8(out["dynamicness_map"][b]), step,
+                self.writer.add_image(f"{stage}/dynamicness_{b}", to_uint8(out["dynamicness_map"][b]), step,
                                       dataformats="HW")
                 for k in ("rgb_map_s", "rgb_map_d"):
-                    self.writer.add_image(f"{stage}/{k[4:]}_{b}", _to_uint8(out[k][b]), step, dataformats="HWC")
+                    self.writer.add_image(f"{stage}/{k[4:]}_{b}", to_uint8(out[k][b]), step, dataformats="HWC")
             for key in ("f", "b"):
                 if flows and f"induced_flow_{key}" in flows:
                     ind, ref = flows[f"induced_flow_{key}"][b].numpy(), flows[f"flow_{key}_gt"][b].numpy()
@@ -84,7 +81,7 @@ class RunLogger:
                                           dataformats="HWC")
             mse = torch.mean((rgb - gt[b]) ** 2)
             self.writer.add_scalar(f"{stage}/psnr_holdout_{b}", float(-10 * torch.log10(mse)), step)
-            iio.imwrite(self.image_dir / f"{stage}_{step:06d}_{b:02d}.png", _to_uint8(rgb))
+            iio.imwrite(self.image_dir / f"{stage}_{step:06d}_{b:02d}.png", to_uint8(rgb))
 
     def close(self) -> None:
         if self.writer is not None:
