@@ -21,6 +21,7 @@ def induce_flow(
     focal: float | Tensor,
     pixel_xy: Tensor,
     ndc: bool = True,
+    ndc_hwf: tuple | None = None,
 ) -> Tensor:
     """Pixel flow from a ray's own pixel to where its flowed expected point lands in a neighbour frame (spec §3.5).
 
@@ -42,6 +43,8 @@ def induce_flow(
         H, W, focal: numbers or per-scene tensors (S,) / (S, 1).
         pixel_xy: (S, R, 2) pixel coordinates of each ray.
         ndc: convert the expected point from NDC to world first.
+        ndc_hwf: (H0, W0, focal0) of the scene's NDC box when the projecting camera has other intrinsics (a
+            viewer's window); None = the box is ``H, W, focal``, as for training and test renders.
 
     Returns:
         (S, R, 2) induced flow in pixels ([u, v]).
@@ -56,7 +59,7 @@ def induce_flow(
             f"pixel_xy {tuple(pixel_xy.shape)} must be (S, R, 2) for pts_ndc_flowed {tuple(pts_ndc_flowed.shape)}"
         )
     pts_map = torch.sum(weights[..., None] * pts_ndc_flowed, -2)  # (S, R, 3)
-    pts_world = ndc_to_world(pts_map, H, W, focal) if ndc else pts_map
+    pts_world = ndc_to_world(pts_map, *(ndc_hwf or (H, W, focal))) if ndc else pts_map
     pts_cam = world_to_camera(pts_world, c2w_neighbour)
     half_w = per_scene(W, pts_cam, "W") * 0.5
     half_h = per_scene(H, pts_cam, "H") * 0.5

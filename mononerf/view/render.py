@@ -26,7 +26,8 @@ from torch import Tensor
 
 from mononerf.data.poses import frame_time
 from mononerf.errors import MonoNeRFError
-from mononerf.render.rays import RayBundle, camera_to_pixels, get_rays, ndc_to_world, world_to_camera
+from mononerf.eval import visuals
+from mononerf.render.rays import RayBundle, get_rays
 from mononerf.render.renderer import batchify_field, prepare_rays, render_chunked, render_rays_dynamic
 from mononerf.utils.checks import check_shape
 
@@ -179,13 +180,10 @@ def client_flow(expected_pts: Tensor, c2w: Tensor, H: int, W: int, focal: float,
         (H, W, 2) flow in pixels.
     """
     check_shape(expected_pts, f"{H} {W} 3", "expected_pts")
-    pts = expected_pts.to(c2w)
-    if ndc:
-        h0, w0, f0 = ndc_hwf
-        pts = ndc_to_world(pts, float(h0), float(w0), float(f0))
-    uv = camera_to_pixels(world_to_camera(pts, c2w), float(focal), (0.5 * W, 0.5 * H))
-    ys, xs = torch.meshgrid(torch.arange(H, dtype=uv.dtype), torch.arange(W, dtype=uv.dtype), indexing="ij")
-    return uv - (torch.stack([xs, ys], -1).to(uv.device) + pixel_offset)
+    focal_t = torch.tensor([float(focal)], dtype=c2w.dtype, device=c2w.device)
+    box = tuple(float(v) for v in ndc_hwf)
+    return visuals.induced_flow_map(expected_pts.to(c2w)[None], c2w[None], H, W, focal_t, pixel_offset, ndc,
+                                    ndc_hwf=box)[0]
 
 
 class SceneView:
@@ -280,20 +278,18 @@ def output_image(output: str, maps: dict[str, Tensor], flow: Tensor | None = Non
     frame: depth is the disparity colour-mapped between its 1st and 99th percentile, the blending weight is grey
     (white = dynamic), the flow is hue = direction and brightness = magnitude (``flow`` from :func:`client_flow`).
     """
-    from mononerf.eval.visuals import disparity, video_frames
-
     if output == "colour":
-        return video_frames("rgb", [maps["rgb_map_full"].float().numpy()])[0]
+        return visuals.video_frames("rgb", [maps["rgb_map_full"].float().numpy()])[0]
     if output == "static":
-        return video_frames("rgb", [maps["rgb_map_s"].float().numpy()])[0]
+        return visuals.video_frames("rgb", [maps["rgb_map_s"].float().numpy()])[0]
     if output == "dynamic":
-        return video_frames("rgb", [maps["rgb_map_d"].float().numpy()])[0]
+        return visuals.video_frames("rgb", [maps["rgb_map_d"].float().numpy()])[0]
     if output == "depth":
-        return video_frames("depth", [disparity(maps["depth_map_full"].float(), ndc=ndc).numpy()])[0]
+        return visuals.video_frames("depth", [visuals.disparity(maps["depth_map_full"].float(), ndc=ndc).numpy()])[0]
     if output == "blend":
-        return video_frames("blend", [maps["dynamicness_map"].float().numpy()])[0]
+        return visuals.video_frames("blend", [maps["dynamicness_map"].float().numpy()])[0]
     if output == "flow":
         if flow is None:
             raise ValueError("the flow output needs the induced flow (client_flow)")
-        return video_frames("flow", [flow.float().cpu().numpy()])[0]
+        return visuals.video_frames("flow", [flow.float().cpu().numpy()])[0]
     raise ValueError(f"unknown output {output!r}; expected one of {', '.join(OUTPUTS)}")
