@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+import mononerf  # noqa: E402,F401  (before torch: the package sets the CPU allocator's huge-page option)
+import torch  # noqa: E402
 
 from mononerf.config import load_config  # noqa: E402
 from mononerf.data.synthetic import generate_scene  # noqa: E402
@@ -31,8 +33,28 @@ def arguments(doc: str, rays_per_scene: int) -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--profile", action="store_true")
     p.add_argument("--activation-checkpointing", action="store_true", help="run.activation_checkpointing = true")
+    p.add_argument("--tf32", action="store_true", help="CUDA: TF32 matrix products and convolutions")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the heads, the trajectory and the feature-lookup-free parts of the field")
     p.add_argument("--set", action="append", default=[])
     return p
+
+
+def apply_speed_options(tr: Trainer, a) -> str:
+    """The GPU directions of issue #8 that are not config keys (yet): measured here before any becomes one."""
+    notes = []
+    if a.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        notes.append("tf32")
+    if a.compile:
+        import mononerf.models.mononerf as mm
+
+        mm.discrete_trajectory = torch.compile(mm.discrete_trajectory, dynamic=True)
+        tr.model.mlp_dynamic.compile(dynamic=True)
+        tr.model.mlp_static.compile(dynamic=True)
+        notes.append("torch.compile (heads, trajectory)")
+    return ", ".join(notes) or "eager fp32"
 
 
 def build_trainer(a) -> Trainer:
@@ -53,7 +75,10 @@ def build_trainer(a) -> Trainer:
         argv += ["--set", s]
     tr = Trainer(load_config(argv), progress=False)
     dev = tr.device
-    print(f"device {dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'CPU'}), "
+    mode = apply_speed_options(tr, a)
+    thp = os.environ.get("THP_MEM_ALLOC_ENABLE", "0")
+    print(f"device {dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'CPU'}), {mode}, "
+          f"THP_MEM_ALLOC_ENABLE={thp}, "
           f"threads {torch.get_num_threads()}, scenes {tr.data.num_scenes} x {tr.data.num_frames} frames "
           f"{tr.data.width}x{tr.data.height}, {a.rays_per_scene} rays/scene, {a.samples} samples, "
           f"activation checkpointing {'on' if tr.renderer.settings.activation_checkpointing else 'off'}; {load_note()}",
@@ -115,8 +140,6 @@ def held_mb(obj) -> float:
 def load_note() -> str:
     """The 1-minute load average: figures taken on a busy machine are flagged by it."""
     try:
-        import os
-
         return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     except OSError:
         return "load average unknown"

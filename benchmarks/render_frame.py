@@ -1,7 +1,7 @@
 """Full-frame render benchmark: seconds per 270x480 frame (test-time render: joint pass at time t, no
 perturbation, no noise, under ``torch.inference_mode``, network calls of ``train.netchunk // S`` points).
 
-    .venv/bin/python benchmarks/render_frame.py [--rows 16 | --full] [--samples 64] [--chunk N] [...]
+    .venv/bin/python benchmarks/render_frame.py [--rows 16 | --full] [--samples 64] [--chunk N] [--profile] [...]
 
 Default: the released multi-scene configuration on 2 synthetic scenes at the real scenes' size, random weights.
 Every scene of the model renders its frame in the same call (as the original's ``render_path``); the figure is per
@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import time
 
-import torch
-
-from _common import arguments, build_trainer, load_note, peak_mb, reset_peak, sync
+from _common import arguments, build_trainer, load_note, peak_mb, profile_table, reset_peak, sync
+import torch  # after _common, which imports mononerf first (the allocator option)
 
 
 def main() -> None:
@@ -45,6 +44,8 @@ def main() -> None:
     print(f"render: {rows * W * S / dt:.0f} rays/s; {per_frame:.1f} s per {W}x{H} frame and scene ({how}); "
           f"peak memory {peak_mb(dev):.0f} MiB; chunk {chunk} rays, {tr.renderer.settings.netchunk // S} points "
           f"per network call; {load_note()}")
+    if a.profile:
+        print(profile_table(dev, lambda: tr.renderer.render_views(c2w, t, min(rows, 2), W, d.focals, chunk=chunk)))
 
 
 if __name__ == "__main__":

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import time
 
-import torch
-
 from _common import (arguments, build_trainer, held_mb, load_note, peak_mb, profile_table, reset_peak, rss_mb,
                      sync)
+import torch  # after _common, which imports mononerf first (the allocator option)
 
 
 def main() -> None:
