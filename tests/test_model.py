@@ -532,3 +532,105 @@ def test_feature_lookup_gradcheck_plain_and_native_volume():
     assert torch.autograd.gradcheck(
         lambda a, b: sample_frame_features(FeatureVolume([a, b], (5, 6)), frame, uv, (12, 10), scaling), (fine, coarse))
     assert torch.autograd.gradcheck(lambda a: sample_frame_features(a, frame, uv, (12, 10), scaling), (fine,))
+
+
+# ------------------------------------------------------------------------------------------------ projected volumes
+def test_projected_volume_lookup_equals_the_projected_lookup():
+    # W·(bilinear lookup) = bilinear lookup of (W·maps), on the grid and through a coarse level's resize (issue #8)
+    from mononerf.models.features import FeatureVolume, ProjectedVolume
+
+    torch.manual_seed(0)
+    fine = torch.randn(2, 4, 3, 5, 6, dtype=torch.float64)
+    coarse = torch.randn(2, 3, 3, 3, 4, dtype=torch.float64)
+    w = torch.randn(10, 7, dtype=torch.float64)
+    uv = torch.rand(2, 9, 2, dtype=torch.float64) * 14 - 1  # some points outside the image (border padding)
+    scaling = torch.tensor([6 / 5 * 2, 5 / 4 * 2], dtype=torch.float64)
+    for volume in (FeatureVolume([fine, coarse], (5, 6)), FeatureVolume([fine, coarse], (5, 6)).materialize()):
+        proj = ProjectedVolume(volume, w)
+        assert proj.shape == (2, 10, 3, 5, 6)
+        for frame in ([0, 2], [1, 1], [2, 0], [0, 1], [1, 2]):  # more frames than the cache keeps
+            frame = torch.tensor(frame)
+            ref = sample_frame_features(volume, frame, uv, (12, 10), scaling) @ w.T
+            torch.testing.assert_close(sample_frame_features(proj, frame, uv, (12, 10), scaling), ref,
+                                       atol=1e-12, rtol=0)
+        assert len(proj._maps) <= proj.capacity
+    with pytest.raises(ValueError, match="channels"):
+        ProjectedVolume(fine, torch.randn(3, 5, dtype=torch.float64))
+
+
+def _f64_native(f64_case):
+    """The float64 case with its SlowOnly features as a FeatureVolume with a coarse level."""
+    from mononerf.models.features import FeatureVolume
+
+    model, feats, rays, t, T = f64_case
+    lat = feats.latent
+    s, c, n, h, w = lat.shape
+    coarse = lat[:, c // 2:, :, ::2, ::2].contiguous()  # any values: the test compares two readings of one volume
+    return FeatureVolume([lat[:, :c // 2].contiguous(), coarse], (h, w))
+
+
+@pytest.mark.parametrize("reshape_quirk", [True, False])
+@pytest.mark.parametrize("frames", [(1, 2), (0, 3)])  # inner frames; the first and last (raw stand-in features)
+@pytest.mark.parametrize("native", [False, True])
+def test_inference_features_render_the_same_as_per_point_layers(f64_case, reshape_quirk, frames, native):
+    # the heads' first latent layers applied to the frame maps instead of the sampled points: every output of a
+    # render (joint pass and t±1 passes) must equal the plain computation (float64, issue #8)
+    import dataclasses
+
+    model, feats, rays, _, T = f64_case
+    if native:
+        feats = dataclasses.replace(feats, latent=_f64_native(f64_case))
+    rays = type(rays)(*(x.double() for x in rays))
+    t = torch.tensor([(f + 0.25) * 2 / T - 1 for f in frames], dtype=torch.float64)
+    saved = dict(model.quirks)
+    model.quirks["latent_temporal_reshape"] = reshape_quirk
+    try:
+        with torch.inference_mode():
+            fast = model.inference_features(feats, 10 ** 9)
+            assert fast.dynamic_proj is not None and fast.static_proj is not None
+            out_fast = _render(model, fast, rays, t, T, perturb=False, raw_noise_std=0.0)
+            out_plain = _render(model, feats, rays, t, T, perturb=False, raw_noise_std=0.0)
+    finally:
+        model.quirks.update(saved)
+    assert out_fast.keys() == out_plain.keys()
+    for key in out_plain:
+        torch.testing.assert_close(out_fast[key], out_plain[key], atol=1e-10, rtol=0, msg=key)
+
+
+def test_inference_features_when_to_project(tiny_setup):
+    images, c2w, focal, rays, t, T = tiny_setup
+    model = _tiny_model()
+    feats = model.encode(images, c2w, focal)
+    with pytest.raises(RuntimeError, match="inference_mode"):
+        model.inference_features(feats, 10 ** 9)
+    pixels = min(v.shape[-2] * v.shape[-1] for v in (feats.latent, feats.latent2d))
+    with torch.inference_mode():
+        assert model.inference_features(feats, 2 * pixels) is feats  # small renders: per point is cheaper
+        big = model.inference_features(feats, 10 ** 9)
+        assert big.dynamic_proj.shape[1] == 2 * 32 and big.static_proj.shape[1] == 3 * 32  # n lin_z x d_hidden
+        out = _render(model, big, rays, t, T, perturb=False, raw_noise_std=0.0)
+        ref = _render(model, feats, rays, t, T, perturb=False, raw_noise_std=0.0)
+    torch.testing.assert_close(out["rgb_map_full"], ref["rgb_map_full"], atol=1e-5, rtol=1e-5)  # float32
+
+
+@pytest.mark.parametrize("kwargs", [dict(use_spade=True), dict(feature_fuse_mode="concat"),
+                                    dict(origin_pipeline=True), dict(flow_guided_feat=False)])
+def test_heads_without_a_projection_keep_per_point_layers(kwargs):
+    assert DynamicHead(d_latent=24, d_hidden=16, d_global=8, **kwargs).latent_projection() is None
+    assert DynamicHead(d_latent=24, d_hidden=16, d_global=8).latent_projection().shape == (3 * 16, 24)
+    sta = {k: v for k, v in kwargs.items() if k in ("use_spade", "origin_pipeline")}
+    if sta:
+        assert StaticHead(d_latent=24, d_hidden=16, **sta).latent_projection() is None
+
+
+def test_resnet_block_inference_path_is_the_same_arithmetic():
+    from mononerf.models.blocks import ResnetBlockFC
+
+    torch.manual_seed(0)
+    block, x = ResnetBlockFC(16), torch.randn(5, 16)
+    ref = block(x)
+    with torch.no_grad():
+        fast = block(x)
+    with torch.inference_mode():
+        fast2 = block(x)
+    assert torch.equal(fast, ref.detach()) and torch.equal(fast2, ref.detach())

@@ -81,21 +81,23 @@ def edit_frames(trainer, spec: EditSpec, downscale: int = 1, progress: bool = Fa
     if feats is None:
         raise MonoNeRFError("the run's features are not encoded (call trainer.encode() first)")
     model, a = trainer.model, spec.static_scene
-    feats_a = select_scenes(feats, [a])
-    dynamic_fn = None
-    if spec.dynamic_scene is not None:
-        feats_d = feats_a
-        if spec.dynamic_scene != a:
-            feats_d = swap_dynamic_latents(feats_a, select_scenes(feats, [spec.dynamic_scene]))
-        frozen = None
-        if spec.freeze is not None:
-            frozen = torch.tensor([frame_time(spec.freeze, n)], dtype=torch.float32, device=d.device)
-        dynamic_fn = dynamic_field(model, feats_d, frozen)
-    joint_fn = edited_joint_fn(static_field(model, feats_a), dynamic_fn)
+    H, W, focal = render_size(trainer, downscale)
+    points = H * W * trainer.renderer.settings.n_samples  # per frame: worth projecting the maps? (inference_features)
+    with torch.inference_mode():
+        feats_a = select_scenes(feats, [a])
+        dynamic_fn = None
+        if spec.dynamic_scene is not None:
+            feats_d = feats_a
+            if spec.dynamic_scene != a:
+                feats_d = swap_dynamic_latents(feats_a, select_scenes(feats, [spec.dynamic_scene]))
+            frozen = None
+            if spec.freeze is not None:
+                frozen = torch.tensor([frame_time(spec.freeze, n)], dtype=torch.float32, device=d.device)
+            dynamic_fn = dynamic_field(model, model.inference_features(feats_d, points), frozen)
+        joint_fn = edited_joint_fn(static_field(model, model.inference_features(feats_a, points)), dynamic_fn)
 
     ticks = [float(k) for k in range(n)] if spec.freeze is not None else playback_ticks(n, spec.speed)
     cams = camera_path(d.poses[a], d.render_poses[a], ticks, spec.camera, spec.view)
-    H, W, focal = render_size(trainer, downscale)
     steps = list(zip(cams, ticks))
     if progress:
         from tqdm import tqdm

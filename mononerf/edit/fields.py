@@ -68,7 +68,8 @@ def select_scenes(feats: SceneFeatures, index: list[int] | Tensor) -> SceneFeatu
         return None if x is None else x[idx.to(x.device)]
 
     return dataclasses.replace(feats, latent=pick(feats.latent), pooled_flow_latent=pick(feats.pooled_flow_latent),
-                               latent2d=pick(feats.latent2d), w2c=pick(feats.w2c), focal=pick(feats.focal))
+                               latent2d=pick(feats.latent2d), w2c=pick(feats.w2c), focal=pick(feats.focal),
+                               dynamic_proj=None, static_proj=None)
 
 
 def swap_dynamic_latents(geometry: SceneFeatures, source: SceneFeatures) -> SceneFeatures:
@@ -84,7 +85,7 @@ def swap_dynamic_latents(geometry: SceneFeatures, source: SceneFeatures) -> Scen
         raise MonoNeRFError(f"scenes differ in frames or image size ({geometry.num_frames} frames "
                             f"{geometry.image_size} vs {source.num_frames} frames {source.image_size})")
     return dataclasses.replace(geometry, latent=source.latent, latent_scaling=source.latent_scaling,
-                               pooled_flow_latent=source.pooled_flow_latent)
+                               pooled_flow_latent=source.pooled_flow_latent, dynamic_proj=None)
 
 
 def static_field(model: MonoNeRF, feats: SceneFeatures) -> FieldFn:

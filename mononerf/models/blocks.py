@@ -19,4 +19,9 @@ class ResnetBlockFC(nn.Module):
         self.activation = nn.Softplus(beta=beta) if beta > 0 else nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.is_grad_enabled() and isinstance(self.activation, nn.ReLU):
+            # renders: the same operations, the activation and the shortcut applied in place on temporaries
+            # (two fewer multi-megabyte allocations per block)
+            net = self.fc_0(torch.relu(x)).relu_()
+            return self.fc_1(net).add_(x)
         return x + self.fc_1(self.activation(self.fc_0(self.activation(x))))

@@ -99,6 +99,62 @@ class FeatureVolume:
         return sum(lv.numel() * lv.element_size() for lv in self.levels)
 
 
+class ProjectedVolume:
+    """A feature volume multiplied by a weight matrix, one frame at a time, when a lookup first reads that frame.
+
+    Bilinear sampling (and the volume's own bilinear resizing) is a weighted sum of feature vectors, so a linear map
+    without bias commutes with it exactly: ``sample(F)·Wᵀ = sample(F·Wᵀ)``. Applied to the first linear layers of a
+    head (spec §2.9–2.10: ``lin_z``), each frame map is multiplied once instead of every sample point, which is what
+    full-frame renders need (8 M samples against a 240x135 map). Inference only: the maps are cached for the
+    lifetime of this object (two frames per scene, the oldest dropped first), which must not outlive the weights
+    (make one per render).
+
+    Args:
+        volume: (S, C, T, h, w) tensor or :class:`FeatureVolume`.
+        weight: (O, C).
+    """
+
+    def __init__(self, volume: "torch.Tensor | FeatureVolume", weight: torch.Tensor):
+        if weight.dim() != 2 or weight.shape[1] != volume.shape[1]:
+            raise ValueError(f"weight {tuple(weight.shape)} does not match the volume's {volume.shape[1]} channels")
+        self.volume, self.weight = volume, weight
+        # a query reads one frame per scene: room for two frames per scene, the oldest dropped first
+        self.capacity = 2 * int(volume.shape[0])
+        self._maps: dict[tuple[int, int], list[torch.Tensor]] = {}
+
+    @property
+    def shape(self) -> torch.Size:
+        """(S, O, T, h, w)."""
+        s, _, t, h, w = self.volume.shape
+        return torch.Size((s, self.weight.shape[0], t, h, w))
+
+    @property
+    def device(self) -> torch.device:
+        return self.weight.device
+
+    def frame_maps(self, s: int, f: int) -> list[torch.Tensor]:
+        """Scene ``s``, frame ``f``: ``[(1, O, h, w)]`` (channels-last), computed on first use."""
+        key = (int(s), int(f))
+        if key not in self._maps:
+            while len(self._maps) >= self.capacity:
+                self._maps.pop(next(iter(self._maps)))
+            out, c0 = None, 0
+            for m in frame_maps(self.volume, s, f):
+                c = m.shape[1]
+                y = torch.matmul(m[0].permute(1, 2, 0), self.weight[:, c0:c0 + c].T)  # (h, w, O)
+                out = y if out is None else out.add_(y)
+                c0 += c
+            self._maps[key] = [out.permute(2, 0, 1)[None]]
+        return self._maps[key]
+
+
+def frame_maps(latent: "torch.Tensor | FeatureVolume | ProjectedVolume", s: int, f: int) -> list[torch.Tensor]:
+    """Scene ``s``, frame ``f`` of a volume as (1, C_l, h, w) maps whose channels concatenate to the volume's."""
+    if isinstance(latent, torch.Tensor):
+        return [latent[s, :, f][None]]  # a view
+    return latent.frame_maps(s, f)
+
+
 def merge_levels(feats: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """Concatenate consecutive levels of equal spatial size (one lookup for them)."""
     out: list[list[torch.Tensor]] = []
@@ -110,33 +166,36 @@ def merge_levels(feats: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     return [g[0] if len(g) == 1 else torch.cat(g, 1) for g in out]
 
 
-def sample_frame_features(latent: torch.Tensor | FeatureVolume, frame: torch.Tensor, uv: torch.Tensor, image_size: tuple[int, int],
-                          latent_scaling: torch.Tensor) -> torch.Tensor:
+def sample_frame_features(latent: torch.Tensor | FeatureVolume | ProjectedVolume, frame: torch.Tensor,
+                          uv: torch.Tensor, image_size: tuple[int, int], latent_scaling: torch.Tensor,
+                          out: torch.Tensor | None = None) -> torch.Tensor:
     """Bilinear features of frame ``frame[s]`` at pixels ``uv`` (spec §2.4, pixelNeRF's ``index``).
 
     ``uv_n = uv · latent_scaling / (W, H) − 1``; ``grid_sample(bilinear, padding 'border', align_corners=True)``.
     Each scene's frame is a view of the feature volume (no copy of the frame slice).
 
     Args:
-        latent: (S, C, T, h, w) tensor or :class:`FeatureVolume`.  frame: (S,) int frame per scene.  uv: (S, P, 2) pixels of the (W, H) image.
+        latent: (S, C, T, h, w) tensor, :class:`FeatureVolume` or :class:`ProjectedVolume`.
+        frame: (S,) int frame per scene.  uv: (S, P, 2) pixels of the (W, H) image.
         image_size: (W, H) of the training images.  latent_scaling: (2,) ``[w/(w−1)·2, h/(h−1)·2]``.
+        out: optional (S, P, C) tensor, any strides (e.g. a view of a bigger buffer), written and returned.
     Returns:
         (S, P, C).
     """
-    if not isinstance(latent, FeatureVolume):
+    if isinstance(latent, torch.Tensor):
         check_shape(latent, "S C T h w", "latent")
     check_shape(uv, "S P 2", "uv")
     size = torch.tensor(image_size, dtype=uv.dtype, device=uv.device)
     grid = (uv * (latent_scaling.to(uv) / size) - 1.0)[:, :, None, :]  # (S, P, 1, 2)
     S, P = uv.shape[:2]
+    if out is not None and tuple(out.shape) != (S, P, latent.shape[1]):
+        raise ValueError(f"out has shape {tuple(out.shape)}, expected {(S, P, latent.shape[1])}")
     # one contiguous (S, P, C) result, each map's (1, C_l, P, 1) lookup written transposed into its channel slice:
     # a single copy (a transposed view would be copied again by every linear layer reading it)
-    out = None
     for s in range(S):
         f = int(frame[s])
-        maps = latent.frame_maps(s, f) if isinstance(latent, FeatureVolume) else [latent[s, :, f][None]]  # views
         c0 = 0
-        for m in maps:
+        for m in frame_maps(latent, s, f):
             part = F.grid_sample(m, grid[s:s + 1], mode="bilinear", padding_mode="border", align_corners=True)
             if out is None:
                 out = part.new_empty(S, P, latent.shape[1])
@@ -145,7 +204,7 @@ def sample_frame_features(latent: torch.Tensor | FeatureVolume, frame: torch.Ten
     return out
 
 
-def temporal_features(latent: torch.Tensor, frame: torch.Tensor, num_frames: int, feat_curr: torch.Tensor,
+def temporal_features(latent: torch.Tensor, frame: torch.Tensor, num_frames: int, feat_curr: torch.Tensor | None,
                       uv_b: torch.Tensor, uv_f: torch.Tensor, image_size: tuple[int, int],
                       latent_scaling: torch.Tensor, reshape_quirk: bool = True) -> torch.Tensor:
     """Features gathered along the trajectory at frames t−1 and t+1 (spec §2.7 step 6).
@@ -155,22 +214,28 @@ def temporal_features(latent: torch.Tensor, frame: torch.Tensor, num_frames: int
     transpose, which scrambles channels and points; False stacks them as intended.
 
     Args:
-        feat_curr: (S, P, C) features at frame t.  uv_b, uv_f: (S, P, 2) pixels in frames t−1, t+1.
+        feat_curr: (S, P, C) features at frame t (may be None when no scene's frame is the first or the last).
+        uv_b, uv_f: (S, P, 2) pixels in frames t−1, t+1.
     Returns:
         (S, P, 2, C): [backward, forward].
     """
-    frame_b = (frame - 1).clamp(0, num_frames - 1)
-    frame_f = (frame + 1).clamp(0, num_frames - 1)
-    feat_b = sample_frame_features(latent, frame_b, uv_b, image_size, latent_scaling)
-    feat_f = sample_frame_features(latent, frame_f, uv_f, image_size, latent_scaling)
-    at_end = (frame + 1 >= num_frames)[:, None, None]
-    at_start = (frame - 1 < 0)[:, None, None]
-    feat_f = torch.where(at_end, feat_curr, feat_f)
-    feat_b = torch.where(at_start, feat_curr, feat_b)
-    if not reshape_quirk:
-        return torch.stack([feat_b, feat_f], dim=-2)
-    s, p, c = feat_curr.shape
-    # the original: stack to (S, C, P, 2), permute to (S, C, 2, P), reshape to (S, P, 2, C). Stacking straight into
-    # a contiguous (S, C, 2, P) buffer gives the same memory in one copy; the reshape is then a view
-    stacked = torch.stack([feat_b.transpose(1, 2), feat_f.transpose(1, 2)], dim=2)  # (S, C, 2, P)
-    return stacked.reshape(s, p, 2, c)
+    S, P = uv_b.shape[:2]
+    C = latent.shape[1]
+    if reshape_quirk:
+        # the original stacks to (S, C, P, 2), permutes to (S, C, 2, P) and reshapes that memory to (S, P, 2, C).
+        # The lookups are written straight into a contiguous (S, C, 2, P) buffer, each map's (C_l, P) result row by
+        # row (no transposing copy, no stack); the reshape is then a view
+        buf = torch.empty(S, C, 2, P, dtype=latent.dtype, device=uv_b.device)
+        out_b, out_f = buf[:, :, 0].transpose(1, 2), buf[:, :, 1].transpose(1, 2)  # (S, P, C) views
+    else:
+        buf = torch.empty(S, P, 2, C, dtype=latent.dtype, device=uv_b.device)
+        out_b, out_f = buf[:, :, 0], buf[:, :, 1]
+    sample_frame_features(latent, (frame - 1).clamp(0, num_frames - 1), uv_b, image_size, latent_scaling, out=out_b)
+    sample_frame_features(latent, (frame + 1).clamp(0, num_frames - 1), uv_f, image_size, latent_scaling, out=out_f)
+    for s in range(S):  # outside the video the current features stand in (whole scenes: one frame per scene)
+        for out, outside in ((out_f, int(frame[s]) + 1 >= num_frames), (out_b, int(frame[s]) - 1 < 0)):
+            if outside:
+                if feat_curr is None:
+                    raise ValueError("temporal_features needs feat_curr when a scene's frame is the first or the last")
+                out[s] = feat_curr[s]
+    return buf.reshape(S, P, 2, C) if reshape_quirk else buf

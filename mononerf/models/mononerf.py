@@ -14,7 +14,7 @@ S scenes, T frames, R rays, K samples, P = R·K points per scene.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -22,7 +22,7 @@ from torch import nn
 from mononerf.errors import ConfigError
 from mononerf.models.embedder import PositionalEncoding, drop_time_terms
 from mononerf.models.encoders import Resnet18Encoder, SpatialTemporalEncoder, preprocess_clip
-from mononerf.models.features import sample_frame_features, temporal_features
+from mononerf.models.features import ProjectedVolume, sample_frame_features, temporal_features
 from mononerf.models.heads import DynamicHead, StaticHead
 from mononerf.models.trajectory import discrete_trajectory, ode_trajectory
 from mononerf.render.rays import invert_pose, ndc_to_world, project_to_pixels
@@ -41,6 +41,8 @@ class SceneFeatures:
         pooled_flow_latent: (S, 2048) average-pooled SlowOnly layer4 (input of the global code).
         latent2d: (S, 512, T, h2, w2) ResNet18 features (tensor or FeatureVolume), or None.  latent2d_scaling: (2,) or None.
         w2c: (S, T, 3, 4) world-to-camera poses.  focal: (S,).  image_size: (W, H) of the training images.
+        dynamic_proj, static_proj: the volumes the heads read multiplied by their first latent layers
+            (:meth:`MonoNeRF.inference_features`, renders only), or None.
     """
 
     latent: torch.Tensor
@@ -51,6 +53,8 @@ class SceneFeatures:
     w2c: torch.Tensor
     focal: torch.Tensor
     image_size: tuple[int, int]
+    dynamic_proj: ProjectedVolume | None = None
+    static_proj: ProjectedVolume | None = None
 
     @property
     def num_frames(self) -> int:
@@ -137,6 +141,31 @@ class MonoNeRF(nn.Module):
         )
         return feats.detach() if self.freeze_enc else feats
 
+    def inference_features(self, feats: SceneFeatures, points_per_frame: int) -> SceneFeatures:
+        """``feats`` for a render of ``points_per_frame`` sample points per scene and frame under the current weights:
+        with the heads' first latent layers applied to the feature maps (:class:`ProjectedVolume`) when that costs
+        less than applying them per point — the maps of a frame are multiplied once, when first read. Exact up to
+        float summation order (bilinear lookups commute with linear maps). No autograd: call it under
+        ``torch.inference_mode()`` or ``no_grad``, and make new ones after the weights change.
+
+        Returns ``feats`` itself when nothing is worth projecting (small renders, unsupported head variants).
+        """
+        if torch.is_grad_enabled():
+            raise RuntimeError("inference_features is for renders: call it under torch.inference_mode()")
+        dyn_w = self.mlp_dynamic.latent_projection()
+        sta_w = self.mlp_static.latent_projection()
+        static_volume = feats.latent2d if self.encoder2d is not None else feats.latent
+
+        def worth(volume, weight):
+            # projecting a frame costs C·O per map pixel; it saves C·O per point
+            return weight is not None and volume is not None and points_per_frame > 2 * volume.shape[-2] * volume.shape[-1]
+
+        dyn = ProjectedVolume(feats.latent, dyn_w) if worth(feats.latent, dyn_w) else None
+        sta = ProjectedVolume(static_volume, sta_w) if worth(static_volume, sta_w) else None
+        if dyn is None and sta is None:
+            return feats
+        return replace(feats, dynamic_proj=dyn, static_proj=sta)
+
     # ------------------------------------------------------------------------------------------------ helpers
     def _points(self, pts_ref: torch.Tensor, viewdirs: torch.Tensor, feats: SceneFeatures):
         check_shape(pts_ref, "S R K 4", "pts_ref")
@@ -164,6 +193,10 @@ class MonoNeRF(nn.Module):
         return project_to_pixels(pts_world, w2c, feats.focal, feats.principal)
 
     def _static(self, emb, views, uv, frame, feats):
+        if feats.static_proj is not None:
+            scaling = feats.latent2d_scaling if self.encoder2d is not None else feats.latent_scaling
+            lat = sample_frame_features(feats.static_proj, frame, uv, feats.image_size, scaling)
+            return self.mlp_static(drop_time_terms(emb), views, None, latent_proj=lat)
         if self.encoder2d is not None:
             lat = sample_frame_features(feats.latent2d, frame, uv, feats.image_size, feats.latent2d_scaling)
         else:
@@ -177,14 +210,22 @@ class MonoNeRF(nn.Module):
                                            self.discrete_steps, self.quirks["discrete_flow_branch_mixup"])
         else:
             x_b, x_f = ode_trajectory(self.mlp_dynamic, self.embed_pts, xyz, tau, feats.num_frames, code, **self.ode)
-        latent = sample_frame_features(feats.latent, frame, uv, feats.image_size, feats.latent_scaling)
-        if self.freeze_enc:
+        n = feats.num_frames
+        latent_proj = None
+        if feats.dynamic_proj is not None:
+            latent_proj = sample_frame_features(feats.dynamic_proj, frame, uv, feats.image_size, feats.latent_scaling)
+            # the raw features are read only where they stand in for a neighbour outside the video
+            at_ends = bool(((frame == 0) | (frame == n - 1)).any()) and self.use_temporal_feature
+            latent = (sample_frame_features(feats.latent, frame, uv, feats.image_size, feats.latent_scaling)
+                      if at_ends else None)
+        else:
+            latent = sample_frame_features(feats.latent, frame, uv, feats.image_size, feats.latent_scaling)
+        if self.freeze_enc and latent is not None:
             # detached like the original (spec §2.7 step 7): in the t±1 passes the sampling positions depend on the
             # trajectory, and no gradient may reach it through them
             latent = latent.detach()
         latent_temporal = None
         if self.use_temporal_feature:
-            n = feats.num_frames
             as_world = self.quirks["temporal_feature_ndc_as_world"]
             pb = x_b if as_world else self._to_world(x_b, feats)  # spec §8.2: NDC points used as world points
             pf = x_f if as_world else self._to_world(x_f, feats)
@@ -196,7 +237,8 @@ class MonoNeRF(nn.Module):
                 # the original detaches the gathered features (stop_encoder_grad, spec §2.7 step 6): no gradient
                 # reaches the trajectory through the sampling positions either
                 latent_temporal = latent_temporal.detach()
-        return self.mlp_dynamic(emb, views, latent, code, torch.cat([x_b, x_f], -1), latent_temporal)
+        return self.mlp_dynamic(emb, views, latent, code, torch.cat([x_b, x_f], -1), latent_temporal,
+                                latent_proj=latent_proj)
 
     # ------------------------------------------------------------------------------------------------ queries
     def query_static(self, pts_ref: torch.Tensor, viewdirs: torch.Tensor, feats: SceneFeatures,

@@ -61,14 +61,15 @@ class FieldRenderer(nn.Module):
         self.features: SceneFeatures | None = None
 
     def forward(self, rays: RayBundle, t: torch.Tensor, dynamic: bool, test: bool = False,
-                neighbour_passes: bool = True) -> dict:
+                neighbour_passes: bool = True, feats: SceneFeatures | None = None) -> dict:
         """rays (S, R, 3)×3 in NDC (or world), t (S,) → the renderer's output dict.
 
         ``test`` uses the original's test kwargs: no perturbation, no noise, inference outputs.
         ``neighbour_passes=False`` skips the t±1 re-renders (not needed for images of time t).
+        ``feats``: features to read instead of ``self.features`` (e.g. :meth:`MonoNeRF.inference_features`).
         """
         s = self.settings
-        feats = self.features
+        feats = self.features if feats is None else feats
         common = dict(n_samples=s.n_samples, perturb=s.perturb and not test, lindisp=s.lindisp,
                       raw_noise_std=0.0 if test else s.raw_noise_std)
         # network calls of at most netchunk // S points per scene, as the original's batchify (spec §2.6)
@@ -91,9 +92,11 @@ class FieldRenderer(nn.Module):
                      dynamic: bool = True, chunk: int = 1024 * 32) -> dict:
         """Full images: c2w (S, 3, 4), t (S,) → dict of (S, H, W, …) on the CPU (test kwargs)."""
         s = self.settings
+        # the heads' first latent layers applied to each frame's feature maps once (exact; see inference_features)
+        feats = self.model.inference_features(self.features, height * width * s.n_samples)
 
         def ray_fn(rays, near, far):
-            out = self.forward(rays, t, dynamic=dynamic, test=True, neighbour_passes=False)
+            out = self.forward(rays, t, dynamic=dynamic, test=True, neighbour_passes=False, feats=feats)
             if dynamic:  # expected flowed positions under the current dynamic weights (spec §3.5), per ray
                 w = out["weights_d"][..., None]
                 out["expected_pts_f"] = (w * out["raw_pts_f"]).sum(-2)

@@ -239,7 +239,9 @@ class SceneView:
         c2w = req.pose(device=self.device)
         rays = client_rays(c2w, H, W, req.focal, self.ndc_hwf, ndc=s.ndc, pixel_offset=s.pixel_offset)
         t = torch.tensor([frame_time(req.frame, self.num_frames)], dtype=torch.float32, device=self.device)
-        joint_fn = batchify_field(functools.partial(model.query_joint, feats=self.feats), max(1, s.netchunk))
+        with torch.inference_mode():  # the heads' first latent layers applied per frame map (exact)
+            feats = model.inference_features(self.feats, H * W * self.n_samples)
+        joint_fn = batchify_field(functools.partial(model.query_joint, feats=feats), max(1, s.netchunk))
 
         def no_neighbour_pass(pts_ref, viewdirs):
             raise RuntimeError("viewer renders run without the t±1 passes")
