@@ -90,6 +90,17 @@ def test_resume_is_exact(scenes, tmp_path):
         assert b[i] == a[i], (i, a[i], b[i])  # bit-identical on CPU
 
 
+def test_the_last_dynamic_step_is_always_in_a_checkpoint(scenes, tmp_path):
+    # N_iters = 4 with i_weights = 2: the periodic save is at step 2 only; step 3 is saved when the stage ends, so a
+    # render of the run sees every step and running the command again has nothing left to train
+    argv = tiny_argv(scenes, tmp_path, extra=["train.N_static_iters=1", "train.N_iters=4", "train.i_weights=2"])
+    trainer, history = run(argv)
+    assert sorted(p.name for p in trainer.run_dir.glob("0*.tar")) == ["000002.tar", "000003.tar"]
+    assert ckpt.load(trainer.run_dir / "000003.tar")["global_step"] == 3
+    _, again = run(argv)
+    assert [h for h in again if h[0] == "dynamic"] == []
+
+
 def test_unseen_frames_mode_never_samples_held_out_frames(scenes, tmp_path):
     seen = {"static": set(), "dynamic": set()}
     argv = tiny_argv(scenes, tmp_path, names=("b",), conf="unseen_frames",

@@ -107,6 +107,7 @@ class Trainer:
         self.device = self.dist.device
         self.progress = progress and self.dist.is_main
         self.callbacks = list(callbacks or [])
+        self._last_saved: tuple[str, int] | None = None  # (stage, step) of the newest checkpoint written
         info, train = cfg.info, cfg.train
         scene_dirs = resolve_scene_dirs(info.dataset_file_lists, train.datadir)
         if not cfg.quirks.render_path_neighbour_clamp:
@@ -211,7 +212,9 @@ class Trainer:
         obj = {"global_step": step, "stage": stage, "network_fn_d_state_dict": self.model.state_dict(),
                "optimizer_state_dict": optimizer.state_dict(), "rng": rng or ckpt.rng_state(self.sampler),
                "config": self.cfg.to_dict()}
-        return ckpt.save_atomic(obj, self.run_dir / name)
+        path = ckpt.save_atomic(obj, self.run_dir / name)
+        self._last_saved = (stage, step)
+        return path
 
     # ------------------------------------------------------------------------------------------------ fit
     def fit(self) -> list[tuple[str, int, float]]:
@@ -277,6 +280,10 @@ class Trainer:
                 self._periodic(stage, i, logs, optimizer, time.time() - t0)
                 for cb in self.callbacks:
                     cb(self, stage, i, logs)
+            if stage == DYNAMIC and completed >= plan.start and self._last_saved != (stage, completed):
+                # the last steps are kept: the original saves only at multiples of i_weights, so with N_iters not
+                # one more than such a multiple its final steps were in no checkpoint (a run to resume or render)
+                self._save(stage, completed, optimizer)
         except KeyboardInterrupt:
             # keep the last completed step; if the interrupted step had started, rewind the RNG to its start
             if completed >= 0 and completed >= plan.start:
