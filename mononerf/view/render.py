@@ -210,6 +210,7 @@ class SceneView:
         self.ndc_hwf = (float(d.height), float(d.width), float(d.focals[scene]))
         self.device = d.device
         self.feats = select_scenes(trainer.renderer.features, [scene])
+        self._render_feats = self.feats  # with projected feature maps once a render is big enough (weights fixed)
 
     @property
     def name(self) -> str:
@@ -239,9 +240,11 @@ class SceneView:
         c2w = req.pose(device=self.device)
         rays = client_rays(c2w, H, W, req.focal, self.ndc_hwf, ndc=s.ndc, pixel_offset=s.pixel_offset)
         t = torch.tensor([frame_time(req.frame, self.num_frames)], dtype=torch.float32, device=self.device)
-        with torch.inference_mode():  # the heads' first latent layers applied per frame map (exact)
-            feats = model.inference_features(self.feats, H * W * self.n_samples)
-        joint_fn = batchify_field(functools.partial(model.query_joint, feats=feats), max(1, s.netchunk))
+        if self._render_feats is self.feats:
+            with torch.inference_mode():  # the heads' first latent layers applied per frame map (exact), kept:
+                # the viewer's weights never change, so the coarse and full passes of one time share the maps
+                self._render_feats = model.inference_features(self.feats, H * W * self.n_samples)
+        joint_fn = batchify_field(functools.partial(model.query_joint, feats=self._render_feats), max(1, s.netchunk))
 
         def no_neighbour_pass(pts_ref, viewdirs):
             raise RuntimeError("viewer renders run without the t±1 passes")
