@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import sys
@@ -36,8 +37,16 @@ def arguments(doc: str, rays_per_scene: int) -> argparse.ArgumentParser:
     p.add_argument("--tf32", action="store_true", help="CUDA: TF32 matrix products and convolutions")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the heads, the trajectory and the feature-lookup-free parts of the field")
+    p.add_argument("--autocast", action="store_true", help="bfloat16 autocast around the measured work")
     p.add_argument("--set", action="append", default=[])
     return p
+
+
+def speed_context(a, device: torch.device):
+    """``torch.autocast(bfloat16)`` with ``--autocast``, else nothing."""
+    if a.autocast:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def apply_speed_options(tr: Trainer, a) -> str:
@@ -54,6 +63,8 @@ def apply_speed_options(tr: Trainer, a) -> str:
         tr.model.mlp_dynamic.compile(dynamic=True)
         tr.model.mlp_static.compile(dynamic=True)
         notes.append("torch.compile (heads, trajectory)")
+    if a.autocast:
+        notes.append("bf16 autocast")
     return ", ".join(notes) or "eager fp32"
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU figures of issue #8 in one call, for a session lent a GPU machine (the `device` tool): the CUDA tests, the
-# dynamic step at the original's 512 rays per scene (eager fp32, TF32, TF32 + torch.compile), 1024 rays per scene,
-# and a full 270x480 frame. Prepared on the CPU machine; not yet run on a GPU (benchmarks/README.md).
+# dynamic step at the original's 512 rays per scene (eager fp32, TF32, TF32 + torch.compile, bf16 autocast), 1024 rays
+# per scene, and full 270x480 frames (fp32, TF32, bf16 autocast). Prepared on the CPU machine (each option runs
+# there); not yet run on a GPU (benchmarks/README.md).
 #   PY=python ./benchmarks/gpu.sh 2>&1 | tee gpu.txt
 set -u
 cd "$(dirname "$0")/.."
@@ -15,3 +16,5 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 "$PY" $B/train_step.py --device cuda --rays-per-scene 1024 --steps 3 --stages dynamic
 "$PY" $B/render_frame.py --device cuda --full
 "$PY" $B/render_frame.py --device cuda --full --tf32
+"$PY" $B/train_step.py --device cuda --rays-per-scene 512 --steps 10 --stages dynamic --autocast
+"$PY" $B/render_frame.py --device cuda --full --autocast

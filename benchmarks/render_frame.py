@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from _common import arguments, build_trainer, load_note, peak_mb, profile_table, reset_peak, sync
+from _common import arguments, build_trainer, load_note, peak_mb, profile_table, reset_peak, speed_context, sync
 import torch  # after _common, which imports mononerf first (the allocator option)
 
 
@@ -24,6 +24,11 @@ def main() -> None:
     p.add_argument("--chunk", type=int, default=None, help="rays per scene per render call (default info.chunk)")
     a = p.parse_args()
     tr = build_trainer(a)
+    with speed_context(a, tr.device):
+        measure(tr, a)
+
+
+def measure(tr, a) -> None:
     dev, d = tr.device, tr.data
     tr.encode()
     S, H, W = d.num_scenes, d.height, d.width

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 
 from _common import (arguments, build_trainer, held_mb, load_note, peak_mb, profile_table, reset_peak, rss_mb,
-                     sync)
+                     speed_context, sync)
 import torch  # after _common, which imports mononerf first (the allocator option)
 
 
@@ -25,6 +25,11 @@ def main() -> None:
     a = p.parse_args()
     tr = build_trainer(a)
     dev = tr.device
+    with speed_context(a, dev):
+        measure(tr, a, dev)
+
+
+def measure(tr, a, dev) -> None:
     reset_peak(dev)
     t0 = time.perf_counter()
     tr.encode()
