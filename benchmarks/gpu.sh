@@ -4,6 +4,11 @@
 # per scene, and full 270x480 frames (fp32, TF32, bf16 autocast). Prepared on the CPU machine (each option runs
 # there); not yet run on a GPU (benchmarks/README.md).
 #   PY=python ./benchmarks/gpu.sh 2>&1 | tee gpu.txt
+# On this workplace's lent machine (its python3 holds torch and most packages, not pyhocon/configargparse/lpips):
+#   here:  echo /.whl/ >> .git/info/exclude; python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#          --implementation cp --platform manylinux_2_17_x86_64 -d .whl pyhocon==0.3.61 configargparse==1.9.0 lpips==0.1.4
+#   there (device tool, carry [".whl"]): python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl \
+#          && PYTHONPATH=/tmp/site:$PWD PY=python3 ./benchmarks/gpu.sh 2>&1 | tee $OUT/gpu.txt
 set -u
 cd "$(dirname "$0")/.."
 PY="${PY:-.venv/bin/python}"
