@@ -17,7 +17,8 @@ __version__ = "0.1.0"
 # Large tensors from 2 MB-aligned transparent huge pages (PyTorch's CPU allocator reads THP_MEM_ALLOC_ENABLE once, at
 # its first allocation, so this only takes effect when the package is imported before torch — every entry point of
 # this project does). Each fresh multi-megabyte activation otherwise costs thousands of 4 KiB page faults: with it a
-# dynamic training step on the CPU is ~20 % and a render ~30 % faster, the same arithmetic (benchmarks/README.md).
+# dynamic training step on the CPU takes ~15 % less time and a render ~30 % less, the same arithmetic
+# (benchmarks/README.md).
 # An explicit THP_MEM_ALLOC_ENABLE=0 in the environment is kept.
 if _sys.platform.startswith("linux"):
     _os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")

@@ -325,7 +325,8 @@ def test_render_cli_videos(scenes, tmp_path):
                                    ["-m", "mononerf.render", "--help"], ["benchmarks/train_step.py", "--help"]])
 def test_entry_points_set_the_huge_page_allocator_before_torch(entry):
     # PyTorch reads THP_MEM_ALLOC_ENABLE at its first CPU allocation: the package sets it, so every entry point must
-    # import mononerf before torch (issue #8: ~20-30 % of a CPU step is page faults without it)
+    # import mononerf before torch (issue #8: without it page faults are a sixth of a CPU training step and a third
+    # of a render)
     root = Path(__file__).resolve().parents[1]
     env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
     r = subprocess.run([sys.executable, "-X", "importtime", *entry], cwd=root, env=env, capture_output=True,
