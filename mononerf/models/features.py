@@ -139,7 +139,7 @@ class ProjectedVolume:
             while len(self._maps) >= self.capacity:
                 self._maps.pop(next(iter(self._maps)))
             out, c0 = None, 0
-            for m in frame_maps(self.volume, s, f):
+            for m in _frame_maps(self.volume, s, f):
                 c = m.shape[1]
                 y = torch.matmul(m[0].permute(1, 2, 0), self.weight[:, c0:c0 + c].T)  # (h, w, O)
                 out = y if out is None else out.add_(y)
@@ -148,7 +148,7 @@ class ProjectedVolume:
         return self._maps[key]
 
 
-def frame_maps(latent: "torch.Tensor | FeatureVolume | ProjectedVolume", s: int, f: int) -> list[torch.Tensor]:
+def _frame_maps(latent: "torch.Tensor | FeatureVolume | ProjectedVolume", s: int, f: int) -> list[torch.Tensor]:
     """Scene ``s``, frame ``f`` of a volume as (1, C_l, h, w) maps whose channels concatenate to the volume's."""
     if isinstance(latent, torch.Tensor):
         return [latent[s, :, f][None]]  # a view
@@ -195,7 +195,7 @@ def sample_frame_features(latent: torch.Tensor | FeatureVolume | ProjectedVolume
     for s in range(S):
         f = int(frame[s])
         c0 = 0
-        for m in frame_maps(latent, s, f):
+        for m in _frame_maps(latent, s, f):
             part = F.grid_sample(m, grid[s:s + 1], mode="bilinear", padding_mode="border", align_corners=True)
             if out is None:
                 out = part.new_empty(S, P, latent.shape[1])
