@@ -411,6 +411,32 @@ def test_cpu_and_cuda_give_the_same_outputs(tiny_setup):
         torch.testing.assert_close(out_gpu[key].cpu(), out_cpu[key], rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_cuda_render_waits_for_the_device_once_per_field_query(tiny_setup):
+    # every read of a device value on the host (and every copy of a host tensor to the device) waits until the GPU
+    # has run all queued work; the render and its backward may do so only where the host needs the frame indices
+    import warnings
+
+    images, c2w, focal, rays, t, T = tiny_setup
+    model = _tiny_model(quirks={"random_static_frame": False}).cuda()
+    feats = model.encode(images.cuda(), c2w.cuda(), focal.cuda())
+    rays_gpu, t_gpu = type(rays)(*(x.cuda() for x in rays)), t.cuda()
+    _render(model, feats, rays_gpu, t_gpu, T)  # warm-up
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            out = _render(model, feats, rays_gpu, t_gpu, T)
+            sum(out[k].abs().mean() for k in ("rgb_map_full", "sceneflow_f", "rgb_map_d_b")).backward()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    waits = [f"{w.filename}:{w.lineno}: {w.message}" for w in caught if "synchroniz" in str(w.message)]
+    # the joint query and the t-1 / t+1 queries read their frame indices once each; the finite check reads once
+    assert len(waits) <= 4, "\n".join(waits)
+
+
 # ------------------------------------------------------------------------------------------------ batchify (spec §2.6)
 @pytest.fixture(scope="module")
 def f64_case(tiny_setup):

@@ -530,6 +530,26 @@ def test_non_finite_outputs_raise():
         check_finite_outputs({"depth_map": torch.tensor([1.0, float("inf")])})
 
 
+def test_finite_check_reads_one_value_back_for_all_outputs(monkeypatch):
+    # on a GPU each value read back waits for the device: one read for the whole dict, the names only on failure
+    reads = []
+    for name in ("__bool__", "__int__", "__float__", "item", "tolist"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _original=original, _name=name, **k):
+            reads.append(_name)
+            return _original(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    outputs = {f"out_{i}": torch.rand(3, 4) for i in range(30)}
+    outputs["index"] = torch.arange(5)  # not floating point: not checked
+    check_finite_outputs(outputs)
+    assert len(reads) == 1
+    outputs["out_17"][1, 2] = float("nan")
+    with pytest.raises(MonoNeRFError, match="non-finite values in out_17 .*1 NaN, 0 Inf"):
+        check_finite_outputs(outputs)
+
+
 def test_prepare_rays_viewdirs_are_world_and_ndc():
     H, W = 6, 8
     f = torch.tensor([4.0, 5.0])
@@ -564,3 +584,16 @@ def test_full_image_chunked_equals_unchunked():
     assert torch.allclose(big["raw_pts"][0, 2, 3, 0], torch.tensor([-0.5 / 3.5, 0.5 / 2.5, -1.0]), atol=1e-6)
     with pytest.raises(ValueError):
         render_chunked(RayBundle(*(torch.zeros(S, 3, 3),) * 3), ray_fn, chunk=0)
+
+
+def test_constant_like_equals_as_tensor():
+    import numpy as np
+
+    from mononerf.utils.tensors import constant_like
+
+    like = torch.zeros(2, dtype=torch.float64)
+    for value in (480, 0.1, np.float32(0.1), np.float64(1 / 3), (480, 270.5), [0.0, 1.0], np.array([1.5, 2.0]),
+                  torch.tensor([3.0, 4.0]), torch.tensor(2)):
+        got, want = constant_like(value, like), torch.as_tensor(value, dtype=like.dtype)
+        assert got.dtype == torch.float64 and got.shape == want.shape and torch.equal(got, want), value
+    assert constant_like(0.1, torch.zeros(1)).item() == torch.tensor(0.1).item()  # float32 rounding as as_tensor's

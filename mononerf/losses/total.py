@@ -30,6 +30,7 @@ from mononerf.losses.terms import (
     mse2psnr,
 )
 from mononerf.utils.checks import check_shape
+from mononerf.utils.tensors import constant_like
 
 # Loss-dict keys of the dynamic stage in the order the original fills them (spec §4.3, §5.4 i_print).
 DYNAMIC_LOG_KEYS = (
@@ -242,7 +243,7 @@ def _check_inputs(ret: dict[str, Tensor], batch: RayBatch, flags: LossFlags) -> 
 
 
 def _per_scene(value: float | Tensor, S: int, like: Tensor, name: str) -> Tensor:
-    v = torch.as_tensor(value, device=like.device, dtype=like.dtype)
+    v = constant_like(value, like)
     if v.numel() == 1:
         return v.reshape(()).expand(S)
     if v.numel() != S:
@@ -360,7 +361,7 @@ def dynamic_stage_losses(
 
     # 4-5: dynamic renders at t+1 / t-1 against the frame-t colours.
     if flags.use_feat_consistency:
-        frame = batch.frame.long()
+        frame = batch.frame.long().cpu()  # one read-back for both gates
         for key, psnr_key, rgb_key, has_neighbour in (
             ("img_d_f_loss", "psnr_d_f", "rgb_map_d_f", frame < num_frames - 1),
             ("img_d_b_loss", "psnr_d_b", "rgb_map_d_b", frame > 0),

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from mononerf.utils.checks import check_shape
+from mononerf.utils.tensors import constant_like
 
 
 class FeatureVolume:
@@ -185,7 +186,7 @@ def sample_frame_features(latent: torch.Tensor | FeatureVolume | ProjectedVolume
     if isinstance(latent, torch.Tensor):
         check_shape(latent, "S C T h w", "latent")
     check_shape(uv, "S P 2", "uv")
-    size = torch.tensor(image_size, dtype=uv.dtype, device=uv.device)
+    size = constant_like(tuple(image_size), uv)
     grid = (uv * (latent_scaling.to(uv) / size) - 1.0)[:, :, None, :]  # (S, P, 1, 2)
     S, P = uv.shape[:2]
     if out is not None and tuple(out.shape) != (S, P, latent.shape[1]):

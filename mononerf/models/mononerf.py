@@ -175,7 +175,9 @@ class MonoNeRF(nn.Module):
         emb = self.embed_pts(xyzt)
         views = self.embed_views(viewdirs)[:, :, None, :].expand(s, r, k, -1).reshape(s, r * k, -1)
         tau = (t + 1.0) / 2.0 * feats.num_frames  # continuous frame index (spec §1.5)
-        frame = torch.ceil(tau[:, 0] - 0.5).long().clamp(0, feats.num_frames - 1)  # one frame per scene
+        # one frame per scene, read back to the host once per query: the frame indices choose which maps the
+        # lookups read (Python-level choices), and on a GPU each read of a device tensor waits for the device
+        frame = torch.ceil(tau[:, 0] - 0.5).long().clamp(0, feats.num_frames - 1).cpu()
         if not self.quirks["neighbour_time_rounding"]:
             # spec §8.14: the original's velocity field runs at the continuous time while features are read at the
             # rounded frame; false evaluates the velocity at the rounded frame too
@@ -189,7 +191,9 @@ class MonoNeRF(nn.Module):
         return ndc_to_world(xyz, float(h), float(w), feats.focal)
 
     def _project(self, pts_world: torch.Tensor, frame: torch.Tensor, feats: SceneFeatures) -> torch.Tensor:
-        w2c = feats.w2c[torch.arange(frame.shape[0], device=frame.device), frame]
+        """pts_world (S, P, 3), frame (S,) int → pixels (S, P, 2) in each scene's frame."""
+        # per-scene views stacked on the device (an index tensor would be copied from the host)
+        w2c = torch.stack([feats.w2c[s, f] for s, f in enumerate(frame.tolist())])
         return project_to_pixels(pts_world, w2c, feats.focal, feats.principal)
 
     def _static(self, emb, views, uv, frame, feats):

@@ -16,6 +16,7 @@ from torch import nn
 
 from mononerf.models.embedder import PositionalEncoding
 from mononerf.models.heads import DynamicHead, linear_split
+from mononerf.utils.tensors import constant_like
 
 
 def _embed(embed: PositionalEncoding, xyz: torch.Tensor, tau: torch.Tensor, num_frames: int) -> torch.Tensor:
@@ -106,7 +107,7 @@ def ode_trajectory(head: DynamicHead, embed: PositionalEncoding, xyz: torch.Tens
     from torchdiffeq import odeint, odeint_adjoint
 
     options = {"step_size": step_size} if step_size else {}
-    span = torch.tensor([0.0, 1.0], dtype=xyz.dtype, device=xyz.device)
+    span = constant_like((0.0, 1.0), xyz)
     out = []
     for direction in (-1.0, 1.0):
         field = _DirectedVelocity(head, embed, tau, num_frames, global_code, direction)

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from mononerf.utils.checks import check_shape
+from mononerf.utils.tensors import constant_like
 
 # Largest NDC depth kept by the NDC->world conversion (spec §1.3: clamp(z_ndc, -1, 1-1e-3)).
 NDC_Z_MAX = 1.0 - 1e-3
@@ -50,7 +51,7 @@ def per_scene(value: float | Tensor, like: Tensor, name: str = "value") -> Tenso
         A 0-d tensor, or a tensor of shape (S, 1, ..., 1) with ``like.dim() - 1`` dims, with the
         device and dtype of ``like``.
     """
-    v = torch.as_tensor(value, device=like.device, dtype=like.dtype)
+    v = constant_like(value, like)
     if v.numel() == 1:
         return v.reshape(())
     if v.dim() > 2 or (v.dim() == 2 and v.shape[1] != 1):
@@ -137,7 +138,7 @@ def get_rays(
         raise ValueError(f"c2w must be (3, 4) or (S, 3, 4), got {tuple(c2w.shape)}")
     batched = c2w.dim() == 3
     poses = c2w if batched else c2w[None]
-    f = torch.as_tensor(focal, device=c2w.device, dtype=c2w.dtype)
+    f = constant_like(focal, c2w)
     f = f if batched else f.reshape(1)
     i, j = pixel_grid(H, W, pixel_offset=pixel_offset, device=c2w.device, dtype=c2w.dtype)
     S = poses.shape[0]
@@ -289,7 +290,7 @@ def world_to_camera(pts_world: Tensor, c2w: Tensor) -> Tensor:
 
 
 def _principal_point_like(principal_point, pts: Tensor) -> Tensor:
-    pp = torch.as_tensor(principal_point, device=pts.device, dtype=pts.dtype)
+    pp = constant_like(principal_point, pts)
     if pp.shape[-1:] != (2,) or pp.dim() > 2:
         raise ValueError(f"principal_point must be (2,) or (S, 2), got shape {tuple(pp.shape)}")
     if pp.dim() == 2:

@@ -27,6 +27,7 @@ from mononerf.render.composite import BLENDED_OUTPUT_KEYS, composite_blended, co
 from mononerf.render.rays import RayBundle, get_rays, ndc_rays
 from mononerf.render.sampling import sample_along_rays
 from mononerf.utils.checks import check_shape
+from mononerf.utils.tensors import constant_like
 
 FieldFn = Callable[[Tensor, Tensor], Tensor]
 JointFieldFn = Callable[[Tensor, Tensor], "tuple[Tensor, Tensor]"]
@@ -49,8 +50,16 @@ INFERENCE_SKIPPED_KEYS = ("raw_pts_b_b", "raw_pts_f_f")
 
 def check_finite_outputs(outputs: dict[str, Tensor]) -> None:
     """Raise :class:`MonoNeRFError` naming the first output that holds NaN or Inf (spec §3.2 step 11, §8.25 fix)."""
-    for key, value in outputs.items():
-        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+    floats = [(key, value) for key, value in outputs.items() if value.is_floating_point()]
+    if not floats:
+        return
+    # one read-back for all outputs (on a GPU each read waits for the device), the names only when one fails
+    dev = floats[0][1].device
+    finite = torch.stack([torch.isfinite(value).all().to(dev) for _, value in floats])
+    if bool(finite.all()):
+        return
+    for (key, value), ok in zip(floats, finite.tolist()):
+        if not ok:
             n_nan = int(torch.isnan(value).sum())
             n_inf = int(torch.isinf(value).sum())
             raise MonoNeRFError(
@@ -82,8 +91,8 @@ def _with_time(pts: Tensor, t: Tensor) -> Tensor:
 def _sample_points(rays: RayBundle, near, far, n_samples, perturb, lindisp, generator) -> tuple[Tensor, Tensor]:
     S, R = rays.origins.shape[:2]
     like = rays.origins[..., 0]
-    near = torch.as_tensor(near, device=like.device, dtype=like.dtype).expand(S, R)
-    far = torch.as_tensor(far, device=like.device, dtype=like.dtype).expand(S, R)
+    near = constant_like(near, like).expand(S, R)
+    far = constant_like(far, like).expand(S, R)
     z_vals = sample_along_rays(near, far, n_samples, perturb, lindisp, generator)  # (S, R, K)
     pts = rays.origins[..., None, :] + rays.directions[..., None, :] * z_vals[..., :, None]
     return z_vals, pts
@@ -370,8 +379,8 @@ def render_chunked(
     check_shape(rays.origins, "S R 3", "rays.origins")
     S, R = rays.origins.shape[:2]
     like = rays.origins[..., 0]
-    near = torch.as_tensor(near, device=like.device, dtype=like.dtype).expand(S, R)
-    far = torch.as_tensor(far, device=like.device, dtype=like.dtype).expand(S, R)
+    near = constant_like(near, like).expand(S, R)
+    far = constant_like(far, like).expand(S, R)
     parts: dict[str, list[Tensor]] = {}
     for start in range(0, R, chunk):
         sl = slice(start, start + chunk)
