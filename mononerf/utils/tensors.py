@@ -28,6 +28,6 @@ def constant_like(value: float | Sequence[float] | torch.Tensor, like: torch.Ten
     if isinstance(value, (tuple, list)) and value and all(_is_number(v) for v in value):
         out = torch.empty(len(value), dtype=like.dtype, device=like.device)
         for i, v in enumerate(value):
-            out[i].fill_(v)  # (``out[i] = v`` would copy a host scalar tensor)
+            out[i].fill_(v)  # a fill kernel (``out[i] = v`` may go through a host scalar tensor)
         return out
     return torch.as_tensor(value, device=like.device, dtype=like.dtype)
