@@ -422,14 +422,18 @@ def test_a_cuda_render_waits_for_the_device_once_per_field_query(tiny_setup):
     model = _tiny_model(quirks={"random_static_frame": False}).cuda()
     feats = model.encode(images.cuda(), c2w.cuda(), focal.cuda())
     rays_gpu, t_gpu = type(rays)(*(x.cuda() for x in rays)), t.cuda()
-    _render(model, feats, rays_gpu, t_gpu, T)  # warm-up
+
+    def step():
+        out = _render(model, feats, rays_gpu, t_gpu, T)
+        sum(out[k].abs().mean() for k in ("rgb_map_full", "sceneflow_f", "rgb_map_d_b")).backward()
+
+    step()  # warm-up (library handles, allocator)
     torch.cuda.synchronize()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         torch.cuda.set_sync_debug_mode("warn")
         try:
-            out = _render(model, feats, rays_gpu, t_gpu, T)
-            sum(out[k].abs().mean() for k in ("rgb_map_full", "sceneflow_f", "rgb_map_d_b")).backward()
+            step()
         finally:
             torch.cuda.set_sync_debug_mode("default")
     waits = [f"{w.filename}:{w.lineno}: {w.message}" for w in caught if "synchroniz" in str(w.message)]
