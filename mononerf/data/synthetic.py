@@ -29,9 +29,10 @@ import cv2
 import numpy as np
 
 from mononerf.data.synthetic_render import (
-    PRESETS, Layer, Scene, build_scene, camera_dirs, composite, project, render_layer, to_uint8,
+    PRESETS, Layer, Scene, build_scene, camera_dirs, composite, project, render_layer,
 )
 from mononerf.errors import MonoNeRFError, report
+from mononerf.utils.images import to_uint8
 from mononerf.utils.video import write_video
 
 MIN_SIZE = 32  # smallest full-resolution width/height

@@ -241,11 +241,6 @@ def composite(back: Layer, front: Layer) -> Layer:
                  np.where(near[..., None], front.rgb, back.rgb))
 
 
-def to_uint8(rgb: np.ndarray) -> np.ndarray:
-    """Float image in [0, 1] → uint8 (rounded)."""
-    return np.round(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
 # ----------------------------------------------------------------------------------------------------- scenes
 def _camera_path(frames: int, rng: np.random.Generator) -> np.ndarray:
     """Hand-held forward-facing path (T, 4, 4): ~0.4 units sideways, slight bob, rotations of a few degrees."""

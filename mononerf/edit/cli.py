@@ -20,7 +20,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from mononerf.data.poses import frame_time
@@ -116,11 +115,11 @@ def edit_frames(trainer, spec: EditSpec, downscale: int = 1, progress: bool = Fa
 def edit_video(trainer, spec: EditSpec, out: Path, downscale: int = 1, fps: float = DEFAULT_FPS,
                progress: bool = False) -> Path:
     """Render an edit and write its rgb frames as ``out`` (mp4)."""
+    from mononerf.utils.images import to_uint8
     from mononerf.utils.video import write_video
 
     frames = edit_frames(trainer, spec, downscale, progress)
-    images = [(f["rgb_map_full"].clamp(0, 1) * 255).round().to(torch.uint8).numpy() for f in frames]
-    return write_video(out, [np.asarray(i) for i in images], fps=fps)
+    return write_video(out, [to_uint8(f["rgb_map_full"]) for f in frames], fps=fps)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mononerf.errors import MonoNeRFError
+from mononerf.utils.images import to_uint8
 from mononerf.view.render import OUTPUTS, RenderCancelled, SceneView, ViewRequest, client_from_c2w, fov_y
 
 PLAY_TICK_S = 0.1  # how often the play loop advances the time slider
@@ -302,7 +303,7 @@ class Viewer:
         scale = self._frustum_scale()
         for k in range(d.num_frames):
             wxyz, pos = client_from_c2w(poses[k])
-            thumb = (d.images[b, k, ::step, ::step].clamp(0, 1) * 255).round().byte().cpu().numpy()
+            thumb = to_uint8(d.images[b, k, ::step, ::step])
             handle = self.server.scene.add_camera_frustum(
                 f"/cameras/{k:03d}", fov=fov_y(h0, f0), aspect=w0 / h0, scale=scale, image=thumb, format="png",
                 wxyz=wxyz, position=pos, color=(40, 90, 200), thickness=1.5, thickness_units="screen",
