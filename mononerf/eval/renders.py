@@ -34,13 +34,13 @@ def render_size(trainer, downscale: int = 1) -> tuple[int, int, torch.Tensor]:
     return d.height // downscale, d.width // downscale, d.focals / downscale
 
 
-def render_frames(trainer, c2w: torch.Tensor, times: torch.Tensor, downscale: int = 1) -> torch.Tensor:
-    """Full renders of one camera and time per scene: c2w (S, 3, 4), times (S,) → rgb (S, H, W, 3) on the CPU."""
-    return render_outputs(trainer, c2w, times, ("rgb",), downscale, as_numpy=False)["rgb"]
+def render_frames(trainer, c2w: torch.Tensor, times: torch.Tensor, downscale: int = 1) -> np.ndarray:
+    """Full renders of one camera and time per scene: c2w (S, 3, 4), times (S,) → rgb (S, H, W, 3), numpy."""
+    return render_outputs(trainer, c2w, times, ("rgb",), downscale)["rgb"]
 
 
 def render_outputs(trainer, c2w: torch.Tensor, times: torch.Tensor, outputs: tuple[str, ...] = ("rgb",),
-                   downscale: int = 1, as_numpy: bool = True) -> dict:
+                   downscale: int = 1) -> dict:
     """Full renders of one camera and time per scene → the maps of ``outputs`` (see
     :func:`mononerf.eval.visuals.frame_maps`): rgb (S, H, W, 3), depth (disparity) and blend (S, H, W), flow
     (S, H, W, 2)."""
@@ -48,8 +48,6 @@ def render_outputs(trainer, c2w: torch.Tensor, times: torch.Tensor, outputs: tup
     H, W, focal = render_size(trainer, downscale)
     out = trainer.renderer.render_views(c2w, times.to(d.device), H, W, focal, dynamic=True,
                                         chunk=int(trainer.cfg.info.chunk))
-    if not as_numpy and outputs == ("rgb",):
-        return {"rgb": out["rgb_map_full"]}
     s = trainer.renderer.settings
     return visuals.frame_maps(out, outputs, c2w, focal, s.pixel_offset, s.ndc)
 
