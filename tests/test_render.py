@@ -530,6 +530,15 @@ def test_non_finite_outputs_raise():
         check_finite_outputs({"depth_map": torch.tensor([1.0, float("inf")])})
 
 
+def test_dynamic_fn_is_needed_only_for_the_neighbour_passes():
+    rays, t = _rays(1, 3), torch.tensor([0.0])
+    kw, _ = _dyn_kwargs(dynamic_fn=None)
+    ret = render_rays_dynamic(rays, 0.0, 1.0, t, neighbour_passes=False, **kw)
+    assert ret["rgb_map_full"].shape == (1, 3, 3) and "rgb_map_d_f" not in ret
+    with pytest.raises(ValueError, match="need a dynamic_fn"):
+        render_rays_dynamic(rays, 0.0, 1.0, t, **kw)
+
+
 def test_finite_check_reads_one_value_back_for_all_outputs(monkeypatch):
     # on a GPU each value read back waits for the device: one read for the whole dict, the names only on failure
     reads = []

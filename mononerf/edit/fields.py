@@ -27,7 +27,7 @@ from torch import Tensor
 
 from mononerf.errors import MonoNeRFError
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
-from mononerf.render.renderer import batchify_field, render_full_image, render_rays_dynamic
+from mononerf.render.renderer import batchify_field, render_full_image
 from mononerf.utils.checks import check_shape
 
 FieldFn = Callable[[Tensor, Tensor], Tensor]
@@ -126,10 +126,6 @@ def edited_joint_fn(static_fn: FieldFn, dynamic_fn: FieldFn | None) -> JointFiel
     return joint
 
 
-def _no_neighbour_pass(pts_ref: Tensor, viewdirs: Tensor) -> Tensor:
-    raise RuntimeError("edit renders run without the t±1 passes")
-
-
 def render_edit(renderer, joint_fn: JointFieldFn, c2w: Tensor, t: Tensor, H: int, W: int, focal: Tensor,
                 chunk: int = 1024 * 32) -> dict[str, Tensor]:
     """Full images of an edited field with the run's test settings (no jitter, no noise; spec §3.6).
@@ -148,11 +144,7 @@ def render_edit(renderer, joint_fn: JointFieldFn, c2w: Tensor, t: Tensor, H: int
     joint_fn = batchify_field(joint_fn, max(1, s.netchunk // int(c2w.shape[0])))
 
     def ray_fn(rays, near, far):
-        out = render_rays_dynamic(rays, near, far, t, n_samples=s.n_samples, num_frames=renderer.num_frames,
-                                  joint_fn=joint_fn, dynamic_fn=_no_neighbour_pass, perturb=False,
-                                  lindisp=s.lindisp, raw_noise_std=0.0, inference=True,
-                                  shared_noise=s.shared_noise, dynerf_blending=s.dynerf_blending,
-                                  neighbour_passes=False)
+        out = renderer.render_time(rays, near, far, t, joint_fn)
         return {k: v for k, v in out.items() if k in EDIT_KEYS}
 
     with torch.inference_mode():

@@ -172,7 +172,7 @@ def render_rays_dynamic(
     n_samples: int,
     num_frames: int,
     joint_fn: JointFieldFn,
-    dynamic_fn: FieldFn,
+    dynamic_fn: FieldFn | None,
     perturb: bool = False,
     lindisp: bool = False,
     raw_noise_std: float = 0.0,
@@ -205,7 +205,7 @@ def render_rays_dynamic(
         n_samples: K samples per ray.
         num_frames: N frames of the video (time step 2/N).
         joint_fn: ``(pts_ref, viewdirs) -> (raw_s (S,R,K,>=4), raw_d (S,R,K,>=11))``.
-        dynamic_fn: ``(pts_ref, viewdirs) -> raw_d (S,R,K,>=11)``.
+        dynamic_fn: ``(pts_ref, viewdirs) -> raw_d (S,R,K,>=11)``; may be None without ``neighbour_passes``.
         perturb, lindisp: sampling options.
         raw_noise_std: density noise std.
         inference: skip step 5 (spec §3.2 step 9).
@@ -224,6 +224,8 @@ def render_rays_dynamic(
     """
     if num_frames < 1:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    if neighbour_passes and dynamic_fn is None:
+        raise ValueError("the t±1 passes (neighbour_passes=True) need a dynamic_fn")
     rays = _check_rays(rays, t)
     z_vals, pts = _sample_points(rays, near, far, n_samples, perturb, lindisp, generator)
     S, R, K = z_vals.shape

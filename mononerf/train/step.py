@@ -87,6 +87,15 @@ class FieldRenderer(nn.Module):
             inference=test, shared_noise=s.shared_noise, dynerf_blending=s.dynerf_blending,
             neighbour_passes=neighbour_passes, **common)
 
+    def render_time(self, rays: RayBundle, near, far, t: torch.Tensor, joint_fn, n_samples: int | None = None) -> dict:
+        """Rays at time t alone with the test settings (no jitter, no noise, no t±1 passes; spec §3.6) through a given
+        ``joint_fn`` (e.g. one scene's query or an edited field, already batchified): the renderer's output dict."""
+        s = self.settings
+        return render_rays_dynamic(rays, near, far, t, n_samples=n_samples or s.n_samples, num_frames=self.num_frames,
+                                   joint_fn=joint_fn, dynamic_fn=None, perturb=False, lindisp=s.lindisp,
+                                   raw_noise_std=0.0, inference=True, shared_noise=s.shared_noise,
+                                   dynerf_blending=s.dynerf_blending, neighbour_passes=False)
+
     @torch.inference_mode()
     def render_views(self, c2w: torch.Tensor, t: torch.Tensor, height: int, width: int, focal: torch.Tensor,
                      dynamic: bool = True, chunk: int = 1024 * 32) -> dict:

@@ -28,7 +28,7 @@ from mononerf.data.poses import frame_time
 from mononerf.errors import MonoNeRFError
 from mononerf.eval import visuals
 from mononerf.render.rays import RayBundle, get_rays
-from mononerf.render.renderer import batchify_field, prepare_rays, render_chunked, render_rays_dynamic
+from mononerf.render.renderer import batchify_field, prepare_rays, render_chunked
 from mononerf.utils.checks import check_shape
 
 # What the viewer can show, in the order of its menu: key → label.
@@ -246,17 +246,10 @@ class SceneView:
                 self._render_feats = model.inference_features(self.feats, H * W * self.n_samples)
         joint_fn = batchify_field(functools.partial(model.query_joint, feats=self._render_feats), max(1, s.netchunk))
 
-        def no_neighbour_pass(pts_ref, viewdirs):
-            raise RuntimeError("viewer renders run without the t±1 passes")
-
         def ray_fn(rays, near, far):
             if cancel is not None and cancel():
                 raise RenderCancelled
-            out = render_rays_dynamic(rays, near, far, t, n_samples=self.n_samples, num_frames=self.num_frames,
-                                      joint_fn=joint_fn, dynamic_fn=no_neighbour_pass, perturb=False,
-                                      lindisp=s.lindisp, raw_noise_std=0.0, inference=True,
-                                      shared_noise=s.shared_noise, dynerf_blending=s.dynerf_blending,
-                                      neighbour_passes=False)
+            out = self.trainer.renderer.render_time(rays, near, far, t, joint_fn, n_samples=self.n_samples)
             # expected flowed position under the current dynamic weights (spec §3.5), per ray
             out["expected_pts_f"] = (out["weights_d"][..., None] * out["raw_pts_f"]).sum(-2)
             return {k: v for k, v in out.items() if k in VIEW_KEYS}
