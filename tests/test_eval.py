@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -214,6 +215,66 @@ def test_evaluate_dynamic_masks_and_no_lpips(tmp_path, scene):
     assert "n/a" in format_table(res)
     (plain,) = evaluate_run(run, scene, use_lpips=False, write=False, verbose=False)
     assert plain["mean"]["psnr"] == pytest.approx(res["mean"]["psnr"])
+
+
+def test_branch_scores_of_a_dump(tmp_path, scene, capsys):
+    """A dump whose dynamic-only render is the GT, whose static-only render is noisy and whose blending map is the
+    motion mask: dpsnr_d is the exact score, dpsnr_s the noisy one, blend_in 1 and blend_out 0; a dump without
+    the branch renders (the original's layout) reports them as None."""
+    from mononerf.eval.renders import read_blend_png, write_blend_png
+
+    run = _fake_run(tmp_path / "r", scene, noise=20.0)
+    step = run / "multiview" / "step_000010"
+    rng = np.random.default_rng(1)
+    (plain,) = evaluate_run(run, scene, use_lpips=False, write=False, verbose=False)
+    assert all(plain["scenes"]["s"][k] is None for k in ("dpsnr_s", "dpsnr_d", "blend_in", "blend_out"))
+    for t in range(1, 4):
+        for sub in ("imgs_static", "imgs_dynamic", "blend"):
+            (step / f"{t:08d}" / sub).mkdir()
+        for p in range(1, 4):
+            gt = cv2.imread(str(scene / "s" / "multiview_GT" / f"{t:08d}" / f"cam{p:02d}.jpg"))
+            h, w = gt.shape[0] // 2, gt.shape[1] // 2
+            exact = cv2.resize(gt, (w, h))
+            noisy = np.clip(exact + rng.normal(0, 20.0, exact.shape), 0, 255).round().astype(np.uint8)
+            mask = cv2.imread(str(scene / "s" / "multiview_masks" / f"{t:08d}" / f"cam{p:02d}.png"), 0)
+            mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST) > 0
+            name = f"{p - 1:03d}_00.png"
+            cv2.imwrite(str(step / f"{t:08d}" / "imgs_dynamic" / name), exact)
+            cv2.imwrite(str(step / f"{t:08d}" / "imgs_static" / name), noisy)
+            write_blend_png(step / f"{t:08d}" / "blend" / name, mask.astype(np.float64))
+    blend = read_blend_png(step / f"{1:08d}" / "blend" / "000_00.png")
+    assert blend.dtype == np.float64 and set(np.unique(blend)) <= {0.0, 1.0}
+    (res,) = evaluate_run(run, scene, use_lpips=False)
+    sc = res["scenes"]["s"]
+    assert sc["dpsnr_d"] > 300 and 15.0 < sc["dpsnr_s"] < 30.0
+    assert sc["blend_in"] == pytest.approx(1.0) and sc["blend_out"] == pytest.approx(0.0)
+    assert sc["psnr"] == pytest.approx(res["mean"]["psnr"]) and sc["dpsnr"] == pytest.approx(res["dynamic_mean"]["psnr"])
+    saved = json.loads((step / "results.json").read_text())
+    for key in ("psnr", "ssim", "dpsnr", "dssim", "dpsnr_s", "dpsnr_d", "blend_in", "blend_out"):
+        assert saved["scenes"]["s"][key] == pytest.approx(sc[key]) and saved["scores"][key] == pytest.approx(sc[key])
+    out = capsys.readouterr().out
+    assert "dPSNR_s" in out and "blend_out" in out and f"{sc['dpsnr_s']:.2f}" in out
+
+
+def test_grid_dumps_pick_evenly_spaced_views_and_evaluate(tmp_path, scene):
+    from mononerf.eval.renders import grid_indices
+
+    assert grid_indices(12, 4) == [0, 4, 7, 11] and grid_indices(12, 2) == [0, 11] and grid_indices(12, 1) == [0]
+    assert grid_indices(5, None) == list(range(5)) == grid_indices(5, 9)
+    with pytest.raises(MonoNeRFError, match="--grid 0"):
+        grid_indices(5, 0)
+    run = _fake_run(tmp_path / "r", scene, noise=10.0)
+    step = run / "multiview" / "step_000010"
+    full = evaluate_run(run, scene, use_lpips=False, write=False, verbose=False)[0]["scenes"]["s"]["frames"]
+    shutil.rmtree(step / f"{2:08d}")  # keep times 1 and 3 x cameras 1 and 3, as grid_indices(3, 2) renders
+    for t in (1, 3):
+        (step / f"{t:08d}" / "imgs" / "001_00.png").unlink()
+    (res,) = evaluate_run(run, scene, use_lpips=False, write=False, verbose=False)
+    rows = res["scenes"]["s"]["frames"]
+    assert res["grid"] == [2, 2] and [(r["time"], r["pose"]) for r in rows] == [(1, 1), (1, 3), (3, 1), (3, 3)]
+    same = {(r["time"], r["pose"]): r["psnr"] for r in full}
+    assert all(r["psnr"] == pytest.approx(same[(r["time"], r["pose"])]) for r in rows)
+    assert "(2 times x 2 cameras)" in format_table(res)
 
 
 def test_evaluate_errors(tmp_path, scene):

@@ -1,10 +1,17 @@
 """The MonoNeRF novel-view evaluation (spec §6.1) over the multi-view dumps written by ``renders.testset_all``.
 
-For each step dir and each scene: time t in 1..T × pose p in 1..T, GT ``{scene}/multiview_GT/{t:08d}/cam{p:02d}.jpg``
+For each step dir and each scene: every time t of the dump (1..T) × every camera p rendered at its first time (1..T
+for the original's full grid; fewer for a ``--grid K`` dump), GT ``{scene}/multiview_GT/{t:08d}/cam{p:02d}.jpg``
 (cv2, BGR) resized with ``cv2.resize`` (bilinear) to the prediction size (= the original's (w//2, h//2)), prediction
 ``{step_dir}/{t:08d}/imgs/{p-1:03d}_{b:02d}.png``. Scenes are matched to batch index b by ``scenes.json`` (fix of
 spec §8.23); without it the original's fixed order is used with a warning. Dynamic-region scores need per-view masks
 ``{scene}/multiview_masks/{t:08d}/cam{p:02d}.png`` (or ``mv_masks/``; > 0 = dynamic); they are None when absent.
+
+What each branch does (dumps of this project hold ``imgs_static/``, ``imgs_dynamic/`` and ``blend/`` beside
+``imgs/``, see :mod:`mononerf.eval.renders`), scored over the moving region: ``dpsnr_s`` / ``dpsnr_d`` (PSNR of the
+static-only / dynamic-only render) and ``blend_in`` / ``blend_out`` (mean blending weight inside / outside it).
+Per scene (and averaged over scenes under ``scores``) ``results.json`` holds :data:`SCORE_KEYS`; a score that a dump
+or a scene cannot give (no masks, an original dump without the branch renders) is None.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from mononerf.eval.metrics import LPIPSMetric, masked_psnr, masked_ssim, psnr, s
 ORIGINAL_SCENE_ORDER = ("Balloon2", "Balloon1")  # the original's hard-coded `sequences` (spec §6.1)
 MASK_DIRS = ("multiview_masks", "mv_masks")
 METRICS = ("psnr", "ssim", "lpips")
+BRANCH_SUBDIRS = {"dpsnr_s": "imgs_static", "dpsnr_d": "imgs_dynamic"}
+SCORE_KEYS = ("psnr", "ssim", "lpips", "dpsnr", "dssim", "dlpips", "dpsnr_s", "dpsnr_d", "blend_in", "blend_out")
 
 
 def find_step_dirs(path: str | os.PathLike, evaldir: str = "multiview") -> list[Path]:
@@ -84,6 +93,46 @@ def _read_mask(scene_dir: Path, t: int, p: int, hw: tuple[int, int]) -> np.ndarr
     return None
 
 
+def _branch_scores(step_dir: Path, t: int, p: int, b: int, gt: np.ndarray, mask: np.ndarray | None) -> dict:
+    """dpsnr_s, dpsnr_d, blend_in, blend_out of one view (None where the dump has no such file or no mask)."""
+    from mononerf.eval.renders import read_blend_png
+
+    name = f"{p - 1:03d}_{b:02d}.png"
+    row: dict = {k: None for k in ("dpsnr_s", "dpsnr_d", "blend_in", "blend_out")}
+    if mask is None:
+        return row
+    for key, sub in BRANCH_SUBDIRS.items():
+        path = step_dir / f"{t:08d}" / sub / name
+        if path.is_file():
+            row[key] = masked_psnr(gt, _read(path), mask)
+    path = step_dir / f"{t:08d}" / "blend" / name
+    if path.is_file():
+        blend = read_blend_png(path)
+        if blend.shape != mask.shape:
+            raise SceneFormatError(f"{path}: blending map {blend.shape} does not match the render {mask.shape}")
+        row["blend_in"] = float(blend[mask].mean()) if mask.any() else None
+        row["blend_out"] = float(blend[~mask].mean()) if (~mask).any() else None
+    return row
+
+
+def _scores(frames: list[dict]) -> dict:
+    """The :data:`SCORE_KEYS` of a list of per-view rows (means over the views that have each one)."""
+    dyn = [f["dynamic"] for f in frames if f["dynamic"] is not None]
+    out = {k: _mean([f[k] for f in frames]) for k in METRICS}
+    out.update({f"d{k}": _mean([d[k] for d in dyn]) for k in METRICS})
+    out.update({k: _mean([f["branches"][k] for f in frames]) for k in ("dpsnr_s", "dpsnr_d", "blend_in", "blend_out")})
+    return out
+
+
+def _cameras(imgs_dir: Path, b: int) -> list[int]:
+    """1-based cameras rendered for scene ``b`` in one time's ``imgs/`` (files ``{p-1:03d}_{b:02d}.png``): every
+    camera for the original's full grid, the picked ones for a ``--grid K`` dump."""
+    cams = sorted(int(f.name[:3]) + 1 for f in imgs_dir.glob(f"[0-9][0-9][0-9]_{b:02d}.png"))
+    if not cams:
+        raise SceneFormatError(f"no renders of scene {b:02d} ({{camera:03d}}_{b:02d}.png) in {imgs_dir}")
+    return cams
+
+
 def _mean(values: list) -> float | None:
     vals = [v for v in values if v is not None]
     return float(np.mean(vals)) if vals else None
@@ -94,13 +143,15 @@ def evaluate_step(step_dir: Path, data, lpips_metric: LPIPSMetric | None) -> dic
     index = scene_batch_index(step_dir)
     dirs = _scene_dirs(data, list(index))
     times = sorted(int(p.name) for p in step_dir.iterdir() if p.name.isdigit() and (p / "imgs").is_dir())
-    n = len(times)
     scenes = {}
+    grid = [len(times), 0]
     for name, b in index.items():
         frames = []
         resized = False
+        poses = _cameras(step_dir / f"{times[0]:08d}" / "imgs", b) if times else []
+        grid[1] = max(grid[1], len(poses))
         for t in times:
-            for p in range(1, n + 1):
+            for p in poses:
                 pred = _read(step_dir / f"{t:08d}" / "imgs" / f"{p - 1:03d}_{b:02d}.png")
                 gt_full = _read(dirs[name] / "multiview_GT" / f"{t:08d}" / f"cam{p:02d}.jpg")
                 h, w = gt_full.shape[:2]
@@ -114,15 +165,18 @@ def evaluate_step(step_dir: Path, data, lpips_metric: LPIPSMetric | None) -> dic
                 row["dynamic"] = None if mask is None else {
                     "psnr": masked_psnr(gt, pred, mask), "ssim": masked_ssim(gt, pred, mask),
                     "lpips": lpips_metric.masked(gt, pred, mask) if lpips_metric else None}
+                row["branches"] = _branch_scores(step_dir, t, p, b, gt, mask)
                 frames.append(row)
         mean = {k: _mean([f[k] for f in frames]) for k in METRICS}
         dyn_rows = [f["dynamic"] for f in frames if f["dynamic"] is not None]
         dyn = {k: _mean([d[k] for d in dyn_rows]) for k in METRICS} if dyn_rows else None
-        scenes[name] = {"batch_index": b, "mean": mean, "dynamic_mean": dyn, "frames": frames}
+        scenes[name] = {"batch_index": b, **_scores(frames), "mean": mean, "dynamic_mean": dyn, "frames": frames}
     overall = {k: _mean([s["mean"][k] for s in scenes.values()]) for k in METRICS}
+    scores = {k: _mean([s[k] for s in scenes.values()]) for k in SCORE_KEYS}
     dyn_scenes = [s["dynamic_mean"] for s in scenes.values() if s["dynamic_mean"]]
     overall_dyn = {k: _mean([d[k] for d in dyn_scenes]) for k in METRICS} if dyn_scenes else None
-    return {"step_dir": str(step_dir), "grid": [n, n], "scenes": scenes, "mean": overall, "dynamic_mean": overall_dyn,
+    return {"step_dir": str(step_dir), "grid": grid, "scenes": scenes, "scores": scores, "mean": overall,
+            "dynamic_mean": overall_dyn,
             "notes": [] if overall_dyn else ["no multi-view motion masks found: dynamic-region scores not computed"]}
 
 
@@ -130,12 +184,23 @@ def _fmt(v: float | None, spec: str) -> str:
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
 
 
+# table columns: (header, key, format); d = over the moving region, _s / _d = static-only / dynamic-only render
+_COLUMNS = (("PSNR", "psnr", ".2f"), ("SSIM", "ssim", ".4f"), ("LPIPS", "lpips", ".3f"), ("dPSNR", "dpsnr", ".2f"),
+            ("dSSIM", "dssim", ".4f"), ("dPSNR_s", "dpsnr_s", ".2f"), ("dPSNR_d", "dpsnr_d", ".2f"),
+            ("blend_in", "blend_in", ".3f"), ("blend_out", "blend_out", ".3f"))
+
+
 def format_table(result: dict) -> str:
-    """``scene  PSNR  SSIM  LPIPS`` rows (%.2f / %.4f / %.3f) plus the mean over scenes."""
-    lines = [f"{result['step_dir']}", f"{'scene':<20} {'PSNR':>8} {'SSIM':>8} {'LPIPS':>7}"]
-    rows = [(name, s["mean"]) for name, s in result["scenes"].items()] + [("mean", result["mean"])]
+    """One row per scene plus the mean over scenes: full-image PSNR / SSIM / LPIPS (%.2f / %.4f / %.3f), then over the
+    moving region the blended render's PSNR / SSIM, the static-only and dynamic-only renders' PSNR and the mean
+    blending weight inside / outside it (n/a where the dump or the scene cannot give a score)."""
+    grid = result.get("grid")
+    head = f"{result['step_dir']}" + (f" ({grid[0]} times x {grid[1]} cameras)" if grid else "")
+    lines = [head, f"{'scene':<20} " + " ".join(f"{h:>9}" for h, _, _ in _COLUMNS)]
+    scores = result.get("scores") or {k: result["mean"].get(k) for k in METRICS}
+    rows = [(name, s) for name, s in result["scenes"].items()] + [("mean", scores)]
     for name, m in rows:
-        lines.append(f"{name:<20} {_fmt(m['psnr'], '.2f'):>8} {_fmt(m['ssim'], '.4f'):>8} {_fmt(m['lpips'], '.3f'):>7}")
+        lines.append(f"{name:<20} " + " ".join(f"{_fmt(m.get(k), f):>9}" for _, k, f in _COLUMNS))
     return "\n".join(lines)
 
 

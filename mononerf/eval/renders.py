@@ -1,8 +1,11 @@
 """Renders the trainer writes at its intervals (spec §5.4): test set, novel view × time video, multi-view dump.
 
 The multi-view dump (``i_testset_all``) is what evaluation reads: every training camera at every time,
-``{run}/{info.evaldir}/step_{step:06d}/{time+1:08d}/imgs/{view:03d}_{b:02d}.png``; ``scenes.json`` beside it names
-scene ``b`` so evaluation matches scenes by name (fix of spec §8.23).
+``{run}/{info.evaldir}/step_{step:06d}/{time+1:08d}/imgs/{view:03d}_{b:02d}.png`` (the blended render, as the
+original); beside ``imgs/`` the same view's static-only render (``imgs_static/``), dynamic-only render
+(``imgs_dynamic/``) and blending map (``blend/``, the dynamicness Σ_k w_k·b_k as a 16-bit grey PNG,
+65535 = 1), so that evaluation can say what each branch does. ``scenes.json`` beside it names scene ``b`` so
+evaluation matches scenes by name (fix of spec §8.23).
 
 Videos carry one mp4 per scene and per output (``rgb``, ``depth``, ``blend``, ``flow``; :mod:`mononerf.eval.visuals`),
 and can be rendered smaller than the training images (``downscale``: H, W and focal divided, the same rays).
@@ -125,27 +128,63 @@ def novel_view_time_video(trainer, step: int, folder: Path | None = None, progre
     return folder
 
 
+# sub-folders of one time of a multi-view dump, and the per-ray map each holds (module docstring)
+MULTIVIEW_MAPS = {"imgs": "rgb_map_full", "imgs_static": "rgb_map_s", "imgs_dynamic": "rgb_map_d",
+                  "blend": "dynamicness_map"}
+BLEND_PNG_SCALE = 65535.0  # blend/*.png: uint16, value / 65535 = blending weight
+
+
+def write_blend_png(path: Path, blend: np.ndarray) -> None:
+    """(H, W) blending weights in [0, 1] → 16-bit grey PNG (``read_blend_png`` inverts it to 1.5e-5)."""
+    iio.imwrite(path, (np.clip(blend, 0.0, 1.0) * BLEND_PNG_SCALE).round().astype(np.uint16))
+
+
+def read_blend_png(path: Path) -> np.ndarray:
+    """A ``blend/*.png`` of a multi-view dump → (H, W) float64 blending weights."""
+    return iio.imread(path).astype(np.float64) / BLEND_PNG_SCALE
+
+
+def grid_indices(num_frames: int, grid: int | None) -> list[int]:
+    """The frame (and camera) indices of a ``grid=K`` multi-view dump: K evenly spaced ones from the first to the last
+    (e.g. 12 frames, K = 4: 0, 4, 7, 11), or all of them for None."""
+    if grid is None or int(grid) >= num_frames:
+        return list(range(num_frames))
+    if int(grid) < 1:
+        raise MonoNeRFError(f"--grid {grid}: need at least one time and camera")
+    return sorted({int(round(v)) for v in np.linspace(0, num_frames - 1, int(grid))})
+
+
 def testset_all(trainer, step: int, grid: int | None = None, downscale: int = 1, folder: Path | None = None,
                 progress: bool = False) -> Path:
-    """Every training camera at every time (spec §5.4 i_testset_all), the layout evaluation reads.
+    """Every training camera at every time (spec §5.4 i_testset_all), the layout evaluation reads: per view the
+    blended render (``imgs/``, the original's), the static-only and dynamic-only renders and the blending map
+    (:data:`MULTIVIEW_MAPS`).
 
-    ``grid=K`` renders only the first K times × the first K cameras (a quick look; evaluation then scores that
-    sub-grid), ``downscale`` renders smaller images (evaluation resizes the ground truth to them).
+    ``grid=K`` renders K evenly spaced times × the same K cameras (:func:`grid_indices`; a quick look, evaluation
+    then scores that sub-grid), ``downscale`` renders smaller images (evaluation resizes the ground truth to them).
     """
     d = trainer.data
-    n = d.num_frames if grid is None else max(1, min(int(grid), d.num_frames))
+    picked = grid_indices(d.num_frames, grid)
     root = folder or trainer.run_dir / str(trainer.cfg.info.evaldir) / f"step_{step:06d}"
     _scene_index(root, d.names)
-    jobs = [(e, view) for e in range(n) for view in range(n)]
+    jobs = [(e, view) for e in picked for view in picked]
     if progress:
         from tqdm import tqdm
 
         jobs = tqdm(jobs, desc=f"multi-view {root.name}", unit="view")
+    H, W, focal = render_size(trainer, downscale)
     for e, view in jobs:
-        folder_e = root / f"{e + 1:08d}" / "imgs"
-        folder_e.mkdir(parents=True, exist_ok=True)
-        t = torch.full((d.num_scenes,), frame_time(e, d.num_frames))
-        rgb = render_frames(trainer, d.poses[:, view, :, :4], t, downscale)
-        for b in range(d.num_scenes):
-            iio.imwrite(folder_e / f"{view:03d}_{b:02d}.png", to_uint8(rgb[b]))
+        t = torch.full((d.num_scenes,), frame_time(e, d.num_frames), device=d.device)
+        out = trainer.renderer.render_views(d.poses[:, view, :, :4], t, H, W, focal, dynamic=True,
+                                            chunk=int(trainer.cfg.info.chunk))
+        for sub, key in MULTIVIEW_MAPS.items():
+            folder_e = root / f"{e + 1:08d}" / sub
+            folder_e.mkdir(parents=True, exist_ok=True)
+            maps = out[key].float().numpy()
+            for b in range(d.num_scenes):
+                path = folder_e / f"{view:03d}_{b:02d}.png"
+                if sub == "blend":
+                    write_blend_png(path, maps[b])
+                else:
+                    iio.imwrite(path, to_uint8(maps[b]))
     return root

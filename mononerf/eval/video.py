@@ -3,7 +3,7 @@
 Modes: ``spiral`` (the original's novel view × time video: spiral cameras while time runs forward and back),
 ``fixed-time`` (spiral cameras at one time), ``fixed-view`` (one training camera, time running over every frame,
 with ``--substeps`` in-between times), ``testset`` (each training camera at its own time), ``multiview`` (the
-evaluation dump: every training camera at every time, or the first ``--grid K`` of each, as PNGs).
+evaluation dump: every training camera at every time, or ``--grid K`` evenly spaced ones of each, as PNGs).
 
 ``--outputs rgb,depth,blend,flow`` writes one mp4 per output and scene: the rgb render, the disparity (colour-mapped),
 the blending weight of the dynamic part (dynamicness, white = dynamic) and the optical flow induced by the scene flow
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--view", type=int, default=0, help="training camera for --mode fixed-view")
     p.add_argument("--substeps", type=int, default=1, help="renders per frame interval for --mode fixed-view")
     p.add_argument("--repeat", type=int, default=4, help="renders per frame for --mode spiral (the original: 4)")
-    p.add_argument("--grid", type=int, help="--mode multiview: only the first K times x the first K cameras")
+    p.add_argument("--grid", type=int, help="--mode multiview: only K evenly spaced times x the same K cameras")
     p.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/renders/MODE_STEP)")
     add_quick_render_args(p)
     a = p.parse_args(argv)
