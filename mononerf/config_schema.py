@@ -48,6 +48,8 @@ FEATURE_CACHE = "mononerf/train/feature_cache.py"
 DIST = "mononerf/train/distributed.py"
 EVAL = "mononerf/eval/multiview.py"
 CONFIG = "mononerf/config.py"
+OPTIM = "mononerf/train/optim.py"
+_RECIPE = "new key (not in the original): a lever of the training recipe, docs/training.md"
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ class Key:
         cli_default: the original parser's default where it differs from ``default`` (flags of ``info.*`` keys,
             whose value the original always took from the conf).
         note: extra remark for the docs (dynamic defaults, deviations).
+        min_value: smallest allowed value of a numeric key (None = no bound); values must also be finite.
+        min_exclusive: the bound itself is not allowed (``> min_value``).
     """
 
     name: str
@@ -77,10 +81,14 @@ class Key:
     choices: tuple[Any, ...] | None = None
     cli_default: Any = REQUIRED
     note: str = ""
+    min_value: float | None = None
+    min_exclusive: bool = False
 
 
-def _k(name, type_, default, meaning, used, *flags, choices=None, cli_default=REQUIRED, note=""):
-    return Key(name, type_, default, meaning, used, tuple(flags), choices, cli_default, note)
+def _k(name, type_, default, meaning, used, *flags, choices=None, cli_default=REQUIRED, note="", min_value=None,
+       min_exclusive=False):
+    return Key(name, type_, default, meaning, used, tuple(flags), choices, cli_default, note, min_value,
+               min_exclusive)
 
 
 _NOT_BUILT = "unused: read by the original but without effect on its released model (spec §2.0)"
@@ -182,6 +190,8 @@ SCHEMA: tuple[Key, ...] = (
     _k("model.encoder.num_layers", "int|list[int]", REQUIRED, "pixel-aligned layers: int k = layers 0..k-1, list "
        "= those layer ids ([0, 1, 2] → 832 channels)", VIDEO_ENC),
     _k("model.encoder.use_encoder_2d", "bool", False, "separate ResNet18 encoder for the static head", MODEL),
+    _k("model.encoder.standardize_features", "bool", False, "standardise each channel of the pixel-aligned video "
+       "features to mean 0, std 1 per scene, once after encoding", MODEL, note=_RECIPE),
     # 2D encoder (spec §2.2)
     _k("model.encoder_2d.type", "str", "resnet18", "2D encoder of the static head", FACTORY, choices=("resnet18",),
        note="the original's code default 'slowonly' would build a second video encoder"),
@@ -189,6 +199,8 @@ SCHEMA: tuple[Key, ...] = (
        IMAGE_ENC, note="new key: the original always downloaded them"),
     _k("model.encoder_2d.weights_path", "str", "resnet18-f37072fd.pth", "ResNet18 weight file (looked for in "
        "checkpoints/ and $TORCH_HOME/hub/checkpoints/)", IMAGE_ENC, note="new key"),
+    _k("model.encoder_2d.standardize_features", "bool", False, "standardise each channel of the pixel-aligned "
+       "image (ResNet18) features to mean 0, std 1 per scene, once after encoding", MODEL, note=_RECIPE),
     _k("model.encoder_2d.normalize", "any", True, "ImageNet normalisation flag", "ignored: the original built "
        "Resnet18() with its defaults (always normalises); the exp confs say \"Ture\", kept verbatim (spec §2.0)"),
     # ---------------------------------------------------------------- info (spec §7.1)
@@ -349,6 +361,19 @@ SCHEMA: tuple[Key, ...] = (
        "info.fast_render)", TRAINER, "--fast_render_iter"),
     _k("train.fast_render_basename", "str?", None, "unseen-scene adaptation: prefix of the run name", TRAINER,
        "--fast_render_basename"),
+    # the dynamic-stage training recipe (new keys; docs/training.md). Every default is the original's behaviour.
+    _k("train.dynamic_lrate_warmup", "int", 0, "dynamic stage: linear learning-rate warm-up over the first N steps "
+       "(step k runs at min(1, (k+1)/N) times the rate; 0 = none)", OPTIM, note=_RECIPE, min_value=0),
+    _k("train.lrate_scale_global_code", "float", 1.0, "dynamic stage: learning rate of the global-code MLP "
+       "(mlp_dynamic.ode_fc) as a multiple of the rate", OPTIM, note=_RECIPE, min_value=0, min_exclusive=True),
+    _k("train.lrate_scale_blending", "float", 1.0, "dynamic stage: learning rate of the blending head "
+       "(mlp_dynamic.weight_linear) as a multiple of the rate", OPTIM, note=_RECIPE, min_value=0,
+       min_exclusive=True),
+    _k("train.adam_eps", "float", 1e-8, "Adam's epsilon (both stages)", OPTIM, note=_RECIPE, min_value=0,
+       min_exclusive=True),
+    _k("train.blending_warmup", "int", 0, "dynamic stage: the first N steps leave the terms that train the blending "
+       "weight out of the loss (blended image, mask, mask-flow, depth-blending, blending entropy), so the dynamic "
+       "branch first learns on its own image loss", f"{LOSSES}, {TRAINER}", note=_RECIPE, min_value=0),
     # ---------------------------------------------------------------- run (infrastructure flags)
     _k("run.device", "str", "auto", "device: auto (cuda if available) | cpu | cuda | cuda:N", TRAINER,
        "--device", note="new flag"),

@@ -281,6 +281,41 @@ def test_model_shapes_and_gradients(tiny_setup):
     assert all(p.grad is None for n, p in model.named_parameters() if n.startswith("encoder"))
 
 
+def test_channel_moments_and_standardize_plain_and_native_volume():
+    from mononerf.models.features import FeatureVolume, channel_moments, standardize_volume
+
+    g = torch.Generator().manual_seed(3)
+    fine = torch.rand(2, 3, 4, 8, 6, generator=g) * 3 + 1  # all positive, like post-ReLU encoder features
+    coarse = torch.rand(2, 5, 4, 4, 3, generator=g) * 2 - 0.5
+    native = FeatureVolume([fine, coarse], (8, 6))
+    full = native.materialize()
+    mean, std = channel_moments(full)
+    # hand-computed for one channel: the population moments over (T, h, w)
+    ref = full[1, 4].double()
+    assert mean[1, 4] == pytest.approx(float(ref.mean())) and std[1, 4] == pytest.approx(float(ref.std(correction=0)))
+    m2, s2 = channel_moments(native)  # accumulated frame by frame over the resized coarse level: the same
+    torch.testing.assert_close(m2, mean)
+    torch.testing.assert_close(s2, std)
+    plain, nat = standardize_volume(full), standardize_volume(native)
+    assert isinstance(nat, FeatureVolume) and nat.shape == native.shape
+    torch.testing.assert_close(nat.materialize(), plain, atol=1e-5, rtol=0)  # affine maps commute with the resize
+    torch.testing.assert_close(plain.mean(dim=(2, 3, 4)), torch.zeros(2, 8), atol=1e-5, rtol=0)
+    torch.testing.assert_close(plain.std(dim=(2, 3, 4), correction=0), torch.ones(2, 8), atol=1e-5, rtol=0)
+    const = torch.full((1, 2, 2, 3, 3), 7.0)  # a constant channel becomes 0, not NaN
+    assert torch.equal(standardize_volume(const), torch.zeros_like(const))
+
+
+def test_standardize_features_flags(tiny_setup):
+    images, c2w, focal, rays, t, T = tiny_setup
+    raw = _tiny_model().encode(images, c2w, focal)
+    std = _tiny_model(standardize_latent=True).encode(images, c2w, focal)
+    assert raw.latent.mean() > 0.1 and abs(float(std.latent.mean(dim=(2, 3, 4)).abs().max())) < 1e-4
+    torch.testing.assert_close(std.latent2d, raw.latent2d)  # the image features only with their own flag
+    both = _tiny_model(standardize_latent=True, standardize_latent2d=True).encode(images, c2w, focal)
+    assert float(both.latent2d.mean(dim=(2, 3, 4)).abs().max()) < 1e-4
+    torch.testing.assert_close(both.pooled_flow_latent, raw.pooled_flow_latent)  # the global code's input is kept
+
+
 def test_static_pass_and_random_static_frame_quirk(tiny_setup):
     images, c2w, focal, rays, t, T = tiny_setup
     model = _tiny_model()

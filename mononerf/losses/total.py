@@ -38,7 +38,9 @@ DYNAMIC_LOG_KEYS = (
     "psnr_d_b", "img_d_b_loss", "flow_f_loss", "flow_b_loss", "slow_loss", "smooth_loss", "sp_smooth_loss",
     "consistency_loss", "mask_loss", "sparse_loss", "sparse_weights_d_loss", "sparse_blending_loss",
     "depth_blending_loss", "static_flow_loss", "mask_flow_loss", "depth_loss", "order_loss", "sf_smooth_loss",
-)  # fmt: skip
+) + ("blend_dynamic", "blend_static")  # fmt: skip
+# The last two are not the original's: the mean blended dynamic weight (dynamicness) of the dynamic-sampled and the
+# static-sampled rays, logged only — what the blending does where the motion masks say the scene moves and not.
 STATIC_LOG_KEYS = ("psnr_s", "img_s_loss")
 
 
@@ -187,11 +189,21 @@ def mask_losses_active(iteration: int, flags: LossFlags, num_frames: int) -> boo
     return not flags.use_lambda_decay or iteration < _decay_period(flags, num_frames)
 
 
-def term_weights(weights: LossWeights, flags: LossFlags, *, iteration: int, num_frames: int) -> dict[str, float]:
+# Terms that depend on the blending weight: the blended render (#2), the blending supervision (#12, #14, #16) and
+# the blending half of the entropy (#13). A blending warm-up (``train.blending_warmup``) leaves them out.
+BLENDING_TERMS = ("img_loss", "mask_loss", "mask_flow_loss", "depth_blending_loss", "sparse_blending_loss")
+
+
+def term_weights(weights: LossWeights, flags: LossFlags, *, iteration: int, num_frames: int,
+                 train_blending: bool = True) -> dict[str, float]:
     """Weight of every loss-dict key that enters the total at this step (spec §4.3 "weight" column).
 
     Keys absent here are logged only (img_s_loss, psnr*, sparse_weights_d_loss, sparse_blending_loss); a key
     present here still counts only when the step computed it (gates, frame availability).
+
+    ``train_blending = False`` (the steps of a blending warm-up, ``train.blending_warmup``; not in the original):
+    the :data:`BLENDING_TERMS` are left out, so nothing trains the blending head, and #13 counts its dynamic-weights
+    half (``sparse_weights_d_loss``) alone.
     """
     temp = flow_temperature(iteration, flags, num_frames)
     mask_on = mask_losses_active(iteration, flags, num_frames)
@@ -208,6 +220,10 @@ def term_weights(weights: LossWeights, flags: LossFlags, *, iteration: int, num_
     if mask_on:
         out["mask_loss"] = weights.mask
         out["mask_flow_loss"] = float(weights.mask_flow)
+    if not train_blending:
+        for key in BLENDING_TERMS:
+            out.pop(key, None)
+        out["sparse_weights_d_loss"] = out.pop("sparse_loss")
     return out
 
 
@@ -294,6 +310,7 @@ def dynamic_stage_losses(
     iteration: int,
     near: float = 0.0,
     far: float = 1.0,
+    train_blending: bool = True,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Every dynamic-stage loss term #1-#19 of spec §4.3, in the original's order, and their weighted sum.
 
@@ -324,6 +341,9 @@ def dynamic_stage_losses(
     18. order_loss = mean((depth_map_d - depth_map_s.detach())² over Ms).
     19. sf_smooth_loss = sf_smooth(raw_pts_b, raw_pts, raw_pts_b_b) + sf_smooth(raw_pts_f, raw_pts_f_f, raw_pts).
 
+    Logged only (not the original's): ``blend_dynamic`` / ``blend_static``, the mean dynamicness of the dynamic /
+    static rays (0 when there are none).
+
     Gates: #4-5 ``flags.use_feat_consistency``; #6-11 ``use_flow``; #14-16 their ``use_*`` flags; #1-2 off with
     ``use_unseen_frame_pretrain = False``. A gated-off term has no key in ``logs``.
 
@@ -337,6 +357,8 @@ def dynamic_stage_losses(
         weights, flags, quirks: see :class:`LossWeights`, :class:`LossFlags`, :class:`LossQuirks`.
         iteration: dynamic-stage step (lambda decay).
         near, far: sampling bounds (0, 1 in NDC).
+        train_blending: False leaves the terms that train the blending weight out of the total (a blending
+            warm-up step, :func:`term_weights`); they are still logged.
 
     Returns:
         ``(total, logs)``: total 0-d tensor; logs = the original's loss-dict keys (0-d tensors, still attached
@@ -417,7 +439,12 @@ def dynamic_stage_losses(
         + compute_sf_smooth_loss(ret["raw_pts_f"], ret["raw_pts_f_f"], ret["raw_pts"], H, W, focal, ndc=flags.ndc)
     )
 
-    wts = term_weights(weights, flags, iteration=iteration, num_frames=num_frames)
+    # diagnostics (logged only): where the blending sends the render, on dynamic and on static rays
+    dyn, m_s = ret["dynamicness_map"].detach(), ms[..., 0].to(ret["dynamicness_map"].dtype)
+    logs["blend_dynamic"] = (dyn * (1 - m_s)).sum() / (1 - m_s).sum().clamp_min(1.0)  # (no read-back: 0 if no rays)
+    logs["blend_static"] = (dyn * m_s).sum() / m_s.sum().clamp_min(1.0)
+
+    wts = term_weights(weights, flags, iteration=iteration, num_frames=num_frames, train_blending=train_blending)
     total = torch.zeros((), device=target.device, dtype=target.dtype)
     for key, value in logs.items():
         if key in wts:

@@ -156,6 +156,58 @@ def _frame_maps(latent: "torch.Tensor | FeatureVolume | ProjectedVolume", s: int
     return latent.frame_maps(s, f)
 
 
+def channel_moments(volume: "torch.Tensor | FeatureVolume") -> tuple[torch.Tensor, torch.Tensor]:
+    """Per scene and channel, the mean and (population) standard deviation of a feature volume as its lookups read it
+    (a :class:`FeatureVolume`'s coarse levels at the grid size, accumulated frame by frame in float64).
+
+    Args:
+        volume: (S, C, T, h, w) tensor or :class:`FeatureVolume`.
+    Returns:
+        mean, std: (S, C) float64.
+    """
+    if isinstance(volume, torch.Tensor):
+        check_shape(volume, "S C T h w", "volume")
+        x = volume.double()
+        return x.mean(dim=(2, 3, 4)), x.std(dim=(2, 3, 4), correction=0)
+    S, C, T, h, w = volume.shape
+    total = torch.zeros(S, C, dtype=torch.float64, device=volume.device)
+    square = torch.zeros_like(total)
+    for s in range(S):
+        for f in range(T):
+            m = torch.cat(volume.frame_maps(s, f), 1)[0].double()  # (C, h, w)
+            total[s] += m.sum(dim=(1, 2))
+            square[s] += m.square().sum(dim=(1, 2))
+    n = T * h * w
+    mean = total / n
+    return mean, (square / n - mean.square()).clamp_min(0.0).sqrt()
+
+
+def standardize_volume(volume: "torch.Tensor | FeatureVolume", eps: float = 1e-6) -> "torch.Tensor | FeatureVolume":
+    """Each channel of each scene shifted and scaled to mean 0 and standard deviation 1 over the scene's frames and
+    pixels (:func:`channel_moments`): ``(x - mean) / max(std, eps)``. Not in the original (lever
+    ``model.encoder.standardize_features``, docs/training.md).
+
+    A :class:`FeatureVolume`'s levels are transformed at their own size: a per-channel affine map commutes with the
+    bilinear resize (its weights sum to one), so the values read equal those of the standardised full volume.
+    """
+    mean, std = channel_moments(volume)
+    scale = 1.0 / std.clamp_min(eps)
+
+    def apply(x: torch.Tensor, lo: int) -> torch.Tensor:
+        c = x.shape[1]
+        m = mean[:, lo:lo + c].to(x.dtype)[:, :, None, None, None]
+        k = scale[:, lo:lo + c].to(x.dtype)[:, :, None, None, None]
+        return (x - m) * k
+
+    if isinstance(volume, torch.Tensor):
+        return apply(volume, 0).contiguous(memory_format=torch.channels_last_3d)
+    levels, lo = [], 0
+    for lv in volume.levels:
+        levels.append(apply(lv, lo))
+        lo += lv.shape[1]
+    return FeatureVolume(levels, volume.grid)
+
+
 def merge_levels(feats: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """Concatenate consecutive levels of equal spatial size (one lookup for them)."""
     out: list[list[torch.Tensor]] = []

@@ -22,7 +22,7 @@ from torch import nn
 from mononerf.errors import ConfigError
 from mononerf.models.embedder import PositionalEncoding, drop_time_terms
 from mononerf.models.encoders import Resnet18Encoder, SpatialTemporalEncoder, preprocess_clip
-from mononerf.models.features import ProjectedVolume, sample_frame_features, temporal_features
+from mononerf.models.features import ProjectedVolume, sample_frame_features, standardize_volume, temporal_features
 from mononerf.models.heads import DynamicHead, StaticHead
 from mononerf.models.trajectory import discrete_trajectory, ode_trajectory
 from mononerf.render.rays import invert_pose, ndc_to_world, project_to_pixels
@@ -85,6 +85,9 @@ class MonoNeRF(nn.Module):
         feat_guided_flow: condition the velocity field on the global video code.
         use_temporal_feature: gather features at t±1 along the trajectory (flow-based aggregation).
         freeze_enc: encoders are frozen and their features detached (the original's ``info.freeze_enc``).
+        standardize_latent, standardize_latent2d: standardise each channel of the video / image encoder's
+            pixel-aligned features per scene after encoding (:func:`~mononerf.models.features.standardize_volume`;
+            not in the original, ``model.encoder[_2d].standardize_features``, docs/training.md).
         quirks: the original's numerical quirks (``quirks.*``, spec §8), default all True.
     """
 
@@ -103,7 +106,7 @@ class MonoNeRF(nn.Module):
                  discrete_steps: int = 1, ode_solver: str = "dopri5", ode_rtol: float = 0.01, ode_atol: float = 0.001,
                  ode_step_size: float | None = None, use_adjoint: bool = False, use_ndc: bool = True,
                  feat_guided_flow: bool = True, use_temporal_feature: bool = True, freeze_enc: bool = True,
-                 quirks: dict | None = None):
+                 standardize_latent: bool = False, standardize_latent2d: bool = False, quirks: dict | None = None):
         super().__init__()
         if flow_mode not in FLOW_MODES:
             raise ValueError(f"flow_mode must be one of {FLOW_MODES}, got {flow_mode!r}")
@@ -115,6 +118,7 @@ class MonoNeRF(nn.Module):
         self.ode = dict(method=ode_solver, rtol=ode_rtol, atol=ode_atol, step_size=ode_step_size, adjoint=use_adjoint)
         self.use_ndc, self.feat_guided_flow = use_ndc, feat_guided_flow
         self.use_temporal_feature, self.freeze_enc = use_temporal_feature, freeze_enc
+        self.standardize_latent, self.standardize_latent2d = standardize_latent, standardize_latent2d
         self.quirks = dict(self.QUIRK_DEFAULTS, **(quirks or {}))
 
     # ------------------------------------------------------------------------------------------------ encode
@@ -132,10 +136,15 @@ class MonoNeRF(nn.Module):
             clip = preprocess_clip(images * 255.0, stretch=self.quirks["encoder_clip_stretch"])
             out = self.encoder.encode(clip, batchnorm_train=bn_train)
             out2d = self.encoder2d.encode(images, batchnorm_train=bn_train) if self.encoder2d is not None else None
+            latent, latent2d = out["latent"], None if out2d is None else out2d["latent"]
+            if self.standardize_latent:
+                latent = standardize_volume(latent)
+            if self.standardize_latent2d and latent2d is not None:
+                latent2d = standardize_volume(latent2d)
         feats = SceneFeatures(
-            latent=out["latent"], latent_scaling=out["latent_scaling"],
+            latent=latent, latent_scaling=out["latent_scaling"],
             pooled_flow_latent=out["flow_latent"].mean(dim=(2, 3, 4)),
-            latent2d=None if out2d is None else out2d["latent"],
+            latent2d=latent2d,
             latent2d_scaling=None if out2d is None else out2d["latent_scaling"],
             w2c=invert_pose(c2w), focal=focal, image_size=(int(images.shape[3]), int(images.shape[2])),
         )
@@ -323,4 +332,6 @@ class MonoNeRF(nn.Module):
                    flow_mode=dyn_c.flow_mode, discrete_steps=dyn_c.discrete_steps, ode_solver=dyn_c.ode_solver,
                    ode_rtol=dyn_c.rtol, ode_atol=dyn_c.atol, ode_step_size=dyn_c.ode_step_size,
                    use_adjoint=dyn_c.use_adjoint, use_ndc=m.use_ndc, feat_guided_flow=m.feat_guided_flow,
-                   use_temporal_feature=dyn_c.use_temporal_feature, freeze_enc=freeze, quirks=quirks)
+                   use_temporal_feature=dyn_c.use_temporal_feature, freeze_enc=freeze,
+                   standardize_latent=bool(enc_c.standardize_features),
+                   standardize_latent2d=bool(m.encoder_2d.standardize_features), quirks=quirks)

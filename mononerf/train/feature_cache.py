@@ -1,8 +1,8 @@
 """On-disk cache of the one-shot encoder features (frozen encoders run once per scene set, spec §5.3 step 1).
 
 The key hashes everything the features depend on: every scene's frames (in batch order — with the BatchNorm quirk
-the statistics span all scenes of the batch, spec §8.6), both encoders' weights and buffers, the latent layers and
-the encoding quirks. A restart, a resumed run or an evaluation of the same scenes then loads instead of re-encoding.
+the statistics span all scenes of the batch, spec §8.6), both encoders' weights and buffers, the latent layers, the
+encoding quirks and the feature standardisation. A restart, a resumed run or an evaluation of the same scenes then loads instead of re-encoding.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ def cache_key(model: MonoNeRF, images: torch.Tensor) -> str:
     h.update(str(model.encoder.used_latent_layers).encode())
     h.update(f"native={model.encoder.native_latent}".encode())
     h.update(str({k: model.quirks[k] for k in ("encoder_clip_stretch", "encoder_batchnorm_train")}).encode())
+    if model.standardize_latent or model.standardize_latent2d:  # (absent from the keys of earlier caches)
+        h.update(f"standardize={model.standardize_latent},{model.standardize_latent2d}".encode())
     return h.hexdigest()[:32]
 
 

@@ -36,16 +36,12 @@ from mononerf.train import checkpoint as ckpt
 from mononerf.train.distributed import DistInfo, resolve_device
 from mononerf.train.feature_cache import encode_cached
 from mononerf.train.logger import RunLogger
+from mononerf.train.optim import OptimSettings
 from mononerf.train.step import FieldRenderer, RenderSettings
 
 log = logging.getLogger("mononerf.train")
 
 STATIC, DYNAMIC = "static", "dynamic"
-
-
-def learning_rate(base: float, step: int, decay_steps: int) -> float:
-    """``lrate · 0.1^(step / lrate_decay)`` (spec §5.2), set after each optimiser step."""
-    return base * 0.1 ** (step / decay_steps)
 
 
 @dataclass
@@ -250,9 +246,9 @@ class Trainer:
         return [p for p in params if p.requires_grad]
 
     def _run_stage(self, stage: str, plan: StageState) -> None:
-        train = self.cfg.train
         n_iters = self.schedule.n_static if stage == STATIC else self.schedule.n_dynamic
-        optimizer = torch.optim.Adam(self._stage_modules(stage), lr=float(train.lrate), betas=(0.9, 0.999))
+        optim = OptimSettings.from_conf(self.cfg, dynamic=stage == DYNAMIC)
+        optimizer = optim.build(self.model, self._stage_modules(stage), plan.start)
         if plan.optimizer_state is not None:
             optimizer.load_state_dict(plan.optimizer_state)
         if plan.rng is not None:
@@ -270,8 +266,7 @@ class Trainer:
                 rng_at_start = ckpt.rng_state(self.sampler)
                 t0 = time.time()
                 logs = self._train_step(stage, i, step_fn, optimizer)
-                for group in optimizer.param_groups:
-                    group["lr"] = learning_rate(float(train.lrate), i, int(train.lrate_decay))
+                optim.after_step(optimizer, i)
                 completed = i
                 loss = float(logs["loss"])
                 self.history.append((stage, i, loss))
@@ -308,7 +303,8 @@ class Trainer:
             total, logs = dynamic_stage_losses(
                 ret, batch, c2w_all=self.data.poses[..., :4], H=self.data.height, W=self.data.width,
                 focal=self.data.focals, num_frames=self.data.num_frames, num_static=batch.num_static,
-                weights=self.loss_weights, flags=self.loss_flags, quirks=self.loss_quirks, iteration=i)
+                weights=self.loss_weights, flags=self.loss_flags, quirks=self.loss_quirks, iteration=i,
+                train_blending=i >= int(self.cfg.train.blending_warmup))
         else:
             total, logs = static_stage_loss(ret, batch, float(self.cfg.train.static_loss_lambda))
         if not torch.isfinite(total):
