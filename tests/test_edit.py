@@ -345,8 +345,11 @@ def test_multiview_grid_evaluates(tiny_run, tmp_path):
 
     with torch.inference_mode():
         render_mode(tiny_run, 2, "multiview", tmp_path / "mv" / "step_000002", progress=False, grid=2)
-    pngs = sorted(p.name for p in (tmp_path / "mv" / "step_000002").rglob("*.png"))
-    assert len(pngs) == 2 * 2 * 2  # 2 times x 2 cameras x 2 scenes
+    step = tmp_path / "mv" / "step_000002"
+    for sub in ("imgs", "imgs_static", "imgs_dynamic", "blend"):  # the blended render and what each branch does
+        pngs = sorted(str(p.relative_to(step)) for p in step.rglob(f"{sub}/*.png"))
+        # 2 times x 2 cameras x 2 scenes; grid 2 of 5 frames: the first and the last time and camera
+        assert pngs == [f"{t:08d}/{sub}/{c:03d}_{b:02d}.png" for t in (1, 5) for c in (0, 4) for b in (0, 1)]
     scene_root = Path(tiny_run.cfg.info.dataset_file_lists[0]).parent
     (result,) = evaluate_run(tmp_path / "mv", scene_root, use_lpips=False, write=False, verbose=False)
     assert set(result["scenes"]) == {"syn_a", "syn_b"} and len(result["scenes"]["syn_a"]["frames"]) == 4

@@ -254,6 +254,22 @@ def test_branch_scores_of_a_dump(tmp_path, scene, capsys):
         assert saved["scenes"]["s"][key] == pytest.approx(sc[key]) and saved["scores"][key] == pytest.approx(sc[key])
     out = capsys.readouterr().out
     assert "dPSNR_s" in out and "blend_out" in out and f"{sc['dpsnr_s']:.2f}" in out
+    # the comparison picture: 2 views x 6 panels (GT | blended | static | dynamic | blending | mask), 2x enlarged
+    from mononerf.eval.pictures import PANELS, pick_views, write_picture
+
+    assert pick_views([1, 2, 3], [1, 2, 3], 2) == [(1, 2), (3, 2)]  # novel views (camera != time), spread out
+    png = write_picture(step, scene, tmp_path / "pic" / "grid.png", views=2)
+    pic = cv2.imread(str(png))
+    h, w = exact.shape[:2]
+    assert pic.shape == (2 * (2 * h + 14) + 2, len(PANELS) * 2 * w + (len(PANELS) - 1) * 2, 3)
+    mask_panel = pic[14:14 + 2 * h, -2 * w:]  # first row, last panel: the motion mask of view (t1, cam2)
+    ref = cv2.imread(str(scene / "s" / "multiview_masks" / f"{1:08d}" / "cam02.png"), 0)
+    ref = cv2.resize(cv2.resize(ref, (w, h), interpolation=cv2.INTER_NEAREST), (2 * w, 2 * h),
+                     interpolation=cv2.INTER_NEAREST) > 0
+    assert ((mask_panel[..., 0] > 127) == ref).mean() > 0.99
+    with pytest.raises(SceneFormatError, match="branch renders"):
+        write_picture(_fake_run(tmp_path / "plain", scene, noise=0.0) / "multiview" / "step_000010", scene,
+                      tmp_path / "x.png")
 
 
 def test_grid_dumps_pick_evenly_spaced_views_and_evaluate(tmp_path, scene):

@@ -61,10 +61,12 @@ def test_group_scales_split_the_named_parameters():
 def test_settings_from_conf_defaults_and_levers():
     from mononerf.config import parse_config_file
 
-    conf = "mononerf_conf/exp/synthetic/multiscene.conf"
-    default = OptimSettings.from_conf(parse_config_file(conf), dynamic=True)
+    released = "mononerf_conf/exp/Balloon1_Balloon2/dynamic_temporal_feat_static_mask_flow_loss_multiscenes_discrete2_addition.conf"
+    default = OptimSettings.from_conf(parse_config_file(released), dynamic=True)
+    conf = "mononerf_conf/exp/synthetic/multiscene.conf"  # includes the recipe (warm-up 50)
+    assert OptimSettings.from_conf(parse_config_file(conf), dynamic=True).warmup == 50
     assert default == OptimSettings(lrate=5e-4, lrate_decay=300000)
-    cfg = parse_config_file(conf, ["train.dynamic_lrate_warmup=50", "train.lrate_scale_global_code=0.1",
+    cfg = parse_config_file(released, ["train.dynamic_lrate_warmup=50", "train.lrate_scale_global_code=0.1",
                                    "train.adam_eps=1e-6"])
     dyn, sta = OptimSettings.from_conf(cfg, dynamic=True), OptimSettings.from_conf(cfg, dynamic=False)
     assert dyn.warmup == 50 and dyn.group_scales == {"mlp_dynamic.ode_fc.": 0.1} and dyn.adam_eps == 1e-6

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from pathlib import Path
 
 from mononerf.errors import MonoNeRFError, report
 
@@ -18,6 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights-dir", default="checkpoints", help="folder with alexnet-owt-7be5be79.pth")
     p.add_argument("--rgb", action="store_true", help="feed LPIPS RGB images (the original fed cv2's BGR)")
     p.add_argument("--evaldir", default="multiview", help="sub-folder of the run dir with the step dirs")
+    p.add_argument("--picture", type=Path, metavar="PNG", help="also write a comparison picture of a few views per "
+                   "scene (GT | blended | static | dynamic | blending | mask) of the newest step dir")
+    p.add_argument("--views", type=int, default=3, help="views per scene in --picture (default 3)")
     return p
 
 
@@ -28,8 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("always")
     warnings.formatwarning = lambda msg, *a, **k: f"warning: {msg}\n"
     try:
-        evaluate_run(args.path, args.data, use_lpips=not args.no_lpips, weights_dir=args.weights_dir,
-                     bgr_quirk=not args.rgb, evaldir=args.evaldir)
+        results = evaluate_run(args.path, args.data, use_lpips=not args.no_lpips, weights_dir=args.weights_dir,
+                               bgr_quirk=not args.rgb, evaldir=args.evaldir)
+        if args.picture is not None:
+            from mononerf.eval.pictures import write_picture
+
+            print(f"wrote {write_picture(Path(results[-1]['step_dir']), args.data, args.picture, args.views)}")
     except MonoNeRFError as exc:
         return report(exc)
     return 0

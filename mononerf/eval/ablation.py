@@ -1,0 +1,152 @@
+"""``python -m mononerf.eval.ablation``: what each lever of the training recipe does (docs/training.md).
+
+Trains the static stage of a synthetic config once, then the dynamic stage from it once per variant (the released
+settings, each lever alone, the recipe, the recipe with one lever swapped or added), renders a multi-view dump of
+each at the end and evaluates it on the scenes' ``multiview_GT/`` and ``multiview_masks/``. Prints one markdown
+row per variant: the blending of the dynamic and static rays during training, the step-1 / step-0 ratio of the
+scene-flow smoothness loss, and the evaluation's ``dpsnr``, ``dpsnr_s``, ``dpsnr_d``, ``blend_in``, ``blend_out``;
+writes ``ablation.json`` beside the runs.
+
+    python -m mononerf.eval.ablation [--conf CONF] [--steps 150] [--grid 3] [--downscale 2] [--variants a,b]
+        [--out logs/ablation] [--data data] [--device auto] [--set KEY=VALUE ...]
+
+``--set`` applies to every run (the static one and each variant), e.g. a smaller network for a quick look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from mononerf.errors import MonoNeRFError, report
+
+RECIPE_CONF = "mononerf_conf/exp/synthetic/recipe.conf"
+STD = "model.encoder.standardize_features"
+WARM = "train.dynamic_lrate_warmup"
+MASK = "train.mask_loss_lambda"
+
+# name -> (overrides on top of the released settings, one line of what it is)
+VARIANTS: dict[str, tuple[dict, str]] = {
+    "released": ({}, "the original's settings"),
+    "warmup": ({WARM: 50}, "warm-up alone"),
+    "standardize": ({STD: True}, "standardised features alone"),
+    "warmup+standardize": ({WARM: 50, STD: True}, "warm-up + standardised features"),
+    "warmup+mask": ({WARM: 50, MASK: 0.5}, "warm-up + mask loss 0.5"),
+    "standardize+mask": ({STD: True, MASK: 0.5}, "standardised features + mask loss 0.5"),
+    "recipe": ({WARM: 50, STD: True, MASK: 0.5}, "the recipe (recipe.conf)"),
+    "recipe-globalcode": ({STD: True, MASK: 0.5, "train.lrate_scale_global_code": 0.01},
+                          "the recipe with the global-code MLP at 0.01x the rate instead of the warm-up"),
+    "recipe+blending_warmup": ({WARM: 50, STD: True, MASK: 0.5, "train.blending_warmup": 50},
+                               "the recipe + 50 steps without the blending terms first"),
+}
+
+
+def recipe_defaults() -> dict:
+    """The recipe's keys (``recipe.conf``) at their defaults: the released settings for a conf that includes it."""
+    from mononerf.config import read_hocon
+    from mononerf.config_schema import KEYS
+
+    values, _, _ = read_hocon(RECIPE_CONF)
+    return {k: KEYS[k].default for k in values}
+
+
+def _items(overrides: dict) -> list[str]:
+    return [f"{k}={json.dumps(v)}" for k, v in overrides.items()]
+
+
+def run_variant(conf: str, name: str, overrides: dict, base: Path, pretrained: Path, steps: int, grid: int,
+                downscale: int, data: str, device: str, extra: list[str] = ()) -> dict:
+    """The dynamic stage of one variant from ``pretrained``, then its multi-view dump and evaluation."""
+    import torch
+
+    from mononerf.config import parse_config_file
+    from mononerf.eval import renders
+    from mononerf.eval.evaluate import evaluate_run
+    from mononerf.train.trainer import Trainer
+
+    sets = {**recipe_defaults(), **overrides, "info.basedir": f"{base}/", "info.expname": name,
+            "info.ft_path_S": str(pretrained), "train.N_iters": steps, "train.i_log": 1, "train.i_weights": 0,
+            "train.no_reload": True, "run.device": device}
+    cfg = parse_config_file(conf, list(extra) + _items(sets))
+    logs: list[dict] = []
+    keep = ("blend_dynamic", "blend_static", "sf_smooth_loss", "mask_loss", "psnr", "psnr_d")
+    t0 = time.perf_counter()
+    trainer = Trainer(cfg, progress=False, callbacks=[
+        lambda tr, stage, i, lg: stage == "dynamic" and logs.append({k: float(lg[k]) for k in keep if k in lg})])
+    trainer.fit()
+    seconds = time.perf_counter() - t0
+    folder = trainer.run_dir / "multiview_ablation" / f"step_{steps - 1:06d}"
+    with torch.inference_mode():
+        renders.testset_all(trainer, steps - 1, grid=grid, downscale=downscale, folder=folder)
+    (result,) = evaluate_run(folder, data, use_lpips=False, verbose=False)
+    return {"name": name, "overrides": overrides, "train_seconds": seconds, "steps": logs,
+            "scores": result["scores"], "scenes": {n: {k: s[k] for k in result["scores"]}
+                                                   for n, s in result["scenes"].items()}}
+
+
+def _f(v, spec: str) -> str:
+    return "n/a" if v is None else format(v, spec)
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown: one row per variant (training-time blending at the last step, spike ratio, evaluation scores)."""
+    head = ("| variant | blend dyn / static rays, last step | sf_smooth step 1 / step 0 | dPSNR | dPSNR_s | dPSNR_d "
+            "| blend_in | blend_out |\n|---|---|---|---|---|---|---|---|")
+    lines = [head]
+    for r in rows:
+        s, last = r["scores"], r["steps"][-1]
+        spike = r["steps"][1]["sf_smooth_loss"] / r["steps"][0]["sf_smooth_loss"] if len(r["steps"]) > 1 else None
+        lines.append(f"| {r['name']} | {last['blend_dynamic']:.3g} / {last['blend_static']:.3g} | {_f(spike, '.3g')} "
+                     f"| {_f(s['dpsnr'], '.2f')} | {_f(s['dpsnr_s'], '.2f')} | {_f(s['dpsnr_d'], '.2f')} "
+                     f"| {_f(s['blend_in'], '.3f')} | {_f(s['blend_out'], '.3f')} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mononerf.eval.ablation", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--conf", default="mononerf_conf/exp/synthetic/multiscene.conf")
+    p.add_argument("--steps", type=int, default=150, help="dynamic steps per variant")
+    p.add_argument("--grid", type=int, default=3, help="multi-view dump: K evenly spaced times x cameras")
+    p.add_argument("--downscale", type=int, default=2)
+    p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
+    p.add_argument("--out", default="logs/ablation", help="folder of the runs")
+    p.add_argument("--data", default="data", help="folder holding the scene folders (for the evaluation)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
+    a = p.parse_args(argv)
+    names = [n.strip() for n in a.variants.split(",") if n.strip()]
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown or a.steps < 2:
+        p.error(f"unknown variant(s) {unknown}" if unknown else "--steps must be at least 2")
+    try:
+        from mononerf.config import parse_config_file
+        from mononerf.train.trainer import Trainer
+
+        base = Path(a.out)
+        cfg = parse_config_file(a.conf, a.set + _items({**recipe_defaults(), "info.basedir": f"{base}/",
+                                                        "info.expname": "static", "train.N_iters": 0,
+                                                        "run.device": a.device}))
+        static = Trainer(cfg, progress=True)
+        pretrained = static.run_dir / "Pretrained_S.tar"
+        if not pretrained.is_file():
+            print(f"[ablation] static pretraining once ({cfg.train.N_static_iters} steps) -> {pretrained}", flush=True)
+            static.fit()
+        rows = []
+        for name in names:
+            print(f"[ablation] {name}: {VARIANTS[name][1]}", flush=True)
+            rows.append(run_variant(a.conf, name, VARIANTS[name][0], base, pretrained, a.steps, a.grid,
+                                    a.downscale, a.data, a.device, a.set))
+            print(table(rows[-1:]).splitlines()[-1], flush=True)
+        (base / "ablation.json").write_text(json.dumps(rows, indent=1))
+        print(table(rows))
+    except MonoNeRFError as exc:
+        return report(exc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
