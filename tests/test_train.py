@@ -70,12 +70,10 @@ def test_short_run_lowers_the_photometric_loss(scenes, tmp_path):
 def _recipe_keys() -> tuple[list[str], list[str]]:
     """The training recipe of docs/training.md (mononerf_conf/exp/synthetic/recipe.conf, which the synthetic confs
     include) as --set items, and the same keys at their defaults (the original's behaviour)."""
-    from mononerf.config import read_hocon
-    from mononerf.config_schema import KEYS
+    from mononerf.eval.ablation import recipe_defaults, recipe_values
 
-    values, _, _ = read_hocon(str(ROOT / "mononerf_conf/exp/synthetic/recipe.conf"))
     to = lambda k, v: f"{k}={json.dumps(v)}"  # noqa: E731
-    return [to(k, v) for k, v in values.items()], [to(k, KEYS[k].default) for k in values]
+    return [to(k, v) for k, v in recipe_values().items()], [to(k, v) for k, v in recipe_defaults().items()]
 
 
 def _dynamic_stage_logs(scenes, basedir, extra) -> list[dict]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from mononerf.errors import MonoNeRFError, report
 
-RECIPE_CONF = "mononerf_conf/exp/synthetic/recipe.conf"
+RECIPE_CONF = Path(__file__).resolve().parents[2] / "mononerf_conf/exp/synthetic/recipe.conf"
 STD = "model.encoder.standardize_features"
 WARM = "train.dynamic_lrate_warmup"
 MASK = "train.mask_loss_lambda"
@@ -44,13 +44,19 @@ VARIANTS: dict[str, tuple[dict, str]] = {
 }
 
 
-def recipe_defaults() -> dict:
-    """The recipe's keys (``recipe.conf``) at their defaults: the released settings for a conf that includes it."""
+def recipe_values() -> dict:
+    """The recipe: the keys and values of ``mononerf_conf/exp/synthetic/recipe.conf``."""
     from mononerf.config import read_hocon
+
+    values, _, _ = read_hocon(str(RECIPE_CONF))
+    return values
+
+
+def recipe_defaults() -> dict:
+    """The recipe's keys at their defaults: the released settings, for a conf that includes ``recipe.conf``."""
     from mononerf.config_schema import KEYS
 
-    values, _, _ = read_hocon(RECIPE_CONF)
-    return {k: KEYS[k].default for k in values}
+    return {k: KEYS[k].default for k in recipe_values()}
 
 
 def _items(overrides: dict) -> list[str]:
