@@ -25,8 +25,8 @@ echo "[demo] run the same command again to resume, or delete logs/synthetic/ to 
 RUN="${DEMO_RUN:-logs/synthetic/1gpussynthetic_a_synthetic_b}"  # {basedir}/{W}gpus{expname} of multiscene.conf
 echo "[demo] rendering a novel view x time video (spiral cameras while time runs; 1/6 size, 8 samples per ray):"
 "$PY" -m mononerf.render "$RUN" --mode spiral --repeat 1 --downscale 6 --n-samples 8 --outputs rgb,depth
-echo "[demo] evaluating the run: the first 3 times x 3 cameras at 1/4 size against multiview_GT (a quick look; the"
+echo "[demo] evaluating the run: 3 times x 3 cameras at 1/4 size against multiview_GT (a quick look; the"
 echo "[demo] paper's protocol renders every camera at every time at the training size: --mode multiview, see docs)"
 "$PY" -m mononerf.render "$RUN" --mode multiview --grid 3 --downscale 4 --n-samples 8 \
     --out "$RUN/multiview_demo/step_quick"
-"$PY" -m mononerf.eval "$RUN/multiview_demo/step_quick" --data "$DATA"
+"$PY" -m mononerf.eval "$RUN/multiview_demo/step_quick" --data "$DATA" --picture "$RUN/multiview_demo/grid.png"
