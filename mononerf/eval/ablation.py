@@ -59,7 +59,8 @@ def recipe_defaults() -> dict:
     return {k: KEYS[k].default for k in recipe_values()}
 
 
-def _items(overrides: dict) -> list[str]:
+def set_items(overrides: dict) -> list[str]:
+    """``{key: value}`` as ``KEY=VALUE`` items for ``--set`` / ``parse_config_file`` (values as JSON)."""
     return [f"{k}={json.dumps(v)}" for k, v in overrides.items()]
 
 
@@ -76,7 +77,7 @@ def run_variant(conf: str, name: str, overrides: dict, base: Path, pretrained: P
     sets = {**recipe_defaults(), **overrides, "info.basedir": f"{base}/", "info.expname": name,
             "info.ft_path_S": str(pretrained), "train.N_iters": steps, "train.i_log": 1, "train.i_weights": 0,
             "train.no_reload": True, "run.device": device}
-    cfg = parse_config_file(conf, list(extra) + _items(sets))
+    cfg = parse_config_file(conf, list(extra) + set_items(sets))
     logs: list[dict] = []
     keep = ("blend_dynamic", "blend_static", "sf_smooth_loss", "mask_loss", "psnr", "psnr_d")
     t0 = time.perf_counter()
@@ -133,9 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         from mononerf.train.trainer import Trainer
 
         base = Path(a.out)
-        cfg = parse_config_file(a.conf, a.set + _items({**recipe_defaults(), "info.basedir": f"{base}/",
-                                                        "info.expname": "static", "train.N_iters": 0,
-                                                        "run.device": a.device}))
+        cfg = parse_config_file(a.conf, a.set + set_items({**recipe_defaults(), "info.basedir": f"{base}/",
+                                                           "info.expname": "static", "train.N_iters": 0,
+                                                           "run.device": a.device}))
         static = Trainer(cfg, progress=True)
         pretrained = static.run_dir / "Pretrained_S.tar"
         if not pretrained.is_file():

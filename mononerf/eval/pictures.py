@@ -15,10 +15,10 @@ import numpy as np
 
 from mononerf.errors import SceneFormatError
 from mononerf.eval.evaluate import _cameras, _read, _read_mask, _scene_dirs, scene_batch_index
-from mononerf.eval.renders import read_blend_png
+from mononerf.eval.renders import MULTIVIEW_MAPS, read_blend_png
 
 PANELS = ("ground truth", "blended", "static only", "dynamic only", "blending", "motion mask")
-_SUBDIRS = {"blended": "imgs", "static only": "imgs_static", "dynamic only": "imgs_dynamic"}
+_SUBDIRS = {"blended": "imgs", "static only": "imgs_static", "dynamic only": "imgs_dynamic"}  # RGB panels
 
 
 def pick_views(times: list[int], cameras: list[int], count: int) -> list[tuple[int, int]]:
@@ -51,17 +51,16 @@ def comparison_rows(step_dir: Path, data, views: int = 3, scale: int = 2) -> np.
     for name, b in index.items():
         for t, p in pick_views(times, _cameras(step_dir / f"{times[0]:08d}" / "imgs", b), views):
             file = f"{p - 1:03d}_{b:02d}.png"
-            for sub in ("imgs_static", "imgs_dynamic", "blend"):
+            for sub in MULTIVIEW_MAPS:  # imgs, imgs_static, imgs_dynamic, blend
                 if not (step_dir / f"{t:08d}" / sub / file).is_file():
                     raise SceneFormatError(f"{step_dir / f'{t:08d}' / sub / file} missing: the picture needs a dump "
                                            "with the branch renders (python -m mononerf.render RUN --mode multiview)")
-            pred = _read(step_dir / f"{t:08d}" / "imgs" / file)
+            pred, static, dynamic = (_read(step_dir / f"{t:08d}" / _SUBDIRS[k] / file) for k in PANELS[1:4])
             h, w = pred.shape[:2]
             gt = cv2.resize(_read(dirs[name] / "multiview_GT" / f"{t:08d}" / f"cam{p:02d}.jpg"), (w, h))
             blend = (read_blend_png(step_dir / f"{t:08d}" / "blend" / file) * 255).round().astype(np.uint8)
             mask = _read_mask(dirs[name], t, p, (h, w))
-            panels = [gt, pred] + [_read(step_dir / f"{t:08d}" / _SUBDIRS[k] / file) for k in PANELS[2:4]]
-            panels += [cv2.cvtColor(blend, cv2.COLOR_GRAY2BGR),
+            panels = [gt, pred, static, dynamic, cv2.cvtColor(blend, cv2.COLOR_GRAY2BGR),
                        np.zeros_like(gt) if mask is None else cv2.cvtColor(mask.astype(np.uint8) * 255,
                                                                            cv2.COLOR_GRAY2BGR)]
             panels = [cv2.resize(x, (w * scale, h * scale), interpolation=cv2.INTER_NEAREST) for x in panels]
