@@ -307,6 +307,9 @@ SCHEMA: tuple[Key, ...] = (
     _k("train.i_print", "int", 1000, "steps between TensorBoard scalars", TRAINER, "--i_print"),
     _k("train.i_log", "int", 100, "steps between log lines", TRAINER, "--i_log"),
     _k("train.i_img", "int", 1000, "steps between full-image renders to TensorBoard", TRAINER, "--i_img"),
+    _k("train.i_img_downscale", "int", 1, "full-image renders to TensorBoard (i_img) F times smaller than the "
+       "training images (1 = the original's full size)", TRAINER, note="new key: a full 160x90 dynamic render takes "
+       "~1 min on 2 CPU cores", min_value=1),
     _k("train.i_weights", "int", 10000, "steps between checkpoints", CHECKPOINT, "--i_weights"),
     _k("train.i_testset", "int", 20000, "steps between test-set renders", TRAINER, "--i_testset"),
     _k("train.i_video", "int", 20000, "steps between novel-view-time videos", TRAINER, "--i_video"),

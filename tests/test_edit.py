@@ -170,7 +170,7 @@ def test_disparity_and_video_frames():
     blend = visuals.video_frames("blend", [np.array([[0.0, 1.0]], np.float32)])[0]
     assert blend[0, 0].tolist() == [0, 0, 0] and blend[0, 1].tolist() == [255, 255, 255]
     flows = visuals.video_frames("flow", [np.zeros((2, 2, 2), np.float32), np.full((2, 2, 2), 3.0, np.float32)])
-    assert flows[0].max() == 0 and flows[1].max() == 255  # one brightness scale over the video
+    assert (flows[0] == 255).all() and flows[1].min() == 0  # zero flow white; the largest at the wheel's rim
     assert visuals.parse_outputs("rgb, depth,rgb") == ("rgb", "depth")
     with pytest.raises(ValueError, match="normals"):
         visuals.parse_outputs("rgb,normals")
@@ -339,6 +339,100 @@ def test_short_small_spiral_video(tiny_run, tmp_path):
     assert len(frames) == n + (n - 2) and size == (w // 2, h // 2)  # frames 0..4 then 3..1, once each
 
 
+def test_spiral_and_fixed_time_take_a_frame_count(tiny_run, tmp_path, monkeypatch):
+    from mononerf.eval import renders
+    from mononerf.eval.video import render_mode
+
+    seen = []
+    real = renders.render_outputs
+
+    def spy(trainer, c2w, times, outputs=("rgb",), downscale=1):
+        seen.append((c2w[0].clone(), float(times[0])))
+        return real(trainer, c2w, times, outputs, downscale)
+
+    monkeypatch.setattr(renders, "render_outputs", spy)
+    d = tiny_run.data
+    n, views = d.num_frames, d.render_poses.shape[1]
+    with torch.inference_mode():
+        render_mode(tiny_run, 2, "spiral", tmp_path / "sp", progress=False, downscale=4, frames=5)
+        assert len(_video(tmp_path / "sp" / "rgb_00.mp4")[0]) == 5 and len(seen) == 5
+        # the forward-and-back schedule 0..n-1..1 sampled at 5 points, the cameras once round the spiral
+        sched = renders.novel_view_time_schedule(n, 1)
+        assert [t for _, t in seen] == pytest.approx([frame_time(sched[i], n) for i in renders.spread(len(sched), 5)])
+        assert torch.equal(seen[1][0], d.render_poses[0, views // 5, :, :4])
+        seen.clear()
+        render_mode(tiny_run, 2, "fixed-time", tmp_path / "ft", progress=False, downscale=4, frames=3, time=1)
+        assert len(_video(tmp_path / "ft" / "rgb_00.mp4")[0]) == 3
+        assert [t for _, t in seen] == pytest.approx([frame_time(1, n)] * 3)
+        assert len({tuple(c.flatten().tolist()) for c, _ in seen}) == 3
+    assert renders.spread(60, 4) == [0, 15, 30, 45] and renders.spread(3, 5) == [0, 1, 2, 0, 1]
+    with pytest.raises(MonoNeRFError, match="--frames 0"):
+        renders.spread(10, 0)
+
+
+def test_render_work_scales_with_the_rays(tiny_run, monkeypatch):
+    """The work of a video's frames at one time: each feature map is resized and projected once for all of them (not
+    once per frame or per chunk of rays), so a 4x smaller frame does ~1/4 of the matrix work (<= 1/3 asserted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import mononerf.models.features as feat
+    from mononerf.eval import renders
+
+    d = tiny_run.data
+    n = d.num_frames
+    projections = []
+    real = feat.ProjectedVolume.frame_maps
+
+    def count(self, s, f):
+        if (int(s), int(f)) not in self._maps:
+            projections.append((id(self), int(s), int(f)))
+        return real(self, s, f)
+
+    monkeypatch.setattr(feat.ProjectedVolume, "frame_maps", count)
+    monkeypatch.setattr(tiny_run, "cfg", tiny_run.cfg.with_overrides(["info.chunk=16"]))  # many chunks per frame
+    t = torch.full((d.num_scenes,), frame_time(2, n))
+    work = {}
+    for ds in (1, 2):
+        tiny_run.renderer._render_feats = None
+        projections.clear()
+        with torch.inference_mode(), FlopCounterMode(display=False) as fc:
+            for view in range(3):  # three frames of a video at one time
+                renders.render_outputs(tiny_run, d.render_poses[:, view, :, :4], t, ("rgb",), downscale=ds)
+        work[ds] = fc.get_total_flops()
+        if ds == 1:  # big enough to project: once per scene and frame read, whatever the frames and chunks
+            assert projections and len(projections) == len(set(projections)) <= 3 * d.num_scenes
+    assert work[2] <= work[1] / 3, work
+    # the coarse levels of a native feature volume are resized once per frame read, then served from its cache
+    lat = tiny_run.renderer.features.latent
+    if isinstance(lat, feat.FeatureVolume) and any(tuple(lv.shape[-2:]) != lat.grid for lv in lat.levels):
+        before = lat.resizes
+        with torch.inference_mode():
+            renders.render_outputs(tiny_run, d.render_poses[:, 0, :, :4], t, ("rgb",), downscale=1)
+        assert lat.resizes == before  # every frame it reads was resized by the renders above
+
+
+def test_feature_volume_resizes_each_frame_once():
+    import mononerf.models.features as feat
+
+    g = torch.Generator().manual_seed(0)
+    fine, coarse = torch.randn(2, 3, 4, 6, 8, generator=g), torch.randn(2, 5, 4, 3, 4, generator=g)
+    vol = feat.FeatureVolume([fine, coarse], (6, 8))
+    ref = feat.FeatureVolume([fine, coarse], (6, 8), cache_bytes=0)
+    for s, f in [(0, 1), (1, 2), (0, 1), (1, 2), (0, 3)]:
+        for a, b in zip(vol.frame_maps(s, f), ref.frame_maps(s, f)):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert vol.resizes == 3 and ref.resizes == 5  # cached: three distinct frames; uncached: every read
+    one = 5 * 6 * 8 * 4  # bytes of one resized frame
+    small = feat.FeatureVolume([fine, coarse], (6, 8), cache_bytes=2 * one)
+    for s, f in [(0, 0), (0, 1), (0, 2), (0, 0)]:  # room for two: the oldest goes first
+        small.frame_maps(s, f)
+    assert small.resizes == 4 and small.cached_bytes() == 2 * one
+    grad = feat.FeatureVolume([fine, coarse.clone().requires_grad_()], (6, 8))
+    grad.frame_maps(0, 0)
+    grad.frame_maps(0, 0)
+    assert grad.resizes == 2 and grad.cached_bytes() == 0  # maps with autograd are never kept
+
+
 def test_multiview_grid_evaluates(tiny_run, tmp_path):
     from mononerf.eval.evaluate import evaluate_run
     from mononerf.eval.video import render_mode
@@ -354,3 +448,58 @@ def test_multiview_grid_evaluates(tiny_run, tmp_path):
     (result,) = evaluate_run(tmp_path / "mv", scene_root, use_lpips=False, write=False, verbose=False)
     assert set(result["scenes"]) == {"syn_a", "syn_b"} and len(result["scenes"]["syn_a"]["frames"]) == 4
     assert 0 < result["mean"]["psnr"] < 60
+
+
+def test_edits_warn_when_the_dynamic_part_is_empty(tiny_run, tmp_path, capsys, monkeypatch):
+    """The warning reads the blending of the edit's own frames (or, for remove-dynamic, the unedited scene's at three
+    times); it fires below the bound and names the scene, and the video is still written."""
+    import mononerf.edit.cli as cli
+
+    d, n = tiny_run.data, tiny_run.data.num_frames
+    frames = edit_frames(tiny_run, downscale=2, spec=EditSpec("compose", 0, 1))
+    peak = cli.dynamic_blend_peak(tiny_run, EditSpec("compose", 0, 1), frames)
+    assert peak == max(float(f["dynamicness_map"].max()) for f in frames) and peak > 0
+    # remove-dynamic: the unedited scene's blending at its first / middle / last time, from its own cameras
+    probe = cli.dynamic_blend_peak(tiny_run, EditSpec("remove-dynamic", 1, None), [], downscale=1)
+    small = max(1, min(4, d.height // 8, d.width // 8))
+    H, W, focal = d.height // small, d.width // small, d.focals / small
+    expect = 0.0
+    for e in sorted({0, (n - 1) // 2, n - 1}):
+        t = torch.full((2,), frame_time(e, n))
+        out = tiny_run.renderer.render_views(d.poses[:, e, :, :4], t, H, W, focal, chunk=4096)
+        expect = max(expect, float(out["dynamicness_map"][1].max()))
+    assert probe == pytest.approx(expect, abs=1e-5)
+    assert cli.empty_dynamic_warning(tiny_run, EditSpec("compose", 0, 1), 0.5) is None
+    text = cli.empty_dynamic_warning(tiny_run, EditSpec("compose", 0, 1), 1e-3)
+    assert "dynamic part of syn_b is empty" in text and "compose" in text
+    run = str(tiny_run.run_dir)
+    argv = [run, "retime", "--scene", "0", "--speed", "2", "--downscale", "2", "--n-samples", "4", "--device", "cpu"]
+    monkeypatch.setattr(cli, "EMPTY_BLEND", 0.0)  # nothing is empty
+    assert cli.main(argv + ["--out", str(tmp_path / "a.mp4")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    monkeypatch.setattr(cli, "EMPTY_BLEND", 2.0)  # everything is
+    assert cli.main(argv + ["--out", str(tmp_path / "b.mp4")]) == 0
+    assert "warning: the dynamic part of syn_a is empty" in capsys.readouterr().err
+    assert (tmp_path / "b.mp4").is_file()
+
+
+def test_render_one_scene_of_a_multi_scene_run(tiny_run, tmp_path):
+    import json
+
+    from mononerf.eval import renders
+    from mononerf.eval.video import main, select_run_scenes
+
+    d = tiny_run.data
+    t = torch.full((1,), frame_time(1, d.num_frames))
+    one = select_run_scenes(tiny_run, ["syn_b"])
+    assert one.data.names == ["syn_b"] and one.data.num_scenes == 1 and tiny_run.data.num_scenes == 2
+    with torch.inference_mode():
+        both = renders.render_outputs(tiny_run, d.render_poses[:, 3, :, :4], t.expand(2), ("rgb",), downscale=2)
+        alone = renders.render_outputs(one, one.data.render_poses[:, 3, :, :4], t, ("rgb",), downscale=2)
+    np.testing.assert_allclose(alone["rgb"][0], both["rgb"][1], atol=1e-5)
+    out = tmp_path / "sp"
+    assert main([str(tiny_run.run_dir), "--scenes", "syn_b", "--frames", "2", "--downscale", "4", "--device", "cpu",
+                 "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.glob("*.mp4")) == ["rgb_00.mp4"]
+    assert json.loads((out / "scenes.json").read_text()) == {"00": "syn_b"}
+    assert main([str(tiny_run.run_dir), "--scenes", "nope", "--device", "cpu", "--out", str(out)]) == 2

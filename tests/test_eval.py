@@ -254,13 +254,19 @@ def test_branch_scores_of_a_dump(tmp_path, scene, capsys):
         assert saved["scenes"]["s"][key] == pytest.approx(sc[key]) and saved["scores"][key] == pytest.approx(sc[key])
     out = capsys.readouterr().out
     assert "dPSNR_s" in out and "blend_out" in out and f"{sc['dpsnr_s']:.2f}" in out
-    # the comparison picture: 2 views x 6 panels (GT | blended | static | dynamic | blending | mask), 2x enlarged
+    # the comparison picture: 2 views x 7 panels (GT | blended | static | dynamic | blending | depth | mask), 2x
     from mononerf.eval.pictures import PANELS, pick_views, write_picture
 
     assert pick_views([1, 2, 3], [1, 2, 3], 2) == [(1, 2), (3, 2)]  # novel views (camera != time), spread out
+    h, w = exact.shape[:2]
+    (step / f"{1:08d}" / "disp").mkdir()  # a disparity for the first view only (older dumps have none)
+    write_blend_png(step / f"{1:08d}" / "disp" / "001_00.png", np.tile(np.linspace(0.2, 0.9, w), (h, 1)))
     png = write_picture(step, scene, tmp_path / "pic" / "grid.png", views=2)
     pic = cv2.imread(str(png))
-    h, w = exact.shape[:2]
+    depth_panel = pic[14:14 + 2 * h, -4 * w - 2:-2 * w - 2]  # first row, the panel before the mask
+    assert depth_panel[:, 0].astype(int).sum() != depth_panel[:, -1].astype(int).sum()  # near and far differ
+    assert depth_panel.std() > 10
+    assert pic[2 * h + 14 + 2 + 14:, -4 * w - 2:-2 * w - 2].max() == 0  # second row: no disparity, black
     assert pic.shape == (2 * (2 * h + 14) + 2, len(PANELS) * 2 * w + (len(PANELS) - 1) * 2, 3)
     mask_panel = pic[14:14 + 2 * h, -2 * w:]  # first row, last panel: the motion mask of view (t1, cam2)
     ref = cv2.imread(str(scene / "s" / "multiview_masks" / f"{1:08d}" / "cam02.png"), 0)
@@ -290,7 +296,8 @@ def test_grid_dumps_pick_evenly_spaced_views_and_evaluate(tmp_path, scene):
     assert res["grid"] == [2, 2] and [(r["time"], r["pose"]) for r in rows] == [(1, 1), (1, 3), (3, 1), (3, 3)]
     same = {(r["time"], r["pose"]): r["psnr"] for r in full}
     assert all(r["psnr"] == pytest.approx(same[(r["time"], r["pose"])]) for r in rows)
-    assert "(2 times x 2 cameras)" in format_table(res)
+    h, w = cv2.imread(str(step / f"{1:08d}" / "imgs" / "000_00.png")).shape[:2]
+    assert res["size"] == [w, h] and f"(2 times x 2 cameras, {w}x{h} renders)" in format_table(res)
 
 
 def test_evaluate_errors(tmp_path, scene):

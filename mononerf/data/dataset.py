@@ -124,6 +124,20 @@ class MultiSceneDataset:
                   pixel_offset: float = 0.0, **load_kwargs):
         return cls([load_scene(d, **load_kwargs) for d in scene_dirs], device=device, pixel_offset=pixel_offset)
 
+    def subset(self, indices: Sequence[int]) -> "MultiSceneDataset":
+        """Some scenes of this dataset, in the given order (the tensors indexed, nothing reloaded)."""
+        idx = [int(i) for i in indices]
+        if not idx or any(not 0 <= i < self.num_scenes for i in idx):
+            raise SceneFormatError(f"scenes {idx} are not all in 0..{self.num_scenes - 1}")
+        out = object.__new__(MultiSceneDataset)
+        out.__dict__.update(self.__dict__)
+        sel = torch.tensor(idx, device=self.device)
+        out.scenes, out.names = [self.scenes[i] for i in idx], [self.names[i] for i in idx]
+        for key in ("images", "disp", "static_masks", "grids", "poses", "bds", "render_poses", "focals"):
+            setattr(out, key, getattr(self, key)[sel])
+        out._coords_s, out._coords_d = [self._coords_s[i] for i in idx], [self._coords_d[i] for i in idx]
+        return out
+
     # ----------------------------------------------------------------------------------------------- properties
     @property
     def num_scenes(self) -> int:

@@ -27,6 +27,9 @@ from mononerf.errors import MonoNeRFError, report
 
 EDITS = ("compose", "remove-dynamic", "retime")
 DEFAULT_FPS = 4.0  # the original's video rate for 12-frame scenes: one source frame per 0.25 s
+# a dynamic part whose blending weight stays below this on every rendered pixel is empty: an edit of it looks like
+# the unedited scene (after the released collapse the weight is ~1e-3 everywhere; a learnt part is ~0.9 on the object)
+EMPTY_BLEND = 0.1
 
 
 @dataclass
@@ -112,13 +115,54 @@ def edit_frames(trainer, spec: EditSpec, downscale: int = 1, progress: bool = Fa
     return frames
 
 
+def dynamic_blend_peak(trainer, spec: EditSpec, frames: list[dict], downscale: int = 1) -> float:
+    """The largest blending weight of the edit's dynamic part: over the rendered frames, or for ``remove-dynamic``
+    (whose frames have none) over the unedited scene at its first, middle and last time (training cameras, renders
+    4x smaller than the edit's)."""
+    if spec.kind != "remove-dynamic":
+        return max(float(f["dynamicness_map"].max()) for f in frames)
+    from mononerf.edit.fields import select_scenes
+    from mononerf.eval.renders import render_size
+
+    d = trainer.data
+    n, a = d.num_frames, spec.static_scene
+    small = max(1, min(4 * downscale, d.height // 8, d.width // 8))
+    H, W, focal = render_size(trainer, small)
+    renderer = trainer.renderer
+    full, renderer.features = renderer.features, select_scenes(renderer.features, [a])
+    try:
+        peak = 0.0
+        for e in sorted({0, (n - 1) // 2, n - 1}):
+            t = torch.tensor([frame_time(e, n)], dtype=torch.float32, device=d.device)
+            out = renderer.render_views(d.poses[a:a + 1, e, :, :4], t, H, W, focal[a:a + 1],
+                                        chunk=int(trainer.cfg.info.chunk))
+            peak = max(peak, float(out["dynamicness_map"].max()))
+    finally:
+        renderer.features = full
+    return peak
+
+
+def empty_dynamic_warning(trainer, spec: EditSpec, peak: float) -> str | None:
+    """The warning for an edit whose dynamic part is empty (blending peak below :data:`EMPTY_BLEND`), else None."""
+    if peak >= EMPTY_BLEND:
+        return None
+    names = trainer.data.names
+    b = spec.static_scene if spec.dynamic_scene is None else spec.dynamic_scene
+    return (f"warning: the dynamic part of {names[b]} is empty (blending weight <= {peak:.3g} on every rendered "
+            f"pixel, below {EMPTY_BLEND:g}): this {spec.kind} video looks like the unedited scene. Train the dynamic "
+            "stage longer or with the recipe (docs/training.md)")
+
+
 def edit_video(trainer, spec: EditSpec, out: Path, downscale: int = 1, fps: float = DEFAULT_FPS,
                progress: bool = False) -> Path:
-    """Render an edit and write its rgb frames as ``out`` (mp4)."""
+    """Render an edit and write its rgb frames as ``out`` (mp4); warns on stderr when the dynamic part is empty."""
     from mononerf.utils.images import to_uint8
     from mononerf.utils.video import write_video
 
     frames = edit_frames(trainer, spec, downscale, progress)
+    warning = empty_dynamic_warning(trainer, spec, dynamic_blend_peak(trainer, spec, frames, downscale))
+    if warning:
+        print(warning, file=sys.stderr)
     return write_video(out, [to_uint8(f["rgb_map_full"]) for f in frames], fps=fps)
 
 

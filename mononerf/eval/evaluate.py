@@ -145,6 +145,7 @@ def evaluate_step(step_dir: Path, data, lpips_metric: LPIPSMetric | None) -> dic
     times = sorted(int(p.name) for p in step_dir.iterdir() if p.name.isdigit() and (p / "imgs").is_dir())
     scenes = {}
     grid = [len(times), 0]
+    size = None  # (W, H) of the renders
     for name, b in index.items():
         frames = []
         resized = False
@@ -159,6 +160,7 @@ def evaluate_step(step_dir: Path, data, lpips_metric: LPIPSMetric | None) -> dic
                     warnings.warn(f"{name}: prediction {pred.shape[:2]} is not half the GT {(h, w)}; resizing to it")
                     resized = True
                 gt = cv2.resize(gt_full, (pred.shape[1], pred.shape[0]))
+                size = size or [int(pred.shape[1]), int(pred.shape[0])]
                 row = {"time": t, "pose": p, "psnr": psnr(gt, pred), "ssim": ssim(gt, pred),
                        "lpips": lpips_metric(gt, pred) if lpips_metric else None}
                 mask = _read_mask(dirs[name], t, p, pred.shape[:2])
@@ -175,7 +177,7 @@ def evaluate_step(step_dir: Path, data, lpips_metric: LPIPSMetric | None) -> dic
     scores = {k: _mean([s[k] for s in scenes.values()]) for k in SCORE_KEYS}
     dyn_scenes = [s["dynamic_mean"] for s in scenes.values() if s["dynamic_mean"]]
     overall_dyn = {k: _mean([d[k] for d in dyn_scenes]) for k in METRICS} if dyn_scenes else None
-    return {"step_dir": str(step_dir), "grid": grid, "scenes": scenes, "scores": scores, "mean": overall,
+    return {"step_dir": str(step_dir), "grid": grid, "size": size, "scenes": scenes, "scores": scores, "mean": overall,
             "dynamic_mean": overall_dyn,
             "notes": [] if overall_dyn else ["no multi-view motion masks found: dynamic-region scores not computed"]}
 
@@ -195,7 +197,9 @@ def format_table(result: dict) -> str:
     moving region the blended render's PSNR / SSIM, the static-only and dynamic-only renders' PSNR and the mean
     blending weight inside / outside it (n/a where the dump or the scene cannot give a score)."""
     grid = result.get("grid")
-    head = f"{result['step_dir']}" + (f" ({grid[0]} times x {grid[1]} cameras)" if grid else "")
+    size = result.get("size")
+    head = f"{result['step_dir']}" + (f" ({grid[0]} times x {grid[1]} cameras" if grid else "") + (
+        f", {size[0]}x{size[1]} renders" if grid and size else "") + (")" if grid else "")
     lines = [head, f"{'scene':<20} " + " ".join(f"{h:>9}" for h, _, _ in _COLUMNS)]
     scores = result.get("scores") or {k: result["mean"].get(k) for k in METRICS}
     rows = [(name, s) for name, s in result["scenes"].items()] + [("mean", scores)]

@@ -1,9 +1,11 @@
 """Comparison pictures of a multi-view dump: for a few views of each scene, one row of
-ground truth | blended render | static only | dynamic only | blending map | motion mask (where the scene has one).
+ground truth | blended render | static only | dynamic only | blending map | depth (disparity of the blended render,
+where the dump has it) | motion mask (where the scene has one).
 
 ``python -m mononerf.eval STEP_DIR --data DATA --picture grid.png`` writes one (see :mod:`mononerf.eval.__main__`).
 Every panel is at the render's size (the ground truth resized like the evaluation resizes it); the blending map is
-grey (white = the dynamic branch), the mask white on the moving object.
+grey (white = the dynamic branch), the disparity colour-mapped (turbo, near = red) between its 1st and 99th
+percentile in that view, the mask white on the moving object.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import numpy as np
 
 from mononerf.errors import SceneFormatError
 from mononerf.eval.evaluate import _cameras, _read, _read_mask, _scene_dirs, scene_batch_index
-from mononerf.eval.renders import MULTIVIEW_MAPS, read_blend_png
+from mononerf.eval.renders import DISPARITY_DIR, MULTIVIEW_MAPS, read_blend_png
+from mononerf.eval.visuals import colorize
 
-PANELS = ("ground truth", "blended", "static only", "dynamic only", "blending", "motion mask")
+PANELS = ("ground truth", "blended", "static only", "dynamic only", "blending", "depth", "motion mask")
 _SUBDIRS = {"blended": "imgs", "static only": "imgs_static", "dynamic only": "imgs_dynamic"}  # RGB panels
 
 
@@ -60,9 +63,15 @@ def comparison_rows(step_dir: Path, data, views: int = 3, scale: int = 2) -> np.
             gt = cv2.resize(_read(dirs[name] / "multiview_GT" / f"{t:08d}" / f"cam{p:02d}.jpg"), (w, h))
             blend = (read_blend_png(step_dir / f"{t:08d}" / "blend" / file) * 255).round().astype(np.uint8)
             mask = _read_mask(dirs[name], t, p, (h, w))
-            panels = [gt, pred, static, dynamic, cv2.cvtColor(blend, cv2.COLOR_GRAY2BGR),
-                       np.zeros_like(gt) if mask is None else cv2.cvtColor(mask.astype(np.uint8) * 255,
-                                                                           cv2.COLOR_GRAY2BGR)]
+            disp_file = step_dir / f"{t:08d}" / DISPARITY_DIR / file
+            depth = np.zeros_like(gt)
+            if disp_file.is_file():
+                disp = read_blend_png(disp_file)
+                lo, hi = np.percentile(disp, [1.0, 99.0])
+                depth = colorize(disp, float(lo), float(max(hi, lo + 1e-3)))[..., ::-1].copy()  # RGB -> BGR
+            panels = [gt, pred, static, dynamic, cv2.cvtColor(blend, cv2.COLOR_GRAY2BGR), depth,
+                      np.zeros_like(gt) if mask is None else cv2.cvtColor(mask.astype(np.uint8) * 255,
+                                                                          cv2.COLOR_GRAY2BGR)]
             panels = [cv2.resize(x, (w * scale, h * scale), interpolation=cv2.INTER_NEAREST) for x in panels]
             labels = [f"{name} t{t - 1} cam{p - 1}"] + list(PANELS[1:])
             gap = np.full((h * scale + 14, 2, 3), 255, np.uint8)

@@ -4,7 +4,8 @@ The multi-view dump (``i_testset_all``) is what evaluation reads: every training
 ``{run}/{info.evaldir}/step_{step:06d}/{time+1:08d}/imgs/{view:03d}_{b:02d}.png`` (the blended render, as the
 original); beside ``imgs/`` the same view's static-only render (``imgs_static/``), dynamic-only render
 (``imgs_dynamic/``) and blending map (``blend/``, the dynamicness Σ_k w_k·b_k as a 16-bit grey PNG,
-65535 = 1), so that evaluation can say what each branch does. ``scenes.json`` beside it names scene ``b`` so
+65535 = 1), so that evaluation can say what each branch does, and the disparity of the blended render (``disp/``,
+16-bit grey, 65535 = the near plane). ``scenes.json`` beside it names scene ``b`` so
 evaluation matches scenes by name (fix of spec §8.23).
 
 Videos carry one mp4 per scene and per output (``rgb``, ``depth``, ``blend``, ``flow``; :mod:`mononerf.eval.visuals`),
@@ -115,14 +116,29 @@ def render_video(trainer, cameras: list[torch.Tensor], times: list[float], folde
     return paths
 
 
+def spread(count: int, n: int) -> list[int]:
+    """``n`` indices spread evenly over ``range(count)`` from its start (``n >= count``: each in turn, wrapping)."""
+    if n < 1:
+        raise MonoNeRFError(f"--frames {n}: need at least one frame")
+    return [int(j * count / n) % count if n < count else j % count for j in range(n)]
+
+
 def novel_view_time_video(trainer, step: int, folder: Path | None = None, progress: bool = False, repeat: int = 4,
-                          outputs: tuple[str, ...] = ("rgb",), downscale: int = 1) -> Path:
-    """The spiral camera path tiled over the time schedule (spec §5.4 i_video) → one mp4 per scene and output."""
+                          outputs: tuple[str, ...] = ("rgb",), downscale: int = 1, frames: int | None = None) -> Path:
+    """The spiral camera path tiled over the time schedule (spec §5.4 i_video) → one mp4 per scene and output.
+
+    ``frames=N`` makes a video of N frames instead: N evenly spaced entries of the forward-and-back time schedule
+    (``repeat=1``) while the cameras go once round the spiral."""
     d = trainer.data
     folder = folder or trainer.run_dir / f"novelviewtime_{step:06d}"
-    schedule = novel_view_time_schedule(d.num_frames, repeat)
     n_views = d.render_poses.shape[1]
-    cams = [d.render_poses[:, j % n_views, :, :4] for j in range(len(schedule))]
+    if frames is None:
+        schedule = novel_view_time_schedule(d.num_frames, repeat)
+        cams = [d.render_poses[:, j % n_views, :, :4] for j in range(len(schedule))]
+    else:
+        full = novel_view_time_schedule(d.num_frames, 1)
+        schedule = [full[i] for i in spread(len(full), frames)]
+        cams = [d.render_poses[:, j, :, :4] for j in spread(n_views, frames)]
     render_video(trainer, cams, [frame_time(k, d.num_frames) for k in schedule], folder, progress=progress,
                  outputs=outputs, downscale=downscale)
     return folder
@@ -131,6 +147,8 @@ def novel_view_time_video(trainer, step: int, folder: Path | None = None, progre
 # sub-folders of one time of a multi-view dump, and the per-ray map each holds (module docstring)
 MULTIVIEW_MAPS = {"imgs": "rgb_map_full", "imgs_static": "rgb_map_s", "imgs_dynamic": "rgb_map_d",
                   "blend": "dynamicness_map"}
+# and the disparity of the blended render (``disp/``, 16-bit grey like ``blend/``: 65535 = 1 = the near plane)
+DISPARITY_DIR = "disp"
 BLEND_PNG_SCALE = 65535.0  # blend/*.png: uint16, value / 65535 = blending weight
 
 
@@ -158,7 +176,7 @@ def testset_all(trainer, step: int, grid: int | None = None, downscale: int = 1,
                 progress: bool = False) -> Path:
     """Every training camera at every time (spec §5.4 i_testset_all), the layout evaluation reads: per view the
     blended render (``imgs/``, the original's), the static-only and dynamic-only renders and the blending map
-    (:data:`MULTIVIEW_MAPS`).
+    (:data:`MULTIVIEW_MAPS`), and the disparity (:data:`DISPARITY_DIR`).
 
     ``grid=K`` renders K evenly spaced times × the same K cameras (:func:`grid_indices`; a quick look, evaluation
     then scores that sub-grid), ``downscale`` renders smaller images (evaluation resizes the ground truth to them).
@@ -187,4 +205,9 @@ def testset_all(trainer, step: int, grid: int | None = None, downscale: int = 1,
                     write_blend_png(path, maps[b])
                 else:
                     iio.imwrite(path, to_uint8(maps[b]))
+        folder_e = root / f"{e + 1:08d}" / DISPARITY_DIR
+        folder_e.mkdir(parents=True, exist_ok=True)
+        disp = visuals.disparity(out["depth_map_full"].float(), ndc=trainer.renderer.settings.ndc).numpy()
+        for b in range(d.num_scenes):
+            write_blend_png(folder_e / f"{view:03d}_{b:02d}.png", disp[b])
     return root

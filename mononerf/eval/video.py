@@ -7,7 +7,7 @@ evaluation dump: every training camera at every time, or ``--grid K`` evenly spa
 
 ``--outputs rgb,depth,blend,flow`` writes one mp4 per output and scene: the rgb render, the disparity (colour-mapped),
 the blending weight of the dynamic part (dynamicness, white = dynamic) and the optical flow induced by the scene flow
-(hue = direction, brightness = magnitude). ``--downscale F`` and ``--n-samples K`` make quick, small renders.
+(the colour wheel: zero flow white, hue = direction). ``--downscale F`` and ``--n-samples K`` make quick, small renders.
 """
 
 from __future__ import annotations
@@ -45,25 +45,45 @@ def load_run(run_dir: str | Path, device: str = "auto", checkpoint: str | None =
     return trainer, int(state["global_step"])
 
 
+def select_run_scenes(trainer, names: list[str]):
+    """A view of a loaded run that renders only the scenes ``names`` (folder names or batch indices), in that order:
+    a shallow copy of the trainer with those scenes' data and features and its own renderer (same model and
+    settings). Each scene of a multi-scene run costs a full render per frame; one scene costs one."""
+    import copy
+
+    from mononerf.edit.cli import scene_index
+    from mononerf.edit.fields import select_scenes
+    from mononerf.train.step import FieldRenderer
+
+    idx = [scene_index(trainer.data.names, n) for n in names]
+    view = copy.copy(trainer)
+    view.data = trainer.data.subset(idx)
+    view.renderer = FieldRenderer(trainer.model, trainer.renderer.settings, trainer.data.num_frames)
+    view.renderer.features = select_scenes(trainer.renderer.features, idx)
+    return view
+
+
 def render_mode(trainer, step: int, mode: str, out: Path | None = None, time: int = 0, view: int = 0,
                 substeps: int = 1, progress: bool = True, outputs: tuple[str, ...] = ("rgb",), downscale: int = 1,
-                repeat: int = 4, grid: int | None = None) -> Path:
+                repeat: int = 4, grid: int | None = None, frames: int | None = None) -> Path:
     """Render one video per scene and output; returns the folder holding ``{output}_{b:02d}.mp4`` (for
-    ``multiview``: the dump folder that ``python -m mononerf.eval`` reads)."""
+    ``multiview``: the dump folder that ``python -m mononerf.eval`` reads). ``frames``: the number of frames of a
+    ``spiral`` or ``fixed-time`` video (cameras spread over the spiral; default: the original's)."""
     from mononerf.eval import renders
 
     d = trainer.data
     folder = out or trainer.run_dir / "renders" / f"{mode}_{step:06d}"
     if mode == "spiral":
         return renders.novel_view_time_video(trainer, step, folder, progress=progress, repeat=max(1, repeat),
-                                             outputs=outputs, downscale=downscale)
+                                             outputs=outputs, downscale=downscale, frames=frames)
     if mode == "multiview":
         folder = out or trainer.run_dir / str(trainer.cfg.info.evaldir) / f"step_{step:06d}"
         return renders.testset_all(trainer, step, grid=grid, downscale=downscale, folder=folder, progress=progress)
     if mode == "fixed-time":
         if not 0 <= time < d.num_frames:
             raise MonoNeRFError(f"--time {time} is not a frame of these scenes (0..{d.num_frames - 1})")
-        cams = [d.render_poses[:, j, :, :4] for j in range(d.render_poses.shape[1])]
+        n_views = d.render_poses.shape[1]
+        cams = [d.render_poses[:, j, :, :4] for j in renders.spread(n_views, frames or n_views)]
         times = [frame_time(time, d.num_frames)] * len(cams)
     elif mode == "fixed-view":
         if not 0 <= view < d.num_frames:
@@ -108,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--substeps", type=int, default=1, help="renders per frame interval for --mode fixed-view")
     p.add_argument("--repeat", type=int, default=4, help="renders per frame for --mode spiral (the original: 4)")
     p.add_argument("--grid", type=int, help="--mode multiview: only K evenly spaced times x the same K cameras")
+    p.add_argument("--frames", type=int, help="--mode spiral / fixed-time: N frames (cameras spread over the spiral; "
+                   "default: spiral 22 x --repeat for 12 frames, fixed-time every spiral camera)")
     p.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/renders/MODE_STEP)")
+    p.add_argument("--scenes", help="comma list of the scenes to render (names or batch indices; default: all)")
     add_quick_render_args(p)
     a = p.parse_args(argv)
     try:
@@ -118,9 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         trainer, step = load_run(a.run_dir, a.device, a.checkpoint)
         apply_quick_render_args(trainer, a)
+        if a.scenes:
+            trainer = select_run_scenes(trainer, [n.strip() for n in a.scenes.split(",") if n.strip()])
         with torch.inference_mode():
             folder = render_mode(trainer, step, a.mode, a.out, a.time, a.view, max(1, a.substeps), outputs=outputs,
-                                 downscale=a.downscale, repeat=a.repeat, grid=a.grid)
+                                 downscale=a.downscale, repeat=a.repeat, grid=a.grid, frames=a.frames)
     except MonoNeRFError as exc:
         return report(exc)
     if a.mode == "multiview":

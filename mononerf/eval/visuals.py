@@ -19,7 +19,7 @@ from mononerf.utils.images import to_uint8
 # Per-frame outputs the render command can write, and the per-ray keys of render_views each one reads.
 OUTPUTS = ("rgb", "depth", "blend", "flow")
 OUTPUT_KEYS = {"rgb": ("rgb_map_full",), "depth": ("depth_map_full",), "blend": ("dynamicness_map",),
-               "flow": ("expected_pts_f",)}
+               "flow": ("expected_pts_f", "acc_map_d", "dynamicness_map")}
 
 
 def parse_outputs(text: str) -> tuple[str, ...]:
@@ -81,12 +81,33 @@ def induced_flow_map(expected_pts: Tensor, c2w: Tensor, H: int, W: int, focal: T
     return flow.reshape(S, H, W, 2)
 
 
+def shown_flow(expected_pts: Tensor, acc_d: Tensor, blend: Tensor, c2w: Tensor, H: int, W: int, focal: Tensor,
+               pixel_offset: float = 0.0, ndc: bool = True, ndc_hwf: tuple | None = None) -> Tensor:
+    """The induced flow a video shows: that of the dynamic part's surface, weighted by how much of the pixel it is.
+
+    ``expected_pts`` (the original's ``Σ_k w_d,k p±_k``, spec §3.5) is pulled towards the origin where the dynamic
+    weights sum to less than one (the static background), which projects to a large, uniform, meaningless flow;
+    divided by that sum ``acc_d`` it is the expected flowed point of the dynamic surface, and its flow times the
+    blending weight ``blend`` is what the blended render moves: zero on the static background.
+
+    Args:
+        expected_pts: (S, H, W, 3).  acc_d, blend: (S, H, W) ``acc_map_d`` and ``dynamicness_map``.
+        the rest: as :func:`induced_flow_map`.
+    Returns:
+        (S, H, W, 2) flow in pixels.
+    """
+    pts = expected_pts / acc_d.clamp_min(1e-6)[..., None].to(expected_pts)
+    flow = induced_flow_map(pts, c2w, H, W, focal, pixel_offset, ndc, ndc_hwf=ndc_hwf)
+    return flow * blend.to(flow).clamp(0.0, 1.0)[..., None]
+
+
 def video_frames(output: str, maps: list[np.ndarray]) -> list[np.ndarray]:
     """One scene's per-frame maps of ``output`` → RGB uint8 frames, normalised over the whole video.
 
     ``rgb``: (H, W, 3) in [0, 1]. ``depth``: (H, W) disparity, colour-mapped between its 1st and 99th percentile
     over all frames. ``blend``: (H, W) dynamicness in [0, 1] (the blended dynamic weight, spec §3.3) as grey.
-    ``flow``: (H, W, 2) pixels, hue = direction, brightness = magnitude over the video's largest magnitude.
+    ``flow``: (H, W, 2) pixels on the Middlebury / RAFT colour wheel (torchvision's ``flow_to_image``): zero flow
+    white, hue = direction, saturation = magnitude over the video's largest magnitude.
     """
     if not maps:
         raise ValueError(f"no frames for output {output!r}")
@@ -101,10 +122,10 @@ def video_frames(output: str, maps: list[np.ndarray]) -> list[np.ndarray]:
     if output == "blend":
         return [np.repeat(to_uint8(m)[..., None], 3, -1) for m in maps]
     if output == "flow":
-        from mononerf.utils.flowviz import flow_to_rgb
+        from mononerf.utils.flowviz import flows_to_rgb
 
         top = max(float(max(np.linalg.norm(m, axis=-1).max() for m in maps)), 1e-3)
-        return [flow_to_rgb(m, top) for m in maps]
+        return flows_to_rgb(maps, top)
     raise ValueError(f"unknown output {output!r}; expected one of {OUTPUTS}")
 
 
@@ -125,5 +146,6 @@ def frame_maps(out: dict, outputs: tuple[str, ...], c2w: Tensor, focal: Tensor, 
             maps[name] = out["dynamicness_map"]
         else:
             S, H, W = out["expected_pts_f"].shape[:3]
-            maps[name] = induced_flow_map(out["expected_pts_f"], c2w.cpu(), H, W, focal.cpu(), pixel_offset, ndc)
+            maps[name] = shown_flow(out["expected_pts_f"], out["acc_map_d"], out["dynamicness_map"], c2w.cpu(), H, W,
+                                    focal.cpu(), pixel_offset, ndc)
     return {k: v.float().cpu().numpy() for k, v in maps.items()}

@@ -5,6 +5,7 @@ S scenes, P points per scene, T frames, C channels, (h, w) the feature-map size.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Sequence
 
 import torch
@@ -12,6 +13,10 @@ import torch.nn.functional as F
 
 from mononerf.utils.checks import check_shape
 from mononerf.utils.tensors import constant_like
+
+# default memory for a FeatureVolume's resized frame maps: at the demo size (80x45 grid, SlowOnly layer 2's 512
+# channels) every frame of two 12-frame scenes (177 MB); at 240x135, ~15 frames
+CACHE_BYTES = 1 << 30
 
 
 class FeatureVolume:
@@ -27,9 +32,12 @@ class FeatureVolume:
     Args:
         levels: tensors (S, C_l, T, h_l, w_l) in channel order; those already at ``grid`` are read in place.
         grid: (h, w) of the volume they stand for.
+        cache_bytes: memory for the resized maps of recently read frames (0: resize on every read). A frame is
+            resized once and read by every lookup after it (every chunk of a render, every frame of a video at one
+            time, every training step) while it stays among the newest that fit; only for levels without autograd.
     """
 
-    def __init__(self, levels: Sequence[torch.Tensor], grid: tuple[int, int]):
+    def __init__(self, levels: Sequence[torch.Tensor], grid: tuple[int, int], cache_bytes: int = CACHE_BYTES):
         if not levels:
             raise ValueError("FeatureVolume needs at least one level")
         for i, lv in enumerate(levels):
@@ -38,6 +46,12 @@ class FeatureVolume:
                 raise ValueError(f"levels disagree on scenes/frames: {tuple(lv.shape)} vs {tuple(levels[0].shape)}")
         self.grid = (int(grid[0]), int(grid[1]))
         self.levels = [self._layout(lv) for lv in levels]
+        # resized coarse maps of recently read frames, newest last (only when nothing needs a gradient: the values
+        # then never change, so every later read of the frame — the next chunk of rays, the next step of training,
+        # the next frame of a video at the same time — reuses them); at most cache_bytes in all
+        self.cache_bytes = int(cache_bytes)
+        self._resized: OrderedDict[tuple[int, int], list[torch.Tensor]] = OrderedDict()
+        self.resizes = 0  # coarse maps resized so far (a count of work, for tests and benchmarks)
 
     def _layout(self, lv: torch.Tensor) -> torch.Tensor:
         """Memory layouts that make a lookup cheap (values unchanged): a level on the grid is channels-last, so a
@@ -67,14 +81,35 @@ class FeatureVolume:
 
     def frame_maps(self, s: int, f: int) -> list[torch.Tensor]:
         """Scene ``s``, frame ``f``: one (1, C_l, h, w) map per level (a view, or the level resized to the grid)."""
+        key = (int(s), int(f))
+        hit = self._resized.get(key)
+        if hit is not None:
+            self._resized.move_to_end(key)
+            return list(hit)
         maps = []
         for lv in self.levels:
             m = lv[s, :, f][None]
             if tuple(m.shape[-2:]) != self.grid:
                 m = F.interpolate(m, size=self.grid, mode="bilinear", align_corners=True)
                 m = m.contiguous(memory_format=torch.channels_last)  # grid_sample gathers ~2.5x faster from it
+                self.resizes += 1
             maps.append(m)
+        self._remember(key, maps)
         return maps
+
+    def _remember(self, key: tuple[int, int], maps: list[torch.Tensor]) -> None:
+        resized = [m for m, lv in zip(maps, self.levels) if tuple(lv.shape[-2:]) != self.grid]
+        size = sum(m.numel() * m.element_size() for m in resized)
+        if not resized or size > self.cache_bytes or any(m.requires_grad for m in maps):
+            return
+        while self._resized and size + self.cached_bytes() > self.cache_bytes:
+            self._resized.popitem(last=False)
+        self._resized[key] = maps
+
+    def cached_bytes(self) -> int:
+        """Memory held by the resized-map cache."""
+        return sum(m.numel() * m.element_size() for maps in self._resized.values() for m, lv in zip(maps, self.levels)
+                   if tuple(lv.shape[-2:]) != self.grid)
 
     def materialize(self) -> torch.Tensor:
         """The original's full (S, C, T, h, w) volume (channels-last-3d)."""
@@ -88,13 +123,13 @@ class FeatureVolume:
         levels = [lv[index] for lv in self.levels]
         if levels[0].dim() != 5:
             raise IndexError("a FeatureVolume is indexed along its scenes only (the result keeps 5 dims)")
-        return FeatureVolume(levels, self.grid)
+        return FeatureVolume(levels, self.grid, self.cache_bytes)
 
     def detach(self) -> "FeatureVolume":
-        return FeatureVolume([lv.detach() for lv in self.levels], self.grid)
+        return FeatureVolume([lv.detach() for lv in self.levels], self.grid, self.cache_bytes)
 
     def to(self, device) -> "FeatureVolume":
-        return FeatureVolume([lv.to(device) for lv in self.levels], self.grid)
+        return FeatureVolume([lv.to(device) for lv in self.levels], self.grid, self.cache_bytes)
 
     def nbytes(self) -> int:
         return sum(lv.numel() * lv.element_size() for lv in self.levels)
@@ -205,7 +240,7 @@ def standardize_volume(volume: "torch.Tensor | FeatureVolume", eps: float = 1e-6
     for lv in volume.levels:
         levels.append(apply(lv, lo))
         lo += lv.shape[1]
-    return FeatureVolume(levels, volume.grid)
+    return FeatureVolume(levels, volume.grid, volume.cache_bytes)
 
 
 def merge_levels(feats: Sequence[torch.Tensor]) -> list[torch.Tensor]:

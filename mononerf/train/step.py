@@ -59,6 +59,20 @@ class FieldRenderer(nn.Module):
         self.settings = settings
         self.num_frames = num_frames
         self.features: SceneFeatures | None = None
+        self._render_feats: tuple | None = None  # (features, key, inference features) of the last render
+
+    def render_features(self, points_per_frame: int) -> SceneFeatures:
+        """:meth:`MonoNeRF.inference_features` of ``self.features`` for renders of ``points_per_frame`` points per
+        scene and frame, kept from one call to the next while the features, the weights (every parameter's version:
+        an optimiser step or a ``load_state_dict`` changes it) and the size stay the same: the frames of a video at
+        one time, and its chunks, project and resize each feature map once."""
+        key = (points_per_frame, tuple(p._version for p in self.model.parameters()))
+        kept = self._render_feats
+        if kept is None or kept[0] is not self.features or kept[1] != key:
+            self._render_feats = None  # drop the old maps before making new ones
+            kept = self._render_feats = (self.features, key, self.model.inference_features(self.features,
+                                                                                           points_per_frame))
+        return kept[2]
 
     def forward(self, rays: RayBundle, t: torch.Tensor, dynamic: bool, test: bool = False,
                 neighbour_passes: bool = True, feats: SceneFeatures | None = None) -> dict:
@@ -102,7 +116,7 @@ class FieldRenderer(nn.Module):
         """Full images: c2w (S, 3, 4), t (S,) → dict of (S, H, W, …) on the CPU (test kwargs)."""
         s = self.settings
         # the heads' first latent layers applied to each frame's feature maps once (exact; see inference_features)
-        feats = self.model.inference_features(self.features, height * width * s.n_samples)
+        feats = self.render_features(height * width * s.n_samples)
 
         def ray_fn(rays, near, far):
             out = self.forward(rays, t, dynamic=dynamic, test=True, neighbour_passes=False, feats=feats)

@@ -359,21 +359,31 @@ class Trainer:
             return
         batch: RayBatch = self._last_batch
         d = self.data
+        k = int(self.cfg.train.i_img_downscale)
+        H, W = max(1, d.height // k), max(1, d.width // k)
         c2w = d.poses[torch.arange(d.num_scenes), batch.frame, :, :4]
-        out = self.renderer.render_views(c2w, batch.time, d.height, d.width, d.focals, dynamic=stage == DYNAMIC,
+        out = self.renderer.render_views(c2w, batch.time, H, W, d.focals / k, dynamic=stage == DYNAMIC,
                                          chunk=int(self.cfg.info.chunk))
-        flows = self._induced_flow_images(out, batch.frame) if stage == DYNAMIC else {}
-        self.logger.images(stage, i, out, d.images[torch.arange(d.num_scenes), batch.frame].cpu(), flows)
+        flows = self._induced_flow_images(out, batch.frame, k) if stage == DYNAMIC else {}
+        gt = d.images[torch.arange(d.num_scenes), batch.frame].cpu()  # (S, H, W, 3)
+        if k > 1:  # the ground truth at the render's size (area average)
+            gt = torch.nn.functional.interpolate(gt.permute(0, 3, 1, 2), size=(H, W), mode="area").permute(0, 2, 3, 1)
+        self.logger.images(stage, i, out, gt, flows)
 
-    def _induced_flow_images(self, out: dict, frame: torch.Tensor) -> dict:
-        """Induced flow to t±1 of a full render and the GT flow, (S, H, W, 2) each (spec §3.5, §5.4 i_img)."""
+    def _induced_flow_images(self, out: dict, frame: torch.Tensor, downscale: int = 1) -> dict:
+        """Induced flow to t±1 of a full render and the GT flow, (S, H, W, 2) each (spec §3.5, §5.4 i_img); for a
+        render ``downscale`` times smaller, both in its pixels (the GT flow read at every ``downscale``-th pixel)."""
         d = self.data
-        S, H, W = d.num_scenes, d.height, d.width
+        S, H, W = out["expected_pts_f"].shape[:3]
         ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32),
                                 indexing="ij")
         pixel_xy = torch.stack([xs, ys], -1).reshape(1, -1, 2).expand(S, -1, -1) + d.pixel_offset
-        poses, focal = d.poses[..., :4].cpu(), d.focals.cpu()
-        grids = d.grids[torch.arange(S), frame].cpu()
+        poses, focal = d.poses[..., :4].cpu(), d.focals.cpu() / downscale
+        grids = d.grids[torch.arange(S), frame].cpu()[:, ::downscale, ::downscale][:, :H, :W]
+        if downscale > 1:
+            grids = grids.clone()
+            grids[..., 2:4] /= downscale
+            grids[..., 5:7] /= downscale
         result = {}
         for key, step, gt in (("f", 1, slice(2, 4)), ("b", -1, slice(5, 7))):
             neighbour = poses[torch.arange(S), (frame.cpu() + step).clamp(0, d.num_frames - 1)]

@@ -41,7 +41,8 @@ OUTPUTS = {
     "flow": "induced flow",
 }
 # Per-ray maps of one render: every output above comes from one network pass.
-VIEW_KEYS = ("rgb_map_full", "rgb_map_s", "rgb_map_d", "depth_map_full", "dynamicness_map", "expected_pts_f")
+VIEW_KEYS = ("rgb_map_full", "rgb_map_s", "rgb_map_d", "depth_map_full", "dynamicness_map", "expected_pts_f",
+             "acc_map_d")
 # OpenCV camera axes (x right, y down, z forward) ↔ OpenGL (x right, y up, z back): flip y and z.
 _FLIP_YZ = np.diag([1.0, -1.0, -1.0])
 
@@ -168,13 +169,16 @@ def client_rays(c2w: Tensor, H: int, W: int, focal: float, ndc_hwf: tuple[float,
 
 
 def client_flow(expected_pts: Tensor, c2w: Tensor, H: int, W: int, focal: float, ndc_hwf: tuple[float, float, float],
-                ndc: bool = True, pixel_offset: float = 0.0) -> Tensor:
+                ndc: bool = True, pixel_offset: float = 0.0, acc_d: Tensor | None = None,
+                blend: Tensor | None = None) -> Tensor:
     """Optical flow induced by the scene flow, seen from the client's camera (spec §3.5; the neighbour pose of a
     rendered view is the view itself, as in the original's ``render_path``).
 
     Args:
         expected_pts: (H, W, 3) expected point at t+1 of each pixel (NDC of the scene when ``ndc``).
         c2w, H, W, focal: the client camera; ndc_hwf: the scene's (H0, W0, f0).
+        acc_d, blend: (H, W) ``acc_map_d`` and ``dynamicness_map``: given both, the flow the videos show
+            (:func:`~mononerf.eval.visuals.shown_flow`: the dynamic surface's, times its blending weight).
 
     Returns:
         (H, W, 2) flow in pixels.
@@ -182,6 +186,9 @@ def client_flow(expected_pts: Tensor, c2w: Tensor, H: int, W: int, focal: float,
     check_shape(expected_pts, f"{H} {W} 3", "expected_pts")
     focal_t = torch.tensor([float(focal)], dtype=c2w.dtype, device=c2w.device)
     box = tuple(float(v) for v in ndc_hwf)
+    if acc_d is not None and blend is not None:  # the flow the videos show (visuals.shown_flow)
+        return visuals.shown_flow(expected_pts.to(c2w)[None], acc_d[None], blend[None], c2w[None], H, W, focal_t,
+                                  pixel_offset, ndc, ndc_hwf=box)[0]
     return visuals.induced_flow_map(expected_pts.to(c2w)[None], c2w[None], H, W, focal_t, pixel_offset, ndc,
                                     ndc_hwf=box)[0]
 
@@ -265,7 +272,8 @@ class SceneView:
         if output == "flow":
             H, W = req.size
             flow = client_flow(maps["expected_pts_f"], req.pose(torch.float64), H, W, req.focal, self.ndc_hwf,
-                               ndc=s.ndc, pixel_offset=s.pixel_offset)
+                               ndc=s.ndc, pixel_offset=s.pixel_offset, acc_d=maps["acc_map_d"],
+                               blend=maps["dynamicness_map"])
         return output_image(output, maps, flow=flow, ndc=s.ndc)
 
 
@@ -274,7 +282,7 @@ def output_image(output: str, maps: dict[str, Tensor], flow: Tensor | None = Non
 
     Colours as the render command's videos (:func:`mononerf.eval.visuals.video_frames`), normalised over this one
     frame: depth is the disparity colour-mapped between its 1st and 99th percentile, the blending weight is grey
-    (white = dynamic), the flow is hue = direction and brightness = magnitude (``flow`` from :func:`client_flow`).
+    (white = dynamic), the flow is on the colour wheel, zero flow white (``flow`` from :func:`client_flow`).
     """
     if output == "colour":
         return visuals.video_frames("rgb", [maps["rgb_map_full"].float().numpy()])[0]
