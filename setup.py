@@ -18,6 +18,7 @@ CORE = [
     "configargparse==1.9.0",
     "tensorboard==2.21.0",
     "tqdm==4.70.1",
+    "matplotlib==3.11.2",  # the experiments report's plot
     "lpips==0.1.4",
 ]
 MMACTION = ["mmaction2==1.1.0", "mmengine==0.10.7", "mmcv-lite==2.0.1"]

@@ -63,8 +63,9 @@ def test_settings_from_conf_defaults_and_levers():
 
     released = "mononerf_conf/exp/Balloon1_Balloon2/dynamic_temporal_feat_static_mask_flow_loss_multiscenes_discrete2_addition.conf"
     default = OptimSettings.from_conf(parse_config_file(released), dynamic=True)
-    conf = "mononerf_conf/exp/synthetic/multiscene.conf"  # includes the recipe (warm-up 50)
-    assert OptimSettings.from_conf(parse_config_file(conf), dynamic=True).warmup == 50
+    conf = "mononerf_conf/exp/synthetic/multiscene.conf"  # includes the recipe (global-code MLP at 0.01x)
+    recipe = OptimSettings.from_conf(parse_config_file(conf), dynamic=True)
+    assert recipe.warmup == 0 and recipe.group_scales == {"mlp_dynamic.ode_fc.": 0.01}
     assert default == OptimSettings(lrate=5e-4, lrate_decay=300000)
     cfg = parse_config_file(released, ["train.dynamic_lrate_warmup=50", "train.lrate_scale_global_code=0.1",
                                    "train.adam_eps=1e-6"])

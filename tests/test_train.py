@@ -95,7 +95,7 @@ def test_the_dynamic_branch_collapses_as_released_and_lives_with_the_recipe(scen
     assert min(blend_off[5:]) < BLEND_COLLAPSED, blend_off  # the released behaviour: the branch drops out
     assert min(blend_on) > BLEND_ALIVE, blend_on  # the recipe: it stays in play
     assert off[1]["sf_smooth_loss"] > 10 * off[0]["sf_smooth_loss"]  # Adam's first step explodes the scene flow
-    assert on[1]["sf_smooth_loss"] < 10 * on[0]["sf_smooth_loss"]  # not with the warm-up
+    assert on[1]["sf_smooth_loss"] < 10 * on[0]["sf_smooth_loss"]  # not with the recipe
 
 
 def test_recipe_ablation_driver_on_a_tiny_case(scenes, tmp_path, capsys):
@@ -115,13 +115,13 @@ def test_recipe_ablation_driver_on_a_tiny_case(scenes, tmp_path, capsys):
         assert 0.0 <= r["scores"]["blend_out"] <= 1.0 and r["scores"]["dpsnr_d"] is not None
     dump = tmp_path / "abl" / "1gpusrecipe" / "multiview_ablation" / "step_000001"
     assert sorted(p.name for p in dump.iterdir() if p.is_dir()) == ["00000001", "00000005"]  # grid 2 of 5 frames
-    assert sorted(p.name for p in (dump / "00000005").iterdir()) == ["blend", "imgs", "imgs_dynamic", "imgs_static"]
+    assert sorted(p.name for p in (dump / "00000005").iterdir()) == ["blend", "disp", "imgs", "imgs_dynamic", "imgs_static"]
     out = capsys.readouterr().out
     assert out.count("| released |") == 2 and "| recipe |" in out  # one row as it goes, then the table
     recipe_cfg = load_config(["-c", str(tmp_path / "abl" / "1gpusrecipe" / "config.conf")])
     released_cfg = load_config(["-c", str(tmp_path / "abl" / "1gpusreleased" / "config.conf")])
     assert recipe_cfg.model.encoder.standardize_features and not released_cfg.model.encoder.standardize_features
-    assert (recipe_cfg.train.dynamic_lrate_warmup, released_cfg.train.dynamic_lrate_warmup) == (50, 0)
+    assert (recipe_cfg.train.lrate_scale_global_code, released_cfg.train.lrate_scale_global_code) == (0.01, 1.0)
 
 
 def test_resume_is_exact(scenes, tmp_path):
@@ -275,7 +275,8 @@ def test_unimplemented_quirk_switch_is_refused(scenes, tmp_path):
 def test_tensorboard_gets_scalars_and_images_with_flows(scenes, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    trainer, _ = run(tiny_argv(scenes, tmp_path, extra=["train.N_static_iters=2", "train.N_iters=2", "train.i_img=1"]))
+    trainer, _ = run(tiny_argv(scenes, tmp_path, extra=["train.N_static_iters=2", "train.N_iters=2", "train.i_img=1",
+                                                        "train.i_img_downscale=1"]))
     acc = EventAccumulator(str(trainer.run_dir / "tensorboard"), size_guidance={"images": 0})
     acc.Reload()
     scalars, images = set(acc.Tags()["scalars"]), set(acc.Tags()["images"])
@@ -285,18 +286,83 @@ def test_tensorboard_gets_scalars_and_images_with_flows(scenes, tmp_path):
     for key in ("rgb_0", "depth_0", "dynamicness_0", "induced_flow_f_1", "flow_b_gt_1", "rgb_holdout_1"):
         assert f"dynamic/{key}" in images, key
     assert (trainer.run_dir / "train.log").read_text().count("dynamic step") == 2
+    (img,) = acc.Images("dynamic/rgb_0")[-1:]
+    assert (img.width, img.height) == (trainer.data.width, trainer.data.height)
 
 
-def test_flow_to_rgb():
-    from mononerf.utils.flowviz import flow_to_rgb
+def test_tensorboard_images_at_a_smaller_size(scenes, tmp_path):
+    """train.i_img_downscale = 2: every image (render, ground truth, flows) at half the training size."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    trainer, _ = run(tiny_argv(scenes, tmp_path, extra=["train.N_static_iters=1", "train.N_iters=1", "train.i_img=1",
+                                                        "train.i_img_downscale=2"]))
+    acc = EventAccumulator(str(trainer.run_dir / "tensorboard"), size_guidance={"images": 0})
+    acc.Reload()
+    want = (trainer.data.width // 2, trainer.data.height // 2)
+    for key in ("static/rgb_0", "dynamic/rgb_0", "dynamic/rgb_holdout_1", "dynamic/induced_flow_f_1",
+                "dynamic/flow_b_gt_0"):
+        img = acc.Images(key)[-1]
+        assert (img.width, img.height) == want, key
+
+
+def test_synthetic_configs_log_images():
+    from mononerf.config import parse_config_file
+
+    for name in ("multiscene", "unseen_frames", "adaptation"):
+        extra = ["info.fast_render=true", "train.fast_render_iter=5"] if name == "adaptation" else []
+        cfg = parse_config_file(f"mononerf_conf/exp/synthetic/{name}.conf", extra)
+        assert 0 < cfg.train.i_img <= max(cfg.train.N_static_iters, 100) and cfg.train.i_img_downscale == 2, name
+
+
+def test_flow_to_rgb_is_the_colour_wheel():
+    """Zero flow is white; a flow at the rim takes the Middlebury wheel's colour of its direction (right = red,
+    up = the wheel's blue-violet); smaller flows are paler; the scale is shared by the frames of a video."""
+    from mononerf.utils.flowviz import flow_to_rgb, flows_to_rgb
 
     flow = np.zeros((2, 3, 2), np.float32)
-    flow[0, 0] = [2.0, 0.0]
-    flow[1, 2] = [0.0, -1.0]
+    flow[0, 0] = [2.0, 0.0]   # right, the largest
+    flow[0, 1] = [1.0, 0.0]   # right, half as large
+    flow[1, 2] = [0.0, -2.0]  # up (image y points down)
     img = flow_to_rgb(flow)
     assert img.shape == (2, 3, 3) and img.dtype == np.uint8
-    assert img[0, 1].max() == 0 and img[0, 0].max() == 255  # zero flow black, the largest at full brightness
-    assert 0 < img[1, 2].max() < 255 and not np.array_equal(img[0, 0], img[1, 2])  # direction → hue
+    assert (img[1, 0] == 255).all()  # zero flow: white
+    np.testing.assert_array_equal(img[0, 0], [255, 0, 0])  # the wheel's first colour: red
+    assert img[0, 1][0] == 255 and 0 < img[0, 1][1] == img[0, 1][2] < 255  # paler red
+    assert img[1, 2][2] == 255 and img[1, 2][0] < 255 and img[1, 2][1] < img[1, 2][0]  # blue-violet
+    # one scale over frames: the second frame's half-size flow is pale in the pair, full on its own
+    a, b = flows_to_rgb([flow, flow * 0.5])
+    np.testing.assert_array_equal(a, img)
+    assert b[0, 0][1] > 0 and (flow_to_rgb(flow * 0.5)[0, 0] == [255, 0, 0]).all()
+    # a given rim clips larger flows to it
+    np.testing.assert_array_equal(flow_to_rgb(flow, max_magnitude=1.0)[0, 1], [255, 0, 0])
+    assert (flows_to_rgb([np.zeros((2, 2, 2))])[0] == 255).all()  # no motion at all: white, no division by zero
+
+
+def test_shown_flow_is_zero_on_the_static_background():
+    """The videos' flow: the dynamic surface's own flow (the expected point divided by the dynamic weights' sum),
+    times the blending weight; where nothing is dynamic it is zero, where the original's un-normalised expected
+    point would project to a large spurious flow."""
+    from mononerf.eval.visuals import induced_flow_map, shown_flow
+
+    S, H, W = 1, 2, 3
+    c2w = torch.eye(4)[:3][None].clone()
+    c2w[0, 2, 3] = 1.0  # the camera at z = 1 looking down -z (not at the origin, towards which acc < 1 pulls)
+    focal = torch.tensor([2.0])
+    ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32),
+                            indexing="ij")
+    # a world point on each pixel's ray at depth 2 (pixel grid with offset 0), moved right by 0.1 in world
+    x = (xs - W * 0.5) / focal * 2.0 + 0.1
+    y = -(ys - H * 0.5) / focal * 2.0
+    pts = torch.stack([x, y, torch.full_like(x, -1.0)], -1)[None]  # (1, H, W, 3), no NDC
+    acc = torch.tensor([[[1.0, 0.5, 0.0], [1.0, 1.0, 1.0]]])
+    blend = torch.tensor([[[1.0, 1.0, 1.0], [0.0, 0.5, 1.0]]])
+    raw = induced_flow_map(pts * acc[..., None], c2w, H, W, focal, ndc=False)
+    flow = shown_flow(pts * acc[..., None], acc, blend, c2w, H, W, focal, ndc=False)
+    np.testing.assert_allclose(flow[0, 0, 0].numpy(), [0.1, 0.0], atol=1e-5)  # 0.1 world at depth 2, focal 2
+    np.testing.assert_allclose(flow[0, 0, 1].numpy(), [0.1, 0.0], atol=1e-5)  # half-weight: same surface flow
+    assert (raw[0, 0, 1] - flow[0, 0, 1]).abs().max() > 0.2  # the un-normalised point: a spurious flow
+    np.testing.assert_allclose(flow[0, 1].numpy(), [[0.0, 0.0], [0.05, 0.0], [0.1, 0.0]], atol=1e-5)
+    assert torch.isfinite(flow).all()
 
 
 def test_multiview_dump_evaluates_and_training_beats_untrained(scenes, tmp_path):

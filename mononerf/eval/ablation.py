@@ -27,6 +27,7 @@ RECIPE_CONF = Path(__file__).resolve().parents[2] / "mononerf_conf/exp/synthetic
 STD = "model.encoder.standardize_features"
 WARM = "train.dynamic_lrate_warmup"
 MASK = "train.mask_loss_lambda"
+GLOBAL = "train.lrate_scale_global_code"
 
 # name -> (overrides on top of the released settings, one line of what it is)
 VARIANTS: dict[str, tuple[dict, str]] = {
@@ -36,10 +37,13 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "warmup+standardize": ({WARM: 50, STD: True}, "warm-up + standardised features"),
     "warmup+mask": ({WARM: 50, MASK: 0.5}, "warm-up + mask loss 0.5"),
     "standardize+mask": ({STD: True, MASK: 0.5}, "standardised features + mask loss 0.5"),
-    "recipe": ({WARM: 50, STD: True, MASK: 0.5}, "the recipe (recipe.conf)"),
-    "recipe-globalcode": ({STD: True, MASK: 0.5, "train.lrate_scale_global_code": 0.01},
-                          "the recipe with the global-code MLP at 0.01x the rate instead of the warm-up"),
-    "recipe+blending_warmup": ({WARM: 50, STD: True, MASK: 0.5, "train.blending_warmup": 50},
+    "standardize+mask+globalcode": ({STD: True, MASK: 0.5, GLOBAL: 0.01},
+                                    "standardised features + mask loss 0.5 + the global-code MLP at 0.01x the rate"),
+    "recipe": ({STD: True, MASK: 0.5, GLOBAL: 0.01}, "the recipe (recipe.conf; the row above)"),
+    "issue14-recipe": ({WARM: 50, STD: True, MASK: 0.5}, "issue 14's recipe: warm-up + standardise + mask 0.5"),
+    "recipe-globalcode": ({STD: True, MASK: 0.5, GLOBAL: 0.01},
+                          "issue 14's name of today's recipe (the global-code rate instead of the warm-up)"),
+    "recipe+blending_warmup": ({STD: True, MASK: 0.5, GLOBAL: 0.01, "train.blending_warmup": 50},
                                "the recipe + 50 steps without the blending terms first"),
 }
 

@@ -1,0 +1,537 @@
+"""``python -m mononerf.eval.experiments``: the paper's three claims on the synthetic scenes, in one command.
+
+(a) **multi-scene**: one model trained on several videos at once (``multiscene.conf`` on scenes a + b);
+(b) **unseen frames**: the dynamic stage sees the first frames of a video only (``unseen_frames.conf``, the
+    original's ``quarter_frame_training``), scored on the held-out times and on the seen ones;
+(c) **unseen scene**: scene c zero-shot (the multi-scene model, no step on c) against an untrained model, then
+    fine-tuned from the multi-scene checkpoint (``adaptation.conf``, the original's ``fast_render``) against the
+    same config trained from scratch, at equal step counts (``--steps``, each N static + N dynamic steps);
+(d) **edits** of the multi-scene run: compose, remove-dynamic, slow motion, freeze.
+
+Every run is scored the same way: a multi-view dump of ``--grid`` evenly spaced times x cameras at 1/``--downscale``
+of the training size with the run's samples per ray (``--n-samples`` to change), against the scenes'
+``multiview_GT/`` and ``multiview_masks/`` (:mod:`mononerf.eval.evaluate`: full-image PSNR / SSIM / LPIPS, the
+moving region's dPSNR / dSSIM, the static-only and dynamic-only renders' dPSNR_s / dPSNR_d, the blending inside /
+outside the moving region). The report (``--report``, default ``docs/results.md``) gets one table per experiment
+with steps, wall times, the machine, the commit and the command, a plot of PSNR against steps (adapted vs scratch)
+and comparison pictures (ground truth | blended | static | dynamic | blending | depth | mask).
+
+Runs go to ``--out`` (default ``logs/experiments``); a finished run is reused when the command runs again (its
+``experiment.json`` holds its training time), an interrupted one resumes from its newest checkpoint (the adaptation
+runs, which always start from the multi-scene checkpoint, start again).
+
+    python -m mononerf.eval.experiments [--quick] [--device auto|cpu|cuda] [--data data] [--out DIR]
+        [--report docs/results.md] [--steps 50,100,300] [--grid 3] [--downscale 2] [--n-samples K]
+        [--only multiscene,frames,scene,edits] [--no-lpips] [--set KEY=VALUE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mononerf.errors import MonoNeRFError, report
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFS = {"multiscene": "mononerf_conf/exp/synthetic/multiscene.conf",
+         "frames": "mononerf_conf/exp/synthetic/unseen_frames.conf",
+         "scene": "mononerf_conf/exp/synthetic/adaptation.conf"}
+EXPERIMENTS = ("multiscene", "frames", "scene", "edits")
+# the score columns of every table: (key of evaluate's scores, header, format)
+COLUMNS = (("psnr", "PSNR", ".2f"), ("ssim", "SSIM", ".3f"), ("lpips", "LPIPS", ".3f"), ("dpsnr", "dPSNR", ".2f"),
+           ("dssim", "dSSIM", ".3f"), ("dpsnr_s", "dPSNR_s", ".2f"), ("dpsnr_d", "dPSNR_d", ".2f"),
+           ("blend_in", "blend_in", ".3f"), ("blend_out", "blend_out", ".3f"))
+
+
+@dataclass
+class Settings:
+    """What the experiments run on and how they are scored (see the module docstring)."""
+
+    data: Path = Path("data")
+    out: Path = Path("logs/experiments")
+    report: Path | None = Path("docs/results.md")
+    device: str = "auto"
+    train_scenes: tuple[str, ...] = ("synthetic_a", "synthetic_b")
+    frames_scene: str = "synthetic_b"
+    unseen_scene: str = "synthetic_c"
+    steps: tuple[int, ...] = (50, 100, 300)
+    grid: int = 3
+    frames_grid: int = 4
+    downscale: int = 2
+    n_samples: int | None = None
+    lpips: bool = True
+    weights_dir: str = "checkpoints"
+    only: tuple[str, ...] = EXPERIMENTS
+    extra: tuple[str, ...] = ()  # KEY=VALUE for every run
+    sizes: dict = field(default_factory=dict)  # experiment -> KEY=VALUE items (the --quick schedule)
+    edit_downscale: int = 2
+    edit_samples: int | None = 8
+    command: str = ""
+    quick: bool = False
+
+
+QUICK = {  # a smoke run of every code path: minutes, numbers meaningless
+    "multiscene": ["train.N_static_iters=30", "train.N_iters=6"],
+    "frames": ["train.N_static_iters=20", "train.N_iters=6"],
+}
+
+
+# ------------------------------------------------------------------------------------------------ runs
+
+
+def _items(overrides: dict) -> list[str]:
+    return [f"{k}={json.dumps(v)}" for k, v in overrides.items()]
+
+
+def _config(s: Settings, experiment: str, name: str, scenes: list[str], more: dict | None = None):
+    from mononerf.config import parse_config_file
+
+    sets = {"info.basedir": f"{s.out}/", "info.expname": name, "run.device": s.device,
+            "info.dataset_file_lists": [str(s.data / n) for n in scenes], **(more or {})}
+    conf = CONFS["scene" if experiment == "scene" else experiment]
+    return parse_config_file(str(ROOT / conf), list(s.extra) + s.sizes.get(experiment, []) + _items(sets))
+
+
+def train_run(cfg, label: str) -> tuple[object, float, int]:
+    """Train (or resume, or reuse a finished) run; returns (trainer with its features encoded, training seconds,
+    the last step). A finished run is one whose folder holds ``experiment.json``."""
+    from mononerf.train import checkpoint as ckpt
+    from mononerf.train.trainer import Trainer
+
+    trainer = Trainer(cfg, progress=True)
+    record = trainer.run_dir / "experiment.json"
+    done = json.loads(record.read_text()) if record.is_file() else None
+    if done is not None and ckpt.latest_dynamic(trainer.run_dir) is not None:
+        print(f"[experiments] {label}: reusing the finished run {trainer.run_dir}", flush=True)
+        state = ckpt.load(ckpt.latest_dynamic(trainer.run_dir))
+        trainer.model.load_state_dict(state["network_fn_d_state_dict"])
+        trainer.encode()
+        return trainer, float(done["train_seconds"]), int(state["global_step"])
+    print(f"[experiments] {label}: training {trainer.run_dir} ({trainer.schedule.n_static} static + "
+          f"{trainer.schedule.n_dynamic} dynamic steps)", flush=True)
+    t0 = time.perf_counter()
+    trainer.fit()
+    seconds = time.perf_counter() - t0
+    record.write_text(json.dumps({"train_seconds": seconds, "label": label}))
+    return trainer, seconds, trainer.schedule.n_dynamic - 1
+
+
+def untrained_run(cfg, checkpoint: Path | None = None):
+    """A trainer for ``cfg`` that never trains: random weights, or those of ``checkpoint`` (zero-shot)."""
+    from mononerf.train import checkpoint as ckpt
+    from mononerf.train.trainer import Trainer
+
+    trainer = Trainer(cfg, progress=False, run_logging=False)
+    if checkpoint is not None:
+        trainer.model.load_state_dict(ckpt.load(checkpoint)["network_fn_d_state_dict"])
+    trainer.encode()
+    return trainer
+
+
+def score(trainer, s: Settings, folder: Path, grid: int | None = None) -> tuple[dict, float]:
+    """The run's multi-view dump at the experiments' render settings, evaluated; returns (result, render seconds)."""
+    import torch
+
+    from mononerf.eval import renders
+    from mononerf.eval.evaluate import evaluate_run
+
+    settings = trainer.renderer.settings
+    kept = settings.n_samples
+    settings.n_samples = int(s.n_samples or kept)
+    t0 = time.perf_counter()
+    try:
+        with torch.inference_mode():
+            renders.testset_all(trainer, 0, grid=grid or s.grid, downscale=s.downscale, folder=folder, progress=True)
+    finally:
+        settings.n_samples = kept
+    seconds = time.perf_counter() - t0
+    (result,) = evaluate_run(folder, s.data, use_lpips=s.lpips, weights_dir=s.weights_dir, verbose=False)
+    return result, seconds
+
+
+def frame_split(result: dict, scene: str, seen: int) -> dict[str, dict]:
+    """A scene's scores on the times the dynamic stage saw (frame < ``seen``) and on the held-out ones."""
+    from mononerf.eval.evaluate import _scores
+
+    frames = result["scenes"][scene]["frames"]
+    return {"seen": _scores([f for f in frames if f["time"] - 1 < seen]),
+            "held out": _scores([f for f in frames if f["time"] - 1 >= seen])}
+
+
+# ------------------------------------------------------------------------------------------------ experiments
+
+
+def row(label: str, scores: dict, **extra) -> dict:
+    return {"label": label, **{k: scores.get(k) for k, _, _ in COLUMNS}, **extra}
+
+
+def multiscene(s: Settings, results: dict) -> object:
+    cfg = _config(s, "multiscene", "multiscene", list(s.train_scenes))
+    trainer, seconds, step = train_run(cfg, "(a) multi-scene")
+    result, render_s = score(trainer, s, trainer.run_dir / "experiments" / "multiview")
+    rows = [row(name, sc, steps=f"{trainer.schedule.n_static} + {step + 1}", train_s=seconds, render_s=render_s)
+            for name, sc in result["scenes"].items()]
+    results["multiscene"] = {"rows": rows, "step_dir": result["step_dir"], "run": str(trainer.run_dir)}
+    return trainer
+
+
+def unseen_frames(s: Settings, results: dict) -> None:
+    cfg = _config(s, "frames", "unseen_frames", [s.frames_scene])
+    trainer, seconds, step = train_run(cfg, "(b) unseen frames")
+    seen = int(cfg.model.training_frames)
+    result, render_s = score(trainer, s, trainer.run_dir / "experiments" / "multiview", grid=s.frames_grid)
+    split = frame_split(result, s.frames_scene, seen)
+    times = sorted({f["time"] - 1 for f in result["scenes"][s.frames_scene]["frames"]})
+    rows = [row(f"{k} (frames {', '.join(str(t) for t in times if (t < seen) == (k == 'seen'))})", v,
+                steps=f"{trainer.schedule.n_static} + {step + 1}", train_s=seconds, render_s=render_s)
+            for k, v in split.items()]
+    results["frames"] = {"rows": rows, "step_dir": result["step_dir"], "seen": seen,
+                         "num_frames": trainer.data.num_frames, "run": str(trainer.run_dir)}
+
+
+def unseen_scene(s: Settings, results: dict, multi_checkpoint: Path) -> None:
+    name = s.unseen_scene
+    rows, curves = [], {"adapted": [], "scratch": []}
+    base = {"info.fast_render": True}
+    t0 = time.perf_counter()
+    zero = untrained_run(_config(s, "scene", "zero_shot", [name], {**base, "train.fast_render_iter": 1}),
+                         multi_checkpoint)
+    load_s = time.perf_counter() - t0
+    res, render_s = score(zero, s, s.out / "zero_shot" / "multiview")
+    rows.append(row("zero-shot (multi-scene model, no step on c)", res["scenes"][name], steps="0", train_s=0.0,
+                    render_s=render_s, note=f"encode + load {load_s:.0f} s"))
+    results_step_dirs = {"zero-shot": res["step_dir"]}
+    del zero
+    untrained = untrained_run(_config(s, "scene", "untrained", [name], {**base, "train.fast_render_iter": 1}))
+    res, render_s = score(untrained, s, s.out / "untrained" / "multiview")
+    rows.append(row("untrained (random weights)", res["scenes"][name], steps="0", train_s=0.0, render_s=render_s))
+    untrained_scores = res["scenes"][name]
+    del untrained
+    for n in s.steps:
+        for arm, more in (("adapted", {"train.ft_path": str(multi_checkpoint)}), ("scratch", {})):
+            cfg = _config(s, "scene", name, [name], {**base, "train.fast_render_iter": n,
+                                                         "train.fast_render_basename": arm, **more})
+            trainer, seconds, _ = train_run(cfg, f"(c) {arm}, {n} + {n} steps")
+            res, render_s = score(trainer, s, trainer.run_dir / "experiments" / "multiview")
+            sc = res["scenes"][name]
+            rows.append(row(f"{arm}", sc, steps=f"{n} + {n}", train_s=seconds, render_s=render_s))
+            curves[arm].append((n, sc))
+            results_step_dirs[f"{arm} {n}"] = res["step_dir"]
+            del trainer
+    results["scene"] = {"rows": rows, "curves": curves, "untrained": untrained_scores, "step_dirs": results_step_dirs,
+                        "zero_shot": rows[0]}
+
+
+def edits(s: Settings, results: dict, trainer) -> None:
+    """The four edits of the multi-scene run: an mp4 each and a strip of frames of all of them."""
+    import numpy as np
+
+    from mononerf.edit.cli import EditSpec, dynamic_blend_peak, edit_frames, empty_dynamic_warning
+    from mononerf.utils.images import to_uint8
+    from mononerf.utils.video import write_video
+
+    names = trainer.data.names
+    n = trainer.data.num_frames
+    specs = [EditSpec("compose", 0, 1 if len(names) > 1 else 0), EditSpec("remove-dynamic", 0, None),
+             EditSpec("retime", 0, 0, speed=0.5), EditSpec("retime", 0, 0, freeze=float(n // 2))]
+    settings = trainer.renderer.settings
+    kept = settings.n_samples
+    settings.n_samples = int(s.edit_samples or kept)
+    out_dir = Path(results["multiscene"]["run"]) / "edits"
+    rows, strips = [], []
+    try:
+        for spec in specs:
+            t0 = time.perf_counter()
+            frames = edit_frames(trainer, spec, downscale=s.edit_downscale, progress=True)
+            seconds = time.perf_counter() - t0
+            peak = dynamic_blend_peak(trainer, spec, frames, s.edit_downscale)
+            warning = empty_dynamic_warning(trainer, spec, peak)
+            if warning:
+                print(warning, file=sys.stderr)
+            video = write_video(out_dir / f"{spec.slug(names)}.mp4", [to_uint8(f["rgb_map_full"]) for f in frames],
+                                fps=4.0)
+            picks = np.linspace(0, len(frames) - 1, 4).round().astype(int)
+            strips.append(np.concatenate([to_uint8(frames[i]["rgb_map_full"]) for i in picks], 1))
+            rows.append({"edit": spec.slug(names), "frames": len(frames), "seconds": seconds, "blend_peak": peak,
+                         "warning": warning, "video": str(video)})
+    finally:
+        settings.n_samples = kept
+    results["edits"] = {"rows": rows, "strip": np.concatenate(strips, 0) if strips else None}
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    dev = "no GPU"
+    if torch.cuda.is_available():
+        dev = torch.cuda.get_device_name(0)
+    return f"{torch.get_num_threads()} threads of {cpu} ({os.cpu_count()} CPUs), {dev}, PyTorch {torch.__version__}"
+
+
+def commit() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return head + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _f(v, spec: str) -> str:
+    return "n/a" if v is None else format(v, spec)
+
+
+def table(rows: list[dict], first: str = "run") -> str:
+    head = f"| {first} | steps (static + dynamic) | " + " | ".join(h for _, h, _ in COLUMNS) + " | train | render |"
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 4)]
+    for r in rows:
+        vals = " | ".join(_f(r.get(k), spec) for k, _, spec in COLUMNS)
+        lines.append(f"| {r['label']} | {r['steps']} | {vals} | {_f(r.get('train_s'), '.0f')} s "
+                     f"| {_f(r.get('render_s'), '.0f')} s |")
+    return "\n".join(lines)
+
+
+def plot(curves: dict, zero: dict, untrained: dict, path: Path) -> Path:
+    """PSNR (full image and moving region) against steps, adapted vs scratch, zero-shot and untrained as lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), dpi=110)
+    for ax, key, title in ((axes[0], "psnr", "full image PSNR"), (axes[1], "dpsnr", "moving region PSNR (dPSNR)")):
+        for arm, style in (("adapted", "o-"), ("scratch", "s--")):
+            pts = [(n, sc.get(key)) for n, sc in curves[arm] if sc.get(key) is not None]
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=f"{arm}")
+        for label, sc, style in (("zero-shot", zero, ":"), ("untrained", untrained, "-.")):
+            if sc.get(key) is not None:
+                ax.axhline(sc[key], linestyle=style, color="grey", label=label)
+        ax.set_xlabel("steps per stage (N static + N dynamic)")
+        ax.set_ylabel("dB")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_report(s: Settings, results: dict, total_s: float) -> Path:
+    import cv2
+
+    from mononerf.eval.pictures import write_picture
+
+    path = Path(s.report)
+    pics = path.parent / "results"
+    pics.mkdir(parents=True, exist_ok=True)
+    rel = os.path.relpath(pics, path.parent)
+    samples = s.n_samples or "the run's train.N_samples (16)"
+    lines = [
+        "# Measured results: the paper's claims on the synthetic scenes",
+        "",
+        "Written by `./scripts/experiments.sh` (`python -m mononerf.eval.experiments`); every number below comes from "
+        "the run that wrote this file.",
+        "",
+        f"- command: `{s.command}`",
+        f"- commit: {commit()}",
+        f"- machine: {machine()}",
+        f"- total wall time: {total_s / 60:.1f} min{' (--quick: a smoke run, the numbers mean nothing)' if s.quick else ''}",
+        f"- render settings of every row: a multi-view dump of {s.grid} evenly spaced times x the same {s.grid} "
+        f"cameras (unseen frames: {s.frames_grid} x {s.frames_grid}) at 1/{s.downscale} of the training size, "
+        f"{samples} samples per ray, scored against `multiview_GT/` and `multiview_masks/`",
+        "- scenes: the synthetic dynamic scenes of `python -m mononerf.data.synthetic` (seed 0), random encoder "
+        "weights (no SlowOnly / ResNet18 checkpoints here): the numbers say whether the method learns and "
+        "generalises, not how it compares with the paper's.",
+        "",
+        "Columns: `PSNR` / `SSIM` / `LPIPS` of the blended render over the full image (LPIPS n/a without the AlexNet "
+        "file in `checkpoints/`); `dPSNR` / `dSSIM` inside the moving region (the motion mask); `dPSNR_s` / `dPSNR_d`: "
+        "the static-only and the dynamic-only render inside the moving region; `blend_in` / `blend_out`: the mean "
+        "blending weight of the dynamic branch inside / outside it; `train` / `render`: wall time of the training and "
+        "of the scoring render.",
+        "",
+    ]
+    if "multiscene" in results:
+        r = results["multiscene"]
+        pic = write_picture(Path(r["step_dir"]), s.data, pics / "multiscene_grid.png", views=2)
+        lines += ["## (a) One model, several videos: multi-scene training", "",
+                  f"`{CONFS['multiscene']}` on {' + '.join(s.train_scenes)}, one model for both.", "",
+                  table(r["rows"], "scene"), "", f"![multi-scene]({rel}/{pic.name})", ""]
+    if "frames" in results:
+        r = results["frames"]
+        pic = write_picture(Path(r["step_dir"]), s.data, pics / "unseen_frames_grid.png", views=3)
+        lines += ["## (b) Unseen frames", "",
+                  f"`{CONFS['frames']}` on {s.frames_scene}: static pretraining on every frame, the dynamic stage on "
+                  f"frames 0..{r['seen'] - 1} of {r['num_frames']} only; scored on the held-out times and on the seen "
+                  "ones (every camera of the grid at each).", "",
+                  table(r["rows"], "times"), "", f"![unseen frames]({rel}/{pic.name})", ""]
+        seen, held = r["rows"][0], r["rows"][1]
+        if seen.get("dpsnr") is not None and held.get("dpsnr") is not None:
+            lines += [f"Moving region, held out vs seen: dPSNR {held['dpsnr']:.2f} vs {seen['dpsnr']:.2f} dB "
+                      f"({held['dpsnr'] - seen['dpsnr']:+.2f} dB), blend_in {_f(held['blend_in'], '.3f')} vs "
+                      f"{_f(seen['blend_in'], '.3f')}.", ""]
+    if "scene" in results:
+        r = results["scene"]
+        png = plot(r["curves"], r["zero_shot"], r["untrained"], pics / "adaptation_vs_scratch.png")
+        lines += ["## (c) Unseen scene: zero-shot, adapted from the multi-scene model, and from scratch", "",
+                  f"`{CONFS['scene']}` on {s.unseen_scene} (never seen by the multi-scene model). Adapted: "
+                  "`--ft_path` = the multi-scene checkpoint of (a), then N static + N dynamic steps "
+                  "(`--fast_render_iter N`); scratch: the same config and steps from random weights.", "",
+                  table(r["rows"]), "", f"![PSNR against steps]({rel}/{png.name})", ""]
+        lines += claims(r)
+        for key in ("zero-shot", f"adapted {max(s.steps)}", f"scratch {max(s.steps)}"):
+            if key in r["step_dirs"]:
+                pic = write_picture(Path(r["step_dirs"][key]), s.data,
+                                    pics / f"unseen_scene_{key.replace(' ', '_')}_grid.png", views=2)
+                lines += [f"{key}:", "", f"![{key}]({rel}/{pic.name})", ""]
+    if "edits" in results:
+        r = results["edits"]
+        lines += ["## (d) Edits of the multi-scene run", "",
+                  f"`python -m mononerf.edit` on the run of (a), at 1/{s.edit_downscale} size, {s.edit_samples} "
+                  "samples per ray; each row of the picture is four frames of one edit (first to last).", "",
+                  "| edit | frames | render | largest blending weight | warning |", "|---|---|---|---|---|"]
+        for e in r["rows"]:
+            lines.append(f"| {e['edit']} | {e['frames']} | {e['seconds']:.0f} s | {e['blend_peak']:.3f} "
+                         f"| {e['warning'] or '—'} |")
+        if r["strip"] is not None:
+            cv2.imwrite(str(pics / "edits.png"), r["strip"][..., ::-1])
+            lines += ["", f"![edits]({rel}/edits.png)"]
+        lines.append("")
+    lines += ["The training recipe's own measurements (issue 14) are in [recipe-results.md](recipe-results.md); the "
+              "recipe and its ablation in [training.md](training.md).", ""]
+    path.write_text("\n".join(lines))
+    return path
+
+
+def claims(r: dict) -> list[str]:
+    """The unseen-scene claims as sentences from the numbers: adapted vs scratch at each step count, zero-shot vs
+    untrained."""
+    out = []
+    for (n, a), (_, b) in zip(r["curves"]["adapted"], r["curves"]["scratch"]):
+        if a.get("psnr") is None or b.get("psnr") is None:
+            continue
+        d = (a.get("dpsnr") or 0.0) - (b.get("dpsnr") or 0.0)
+        out.append(f"- {n} + {n} steps: adapted {a['psnr']:.2f} dB vs scratch {b['psnr']:.2f} dB full image "
+                   f"({a['psnr'] - b['psnr']:+.2f}), moving region {d:+.2f} dB.")
+    z, u = r["zero_shot"], r["untrained"]
+    if z.get("psnr") is not None and u.get("psnr") is not None:
+        out.append(f"- zero-shot {z['psnr']:.2f} dB vs untrained {u['psnr']:.2f} dB full image "
+                   f"({z['psnr'] - u['psnr']:+.2f}), moving region {_f(z.get('dpsnr'), '.2f')} vs "
+                   f"{_f(u.get('dpsnr'), '.2f')} dB.")
+    return out + [""] if out else []
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+def run_all(s: Settings) -> dict:
+    """Run the experiments of ``s.only`` and write the report; returns the results."""
+    from mononerf.train import checkpoint as ckpt
+
+    for name in [*s.train_scenes, s.frames_scene, s.unseen_scene]:
+        if not (s.data / name).is_dir():
+            raise MonoNeRFError(f"{s.data / name}: scene missing (make it: python -m mononerf.data.synthetic --out "
+                                f"{s.data / name} --preset {name[-1]} --seed 0)")
+    t0 = time.perf_counter()
+    results: dict = {}
+    trainer = None
+    if any(x in s.only for x in ("multiscene", "scene", "edits")):
+        trainer = multiscene(s, results)
+    if "frames" in s.only:
+        unseen_frames(s, results)
+    if "scene" in s.only:
+        unseen_scene(s, results, ckpt.latest_dynamic(trainer.run_dir))
+    if "edits" in s.only:
+        edits(s, results, trainer)
+    total = time.perf_counter() - t0
+    (s.out).mkdir(parents=True, exist_ok=True)
+    saved = {k: {kk: vv for kk, vv in v.items() if kk != "strip"} for k, v in results.items()}
+    (s.out / "experiments.json").write_text(json.dumps({"total_seconds": total, **saved}, indent=1, default=str))
+    if s.report is not None:
+        print(f"[experiments] wrote {write_report(s, results, total)}")
+    print(f"[experiments] done in {total / 60:.1f} min")
+    return results
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m mononerf.eval.experiments", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="a smoke run: short schedules, 2 x 2 grids, 1/4 size")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--data", type=Path, default=Path("data"), help="folder holding the synthetic scenes")
+    p.add_argument("--out", type=Path, help="folder of the runs (default logs/experiments, --quick: "
+                   "logs/experiments_quick)")
+    p.add_argument("--report", help="the markdown report (default docs/results.md; --quick: OUT/results.md; "
+                   "'none' for no report)")
+    p.add_argument("--steps", help="adaptation / scratch step counts per stage (default 50,100,300; --quick 2,4)")
+    p.add_argument("--grid", type=int, help="scoring dump: K times x K cameras (default 3; --quick 2)")
+    p.add_argument("--downscale", type=int, help="scoring renders at 1/F of the training size (default 2; --quick 4)")
+    p.add_argument("--n-samples", type=int, help="samples per ray of the scoring renders (default: the run's)")
+    p.add_argument("--only", default=",".join(EXPERIMENTS), help=f"comma list of {', '.join(EXPERIMENTS)}")
+    p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (it needs checkpoints/alexnet-*.pth)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
+    p.add_argument("--scenes", default="synthetic_a,synthetic_b,synthetic_c",
+                   help="the two training scenes and the unseen one (folder names under --data)")
+    return p
+
+
+def settings_from_args(a: argparse.Namespace, argv: list[str]) -> Settings:
+    names = [n.strip() for n in a.scenes.split(",") if n.strip()]
+    if len(names) != 3:
+        raise MonoNeRFError(f"--scenes {a.scenes}: give the two training scenes and the unseen one")
+    only = tuple(n.strip() for n in a.only.split(",") if n.strip())
+    unknown = [n for n in only if n not in EXPERIMENTS]
+    if unknown:
+        raise MonoNeRFError(f"--only: unknown experiment(s) {unknown}; expected {', '.join(EXPERIMENTS)}")
+    q = a.quick
+    out = a.out or Path("logs/experiments_quick" if q else "logs/experiments")
+    rep = a.report or (str(out / "results.md") if q else "docs/results.md")
+    steps = tuple(int(v) for v in (a.steps or ("2,4" if q else "50,100,300")).split(","))
+    if any(n < 1 for n in steps):
+        raise MonoNeRFError(f"--steps {a.steps}: every step count must be at least 1")
+    s = Settings(data=a.data, out=out, report=None if rep == "none" else Path(rep), device=a.device,
+                 train_scenes=tuple(names[:2]), frames_scene=names[1], unseen_scene=names[2], steps=steps,
+                 grid=a.grid or (2 if q else 3), frames_grid=2 if q else 4, downscale=a.downscale or (4 if q else 2),
+                 n_samples=a.n_samples or (8 if q else None), lpips=not a.no_lpips, only=only, extra=tuple(a.set),
+                 sizes=QUICK if q else {}, edit_downscale=4 if q else 2, quick=q,
+                 command=" ".join(["python -m mononerf.eval.experiments", *map(shlex.quote, argv)]))
+    if s.grid < 1 or s.downscale < 1:
+        raise MonoNeRFError("--grid and --downscale must be at least 1")
+    return s
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    a = build_parser().parse_args(argv)
+    try:
+        run_all(settings_from_args(a, argv))
+    except MonoNeRFError as exc:
+        return report(exc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
