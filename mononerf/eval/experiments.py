@@ -357,8 +357,8 @@ def write_report(s: Settings, results: dict, total_s: float) -> Path:
         "the run that wrote this file.",
         "",
         f"- command: `{s.command}`",
-        f"- commit: {commit()}",
-        f"- machine: {machine()}",
+        f"- commit: {results['commit']}",
+        f"- machine: {results['machine']}",
         f"- total wall time: {total_s / 60:.1f} min{' (--quick: a smoke run, the numbers mean nothing)' if s.quick else ''}",
         f"- render settings of every row: a multi-view dump of {s.grid} evenly spaced times x the same {s.grid} "
         f"cameras (unseen frames: {s.frames_grid} x {s.frames_grid}) at 1/{s.downscale} of the training size, "
@@ -456,7 +456,7 @@ def run_all(s: Settings) -> dict:
             raise MonoNeRFError(f"{s.data / name}: scene missing (make it: python -m mononerf.data.synthetic --out "
                                 f"{s.data / name} --preset {name[-1]} --seed 0)")
     t0 = time.perf_counter()
-    results: dict = {}
+    results: dict = {"commit": commit(), "machine": machine()}  # at the start: the code that ran
     trainer = None
     if any(x in s.only for x in ("multiscene", "scene", "edits")):
         trainer = multiscene(s, results)
@@ -468,7 +468,8 @@ def run_all(s: Settings) -> dict:
         edits(s, results, trainer)
     total = time.perf_counter() - t0
     (s.out).mkdir(parents=True, exist_ok=True)
-    saved = {k: {kk: vv for kk, vv in v.items() if kk != "strip"} for k, v in results.items()}
+    saved = {k: ({kk: vv for kk, vv in v.items() if kk != "strip"} if isinstance(v, dict) else v)
+             for k, v in results.items()}
     (s.out / "experiments.json").write_text(json.dumps({"total_seconds": total, **saved}, indent=1, default=str))
     if s.report is not None:
         print(f"[experiments] wrote {write_report(s, results, total)}")
