@@ -427,6 +427,15 @@ def test_feature_volume_resizes_each_frame_once():
     for s, f in [(0, 0), (0, 1), (0, 2), (0, 0)]:  # room for two: the oldest goes first
         small.frame_maps(s, f)
     assert small.resizes == 4 and small.cached_bytes() == 2 * one
+    # a map first read by a render (inference mode) is kept as an ordinary tensor: a training step can then
+    # differentiate through a lookup of it (with respect to the sampling grid, as the trajectory's points are)
+    with torch.inference_mode():
+        vol.frame_maps(1, 0)
+    m = vol.frame_maps(1, 0)[1]
+    assert not m.is_inference()
+    uv = torch.rand(1, 5, 1, 2, requires_grad=True)
+    torch.nn.functional.grid_sample(m, uv, align_corners=True).sum().backward()
+    assert uv.grad is not None and uv.grad.abs().sum() > 0
     grad = feat.FeatureVolume([fine, coarse.clone().requires_grad_()], (6, 8))
     grad.frame_maps(0, 0)
     grad.frame_maps(0, 0)

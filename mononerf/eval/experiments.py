@@ -97,7 +97,8 @@ def _config(s: Settings, experiment: str, name: str, scenes: list[str], more: di
     sets = {"info.basedir": f"{s.out}/", "info.expname": name, "run.device": s.device,
             "info.dataset_file_lists": [str(s.data / n) for n in scenes], **(more or {})}
     conf = CONFS["scene" if experiment == "scene" else experiment]
-    return parse_config_file(str(ROOT / conf), list(s.extra) + s.sizes.get(experiment, []) + _items(sets))
+    # the --quick schedule, then the user's --set (which win over it), then the experiment's own keys
+    return parse_config_file(str(ROOT / conf), s.sizes.get(experiment, []) + list(s.extra) + _items(sets))
 
 
 def train_run(cfg, label: str) -> tuple[object, float, int]:
@@ -259,7 +260,8 @@ def edits(s: Settings, results: dict, trainer) -> None:
             video = write_video(out_dir / f"{spec.slug(names)}.mp4", [to_uint8(f["rgb_map_full"]) for f in frames],
                                 fps=4.0)
             picks = np.linspace(0, len(frames) - 1, 4).round().astype(int)
-            strips.append(np.concatenate([to_uint8(frames[i]["rgb_map_full"]) for i in picks], 1))
+            strip = np.concatenate([to_uint8(frames[i]["rgb_map_full"]) for i in picks], 1)
+            strips.append(np.repeat(np.repeat(strip, 2, 0), 2, 1))  # 2x (nearest): small renders stay readable
             rows.append({"edit": spec.slug(names), "frames": len(frames), "seconds": seconds, "blend_peak": peak,
                          "warning": warning, "video": str(video)})
     finally:
@@ -421,7 +423,8 @@ def write_report(s: Settings, results: dict, total_s: float) -> Path:
             lines += ["", f"![edits]({rel}/edits.png)"]
         lines.append("")
     lines += ["The training recipe's own measurements (issue 14) are in [recipe-results.md](recipe-results.md); the "
-              "recipe and its ablation in [training.md](training.md).", ""]
+              "recipe and its ablation in [training.md](training.md); what these numbers say, read by hand, in "
+              "[results-notes.md](results-notes.md).", ""]
     path.write_text("\n".join(lines))
     return path
 

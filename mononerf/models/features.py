@@ -5,6 +5,7 @@ S scenes, P points per scene, T frames, C channels, (h, w) the feature-map size.
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from typing import Sequence
 
@@ -87,11 +88,15 @@ class FeatureVolume:
             self._resized.move_to_end(key)
             return list(hit)
         maps = []
+        # a map made inside a render's inference mode would be an inference tensor, which a later training step
+        # could not save for backward: kept maps are made as ordinary tensors (no autograd: nothing requires grad)
+        keep = not any(lv.requires_grad for lv in self.levels)
         for lv in self.levels:
             m = lv[s, :, f][None]
             if tuple(m.shape[-2:]) != self.grid:
-                m = F.interpolate(m, size=self.grid, mode="bilinear", align_corners=True)
-                m = m.contiguous(memory_format=torch.channels_last)  # grid_sample gathers ~2.5x faster from it
+                with torch.inference_mode(False) if keep else contextlib.nullcontext():
+                    m = F.interpolate(m, size=self.grid, mode="bilinear", align_corners=True)
+                    m = m.contiguous(memory_format=torch.channels_last)  # grid_sample gathers ~2.5x faster from it
                 self.resizes += 1
             maps.append(m)
         self._remember(key, maps)
