@@ -87,18 +87,15 @@ QUICK = {  # a smoke run of every code path: minutes, numbers meaningless
 # ------------------------------------------------------------------------------------------------ runs
 
 
-def _items(overrides: dict) -> list[str]:
-    return [f"{k}={json.dumps(v)}" for k, v in overrides.items()]
-
-
 def _config(s: Settings, experiment: str, name: str, scenes: list[str], more: dict | None = None):
     from mononerf.config import parse_config_file
+    from mononerf.eval.ablation import set_items
 
     sets = {"info.basedir": f"{s.out}/", "info.expname": name, "run.device": s.device,
             "info.dataset_file_lists": [str(s.data / n) for n in scenes], **(more or {})}
     conf = CONFS["scene" if experiment == "scene" else experiment]
     # the --quick schedule, then the user's --set (which win over it), then the experiment's own keys
-    return parse_config_file(str(ROOT / conf), s.sizes.get(experiment, []) + list(s.extra) + _items(sets))
+    return parse_config_file(str(ROOT / conf), s.sizes.get(experiment, []) + list(s.extra) + set_items(sets))
 
 
 def train_run(cfg, label: str) -> tuple[object, float, int]:
