@@ -21,9 +21,13 @@ ensure_venv() {
     local stamp="$VENV/.mononerf-$extra"
     local want
     want="$(cat "$ROOT/setup.py" | sha256sum | cut -c1-16)"
-    if [ -x "$PY" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-        return 0
-    fi
+    # a dev install holds everything a core one does, so its stamp satisfies a core check too
+    local ok
+    for ok in "$stamp" $([ "$extra" = core ] && echo "$VENV/.mononerf-dev"); do
+        if [ -x "$PY" ] && [ -f "$ok" ] && [ "$(cat "$ok")" = "$want" ]; then
+            return 0
+        fi
+    done
     if [ ! -x "$PY" ]; then
         local base; base="$(_pick_python)"
         echo "[setup] creating $VENV with $base"
