@@ -110,6 +110,8 @@ def _check(key: Key, value: Any, where: str) -> Any:
         raise ConfigError(f"{where}: {key.name} must be {want}, got {type(value).__name__} {value!r}")
     if key.choices is not None and value is not None and value not in key.choices:
         raise ConfigError(f"{where}: {key.name} must be one of {list(key.choices)}, got {value!r}")
+    if base == "float" and value is not None and not math.isfinite(value):
+        raise ConfigError(f"{where}: {key.name} must be a finite number, got {value!r}")
     if key.min_value is not None and value is not None:
         low = value <= key.min_value if key.min_exclusive else value < key.min_value
         if not math.isfinite(value) or low:

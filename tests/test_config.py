@@ -369,6 +369,21 @@ def test_other_cross_checks(exp_tree):
 
 
 # ------------------------------------------------------------------------------------------- the object
+@pytest.mark.parametrize("args, key, says", [
+    (["--N_iters=-1"], "train.N_iters", ">= 0"),
+    (["--N_static_iters", "-5"], "train.N_static_iters", ">= 0"),
+    (["--lrate", "0"], "train.lrate", "> 0"),
+    (["--lrate=-1e-4"], "train.lrate", "> 0"),
+    (["--full_loss_lambda", "nan"], "train.full_loss_lambda", "finite"),
+    (["--mask_loss_lambda", "inf"], "train.mask_loss_lambda", "finite"),
+    (["--set", "info.slow_loss_lambda=1e999"], "info.slow_loss_lambda", "finite"),
+])
+def test_bad_iteration_counts_rates_and_loss_weights_are_refused(exp_tree, args, key, says):
+    with pytest.raises(ConfigError, match=rf"{key} must be a finite number.*{says}" if says != "finite"
+                       else rf"{key} must be a finite number"):
+        load_config(["-c", str(exp_tree[1]), *args])
+
+
 def test_config_object_access(exp_tree):
     _, exp = exp_tree
     cfg = parse_config_file(str(exp))

@@ -171,7 +171,23 @@ def test_image_count_mismatch(scene_dir):
 def test_unreadable_image(scene_dir):
     d, _ = scene_dir
     (d / "images_2" / "001.png").write_bytes(b"not a png")
-    _expect(d, "001.png", "unreadable image")
+    _expect(d, "001.png", "not a readable image")
+
+
+def test_a_stray_non_image_in_the_frames_folder_is_named(scene_dir):
+    d, _ = scene_dir
+    (d / "images_2" / "notes.png").write_text("my notes, saved with the wrong name")
+    _expect(d, "notes.png", "not a readable image")
+
+
+def test_a_file_where_a_folder_is_expected(scene_dir, tmp_path):
+    d, _ = scene_dir
+    shutil.rmtree(d / "motion_masks")
+    (d / "motion_masks").write_text("")
+    _expect(d, "motion_masks", "is a file, not a folder")
+    (tmp_path / "scene.txt").write_text("")
+    with pytest.raises(SceneFormatError, match="is a file, not a scene folder"):
+        load_scene(tmp_path / "scene.txt")
 
 
 def test_image_size_mismatch(scene_dir):

@@ -96,9 +96,15 @@ class Scene:
 
 # ----------------------------------------------------------------------------------------------------------- readers
 
+def _not_a_folder(path: Path, what: str) -> SceneFormatError:
+    if path.exists():
+        return SceneFormatError(f"{path}: is a file, not a folder ({what})")
+    return SceneFormatError(f"{path}: missing folder ({what})")
+
+
 def _listdir(folder: Path, suffixes: tuple[str, ...], what: str) -> list[Path]:
     if not folder.is_dir():
-        raise SceneFormatError(f"{folder}: missing folder ({what})")
+        raise _not_a_folder(folder, what)
     files = [folder / f for f in sorted(os.listdir(folder)) if f.endswith(suffixes)]
     if not files:
         raise SceneFormatError(f"{folder}: no {'/'.join(suffixes)} files ({what})")
@@ -109,8 +115,9 @@ def read_image(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 RGB; alpha dropped, grey expanded; unreadable → SceneFormatError naming the file."""
     try:
         img = iio.imread(path)
-    except Exception as exc:  # imageio raises many types for broken files
-        raise SceneFormatError(f"{path}: unreadable image ({exc.__class__.__name__}: {exc})") from None
+    except Exception as exc:  # imageio raises many types for broken files (its message: a plugin hint)
+        raise SceneFormatError(f"{path}: not a readable image ({exc.__class__.__name__}); replace or remove "
+                               "it") from None
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=-1)
     if img.ndim != 3 or img.shape[-1] < 3:
@@ -229,6 +236,8 @@ def load_scene(
     """
     scene_dir = Path(scene_dir)
     if not scene_dir.is_dir():
+        if scene_dir.exists():
+            raise SceneFormatError(f"{scene_dir}: is a file, not a scene folder")
         raise SceneFormatError(f"{scene_dir}: scene folder does not exist")
     poses_llff, bds = read_poses_bounds(scene_dir)
     num = poses_llff.shape[0]
@@ -240,6 +249,8 @@ def load_scene(
         img_dir = make_downsampled_images(scene_dir, factor)
     img_files = _listdir(img_dir, IMAGE_SUFFIXES, "training frames")
     if len(img_files) != num:
+        for f in img_files:  # a stray file with an image's name is the likeliest cause: name it
+            read_image(f)
         raise SceneFormatError(f"{img_dir}: {len(img_files)} images but poses_bounds.npy has {num} poses")
     imgs = [read_image(f) for f in img_files]
     height, width = imgs[0].shape[:2]
