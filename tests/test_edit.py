@@ -171,6 +171,12 @@ def test_disparity_and_video_frames():
     assert blend[0, 0].tolist() == [0, 0, 0] and blend[0, 1].tolist() == [255, 255, 255]
     flows = visuals.video_frames("flow", [np.zeros((2, 2, 2), np.float32), np.full((2, 2, 2), 3.0, np.float32)])
     assert (flows[0] == 255).all() and flows[1].min() == 0  # zero flow white; the largest at the wheel's rim
+    sf = np.array([[[2.0, -1.0, 0.0], [1.0, -4.0, 0.0]]], np.float32)  # (1, 2, 3): one frame of 1 x 2 pixels
+    colours = visuals.norm_sf(sf)  # the original's norm_sf: sign-wise scales, zero at 0.5
+    assert np.allclose(colours[0, 0], [1.0, 0.5 - 0.25 / 2, 0.5]) and np.allclose(colours[0, 1], [0.75, 0.0, 0.5])
+    shown = visuals.video_frames("sceneflow", [sf, np.zeros_like(sf)])  # normalised over the whole video
+    assert shown[0].shape == (1, 2, 3) and shown[0].dtype == np.uint8
+    assert shown[0][0, 0].tolist() == [255, 96, 128] and len(set(shown[1].reshape(-1).tolist())) == 1
     assert visuals.parse_outputs("rgb, depth,rgb") == ("rgb", "depth")
     with pytest.raises(ValueError, match="normals"):
         visuals.parse_outputs("rgb,normals")
@@ -317,9 +323,9 @@ def test_render_cli_visualisation_videos(tiny_run, tmp_path):
 
     run, n = str(tiny_run.run_dir), tiny_run.data.num_frames
     w, h = tiny_run.data.width, tiny_run.data.height
-    assert main([run, "--mode", "testset", "--outputs", "rgb,depth,blend,flow", "--device", "cpu",
+    assert main([run, "--mode", "testset", "--outputs", "rgb,depth,blend,flow,sceneflow", "--device", "cpu",
                  "--out", str(tmp_path / "vis")]) == 0
-    for name in ("rgb", "depth", "blend", "flow"):
+    for name in ("rgb", "depth", "blend", "flow", "sceneflow"):
         for b in range(2):
             frames, size = _video(tmp_path / "vis" / f"{name}_{b:02d}.mp4")
             assert len(frames) == n and size == (w, h), name

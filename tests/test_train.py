@@ -147,6 +147,13 @@ def test_resume_is_exact(scenes, tmp_path):
     a, b = losses(full, "dynamic"), losses(resumed, "dynamic")
     for i in (4, 5):
         assert b[i] == a[i], (i, a[i], b[i])  # bit-identical on CPU
+    # and so is the last checkpoint: every tensor of the model (the encoders' BatchNorm buffers too) and optimiser
+    final_a = ckpt.load(tmp_path / "a" / "1gpussynthetic_a_synthetic_b" / "000005.tar")
+    final_b = ckpt.load(run_dir / "000005.tar")
+    sa, sb = final_a["network_fn_d_state_dict"], final_b["network_fn_d_state_dict"]
+    assert list(sa) == list(sb) and [k for k in sa if not torch.equal(sa[k], sb[k])] == []
+    oa, ob = final_a["optimizer_state_dict"]["state"], final_b["optimizer_state_dict"]["state"]
+    assert all(torch.equal(v, ob[k][n]) for k in oa for n, v in oa[k].items())
 
 
 def test_the_last_dynamic_step_is_always_in_a_checkpoint(scenes, tmp_path):

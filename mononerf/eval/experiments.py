@@ -109,10 +109,9 @@ def train_run(cfg, label: str) -> tuple[object, float, int]:
     done = json.loads(record.read_text()) if record.is_file() else None
     if done is not None and ckpt.latest_dynamic(trainer.run_dir) is not None:
         print(f"[experiments] {label}: reusing the finished run {trainer.run_dir}", flush=True)
-        state = ckpt.load(ckpt.latest_dynamic(trainer.run_dir))
-        trainer.model.load_state_dict(state["network_fn_d_state_dict"])
+        loaded = ckpt.load_weights(trainer.model, ckpt.latest_dynamic(trainer.run_dir))
         trainer.encode()
-        return trainer, float(done["train_seconds"]), int(state["global_step"])
+        return trainer, float(done["train_seconds"]), loaded.step
     print(f"[experiments] {label}: training {trainer.run_dir} ({trainer.schedule.n_static} static + "
           f"{trainer.schedule.n_dynamic} dynamic steps)", flush=True)
     t0 = time.perf_counter()
@@ -129,7 +128,7 @@ def untrained_run(cfg, checkpoint: Path | None = None):
 
     trainer = Trainer(cfg, progress=False, run_logging=False)
     if checkpoint is not None:
-        trainer.model.load_state_dict(ckpt.load(checkpoint)["network_fn_d_state_dict"])
+        ckpt.load_weights(trainer.model, checkpoint)
     trainer.encode()
     return trainer
 

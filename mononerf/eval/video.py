@@ -5,9 +5,10 @@ Modes: ``spiral`` (the original's novel view × time video: spiral cameras while
 with ``--substeps`` in-between times), ``testset`` (each training camera at its own time), ``multiview`` (the
 evaluation dump: every training camera at every time, or ``--grid K`` evenly spaced ones of each, as PNGs).
 
-``--outputs rgb,depth,blend,flow`` writes one mp4 per output and scene: the rgb render, the disparity (colour-mapped),
-the blending weight of the dynamic part (dynamicness, white = dynamic) and the optical flow induced by the scene flow
-(the colour wheel: zero flow white, hue = direction). ``--downscale F`` and ``--n-samples K`` make quick, small renders.
+``--outputs rgb,depth,blend,flow,sceneflow`` writes one mp4 per output and scene: the rgb render, the disparity
+(colour-mapped), the blending weight of the dynamic part (dynamicness, white = dynamic), the optical flow induced by
+the scene flow (the colour wheel: zero flow white, hue = direction) and the scene flow itself (the original's
+``norm_sf`` colours: x, y, z as red, green, blue, zero grey). ``--downscale F`` and ``--n-samples K`` make quick, small renders.
 """
 
 from __future__ import annotations
@@ -33,16 +34,20 @@ def load_run(run_dir: str | Path, device: str = "auto", checkpoint: str | None =
 
     run_dir = Path(run_dir)
     conf = run_dir / "config.conf"
+    if run_dir.is_file():
+        hint = f" (to use this checkpoint: RUN_DIR --checkpoint {run_dir})" if run_dir.suffix == ".tar" else ""
+        raise MonoNeRFError(f"{run_dir}: is a file, not a run folder{hint}")
     if not conf.is_file():
         raise MonoNeRFError(f"{run_dir}: not a run folder (no config.conf)")
     path = Path(checkpoint) if checkpoint else ckpt.latest_dynamic(run_dir)
     if path is None:
         raise MonoNeRFError(f"{run_dir}: no checkpoint NNNNNN.tar of the dynamic stage yet")
     trainer = Trainer(parse_config_file(str(conf), [f"run.device={device}"]), progress=False, run_logging=False)
-    state = ckpt.load(path)
-    trainer.model.load_state_dict(state["network_fn_d_state_dict"])
+    loaded = ckpt.load_weights(trainer.model, path)
+    if loaded.note(path):
+        print(f"note: {loaded.note(path)}", file=sys.stderr)
     trainer.encode()
-    return trainer, int(state["global_step"])
+    return trainer, loaded.step
 
 
 def select_run_scenes(trainer, names: list[str]):
@@ -122,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", help="a run folder ({basedir}/{W}gpus{expname}) with config.conf and NNNNNN.tar")
     p.add_argument("--mode", choices=MODES, default="spiral")
-    p.add_argument("--outputs", default="rgb", help="comma list of rgb, depth, blend, flow (one mp4 each)")
+    p.add_argument("--outputs", default="rgb", help="comma list of rgb, depth, blend, flow, sceneflow (one mp4 each)")
     p.add_argument("--time", type=int, default=0, help="frame index for --mode fixed-time")
     p.add_argument("--view", type=int, default=0, help="training camera for --mode fixed-view")
     p.add_argument("--substeps", type=int, default=1, help="renders per frame interval for --mode fixed-view")

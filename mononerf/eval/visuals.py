@@ -17,9 +17,10 @@ from mononerf.utils.checks import check_shape
 from mononerf.utils.images import to_uint8
 
 # Per-frame outputs the render command can write, and the per-ray keys of render_views each one reads.
-OUTPUTS = ("rgb", "depth", "blend", "flow")
+OUTPUTS = ("rgb", "depth", "blend", "flow", "sceneflow")
 OUTPUT_KEYS = {"rgb": ("rgb_map_full",), "depth": ("depth_map_full",), "blend": ("dynamicness_map",),
-               "flow": ("expected_pts_f", "acc_map_d", "dynamicness_map")}
+               "flow": ("expected_pts_f", "acc_map_d", "dynamicness_map"),
+               "sceneflow": ("sceneflow_map_f", "acc_map_d", "dynamicness_map")}
 
 
 def parse_outputs(text: str) -> tuple[str, ...]:
@@ -101,13 +102,33 @@ def shown_flow(expected_pts: Tensor, acc_d: Tensor, blend: Tensor, c2w: Tensor, 
     return flow * blend.to(flow).clamp(0.0, 1.0)[..., None]
 
 
+def norm_sf(sf: np.ndarray) -> np.ndarray:
+    """Scene flow (..., 3) → colours in [0, 1], the original's ``norm_sf``: per channel, non-negative values divided
+    by twice the channel's maximum and negative ones by twice the magnitude of its minimum, plus 0.5, so zero flow is
+    grey 0.5 and each sign keeps its own scale (over the whole array given, e.g. a whole video)."""
+    out = np.empty(sf.shape, dtype=np.float32)
+    for c in range(sf.shape[-1]):
+        ch = sf[..., c].astype(np.float32)
+        pos, neg = ch >= 0, ch < 0
+        res = np.zeros_like(ch)
+        # (the original divides by the maximum and |minimum| as they are; a channel without any positive or any
+        # negative value has nothing to divide there)
+        if pos.any():
+            res[pos] = ch[pos] / max(float(ch.max()), 1e-12) / 2
+        if neg.any():
+            res[neg] = ch[neg] / abs(float(ch.min())) / 2
+        out[..., c] = res + 0.5
+    return out
+
+
 def video_frames(output: str, maps: list[np.ndarray]) -> list[np.ndarray]:
     """One scene's per-frame maps of ``output`` → RGB uint8 frames, normalised over the whole video.
 
     ``rgb``: (H, W, 3) in [0, 1]. ``depth``: (H, W) disparity, colour-mapped between its 1st and 99th percentile
     over all frames. ``blend``: (H, W) dynamicness in [0, 1] (the blended dynamic weight, spec §3.3) as grey.
     ``flow``: (H, W, 2) pixels on the Middlebury / RAFT colour wheel (torchvision's ``flow_to_image``): zero flow
-    white, hue = direction, saturation = magnitude over the video's largest magnitude.
+    white, hue = direction, saturation = magnitude over the video's largest magnitude. ``sceneflow``: (H, W, 3)
+    scene flow to t+1 (NDC x, y, z as red, green, blue) through :func:`norm_sf` over the whole video (zero = grey).
     """
     if not maps:
         raise ValueError(f"no frames for output {output!r}")
@@ -126,13 +147,16 @@ def video_frames(output: str, maps: list[np.ndarray]) -> list[np.ndarray]:
 
         top = max(float(max(np.linalg.norm(m, axis=-1).max() for m in maps)), 1e-3)
         return flows_to_rgb(maps, top)
+    if output == "sceneflow":
+        return [to_uint8(m) for m in norm_sf(np.stack(maps))]
     raise ValueError(f"unknown output {output!r}; expected one of {OUTPUTS}")
 
 
 def frame_maps(out: dict, outputs: tuple[str, ...], c2w: Tensor, focal: Tensor, pixel_offset: float,
                ndc: bool) -> dict[str, np.ndarray]:
     """The per-scene maps of one full render for each requested output: rgb (S, H, W, 3), depth = disparity
-    (S, H, W), blend (S, H, W), flow = forward induced flow (S, H, W, 2); numpy on the CPU."""
+    (S, H, W), blend (S, H, W), flow = forward induced flow (S, H, W, 2), sceneflow = the dynamic surface's forward
+    scene flow times the blending weight (S, H, W, 3); numpy on the CPU."""
     maps = {}
     for name in outputs:
         missing = [k for k in OUTPUT_KEYS[name] if k not in out]
@@ -144,6 +168,9 @@ def frame_maps(out: dict, outputs: tuple[str, ...], c2w: Tensor, focal: Tensor, 
             maps[name] = disparity(out["depth_map_full"], ndc=ndc)
         elif name == "blend":
             maps[name] = out["dynamicness_map"]
+        elif name == "sceneflow":  # as the flow: the dynamic surface's, weighted by how much of the pixel it is
+            sf = out["sceneflow_map_f"] / out["acc_map_d"].clamp_min(1e-6)[..., None]
+            maps[name] = sf * out["dynamicness_map"].clamp(0.0, 1.0)[..., None]
         else:
             S, H, W = out["expected_pts_f"].shape[:3]
             maps[name] = shown_flow(out["expected_pts_f"], out["acc_map_d"], out["dynamicness_map"], c2w.cpu(), H, W,

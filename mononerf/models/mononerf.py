@@ -132,6 +132,11 @@ class MonoNeRF(nn.Module):
         check_shape(c2w, "S T 3 4", "c2w")
         bn_train = self.quirks["encoder_batchnorm_train"]
         ctx = torch.no_grad() if self.freeze_enc else torch.enable_grad()
+        # frozen encoders keep their BatchNorm buffers: the train-mode BatchNorm of the encode (the original's)
+        # would move the running statistics, which nothing reads; kept, a resumed run's state equals an
+        # uninterrupted one's and the feature-cache key does not change with each encode
+        kept = [(b, b.detach().clone()) for enc in (self.encoder, self.encoder2d) if enc is not None
+                for b in enc.buffers()] if self.freeze_enc else []
         with ctx:
             clip = preprocess_clip(images * 255.0, stretch=self.quirks["encoder_clip_stretch"])
             out = self.encoder.encode(clip, batchnorm_train=bn_train)
@@ -141,6 +146,8 @@ class MonoNeRF(nn.Module):
                 latent = standardize_volume(latent)
             if self.standardize_latent2d and latent2d is not None:
                 latent2d = standardize_volume(latent2d)
+            for buf, value in kept:
+                buf.copy_(value)
         feats = SceneFeatures(
             latent=latent, latent_scaling=out["latent_scaling"],
             pooled_flow_latent=out["flow_latent"].mean(dim=(2, 3, 4)),

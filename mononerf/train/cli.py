@@ -6,7 +6,6 @@ Several GPUs: ``torchrun --nproc_per_node=N train/train.py -c CONF …`` (the or
 
 from __future__ import annotations
 
-import signal
 import sys
 
 import torch
@@ -16,10 +15,6 @@ from mononerf.errors import MonoNeRFError, report
 from mononerf.train import distributed
 
 
-def _sigterm(signum, frame):  # a scheduler's stop request saves like Ctrl-C does
-    raise KeyboardInterrupt
-
-
 def parameter_checksum(model: torch.nn.Module) -> float:
     """Sum of every trainable-head parameter, printed by each rank of a distributed run to show they agree."""
     with torch.no_grad():
@@ -27,8 +22,7 @@ def parameter_checksum(model: torch.nn.Module) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _sigterm)
-    info = None
+    info = None  # SIGINT and SIGTERM: the trainer saves the last step and stops (mononerf/train/interrupts.py)
     try:
         cfg = load_config(argv)
         info = distributed.init(cfg.run.device)
@@ -48,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except MonoNeRFError as exc:
         return report(exc)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("stopped", file=sys.stderr)
-        return 130
+        return 128 + getattr(exc, "signum", 2)  # 130 for SIGINT, 143 for SIGTERM
     finally:
         if info is not None:
             distributed.shutdown(info)

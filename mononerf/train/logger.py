@@ -12,10 +12,19 @@ from mononerf.utils.flowviz import flow_to_rgb
 from mononerf.utils.images import to_uint8
 
 
-def normalize_depth(depth: torch.Tensor) -> torch.Tensor:
-    """``clamp((d − min) / 97th percentile, 0, 1)`` for display (the original's ``normalize_depth``)."""
-    d = depth - depth.min()
-    return (d / torch.quantile(d.flatten().float(), 0.97).clamp_min(1e-8)).clamp(0, 1)
+def percentile(values: torch.Tensor, q: float) -> torch.Tensor:
+    """The ``q``-th percentile without interpolation (nearest rank): the ``1 + round(q/100 · (n − 1))``-th smallest
+    value, as the original's ``percentile`` (``numpy.percentile(..., method="nearest")`` up to rounding ties)."""
+    flat = values.reshape(-1)
+    k = 1 + round(0.01 * float(q) * (flat.numel() - 1))
+    return flat.kthvalue(k).values
+
+
+def normalize_depth(depth: torch.Tensor, near: float = 0.0) -> torch.Tensor:
+    """``clamp((d − near) / p97, 0, 1)`` with ``p97`` the nearest-rank 97th percentile of ``d − near``, for display
+    (the original's ``normalize_depth``; a zero percentile, which it divides by, counts as 1e-8 here)."""
+    d = depth - near
+    return (d / percentile(d, 97).clamp_min(1e-8)).clamp(0, 1)
 
 
 class RunLogger:
@@ -27,16 +36,21 @@ class RunLogger:
         self.log = logging.getLogger(f"mononerf.run.{run_dir}")
         if not enabled:
             return
-        run_dir.mkdir(parents=True, exist_ok=True)
-        self.log.setLevel(logging.INFO)
-        self.log.propagate = False
-        if not self.log.handlers:
-            handler = logging.FileHandler(run_dir / "train.log")
-            handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-            self.log.addHandler(handler)
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+        from mononerf.train.checkpoint import write_error
+
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            self.log.setLevel(logging.INFO)
+            self.log.propagate = False
+            if not self.log.handlers:
+                handler = logging.FileHandler(run_dir / "train.log")
+                handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+                self.log.addHandler(handler)
+            self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+        except OSError as exc:
+            raise write_error(run_dir, exc, "the run's log (train.log, tensorboard/)") from None
         self.image_dir = run_dir / "tboard_val_imgs"
 
     def text(self, line: str) -> None:

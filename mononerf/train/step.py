@@ -16,7 +16,7 @@ from mononerf.render.renderer import batchify_field, render_full_image, render_r
 # Per-ray maps kept by full-image renders (per-sample tensors would not fit in memory at full resolution).
 PER_RAY_KEYS = ("rgb_map_full", "depth_map_full", "acc_map_full", "rgb_map_s", "depth_map_s", "acc_map_s",
                 "rgb_map_d", "depth_map_d", "acc_map_d", "dynamicness_map", "rgb_map_dyreg_d",
-                "expected_pts_f", "expected_pts_b")
+                "expected_pts_f", "expected_pts_b", "sceneflow_map_f")
 
 
 @dataclass
@@ -124,6 +124,7 @@ class FieldRenderer(nn.Module):
                 w = out["weights_d"][..., None]
                 out["expected_pts_f"] = (w * out["raw_pts_f"]).sum(-2)
                 out["expected_pts_b"] = (w * out["raw_pts_b"]).sum(-2)
+                out["sceneflow_map_f"] = (w * out["sceneflow_f"]).sum(-2)  # forward scene flow, composited
             return {k: v for k, v in out.items() if k in PER_RAY_KEYS}
 
         return render_full_image(c2w, height, width, focal, ray_fn, chunk=chunk, ndc=s.ndc, near=s.near, far=s.far,

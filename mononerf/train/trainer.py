@@ -15,7 +15,6 @@ model, optimiser, iteration and every RNG state, so an interrupted run continues
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,11 +34,10 @@ from mononerf.render.renderer import prepare_rays
 from mononerf.train import checkpoint as ckpt
 from mononerf.train.distributed import DistInfo, resolve_device
 from mononerf.train.feature_cache import encode_cached
+from mononerf.train.interrupts import StopRequests
 from mononerf.train.logger import RunLogger
 from mononerf.train.optim import OptimSettings
 from mononerf.train.step import FieldRenderer, RenderSettings
-
-log = logging.getLogger("mononerf.train")
 
 STATIC, DYNAMIC = "static", "dynamic"
 
@@ -83,6 +81,7 @@ class StageState:
     start: int
     optimizer_state: dict | None = None
     rng: dict | None = None
+    stale_grads: dict | None = None
 
 
 class Trainer:
@@ -138,6 +137,13 @@ class Trainer:
         self.renderer = FieldRenderer(self.model, RenderSettings.from_conf(cfg, near, far), T)
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main and run_logging)
         self.history: list[tuple[str, int, float]] = []
+        self._stops = StopRequests()  # entered by fit(): SIGINT / SIGTERM save and stop
+
+    def say(self, line: str) -> None:
+        """A message for the person running it: on the console (main process) and in the run's ``train.log``."""
+        if self.dist.is_main:
+            tqdm.write(line)
+        self.logger.text(line)
 
     # ------------------------------------------------------------------------------------------------ set-up
     def _run_dir(self) -> Path:
@@ -156,36 +162,47 @@ class Trainer:
         cache = self.cfg.run.feature_cache
         if cache is not None:
             cache = cache.replace("{basedir}", str(self.cfg.info.basedir).rstrip("/"))
+            if self.dist.is_main:
+                ckpt.remove_stale_temporaries(cache)  # of saves interrupted in earlier runs
         self.renderer.features, hit = encode_cached(self.model, d.images, d.poses[..., :4], d.focals, cache)
         if hit:
-            log.info("encoder features loaded from %s", cache)
+            self.logger.text(f"encoder features loaded from {cache}")
 
     # ------------------------------------------------------------------------------------------------ resume
     def _resume_plan(self) -> StageState:
-        """Where to start (spec §5.5): --ft_path, the newest dynamic/static checkpoint, Pretrained_S, or scratch."""
+        """Where to start (spec §5.5): --ft_path, the newest readable dynamic/static checkpoint, Pretrained_S, or
+        scratch. Our checkpoints and the original's load alike (every tensor checked by name and shape)."""
         train, info = self.cfg.train, self.cfg.info
         if train.ft_path:
-            state = ckpt.load(train.ft_path)
-            self.model.load_state_dict(state["network_fn_d_state_dict"])
-            log.info("loaded %s", train.ft_path)
+            loaded = self._load(train.ft_path)
             if info.fast_render:  # adaptation: fine-tune both stages from step 0 (spec §5.7)
+                self.say(f"loaded {train.ft_path} (step {loaded.step}); adapting from step 0")
                 return StageState(STATIC, 0)
-            return StageState(DYNAMIC, int(state["global_step"]) + 1)
+            self.say(f"loaded {train.ft_path}; continuing the dynamic stage at step {loaded.step + 1}")
+            return StageState(DYNAMIC, loaded.step + 1)
         if not train.no_reload:
-            dyn = ckpt.latest_dynamic(self.run_dir)
-            if dyn is not None:
-                return self._restore(dyn, DYNAMIC)
-            sta = ckpt.latest_static(self.run_dir)
-            if sta is not None:
-                return self._restore(sta, STATIC)
+            for stage in (DYNAMIC, STATIC):
+                path, content, warnings = ckpt.newest_readable(self.run_dir, static=stage == STATIC)
+                for line in warnings:
+                    self.say(line)
+                if path is not None:
+                    return self._restore(path, stage, content)
         pre = self._pretrained_static_path()
         if pre is not None:
-            state = ckpt.load(pre)
-            missing = self.model.load_state_dict(state["network_fn_d_state_dict"], strict=False)
-            log.info("loaded the static branch from %s (%d keys not in it)", pre, len(missing.missing_keys))
+            loaded = self._load(pre, parts=ckpt.STATIC_PARTS)
+            self.say(f"loaded the static branch ({', '.join(ckpt.STATIC_PARTS)}) from {pre}; "
+                     "starting the dynamic stage")
             own = pre.resolve().parent == self.run_dir.resolve()  # this run's own: continue its random streams
-            return StageState(DYNAMIC, 0, rng=state.get("rng") if own else None)
+            state = loaded.checkpoint if own else {}
+            return StageState(DYNAMIC, 0, rng=state.get("rng"), stale_grads=state.get("stale_grads"))
         return StageState(STATIC if self.static_pretrain else DYNAMIC, 0)
+
+    def _load(self, path, parts=None, content=None) -> ckpt.Loaded:
+        loaded = ckpt.load_weights(self.model, path, parts=parts, checkpoint=content)
+        note = loaded.note(path)
+        if note is not None:
+            self.say(f"note: {note}")
+        return loaded
 
     def _pretrained_static_path(self) -> Path | None:
         given = self.cfg.info.ft_path_S
@@ -194,11 +211,12 @@ class Trainer:
         path = self.run_dir / ckpt.PRETRAINED_S
         return path if path.is_file() else None
 
-    def _restore(self, path: Path, stage: str) -> StageState:
-        state = ckpt.load(path)
-        self.model.load_state_dict(state["network_fn_d_state_dict"])
-        log.info("resuming the %s stage from %s (step %d)", stage, path, state["global_step"])
-        return StageState(stage, int(state["global_step"]) + 1, state.get("optimizer_state_dict"), state.get("rng"))
+    def _restore(self, path: Path, stage: str, content: dict | None = None) -> StageState:
+        loaded = self._load(path, content=content)
+        self.say(f"resuming the {stage} stage from {path} (step {loaded.step}; --no_reload starts afresh)")
+        state = loaded.checkpoint
+        return StageState(stage, loaded.step + 1, state.get("optimizer_state_dict"), state.get("rng"),
+                          state.get("stale_grads"))
 
     def _save(self, stage: str, step: int, optimizer: torch.optim.Optimizer, rng: dict | None = None) -> Path | None:
         """Checkpoint after step ``step``: ``NNNNNN.tar`` (dynamic, the original's name) or ``static_NNNNNN.tar``."""
@@ -208,6 +226,9 @@ class Trainer:
         obj = {"global_step": step, "stage": stage, "network_fn_d_state_dict": self.model.state_dict(),
                "optimizer_state_dict": optimizer.state_dict(), "rng": rng or ckpt.rng_state(self.sampler),
                "config": self.cfg.to_dict()}
+        stale = self._stale_grads()
+        if stale:
+            obj["stale_grads"] = stale
         path = ckpt.save_atomic(obj, self.run_dir / name)
         self._last_saved = (stage, step)
         return path
@@ -216,23 +237,39 @@ class Trainer:
     def fit(self) -> list[tuple[str, int, float]]:
         """Run (or resume) both stages; return the loss history ``[(stage, iteration, loss)]``."""
         if self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self.cfg.save(self.run_dir / "config.conf")
-        plan = self._resume_plan()
-        self.encode()
-        if plan.stage == STATIC:
-            self._run_stage(STATIC, plan)
-            if self.dist.is_main and not self.cfg.info.fast_render:
-                self._save_pretrained_static()
-            plan = StageState(DYNAMIC, 0)
-        self._run_stage(DYNAMIC, plan)
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                self.cfg.save(self.run_dir / "config.conf")
+            except OSError as exc:
+                raise ckpt.write_error(self.run_dir, exc, "the run folder's config.conf") from None
+            for p in ckpt.remove_stale_temporaries(self.run_dir):
+                self.say(f"removed {p.name}, the temporary file of a save that was interrupted")
+        with self._stops:
+            plan = self._resume_plan()
+            self.encode()
+            if plan.stage == STATIC:
+                self._run_stage(STATIC, plan)
+                if self.dist.is_main and not self.cfg.info.fast_render:
+                    self._save_pretrained_static()
+                plan = StageState(DYNAMIC, 0)
+            self._run_stage(DYNAMIC, plan)
         self.logger.close()
         return self.history
 
     def _save_pretrained_static(self) -> None:
-        keys = {k: v for k, v in self.model.state_dict().items() if "mlp_static" in k or "encoder2d" in k}
-        ckpt.save_atomic({"global_step": self.schedule.n_static - 1, "network_fn_d_state_dict": keys,
-                          "rng": ckpt.rng_state(self.sampler)}, self.run_dir / ckpt.PRETRAINED_S)
+        keys = {k: v for k, v in self.model.state_dict().items() if any(p in k for p in ckpt.STATIC_PARTS)}
+        obj = {"global_step": self.schedule.n_static - 1, "network_fn_d_state_dict": keys,
+               "rng": ckpt.rng_state(self.sampler)}
+        stale = self._stale_grads()
+        if stale:
+            obj["stale_grads"] = stale
+        ckpt.save_atomic(obj, self.run_dir / ckpt.PRETRAINED_S)
+
+    def _stale_grads(self) -> dict:
+        """The static head's gradients from its last step. No optimiser of the dynamic stage owns (or clears) them,
+        so they count in its gradient-norm clipping, as in the original; checkpoints keep them and a resumed run
+        puts them back, so it clips as an uninterrupted one does."""
+        return {f"mlp_static.{n}": p.grad for n, p in self.model.mlp_static.named_parameters() if p.grad is not None}
 
     def _stage_modules(self, stage: str):
         """Trainable parameters of a stage (spec §5.2): static head in pretraining, dynamic head afterwards."""
@@ -251,6 +288,11 @@ class Trainer:
         optimizer = optim.build(self.model, self._stage_modules(stage), plan.start)
         if plan.optimizer_state is not None:
             optimizer.load_state_dict(plan.optimizer_state)
+        if plan.stale_grads:
+            params = dict(self.model.named_parameters())
+            for name, grad in plan.stale_grads.items():
+                if name in params and params[name].shape == grad.shape:
+                    params[name].grad = grad.to(params[name].device)
         if plan.rng is not None:
             ckpt.set_rng_state(plan.rng, self.sampler)
         step_fn = self.renderer
@@ -266,8 +308,10 @@ class Trainer:
                 rng_at_start = ckpt.rng_state(self.sampler)
                 t0 = time.time()
                 logs = self._train_step(stage, i, step_fn, optimizer)
-                optim.after_step(optimizer, i)
-                completed = i
+                with self._stops.critical():  # a stop request waits until the step and its label agree
+                    optimizer.step()
+                    optim.after_step(optimizer, i)
+                    completed = i
                 loss = float(logs["loss"])
                 self.history.append((stage, i, loss))
                 psnr = float(logs.get("psnr", logs.get("psnr_s", torch.tensor(0.0))))
@@ -281,16 +325,22 @@ class Trainer:
                 self._save(stage, completed, optimizer)
         except KeyboardInterrupt:
             # keep the last completed step; if the interrupted step had started, rewind the RNG to its start
-            if completed >= 0 and completed >= plan.start:
-                rng = None if rng_at_start is None or completed == i else rng_at_start
-                path = self._save(stage, completed, optimizer, rng=rng)
-                if path is not None:
-                    print(f"\ninterrupted: saved {path}; run the same command again to continue", flush=True)
+            with self._stops.ignored():
+                if completed >= 0 and completed >= plan.start:
+                    rng = None if rng_at_start is None or completed == i else rng_at_start
+                    path = self._save(stage, completed, optimizer, rng=rng)
+                    if path is not None:
+                        self.say(f"\ninterrupted: saved {path} ({stage} step {completed}); run the same command "
+                                 "again to continue")
+                elif self.dist.is_main:
+                    self.say(f"\ninterrupted before a {stage} step completed; run the same command again to "
+                             "continue")
             raise
         finally:
             bar.close()
 
     def _train_step(self, stage: str, i: int, step_fn, optimizer) -> dict:
+        """One step's batch, render, losses and gradients (``optimizer.step`` is the caller's)."""
         dynamic = stage == DYNAMIC
         frames = self.frames_dynamic if dynamic else self.frames_static
         batch = self.data.sample_rays(self.sampler, self.n_rand, frames, stage=stage)
@@ -314,7 +364,6 @@ class Trainer:
         total.backward()
         if dynamic and self.cfg.info.use_clip_grad_norm:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=10.0, norm_type=2.0)
-        optimizer.step()
         logs = {k: v.detach() for k, v in logs.items()}
         logs["loss"] = total.detach()
         self._last_batch = batch

@@ -40,9 +40,13 @@ def check_run_dir(run_dir: Path, checkpoint: str | None) -> None:
     """The cheap checks of :func:`~mononerf.eval.video.load_run`, before anything slow or any port is taken."""
     from mononerf.train import checkpoint as ckpt
 
+    if run_dir.is_file():
+        raise MonoNeRFError(f"{run_dir}: is a file, not a run folder")
     if not (run_dir / "config.conf").is_file():
         raise MonoNeRFError(f"{run_dir}: not a run folder (no config.conf)")
     if checkpoint:
+        if Path(checkpoint).is_dir():
+            raise MonoNeRFError(f"--checkpoint {checkpoint}: is a folder; give a checkpoint file (NNNNNN.tar)")
         if not Path(checkpoint).is_file():
             raise MonoNeRFError(f"--checkpoint {checkpoint}: no such file")
     elif ckpt.latest_dynamic(run_dir) is None:
