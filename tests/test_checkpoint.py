@@ -54,7 +54,8 @@ class Evil:
 
 
 def _one_error_line(err: str) -> str:
-    lines = [line for line in err.strip().splitlines() if line.strip()]
+    """The one ``error: …`` line of a CLI's stderr (progress bars aside), and no traceback."""
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip() and "it/s" not in line]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
     return lines[0]
 
@@ -406,3 +407,17 @@ def test_a_run_stopped_between_the_stages_resumes_bit_for_bit(scenes, tmp_path):
     _, resumed = run(tiny_argv(scenes, tmp_path / "b", extra=extra))
     assert [s for s, _, _ in resumed] == ["dynamic"] * 3
     _assert_same_checkpoint(_final_state(tmp_path / "a" / RUN_NAME), _final_state(tmp_path / "b" / RUN_NAME))
+
+
+def test_a_full_disk_during_training_is_one_line(scenes, tmp_path, capsys, monkeypatch):
+    import imageio.v3 as iio
+
+    from mononerf.train.cli import main
+
+    def full(path, *a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(iio, "imwrite", full)  # the tensorboard picture of step 0
+    assert main(tiny_argv(scenes, tmp_path, extra=["train.N_static_iters=1", "train.N_iters=1", "train.i_img=1"])) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "tboard_val_imgs" in line and "No space left on device" in line and "free some space" in line

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from mononerf.data.poses import frame_time
-from mononerf.errors import MonoNeRFError, report
+from mononerf.errors import MonoNeRFError, os_error, report
 
 EDITS = ("compose", "remove-dynamic", "retime")
 DEFAULT_FPS = 4.0  # the original's video rate for 12-frame scenes: one source frame per 0.25 s
@@ -220,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         path = edit_video(trainer, spec, out, downscale=a.downscale, fps=a.fps, progress=True)
     except MonoNeRFError as exc:
         return report(exc)
+    except OSError as exc:  # a video could not be written
+        return report(os_error(exc))
     print(f"wrote {path}")
     return 0
 

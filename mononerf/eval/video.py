@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from mononerf.data.poses import frame_time
-from mononerf.errors import MonoNeRFError, report
+from mononerf.errors import MonoNeRFError, os_error, report
 
 MODES = ("spiral", "fixed-time", "fixed-view", "testset", "multiview")
 
@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                                  downscale=a.downscale, repeat=a.repeat, grid=a.grid, frames=a.frames)
     except MonoNeRFError as exc:
         return report(exc)
+    except OSError as exc:  # a video could not be written
+        return report(os_error(exc))
     if a.mode == "multiview":
         print(f"wrote {folder} (evaluate with: python -m mononerf.eval {folder} --data DATA_ROOT)")
     else:

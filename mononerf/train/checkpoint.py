@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mononerf.errors import MonoNeRFError, report
+from mononerf.errors import MonoNeRFError, os_error, report
 from mononerf.train import original_layout
 
 DYNAMIC_CKPT = re.compile(r"^(\d{6})\.tar$")
@@ -47,12 +47,10 @@ def _numpy_rng_globals() -> list:
 
 def write_error(folder: Path, exc: OSError, what: str) -> MonoNeRFError:
     """One line for a failed write: the folder, what was written and the cause (read-only, disk full, ...)."""
-    cause = os.strerror(exc.errno) if exc.errno else str(exc)
-    hint = {errno.ENOSPC: "; free some space (the previous checkpoint is kept)",
-            errno.EROFS: "; set info.basedir to a writable folder",
-            errno.EACCES: "; set info.basedir to a folder you may write",
-            errno.EPERM: "; set info.basedir to a folder you may write"}.get(exc.errno, "")
-    return MonoNeRFError(f"{folder}: cannot write {what} ({cause}){hint}")
+    err = os_error(exc, folder, what)
+    if exc.errno == errno.ENOSPC:
+        err = MonoNeRFError(str(err).replace("(finished files are kept)", "(the previous checkpoint is kept)"))
+    return err
 
 
 def save_atomic(obj: dict, path: str | os.PathLike) -> Path:
@@ -302,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         out = export_original(a.source, a.to_original)
     except MonoNeRFError as exc:
         return report(exc)
+    except OSError as exc:
+        return report(os_error(exc))
     print(f"wrote {out} (the original's layout: {STATE_KEY} with its names and aliases)")
     return 0
 

@@ -11,7 +11,7 @@ import sys
 import torch
 
 from mononerf.config import load_config
-from mononerf.errors import MonoNeRFError, report
+from mononerf.errors import MonoNeRFError, os_error, report
 from mononerf.train import distributed
 
 
@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except MonoNeRFError as exc:
         return report(exc)
+    except OSError as exc:  # a log, image or video write of the run failed: say which, not a traceback
+        return report(os_error(exc))
     except KeyboardInterrupt as exc:
         print("stopped", file=sys.stderr)
         return 128 + getattr(exc, "signum", 2)  # 130 for SIGINT, 143 for SIGTERM
