@@ -421,3 +421,41 @@ def test_a_full_disk_during_training_is_one_line(scenes, tmp_path, capsys, monke
     assert main(tiny_argv(scenes, tmp_path, extra=["train.N_static_iters=1", "train.N_iters=1", "train.i_img=1"])) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert "tboard_val_imgs" in line and "No space left on device" in line and "free some space" in line
+
+
+def test_the_key_list_loads_through_every_entry_point(scenes, tmp_path, monkeypatch):
+    """The original's own layout (all 578 names, aliases shared) in the configuration it was listed for, through
+    --ft_path, info.ft_path_S and --checkpoint; every tensor arrives."""
+    from mononerf.eval.video import load_run
+
+    orig = _original_state_dict(seed=1)
+    path = tmp_path / "010000.tar"
+    torch.save({"global_step": 10000, "network_fn_d_state_dict": orig, "optimizer_state_dict": {}}, path)
+    static = {k: v for k, v in orig.items() if any(p in k for p in ckpt.STATIC_PARTS)}
+    torch.save({"global_step": 99, "network_fn_d_state_dict": static, "optimizer_state_dict": {}},
+               tmp_path / "Pretrained_S.tar")
+    lists = ", ".join(f'"{scenes}/syn_{n}"' for n in "ab")
+    argv = ["-c", str(ROOT / KEY_LIST["config"]), "--device", "cpu", "--set", "model.encoder.pretrained=false",
+            "--set", "model.encoder_2d.pretrained=false", "--set", f"info.dataset_file_lists=[{lists}]",
+            "--set", f"info.basedir={tmp_path}/runs/"]
+
+    def arrived(model, parts=None) -> bool:
+        sd = model.state_dict()
+        for e in KEY_LIST["state_dict"]:
+            key = e["key"]
+            if e["alias_of"] or original_layout.UNUSED.match(key) or (parts and not any(p in key for p in parts)):
+                continue
+            ours = original_layout.to_ours({key: orig[key]})[0]
+            if not all(torch.equal(sd[k], v) for k, v in ours.items()):
+                return False
+        return True
+
+    t = Trainer(load_config(argv + [f"--ft_path={path}"]), progress=False, run_logging=False)
+    assert t._resume_plan().start == 10001 and arrived(t.model)
+    t = Trainer(load_config(argv + ["--set", f"info.ft_path_S={tmp_path / 'Pretrained_S.tar'}"]), progress=False,
+                run_logging=False)
+    assert t._resume_plan().stage == "dynamic" and arrived(t.model, ckpt.STATIC_PARTS) and not arrived(t.model)
+    t.cfg.save(tmp_path / "config.conf")
+    monkeypatch.setattr(Trainer, "encode", lambda self: None)  # (the SlowOnly encode is not what is tested)
+    loaded, step = load_run(tmp_path, "cpu", str(path))
+    assert step == 10000 and arrived(loaded.model)
