@@ -459,3 +459,21 @@ def test_the_key_list_loads_through_every_entry_point(scenes, tmp_path, monkeypa
     monkeypatch.setattr(Trainer, "encode", lambda self: None)  # (the SlowOnly encode is not what is tested)
     loaded, step = load_run(tmp_path, "cpu", str(path))
     assert step == 10000 and arrived(loaded.model)
+
+
+def test_stop_requests_are_held_back_in_a_critical_section_and_forgotten_while_saving():
+    from mononerf.train.interrupts import StopRequests
+
+    done = []
+    with StopRequests() as stops:
+        with pytest.raises(Interrupted) as stop:
+            with stops.critical():
+                os.kill(os.getpid(), signal.SIGTERM)
+                done.append("the rest of the step ran")
+        assert stop.value.signum == signal.SIGTERM and done
+        with stops.ignored():
+            os.kill(os.getpid(), signal.SIGINT)
+        with stops.critical():
+            pass  # nothing pending: the request during the save was forgotten
+        with pytest.raises(Interrupted):
+            os.kill(os.getpid(), signal.SIGINT)  # outside any section: at once

@@ -51,26 +51,28 @@ class StopRequests:
         raise Interrupted(signum)
 
     @contextmanager
-    def critical(self):
-        """Hold stop requests back for the duration; one that came is raised when it ends (not if the body
-        raised)."""
-        outer = self._holding
-        self._holding = True
+    def _hold(self):
+        outer, self._holding = self._holding, True
         try:
             yield
         finally:
             self._holding = outer
-        if not outer and self._pending is not None:
+
+    @contextmanager
+    def critical(self):
+        """Hold stop requests back for the duration; one that came is raised when it ends (not if the body
+        raised)."""
+        with self._hold():
+            yield
+        if not self._holding and self._pending is not None:
             signum, self._pending = self._pending, None
             raise Interrupted(signum)
 
     @contextmanager
     def ignored(self):
         """Hold requests back and forget them (while the interrupted run saves its checkpoint)."""
-        outer = self._holding
-        self._holding = True
         try:
-            yield
+            with self._hold():
+                yield
         finally:
-            self._holding = outer
             self._pending = None
