@@ -109,7 +109,8 @@ def _check(key: Key, value: Any, where: str) -> Any:
         want = key.type.replace("?", " or null")
         raise ConfigError(f"{where}: {key.name} must be {want}, got {type(value).__name__} {value!r}")
     if key.choices is not None and value is not None and value not in key.choices:
-        raise ConfigError(f"{where}: {key.name} must be one of {list(key.choices)}, got {value!r}")
+        why = f": {key.note}" if key.note and len(key.choices) == 1 else ""
+        raise ConfigError(f"{where}: {key.name} must be one of {list(key.choices)}, got {value!r}{why}")
     if base == "float" and value is not None and not math.isfinite(value):
         raise ConfigError(f"{where}: {key.name} must be a finite number, got {value!r}")
     if key.min_value is not None and value is not None:

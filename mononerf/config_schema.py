@@ -42,11 +42,11 @@ VOLUME = "mononerf/render/composite.py"
 RENDERER = "mononerf/render/renderer.py"
 LOSSES = "mononerf/losses/total.py"
 TRAINER = "mononerf/train/trainer.py"
-SCHEDULE = "mononerf/train/callbacks.py"
 CHECKPOINT = "mononerf/train/checkpoint.py"
 FEATURE_CACHE = "mononerf/train/feature_cache.py"
 DIST = "mononerf/train/distributed.py"
-EVAL = "mononerf/eval/multiview.py"
+EVAL = "mononerf/eval/renders.py"
+TRAIN_CLI = "mononerf/train/cli.py"
 CONFIG = "mononerf/config.py"
 OPTIM = "mononerf/train/optim.py"
 _RECIPE = "new key (not in the original): a lever of the training recipe, docs/training.md"
@@ -92,12 +92,15 @@ def _k(name, type_, default, meaning, used, *flags, choices=None, cli_default=RE
 
 
 _NOT_BUILT = "unused: read by the original but without effect on its released model (spec §2.0)"
-_ODE = f"{VELOCITY} (flow_mode = \"ode\" only)"
+_ODE = f"{MODEL} (flow_mode = \"ode\" only)"
 
 SCHEMA: tuple[Key, ...] = (
     # ---------------------------------------------------------------- model (spec §2.0, §7.1)
-    _k("model.type", "str", "pixelnerf", "model family", FACTORY, choices=("pixelnerf",)),
-    _k("model.use_encoder", "bool", False, "condition both heads on pixel-aligned image features", MODEL),
+    _k("model.type", "str", "pixelnerf", "model family", CONFIG, choices=("pixelnerf",),
+       note="the one family built; checked by the config"),
+    _k("model.use_encoder", "bool", False, "condition both heads on pixel-aligned image features", CONFIG,
+       choices=(True,), note="only true is built (the released configs' value): the heads always read the "
+       "features"),
     _k("model.use_ndc", "bool", True, "samples live in NDC and are mapped to world before projection (must equal "
        "not info.no_ndc)", MODEL),
     _k("model.use_global_encoder", "bool", False, "pixelNeRF global image encoder", CONFIG + " (only false is "
@@ -120,29 +123,30 @@ SCHEMA: tuple[Key, ...] = (
        "(spec §2.4)", f"{MODEL} via quirks.random_static_frame",
        note="the original's own key for quirk §8.7; it gives the default of quirks.random_static_frame"),
     _k("model.feat_guided_flow", "bool", True, "condition the velocity field on the global video code (false = "
-       "zero code)", VELOCITY),
-    _k("model.unseen_frame_rendering", "bool", False, "unseen-frames mode marker (read, no effect)",
-       "unused: the frame subset is model.training_frames"),
+       "zero code)", MODEL),
+    _k("model.unseen_frame_rendering", "bool", False, "unseen-frames mode: the dynamic stage trains on frames "
+       "[0, model.training_frames)", f"{TRAINER}, {LOSSES}"),
     _k("model.training_frames", "int", 3, "unseen-frames mode: the dynamic stage trains on frames "
        "[0, training_frames) (spec §1.6)", f"{TRAINER} (only with model.unseen_frame_rendering)",
        note="code default 3 of train_quarter_frame_training.py"),
     # static head (spec §2.10)
-    _k("model.mlp_static.type", "str", "resnet_static", "static head type", FACTORY, choices=("resnet_static",),
+    _k("model.mlp_static.type", "str", "resnet_static", "static head type", CONFIG, choices=("resnet_static",),
        note="the original's code default 'mlp' was rejected by its own make_mlp"),
     _k("model.mlp_static.n_blocks", "int", 5, "static head: residual blocks", HEADS),
     _k("model.mlp_static.d_hidden", "int", 128, "static head: hidden width", HEADS),
     _k("model.mlp_static.beta", "float", 0.0, "static head: softplus beta (0 = ReLU)", HEADS),
     _k("model.mlp_static.combine_layer", "int", 1000, "static head: latent injected in blocks < combine_layer "
        "(combine itself is a no-op for one view)", HEADS),
-    _k("model.mlp_static.combine_type", "str", "average", "static head: multi-view combine", HEADS + " (no-op for "
-       "one view)", choices=("average", "max")),
+    _k("model.mlp_static.combine_type", "str", "average", "static head: multi-view combine", CONFIG,
+       choices=("average", "max"), note="checked only: each point is seen in one view, and combining one view is "
+       "the identity (average = max), as in the original"),
     _k("model.mlp_static.use_viewdirs", "bool", True, "static head: NeRF-style view-dependent colour branch", HEADS),
     _k("model.mlp_static.use_spade", "bool", False, "static head: SPADE-style latent modulation", HEADS),
     _k("model.mlp_static.pixelnerf_mode", "bool", False, "static head: add the 2D latent through lin_z", HEADS),
     _k("model.mlp_static.origin_pipeline", "bool", False, "static head: zero latents (ablation)", f"{HEADS}, "
        f"{TRAINER}"),
     # dynamic head + velocity field (spec §2.8, §2.9)
-    _k("model.mlp_dynamic.type", "str", "resnet", "dynamic head type", FACTORY, choices=("resnet",),
+    _k("model.mlp_dynamic.type", "str", "resnet", "dynamic head type", CONFIG, choices=("resnet",),
        note="the original's code default 'mlp' was rejected by its own make_mlp"),
     _k("model.mlp_dynamic.n_blocks", "int", 5, "dynamic head: main residual blocks", HEADS),
     _k("model.mlp_dynamic.n_global_blocks", "int", 0, "dynamic head: blocks shared with the velocity field",
@@ -151,8 +155,9 @@ SCHEMA: tuple[Key, ...] = (
     _k("model.mlp_dynamic.beta", "float", 0.0, "dynamic head: softplus beta (0 = ReLU)", HEADS),
     _k("model.mlp_dynamic.combine_layer", "int", 1000, "dynamic head: combine layer (never reached with "
        "n_blocks=3, spec §8.16)", HEADS),
-    _k("model.mlp_dynamic.combine_type", "str", "average", "dynamic head: multi-view combine", HEADS,
-       choices=("average", "max")),
+    _k("model.mlp_dynamic.combine_type", "str", "average", "dynamic head: multi-view combine", CONFIG,
+       choices=("average", "max"), note="checked only: each point is seen in one view, and combining one view is "
+       "the identity (average = max), as in the original"),
     _k("model.mlp_dynamic.use_viewdirsDyn", "bool", True, "dynamic head: NeRF-style view-dependent colour branch",
        HEADS),
     _k("model.mlp_dynamic.use_spade", "bool", False, "dynamic head: SPADE-style latent modulation", HEADS),
@@ -163,15 +168,15 @@ SCHEMA: tuple[Key, ...] = (
        "into block 0", f"{MODEL}, {HEADS}"),
     _k("model.mlp_dynamic.temporal_propotion", "float", 1.0, "weight of the temporal features (original spelling)",
        HEADS),
-    _k("model.mlp_dynamic.use_layer_norm", "bool", False, "dynamic head: LayerNorm in the blocks", HEADS),
+    _k("model.mlp_dynamic.use_layer_norm", "bool", False, "dynamic head: LayerNorm in the blocks", MODEL),
     _k("model.mlp_dynamic.flow_mode", "str", "discrete", "trajectory integration: explicit Euler or ODE solver",
-       VELOCITY, choices=("discrete", "ode")),
-    _k("model.mlp_dynamic.discrete_steps", "int", 1, "Euler steps per frame (discrete mode)", VELOCITY),
+       MODEL, choices=("discrete", "ode")),
+    _k("model.mlp_dynamic.discrete_steps", "int", 1, "Euler steps per frame (discrete mode)", MODEL),
     _k("model.mlp_dynamic.use_adjoint", "bool", False, "ODE mode: odeint_adjoint", _ODE),
     _k("model.mlp_dynamic.origin_pipeline", "bool", False, "dynamic head: zero latent and global code (ablation)",
        f"{HEADS}, {TRAINER}"),
-    _k("model.mlp_dynamic.flow_guided_feat", "bool", True, "dynamic head flag (read, no effect on the released "
-       "path)", _NOT_BUILT),
+    _k("model.mlp_dynamic.flow_guided_feat", "bool", True, "dynamic head: features gathered along the trajectory "
+       "(false = at the point; no effect on the released path)", HEADS),
     _k("model.mlp_dynamic.rtol", "float", 0.01, "ODE mode: relative tolerance", _ODE),
     _k("model.mlp_dynamic.atol", "float", 0.001, "ODE mode: absolute tolerance", _ODE),
     _k("model.mlp_dynamic.ode_solver", "str", "dopri5", "ODE mode: torchdiffeq method", _ODE),
@@ -179,7 +184,7 @@ SCHEMA: tuple[Key, ...] = (
     _k("model.mlp_dynamic.use_sf_nonlinear", "bool", False, "non-linear scene-flow head",
        "unused: not read by the original's ResnetFC.from_conf (spec §2.9)"),
     # video encoder (spec §2.1)
-    _k("model.encoder.type", "str", "slowonly", "video encoder", FACTORY, choices=("slowonly",),
+    _k("model.encoder.type", "str", "slowonly", "video encoder", CONFIG, choices=("slowonly",),
        note="types 'spatial' and 'global' named undefined classes in the original"),
     _k("model.encoder.impl", "str", "native", "SlowOnly implementation: plain PyTorch or MMAction2",
        VIDEO_ENC, choices=("native", "mmaction"), note="new key (decisions.md)"),
@@ -193,7 +198,7 @@ SCHEMA: tuple[Key, ...] = (
     _k("model.encoder.standardize_features", "bool", False, "standardise each channel of the pixel-aligned video "
        "features to mean 0, std 1 per scene, once after encoding", MODEL, note=_RECIPE),
     # 2D encoder (spec §2.2)
-    _k("model.encoder_2d.type", "str", "resnet18", "2D encoder of the static head", FACTORY, choices=("resnet18",),
+    _k("model.encoder_2d.type", "str", "resnet18", "2D encoder of the static head", CONFIG, choices=("resnet18",),
        note="the original's code default 'slowonly' would build a second video encoder"),
     _k("model.encoder_2d.pretrained", "bool", True, "load torchvision's ImageNet ResNet18 weights from a local file",
        IMAGE_ENC, note="new key: the original always downloaded them"),
@@ -213,17 +218,17 @@ SCHEMA: tuple[Key, ...] = (
     _k("info.ft_S", "bool", REQUIRED, "fine-tune the static branch flag", "unused: copied to args, never read",
        "--ft_S", cli_default=False),
     _k("info.ft_path_S", "str?", REQUIRED, "Pretrained_S checkpoint; the string \"None\" = look in the run folder",
-       CHECKPOINT, "--ft_path_S", cli_default="logs/tfr_Balloon2_H270_DyNeRF_pretrain/Pretrained_S.tar"),
+       TRAINER, "--ft_path_S", cli_default="logs/tfr_Balloon2_H270_DyNeRF_pretrain/Pretrained_S.tar"),
     _k("info.dataset_file_lists", "list[str]?", REQUIRED, "scene folders trained together in one batch "
        "([\"ALL\"] = every folder of ./data)", DATASET, "--dataset_file_lists",
        cli_default=["data/Balloon2", "data/Balloon1", "data/Truck"]),
     _k("info.random_seed", "int", REQUIRED, "seed (+ rank) of python/numpy/torch", TRAINER, "--random_seed",
        cli_default=42),
-    _k("info.freeze_enc", "bool", REQUIRED, "encode once under no_grad and detach the latents", TRAINER),
+    _k("info.freeze_enc", "bool", REQUIRED, "encode once under no_grad and detach the latents", MODEL),
     _k("info.N_rand", "int", REQUIRED, "rays per step over all scenes (divided by the number of scenes)",
        TRAINER, "--N_rand", cli_default=1024),
     _k("info.no_ndc", "bool", REQUIRED, "world-space sampling instead of NDC (must equal not model.use_ndc)",
-       f"{RENDERER}, {RAYS}", "--no_ndc", cli_default=False),
+       f"{TRAINER}, mononerf/train/step.py", "--no_ndc", cli_default=False),
     _k("info.chunk", "int", REQUIRED, "rays per render chunk during training", RENDERER, "--chunk",
        cli_default=262144),
     _k("info.blending_thickness", "float", REQUIRED, "depth-blending loss band in NDC depth (loss #14)", LOSSES,
@@ -235,8 +240,8 @@ SCHEMA: tuple[Key, ...] = (
     _k("info.flow_loss_lambda", "float", REQUIRED, "weight of the optical-flow losses (#6-7)", LOSSES,
        "--flow_loss_lambda", cli_default=0.02),
     _k("info.use_lambda_decay", "bool", False, "decay the flow weight by 10x every decay_iteration*1000 steps and "
-       "stop the mask losses then", f"{SCHEDULE}, {LOSSES}"),
-    _k("info.decay_iteration", "int?", None, "decay period in thousands of steps", SCHEDULE,
+       "stop the mask losses then", LOSSES),
+    _k("info.decay_iteration", "int?", None, "decay period in thousands of steps", LOSSES,
        note="null = max(25, N) with N frames per scene, computed by the trainer"),
     _k("info.use_depth_blending_loss", "bool", False, "enable the depth-blending loss (#14)", LOSSES),
     _k("info.use_static_flow_loss", "bool", False, "enable the static scene-flow loss (#15)", LOSSES),
@@ -276,11 +281,11 @@ SCHEMA: tuple[Key, ...] = (
     _k("train.netchunk", "int", 131072, "points per network call (divided by the number of scenes)",
        "mononerf/render/renderer.py (batchify_field)",
        "--netchunk"),
-    _k("train.no_reload", "bool", False, "do not resume from the run folder's checkpoints", CHECKPOINT,
+    _k("train.no_reload", "bool", False, "do not resume from the run folder's checkpoints", TRAINER,
        "--no_reload"),
-    _k("train.ft_path", "str?", None, "checkpoint to start from (unseen-scene adaptation, resume)", CHECKPOINT,
+    _k("train.ft_path", "str?", None, "checkpoint to start from (unseen-scene adaptation, resume)", TRAINER,
        "--ft_path"),
-    _k("train.N_samples", "int", 64, "samples per ray", RENDERER, "--N_samples"),
+    _k("train.N_samples", "int", 64, "samples per ray", "mononerf/train/step.py", "--N_samples"),
     _k("train.N_importance", "int", 0, "fine samples per ray (only 0: the original raised NotImplementedError)",
        CONFIG, "--N_importance"),
     _k("train.perturb", "float", 1.0, "stratified jitter of the samples while training (0 = none)", RENDERER,
@@ -289,7 +294,9 @@ SCHEMA: tuple[Key, ...] = (
        MODEL, "--use_viewdirs"),
     _k("train.use_viewdirsDyn", "bool", False, "DynNeRF view-dependent dynamic branch", "ignored: the conf key "
        "model.mlp_dynamic.use_viewdirsDyn decides", "--use_viewdirsDyn"),
-    _k("train.i_embed", "int", 0, "positional encoding (0 = NeRF sin/cos, -1 = identity)", EMBED, "--i_embed"),
+    _k("train.i_embed", "int", 0, "positional encoding (0 = NeRF sin/cos, -1 = identity)", CONFIG, "--i_embed",
+       choices=(0,), note="-1 (no positional encoding) is refused: the original's head input sizes are hard-coded "
+       "for the sin/cos encoding (spec §8.29)"),
     _k("train.multires", "int", 10, "frequencies of the xyzt encoding (widths follow it here, spec §8.29)", EMBED,
        "--multires"),
     _k("train.multires_views", "int", 4, "frequencies of the view-direction encoding", EMBED, "--multires_views"),
@@ -297,20 +304,21 @@ SCHEMA: tuple[Key, ...] = (
        "--raw_noise_std"),
     _k("train.render_only", "bool", False, "render without training", "ignored: never read by the original",
        "--render_only"),
-    _k("train.dataset_type", "str", "llff", "NDC rays only for 'llff' (with not info.no_ndc)", RENDERER,
-       "--dataset_type"),
-    _k("train.factor", "int", 2, "image downsample factor", "ignored: the original's loader hard-coded 2 "
-       f"(images_2/); {DATASET} reads the scene's own folder", "--factor"),
+    _k("train.dataset_type", "str", "llff", "NDC rays only for 'llff' (with not info.no_ndc)", CONFIG,
+       "--dataset_type", choices=("llff",), note="the one scene format (LLFF poses_bounds.npy); NDC is chosen by "
+       "info.no_ndc"),
+    _k("train.factor", "int", 2, "image downsample factor: the frames of images_<factor>/", TRAINER, "--factor",
+       note="the original's loader hard-coded 2 (images_2/)"),
     _k("train.lindisp", "bool", False, "sample linearly in disparity (no-NDC mode)", RENDERER, "--lindisp"),
-    _k("train.spherify", "bool", False, "spherical 360 scenes", "ignored: not implemented in the original "
-       "(spec §1.2)", "--spherify"),
+    _k("train.spherify", "bool", False, "spherical 360 scenes: NeRF's LLFF normalisation (NDC must be off)",
+       TRAINER, "--spherify", note="the original has the flag but no code (spec §1.2)"),
     _k("train.i_print", "int", 1000, "steps between TensorBoard scalars", TRAINER, "--i_print"),
     _k("train.i_log", "int", 100, "steps between log lines", TRAINER, "--i_log"),
     _k("train.i_img", "int", 1000, "steps between full-image renders to TensorBoard", TRAINER, "--i_img"),
     _k("train.i_img_downscale", "int", 1, "full-image renders to TensorBoard (i_img) F times smaller than the "
        "training images (1 = the original's full size)", TRAINER, note="new key: a full 160x90 dynamic render takes "
        "~1 min on 2 CPU cores", min_value=1),
-    _k("train.i_weights", "int", 10000, "steps between checkpoints", CHECKPOINT, "--i_weights"),
+    _k("train.i_weights", "int", 10000, "steps between checkpoints", TRAINER, "--i_weights"),
     _k("train.i_testset", "int", 20000, "steps between test-set renders", TRAINER, "--i_testset"),
     _k("train.i_video", "int", 20000, "steps between novel-view-time videos", TRAINER, "--i_video"),
     _k("train.i_testset_all", "int", 20000, "steps between multi-view grid dumps (with info.testset_all)",
@@ -339,27 +347,31 @@ SCHEMA: tuple[Key, ...] = (
        RENDERER, "--DyNeRF_blending"),
     _k("train.pretrain", "bool", True, "run static pretraining unless a Pretrained_S is found", TRAINER,
        "--pretrain"),
-    _k("train.frame2dolly", "int", -1, "dolly-zoom frame of the render path (-1 = spiral only)", RENDER_PATH,
-       "--frame2dolly", note="the original ignored the flag and hard-coded the same value"),
-    _k("train.x_trans_multiplier", "float", 1.0, "render path: x amplitude", RENDER_PATH, "--x_trans_multiplier",
+    _k("train.frame2dolly", "int", -1, "dolly-zoom frame of the render path (-1 = spiral only)", CONFIG,
+       "--frame2dolly", choices=(-1,), note="the dolly-zoom path is not built; the original ignored the flag and "
+       "hard-coded -1"),
+    _k("train.x_trans_multiplier", "float", 1.0, "render path: x amplitude", TRAINER, "--x_trans_multiplier",
        note="the original ignored the flag and hard-coded the same value"),
-    _k("train.y_trans_multiplier", "float", 0.33, "render path: y amplitude", RENDER_PATH, "--y_trans_multiplier",
+    _k("train.y_trans_multiplier", "float", 0.33, "render path: y amplitude", TRAINER, "--y_trans_multiplier",
        note="the original ignored the flag and hard-coded the same value"),
-    _k("train.z_trans_multiplier", "float", 5.0, "render path: dolly amplitude", RENDER_PATH,
-       "--z_trans_multiplier", note="the original ignored the flag and hard-coded the same value"),
-    _k("train.num_novelviews", "int", 60, "render path: number of poses", RENDER_PATH, "--num_novelviews",
+    _k("train.z_trans_multiplier", "float", 5.0, "render path: dolly amplitude", CONFIG,
+       "--z_trans_multiplier", choices=(5.0,), note="the dolly-zoom path is not built; the original ignored the flag "
+       "and hard-coded 5"),
+    _k("train.num_novelviews", "int", 60, "render path: number of poses", TRAINER, "--num_novelviews",
        note="the original ignored the flag and hard-coded the same value"),
-    _k("train.focal_decrease", "float", 200.0, "render path: focal change of the dolly zoom", RENDER_PATH,
-       "--focal_decrease", note="the original ignored the flag and hard-coded the same value"),
+    _k("train.focal_decrease", "float", 200.0, "render path: focal change of the dolly zoom", CONFIG,
+       "--focal_decrease", choices=(200.0,), note="the dolly-zoom path is not built; the original ignored the flag "
+       "and hard-coded 200"),
     _k("train.deterministic", "bool", True, "cudnn deterministic, no benchmark", TRAINER, "--deterministic",
        note="the original parsed it with type=bool, so any value meant true; here 'false' means false"),
-    _k("train.dataset_format", "str", "monocular", "dataset kind", DATASET, "--dataset_format", "-F",
-       choices=("monocular",)),
+    _k("train.dataset_format", "str", "monocular", "dataset kind", CONFIG, "--dataset_format", "-F",
+       choices=("monocular",), note="the one dataset kind"),
     _k("train.epochs", "int", 10000000, "pixelNeRF epochs", "ignored: never read by the original", "--epochs"),
     _k("train.gamma", "float", 1.0, "pixelNeRF lr decay factor", "ignored: never read by the original",
        "--gamma"),
-    _k("train.batch_size", "int", 10, "scenes per batch (must be >= the number of scenes)", DATASET,
-       "--batch_size", "-B"),
+    _k("train.batch_size", "int", 10, "scenes per batch (must be >= the number of scenes)", TRAINER,
+       "--batch_size", "-B", note="fewer than the scenes is refused: the original then trained only the first "
+       "batch's scenes; every scene trains in one batch here"),
     _k("train.fast_render_iter", "int", 0, "unseen-scene adaptation: static and dynamic steps (needs "
        "info.fast_render)", TRAINER, "--fast_render_iter"),
     _k("train.fast_render_basename", "str?", None, "unseen-scene adaptation: prefix of the run name", TRAINER,
@@ -401,13 +413,14 @@ SCHEMA: tuple[Key, ...] = (
        "--logs_path"),
     _k("run.visual_path", "str", "visuals", "pixelNeRF visuals folder", "ignored: never read by the original",
        "--visual_path"),
-    _k("run.eval_only", "bool", False, "evaluate/render only, no training", TRAINER, "--eval_only"),
+    _k("run.eval_only", "bool", False, "evaluate the run's newest checkpoint (multi-view dump + scores), no "
+       "training", TRAIN_CLI, "--eval_only", note="the original only skipped writing args.txt"),
     _k("run.feature_cache", "str?", "{basedir}/feature_cache", "folder of cached encoder features, keyed by the "
-       "frames, the encoder weights and the encoding quirks (null = no cache)", f"{FEATURE_CACHE}",
+       "frames, the encoder weights and the encoding quirks (null = no cache)", TRAINER,
        note="new key: a restart or an evaluation does not re-encode"),
     _k("run.feature_volume", "str", "native", "how the encoded features are held: native = each encoder layer at "
        "its own resolution, resized frame by frame when read (same values, ~half the memory); upsampled = the "
-       "original's one volume on the finest grid", "mononerf/models/features.py (FeatureVolume)",
+       "original's one volume on the finest grid", MODEL,
        "--feature_volume", choices=("native", "upsampled"),
        note="new key: the SlowOnly volume at 480x270 is 2.6 GB upsampled, 1.4 GB native"),
     _k("run.activation_checkpointing", "bool", False, "dynamic-stage training recomputes each network call in the "
@@ -440,7 +453,7 @@ QUIRKS: tuple[tuple[str, str, str, str], ...] = (
      "rounded frame; t±1 queries carry t∓2/N"),
     ("no_half_pixel_offset", "§8.15", f"{RAYS}, {DATASET}", "pixel centres at integer coordinates (no +0.5) in "
      "rays and flow grids"),
-    ("render_path_neighbour_clamp", "§8.18", RENDERER, "render_path clamps the neighbour pose index by the batch "
+    ("render_path_neighbour_clamp", "§8.18", TRAINER, "render_path clamps the neighbour pose index by the batch "
      "size"),
 )
 """The ``quirks`` block: every entry is a bool key ``quirks.<name>`` whose default is ``true`` (docs/quirks.md)."""

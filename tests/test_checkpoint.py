@@ -477,3 +477,18 @@ def test_stop_requests_are_held_back_in_a_critical_section_and_forgotten_while_s
             pass  # nothing pending: the request during the save was forgotten
         with pytest.raises(Interrupted):
             os.kill(os.getpid(), signal.SIGINT)  # outside any section: at once
+
+
+def test_eval_only_evaluates_the_newest_checkpoint_without_training(trained, scenes, tmp_path, capsys):
+    import shutil
+
+    from mononerf.train.cli import main
+
+    shutil.copytree(trained.run_dir, tmp_path / RUN_NAME)
+    before = sorted(p.name for p in (tmp_path / RUN_NAME).glob("*.tar"))
+    argv = tiny_argv(scenes, tmp_path, extra=["train.N_static_iters=1", "train.N_iters=50"]) + ["--eval_only"]
+    assert main(argv) == 0
+    assert sorted(p.name for p in (tmp_path / RUN_NAME).glob("*.tar")) == before  # nothing trained or saved
+    result = json.loads((tmp_path / RUN_NAME / "multiview" / "step_000002" / "results.json").read_text())
+    assert set(result["scenes"]) == {"syn_a", "syn_b"} and result["mean"]["psnr"] > 0
+    assert "[eval_only]" in capsys.readouterr().out

@@ -471,3 +471,24 @@ def test_entry_points_set_the_huge_page_allocator_before_torch(entry):
     assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True).stdout.strip() == "1"
     assert subprocess.run([sys.executable, "-c", probe], env={**env, "THP_MEM_ALLOC_ENABLE": "0"},
                           capture_output=True, text=True).stdout.strip() == "0"  # the user's choice is kept
+
+
+def test_batch_size_deterministic_and_rendezvous_keys_are_read(scenes, tmp_path, monkeypatch):
+    from mononerf.errors import ConfigError
+    from mononerf.train import distributed
+
+    with pytest.raises(ConfigError, match="train.batch_size = 1 is less than the 2 scenes"):
+        Trainer(load_config(tiny_argv(scenes, tmp_path) + ["--batch_size", "1"]), progress=False)
+    Trainer(load_config(tiny_argv(scenes, tmp_path) + ["--set", "train.deterministic=false"]), progress=False,
+            run_logging=False)
+    assert torch.backends.cudnn.benchmark and not torch.backends.cudnn.deterministic
+    Trainer(load_config(tiny_argv(scenes, tmp_path)), progress=False, run_logging=False)
+    assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark  # the original's default
+    for var in ("WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: True)  # (no second process to meet)
+    monkeypatch.setattr(distributed.dist, "get_rank", lambda: 0)
+    monkeypatch.setattr(distributed.dist, "get_world_size", lambda: 2)
+    info = distributed.init("cpu", master_addr="10.0.0.7", master_port="29555")
+    assert info.world_size == 2 and os.environ["MASTER_ADDR"] == "10.0.0.7" and os.environ["MASTER_PORT"] == "29555"

@@ -43,6 +43,7 @@ def load_run(run_dir: str | Path, device: str = "auto", checkpoint: str | None =
     if path is None:
         raise MonoNeRFError(f"{run_dir}: no checkpoint NNNNNN.tar of the dynamic stage yet")
     trainer = Trainer(parse_config_file(str(conf), [f"run.device={device}"]), progress=False, run_logging=False)
+    trainer.run_dir = run_dir  # the folder given, wherever the run was trained (a copied or moved run folder)
     loaded = ckpt.load_weights(trainer.model, path)
     if loaded.note(path):
         print(f"note: {loaded.note(path)}", file=sys.stderr)

@@ -21,11 +21,31 @@ def parameter_checksum(model: torch.nn.Module) -> float:
         return float(sum(p.double().sum() for n, p in model.named_parameters() if n.startswith("mlp_")))
 
 
+def evaluate_only(cfg, info) -> int:
+    """``--eval_only``: the run's newest checkpoint, its multi-view dump (every training camera at every time, as
+    ``i_testset_all``) and its scores against ``multiview_GT``; nothing is trained."""
+    from mononerf.data.dataset import resolve_scene_dirs
+    from mononerf.eval.evaluate import evaluate_run
+    from mononerf.eval.video import load_run, render_mode
+    from mononerf.train.trainer import run_folder
+
+    run_dir = run_folder(cfg, info.world_size)
+    trainer, step = load_run(run_dir, cfg.run.device)
+    if not info.is_main:
+        return 0
+    folder = render_mode(trainer, step, "multiview", progress=True)
+    print(f"[eval_only] {run_dir} at step {step}: the multi-view dump is in {folder}")
+    evaluate_run(folder, resolve_scene_dirs(cfg.info.dataset_file_lists, cfg.train.datadir), evaldir=cfg.info.evaldir)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     info = None  # SIGINT and SIGTERM: the trainer saves the last step and stops (mononerf/train/interrupts.py)
     try:
         cfg = load_config(argv)
-        info = distributed.init(cfg.run.device)
+        info = distributed.init(cfg.run.device, master_addr=cfg.run.master_addr, master_port=cfg.run.master_port)
+        if cfg.run.eval_only:
+            return evaluate_only(cfg, info)
         if info.is_main and info.device.type == "cpu" and cfg.run.device == "auto":
             print("notice: no CUDA device found, training on the CPU (slow at the released configs' size)")
         from mononerf.train.trainer import Trainer

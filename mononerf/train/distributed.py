@@ -43,11 +43,13 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
     return device
 
 
-def init(device_spec: str = "auto", backend: str | None = None) -> DistInfo:
+def init(device_spec: str = "auto", backend: str | None = None, master_addr: str | None = None,
+         master_port: str | int | None = None) -> DistInfo:
     """Start the process group when launched by torchrun with WORLD_SIZE > 1; otherwise a single process.
 
     The backend is ``nccl`` on GPUs and ``gloo`` on CPU unless given. ``torch.distributed.launch`` (the original's
-    launcher) sets the same variables, so its command lines keep working.
+    launcher) sets the same variables, so its command lines keep working. ``master_addr`` / ``master_port``
+    (``run.master_addr`` / ``run.master_port``) are the rendezvous where the launcher set none (MASTER_ADDR / PORT).
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -56,14 +58,13 @@ def init(device_spec: str = "auto", backend: str | None = None) -> DistInfo:
         return DistInfo(device=device)
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    if master_addr is not None:
+        os.environ.setdefault("MASTER_ADDR", str(master_addr))
+    if master_port is not None:
+        os.environ.setdefault("MASTER_PORT", str(master_port))
     if not dist.is_initialized():
         dist.init_process_group(backend=backend or ("nccl" if device.type == "cuda" else "gloo"))
     return DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank, device=device)
-
-
-def barrier(info: DistInfo) -> None:
-    if info.enabled:
-        dist.barrier()
 
 
 def shutdown(info: DistInfo) -> None:

@@ -75,6 +75,17 @@ class Schedule:
         return s
 
 
+def run_folder(cfg, world_size: int = 1) -> Path:
+    """``{basedir}/{W}gpus{expname}``, for adaptation ``[{basename}_]{N}steps_{W}gpus{expname}`` (spec §5.6)."""
+    info, train = cfg.info, cfg.train
+    name = f"{world_size}gpus{info.expname}"
+    if info.fast_render:
+        name = f"{int(train.fast_render_iter)}steps_{name}"
+        if train.fast_render_basename:
+            name = f"{train.fast_render_basename}_{name}"
+    return Path(info.basedir) / name
+
+
 @dataclass
 class StageState:
     stage: str
@@ -116,6 +127,13 @@ class Trainer:
                                                 x_trans_multiplier=float(train.x_trans_multiplier),
                                                 y_trans_multiplier=float(train.y_trans_multiplier))
         S, T = self.data.num_scenes, self.data.num_frames
+        if int(train.batch_size) < S:
+            raise ConfigError(f"train.batch_size = {train.batch_size} is less than the {S} scenes: the original then "
+                              "trained only the first batch's scenes; here every scene trains in one batch, so set "
+                              f"--batch_size {S} (or more) or list fewer scenes")
+        # the original's cudnn settings (spec §5.1): deterministic kernels, no autotuning
+        torch.backends.cudnn.deterministic = bool(train.deterministic)
+        torch.backends.cudnn.benchmark = not bool(train.deterministic)
         self.n_rand = int(info.N_rand) // S
         if self.n_rand < 2:
             raise ConfigError(f"info.N_rand = {info.N_rand} gives {self.n_rand} rays per scene for {S} scenes")
@@ -147,13 +165,7 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------ set-up
     def _run_dir(self) -> Path:
-        info, train = self.cfg.info, self.cfg.train
-        name = f"{self.dist.world_size}gpus{info.expname}"
-        if info.fast_render:
-            name = f"{self.schedule.fast_render_iter}steps_{name}"
-            if train.fast_render_basename:
-                name = f"{train.fast_render_basename}_{name}"
-        return Path(info.basedir) / name
+        return run_folder(self.cfg, self.dist.world_size)
 
     def encode(self) -> None:
         """Both encoders once over every frame of every scene (spec §5.3 step 1); features stay for the run and are
