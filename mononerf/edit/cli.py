@@ -64,7 +64,7 @@ def scene_index(names: list[str], text: str) -> int:
                         + ", ".join(f"{b}: {n}" for b, n in enumerate(names)))
 
 
-def edit_frames(trainer, spec: EditSpec, downscale: int = 1, progress: bool = False) -> list[dict]:
+def edit_frames(pipeline, spec: EditSpec, downscale: int = 1, progress: bool = False) -> list[dict]:
     """Render an edit: per output frame the maps of :func:`~mononerf.edit.fields.render_edit` for one scene
     ((H, W) / (H, W, 3) tensors on the CPU: ``rgb_map_full`` is the edited image)."""
     from mononerf.edit.fields import (dynamic_field, edited_joint_fn, render_edit, select_scenes, static_field,
@@ -72,19 +72,19 @@ def edit_frames(trainer, spec: EditSpec, downscale: int = 1, progress: bool = Fa
     from mononerf.edit.paths import camera_path, playback_ticks
     from mononerf.eval.renders import render_size
 
-    d = trainer.data
+    d = pipeline.data
     n = d.num_frames
-    if spec.kind != "remove-dynamic" and not trainer.renderer.settings.dynerf_blending:
+    if spec.kind != "remove-dynamic" and not pipeline.renderer.settings.dynerf_blending:
         raise MonoNeRFError(f"{spec.kind} takes the blending from the dynamic head: it needs train.DyNeRF_blending "
                             "= true (every released config)")
     if spec.freeze is not None and not 0 <= spec.freeze <= n - 1:
         raise MonoNeRFError(f"--freeze {spec.freeze:g} is not a time of these scenes (0..{n - 1})")
-    feats = trainer.renderer.features
+    feats = pipeline.renderer.features
     if feats is None:
-        raise MonoNeRFError("the run's features are not encoded (call trainer.encode() first)")
-    model, a = trainer.model, spec.static_scene
-    H, W, focal = render_size(trainer, downscale)
-    points = H * W * trainer.renderer.settings.n_samples  # per frame: worth projecting the maps? (inference_features)
+        raise MonoNeRFError("the run's features are not encoded (call pipeline.encode() first)")
+    model, a = pipeline.model, spec.static_scene
+    H, W, focal = render_size(pipeline, downscale)
+    points = H * W * pipeline.renderer.settings.n_samples  # per frame: worth projecting the maps? (inference_features)
     with torch.inference_mode():
         feats_a = select_scenes(feats, [a])
         dynamic_fn = None
@@ -109,13 +109,13 @@ def edit_frames(trainer, spec: EditSpec, downscale: int = 1, progress: bool = Fa
     with torch.inference_mode():
         for cam, tick in steps:
             t = torch.tensor([frame_time(tick, n)], dtype=torch.float32, device=d.device)
-            out = render_edit(trainer.renderer, joint_fn, cam[None].to(d.device), t, H, W, focal[a:a + 1],
-                              chunk=int(trainer.cfg.info.chunk))
+            out = render_edit(pipeline.renderer, joint_fn, cam[None].to(d.device), t, H, W, focal[a:a + 1],
+                              chunk=int(pipeline.cfg.info.chunk))
             frames.append({k: v[0] for k, v in out.items()})
     return frames
 
 
-def dynamic_blend_peak(trainer, spec: EditSpec, frames: list[dict], downscale: int = 1) -> float:
+def dynamic_blend_peak(pipeline, spec: EditSpec, frames: list[dict], downscale: int = 1) -> float:
     """The largest blending weight of the edit's dynamic part: over the rendered frames, or for ``remove-dynamic``
     (whose frames have none) over the unedited scene at its first, middle and last time (training cameras, renders
     4x smaller than the edit's)."""
@@ -124,43 +124,43 @@ def dynamic_blend_peak(trainer, spec: EditSpec, frames: list[dict], downscale: i
     from mononerf.edit.fields import select_scenes
     from mononerf.eval.renders import render_size
 
-    d = trainer.data
+    d = pipeline.data
     n, a = d.num_frames, spec.static_scene
     small = max(1, min(4 * downscale, d.height // 8, d.width // 8))
-    H, W, focal = render_size(trainer, small)
-    renderer = trainer.renderer
+    H, W, focal = render_size(pipeline, small)
+    renderer = pipeline.renderer
     full, renderer.features = renderer.features, select_scenes(renderer.features, [a])
     try:
         peak = 0.0
         for e in sorted({0, (n - 1) // 2, n - 1}):
             t = torch.tensor([frame_time(e, n)], dtype=torch.float32, device=d.device)
             out = renderer.render_views(d.poses[a:a + 1, e, :, :4], t, H, W, focal[a:a + 1],
-                                        chunk=int(trainer.cfg.info.chunk))
+                                        chunk=int(pipeline.cfg.info.chunk))
             peak = max(peak, float(out["dynamicness_map"].max()))
     finally:
         renderer.features = full
     return peak
 
 
-def empty_dynamic_warning(trainer, spec: EditSpec, peak: float) -> str | None:
+def empty_dynamic_warning(pipeline, spec: EditSpec, peak: float) -> str | None:
     """The warning for an edit whose dynamic part is empty (blending peak below :data:`EMPTY_BLEND`), else None."""
     if peak >= EMPTY_BLEND:
         return None
-    names = trainer.data.names
+    names = pipeline.data.names
     b = spec.static_scene if spec.dynamic_scene is None else spec.dynamic_scene
     return (f"warning: the dynamic part of {names[b]} is empty (blending weight <= {peak:.3g} on every rendered "
             f"pixel, below {EMPTY_BLEND:g}): this {spec.kind} video looks like the unedited scene. Train the dynamic "
             "stage longer or with the recipe (docs/training.md)")
 
 
-def edit_video(trainer, spec: EditSpec, out: Path, downscale: int = 1, fps: float = DEFAULT_FPS,
+def edit_video(pipeline, spec: EditSpec, out: Path, downscale: int = 1, fps: float = DEFAULT_FPS,
                progress: bool = False) -> Path:
     """Render an edit and write its rgb frames as ``out`` (mp4); warns on stderr when the dynamic part is empty."""
     from mononerf.utils.images import to_uint8
     from mononerf.utils.video import write_video
 
-    frames = edit_frames(trainer, spec, downscale, progress)
-    warning = empty_dynamic_warning(trainer, spec, dynamic_blend_peak(trainer, spec, frames, downscale))
+    frames = edit_frames(pipeline, spec, downscale, progress)
+    warning = empty_dynamic_warning(pipeline, spec, dynamic_blend_peak(pipeline, spec, frames, downscale))
     if warning:
         print(warning, file=sys.stderr)
     return write_video(out, [to_uint8(f["rgb_map_full"]) for f in frames], fps=fps)
@@ -212,12 +212,12 @@ def main(argv: list[str] | None = None) -> int:
 
     a = build_parser().parse_args(argv)
     try:
-        trainer, step = load_run(a.run_dir, a.device, a.checkpoint)
-        apply_quick_render_args(trainer, a)
-        names = trainer.data.names
+        pipeline, step = load_run(a.run_dir, a.device, a.checkpoint)
+        apply_quick_render_args(pipeline, a)
+        names = pipeline.data.names
         spec = spec_from_args(a, names)
-        out = a.out or trainer.run_dir / "edits" / f"{spec.slug(names)}_{spec.camera}_{step:06d}.mp4"
-        path = edit_video(trainer, spec, out, downscale=a.downscale, fps=a.fps, progress=True)
+        out = a.out or pipeline.run_dir / "edits" / f"{spec.slug(names)}_{spec.camera}_{step:06d}.mp4"
+        path = edit_video(pipeline, spec, out, downscale=a.downscale, fps=a.fps, progress=True)
     except MonoNeRFError as exc:
         return report(exc)
     except OSError as exc:  # a video could not be written

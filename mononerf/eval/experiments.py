@@ -122,15 +122,14 @@ def train_run(cfg, label: str) -> tuple[object, float, int]:
 
 
 def untrained_run(cfg, checkpoint: Path | None = None):
-    """A trainer for ``cfg`` that never trains: random weights, or those of ``checkpoint`` (zero-shot)."""
-    from mononerf.train import checkpoint as ckpt
-    from mononerf.train.trainer import Trainer
+    """The pipeline of ``cfg`` without training: random weights, or those of ``checkpoint`` (zero-shot)."""
+    from mononerf.train.pipeline import Pipeline
 
-    trainer = Trainer(cfg, progress=False, run_logging=False)
+    pipeline = Pipeline(cfg)
     if checkpoint is not None:
-        ckpt.load_weights(trainer.model, checkpoint)
-    trainer.encode()
-    return trainer
+        pipeline.load(checkpoint)
+    pipeline.encode()
+    return pipeline
 
 
 def score(trainer, s: Settings, folder: Path, grid: int | None = None) -> tuple[dict, float]:

@@ -1,4 +1,4 @@
-"""Renders the trainer writes at its intervals (spec §5.4): test set, novel view × time video, multi-view dump.
+"""Renders the pipeline writes at its intervals (spec §5.4): test set, novel view × time video, multi-view dump.
 
 The multi-view dump (``i_testset_all``) is what evaluation reads: every training camera at every time,
 ``{run}/{info.evaldir}/step_{step:06d}/{time+1:08d}/imgs/{view:03d}_{b:02d}.png`` (the blended render, as the
@@ -28,31 +28,31 @@ from mononerf.utils.images import to_uint8
 from mononerf.utils.video import write_video
 
 
-def render_size(trainer, downscale: int = 1) -> tuple[int, int, torch.Tensor]:
+def render_size(pipeline, downscale: int = 1) -> tuple[int, int, torch.Tensor]:
     """(H, W, focal (S,)) of renders ``downscale`` times smaller than the training images (1 = the training size).
 
     Dividing H, W and the focal length together keeps every ray (NDC and world directions depend on their ratios)."""
-    d = trainer.data
+    d = pipeline.data
     if downscale < 1 or d.height // downscale < 1 or d.width // downscale < 1:
         raise MonoNeRFError(f"downscale {downscale} does not fit {d.width}x{d.height} images")
     return d.height // downscale, d.width // downscale, d.focals / downscale
 
 
-def render_frames(trainer, c2w: torch.Tensor, times: torch.Tensor, downscale: int = 1) -> np.ndarray:
+def render_frames(pipeline, c2w: torch.Tensor, times: torch.Tensor, downscale: int = 1) -> np.ndarray:
     """Full renders of one camera and time per scene: c2w (S, 3, 4), times (S,) → rgb (S, H, W, 3), numpy."""
-    return render_outputs(trainer, c2w, times, ("rgb",), downscale)["rgb"]
+    return render_outputs(pipeline, c2w, times, ("rgb",), downscale)["rgb"]
 
 
-def render_outputs(trainer, c2w: torch.Tensor, times: torch.Tensor, outputs: tuple[str, ...] = ("rgb",),
+def render_outputs(pipeline, c2w: torch.Tensor, times: torch.Tensor, outputs: tuple[str, ...] = ("rgb",),
                    downscale: int = 1) -> dict:
     """Full renders of one camera and time per scene → the maps of ``outputs`` (see
     :func:`mononerf.eval.visuals.frame_maps`): rgb (S, H, W, 3), depth (disparity) and blend (S, H, W), flow
     (S, H, W, 2)."""
-    d = trainer.data
-    H, W, focal = render_size(trainer, downscale)
-    out = trainer.renderer.render_views(c2w, times.to(d.device), H, W, focal, dynamic=True,
-                                        chunk=int(trainer.cfg.info.chunk))
-    s = trainer.renderer.settings
+    d = pipeline.data
+    H, W, focal = render_size(pipeline, downscale)
+    out = pipeline.renderer.render_views(c2w, times.to(d.device), H, W, focal, dynamic=True,
+                                        chunk=int(pipeline.cfg.info.chunk))
+    s = pipeline.renderer.settings
     return visuals.frame_maps(out, outputs, c2w, focal, s.pixel_offset, s.ndc)
 
 
@@ -61,15 +61,15 @@ def _scene_index(folder: Path, names: list[str]) -> None:
     (folder / "scenes.json").write_text(json.dumps({f"{b:02d}": n for b, n in enumerate(names)}, indent=1))
 
 
-def testset(trainer, step: int) -> Path:
+def testset(pipeline, step: int) -> Path:
     """Every training camera at its own time (``testset_{step:06d}/``): PNGs and one mp4 per scene."""
-    d = trainer.data
-    folder = trainer.run_dir / f"testset_{step:06d}"
+    d = pipeline.data
+    folder = pipeline.run_dir / f"testset_{step:06d}"
     _scene_index(folder, d.names)
     frames = []
     for k in range(d.num_frames):
         t = torch.full((d.num_scenes,), frame_time(k, d.num_frames))
-        rgb = render_frames(trainer, d.poses[:, k, :, :4], t)
+        rgb = render_frames(pipeline, d.poses[:, k, :, :4], t)
         frames.append(rgb)
         for b in range(d.num_scenes):
             (folder / "imgs").mkdir(exist_ok=True)
@@ -87,14 +87,14 @@ def novel_view_time_schedule(num_frames: int, repeat: int = 4) -> list[int]:
     return forward + back
 
 
-def render_video(trainer, cameras: list[torch.Tensor], times: list[float], folder: Path, fps: float | None = None,
+def render_video(pipeline, cameras: list[torch.Tensor], times: list[float], folder: Path, fps: float | None = None,
                  progress: bool = False, outputs: tuple[str, ...] = ("rgb",), downscale: int = 1) -> list[Path]:
     """Render one (S, 3, 4) camera per frame at normalised time ``times[j]`` → ``folder/{output}_{b:02d}.mp4`` per
     scene and output (``rgb``, ``depth``, ``blend``, ``flow``: :mod:`mononerf.eval.visuals`).
 
     fps defaults to the original's choice: 4 below 25 frames, else 24.
     """
-    d = trainer.data
+    d = pipeline.data
     _scene_index(folder, d.names)
     maps: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
     steps = zip(cameras, times)
@@ -103,7 +103,7 @@ def render_video(trainer, cameras: list[torch.Tensor], times: list[float], folde
 
         steps = tqdm(list(steps), desc=f"render {folder.name}", unit="frame")
     for cam, t in steps:
-        for name, value in render_outputs(trainer, cam, torch.full((d.num_scenes,), float(t)), outputs,
+        for name, value in render_outputs(pipeline, cam, torch.full((d.num_scenes,), float(t)), outputs,
                                           downscale).items():
             maps[name].append(value)
     n_frames = len(next(iter(maps.values())))
@@ -123,14 +123,14 @@ def spread(count: int, n: int) -> list[int]:
     return [int(j * count / n) % count if n < count else j % count for j in range(n)]
 
 
-def novel_view_time_video(trainer, step: int, folder: Path | None = None, progress: bool = False, repeat: int = 4,
+def novel_view_time_video(pipeline, step: int, folder: Path | None = None, progress: bool = False, repeat: int = 4,
                           outputs: tuple[str, ...] = ("rgb",), downscale: int = 1, frames: int | None = None) -> Path:
     """The spiral camera path tiled over the time schedule (spec §5.4 i_video) → one mp4 per scene and output.
 
     ``frames=N`` makes a video of N frames instead: N evenly spaced entries of the forward-and-back time schedule
     (``repeat=1``) while the cameras go once round the spiral."""
-    d = trainer.data
-    folder = folder or trainer.run_dir / f"novelviewtime_{step:06d}"
+    d = pipeline.data
+    folder = folder or pipeline.run_dir / f"novelviewtime_{step:06d}"
     n_views = d.render_poses.shape[1]
     if frames is None:
         schedule = novel_view_time_schedule(d.num_frames, repeat)
@@ -139,7 +139,7 @@ def novel_view_time_video(trainer, step: int, folder: Path | None = None, progre
         full = novel_view_time_schedule(d.num_frames, 1)
         schedule = [full[i] for i in spread(len(full), frames)]
         cams = [d.render_poses[:, j, :, :4] for j in spread(n_views, frames)]
-    render_video(trainer, cams, [frame_time(k, d.num_frames) for k in schedule], folder, progress=progress,
+    render_video(pipeline, cams, [frame_time(k, d.num_frames) for k in schedule], folder, progress=progress,
                  outputs=outputs, downscale=downscale)
     return folder
 
@@ -172,7 +172,7 @@ def grid_indices(num_frames: int, grid: int | None) -> list[int]:
     return sorted({int(round(v)) for v in np.linspace(0, num_frames - 1, int(grid))})
 
 
-def testset_all(trainer, step: int, grid: int | None = None, downscale: int = 1, folder: Path | None = None,
+def testset_all(pipeline, step: int, grid: int | None = None, downscale: int = 1, folder: Path | None = None,
                 progress: bool = False) -> Path:
     """Every training camera at every time (spec §5.4 i_testset_all), the layout evaluation reads: per view the
     blended render (``imgs/``, the original's), the static-only and dynamic-only renders and the blending map
@@ -181,20 +181,20 @@ def testset_all(trainer, step: int, grid: int | None = None, downscale: int = 1,
     ``grid=K`` renders K evenly spaced times × the same K cameras (:func:`grid_indices`; a quick look, evaluation
     then scores that sub-grid), ``downscale`` renders smaller images (evaluation resizes the ground truth to them).
     """
-    d = trainer.data
+    d = pipeline.data
     picked = grid_indices(d.num_frames, grid)
-    root = folder or trainer.run_dir / str(trainer.cfg.info.evaldir) / f"step_{step:06d}"
+    root = folder or pipeline.run_dir / str(pipeline.cfg.info.evaldir) / f"step_{step:06d}"
     _scene_index(root, d.names)
     jobs = [(e, view) for e in picked for view in picked]
     if progress:
         from tqdm import tqdm
 
         jobs = tqdm(jobs, desc=f"multi-view {root.name}", unit="view")
-    H, W, focal = render_size(trainer, downscale)
+    H, W, focal = render_size(pipeline, downscale)
     for e, view in jobs:
         t = torch.full((d.num_scenes,), frame_time(e, d.num_frames), device=d.device)
-        out = trainer.renderer.render_views(d.poses[:, view, :, :4], t, H, W, focal, dynamic=True,
-                                            chunk=int(trainer.cfg.info.chunk))
+        out = pipeline.renderer.render_views(d.poses[:, view, :, :4], t, H, W, focal, dynamic=True,
+                                            chunk=int(pipeline.cfg.info.chunk))
         for sub, key in MULTIVIEW_MAPS.items():
             folder_e = root / f"{e + 1:08d}" / sub
             folder_e.mkdir(parents=True, exist_ok=True)
@@ -207,7 +207,7 @@ def testset_all(trainer, step: int, grid: int | None = None, downscale: int = 1,
                     iio.imwrite(path, to_uint8(maps[b]))
         folder_e = root / f"{e + 1:08d}" / DISPARITY_DIR
         folder_e.mkdir(parents=True, exist_ok=True)
-        disp = visuals.disparity(out["depth_map_full"].float(), ndc=trainer.renderer.settings.ndc).numpy()
+        disp = visuals.disparity(out["depth_map_full"].float(), ndc=pipeline.renderer.settings.ndc).numpy()
         for b in range(d.num_scenes):
             write_blend_png(folder_e / f"{view:03d}_{b:02d}.png", disp[b])
     return root

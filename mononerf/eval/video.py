@@ -8,7 +8,8 @@ evaluation dump: every training camera at every time, or ``--grid K`` evenly spa
 ``--outputs rgb,depth,blend,flow,sceneflow`` writes one mp4 per output and scene: the rgb render, the disparity
 (colour-mapped), the blending weight of the dynamic part (dynamicness, white = dynamic), the optical flow induced by
 the scene flow (the colour wheel: zero flow white, hue = direction) and the scene flow itself (the original's
-``norm_sf`` colours: x, y, z as red, green, blue, zero grey). ``--downscale F`` and ``--n-samples K`` make quick, small renders.
+``norm_sf`` colours: x, y, z as red, green, blue, zero grey). ``--downscale F`` and ``--n-samples K`` make quick,
+small renders.
 """
 
 from __future__ import annotations
@@ -26,34 +27,16 @@ MODES = ("spiral", "fixed-time", "fixed-view", "testset", "multiview")
 
 
 def load_run(run_dir: str | Path, device: str = "auto", checkpoint: str | None = None):
-    """A :class:`~mononerf.train.trainer.Trainer` rebuilt from ``RUN_DIR/config.conf`` with the newest (or the given)
-    checkpoint loaded and the features encoded (or read from the feature cache). Returns (trainer, step)."""
-    from mononerf.config import parse_config_file
-    from mononerf.train import checkpoint as ckpt
-    from mononerf.train.trainer import Trainer
+    """The :class:`~mononerf.train.pipeline.Pipeline` of ``RUN_DIR`` with the newest (or the given) checkpoint
+    loaded and the features encoded: :meth:`Pipeline.from_run`. Returns (pipeline, step)."""
+    from mononerf.train.pipeline import Pipeline
 
-    run_dir = Path(run_dir)
-    conf = run_dir / "config.conf"
-    if run_dir.is_file():
-        hint = f" (to use this checkpoint: RUN_DIR --checkpoint {run_dir})" if run_dir.suffix == ".tar" else ""
-        raise MonoNeRFError(f"{run_dir}: is a file, not a run folder{hint}")
-    if not conf.is_file():
-        raise MonoNeRFError(f"{run_dir}: not a run folder (no config.conf)")
-    path = Path(checkpoint) if checkpoint else ckpt.latest_dynamic(run_dir)
-    if path is None:
-        raise MonoNeRFError(f"{run_dir}: no checkpoint NNNNNN.tar of the dynamic stage yet")
-    trainer = Trainer(parse_config_file(str(conf), [f"run.device={device}"]), progress=False, run_logging=False)
-    trainer.run_dir = run_dir  # the folder given, wherever the run was trained (a copied or moved run folder)
-    loaded = ckpt.load_weights(trainer.model, path)
-    if loaded.note(path):
-        print(f"note: {loaded.note(path)}", file=sys.stderr)
-    trainer.encode()
-    return trainer, loaded.step
+    return Pipeline.from_run(run_dir, device, checkpoint)
 
 
-def select_run_scenes(trainer, names: list[str]):
+def select_run_scenes(pipeline, names: list[str]):
     """A view of a loaded run that renders only the scenes ``names`` (folder names or batch indices), in that order:
-    a shallow copy of the trainer with those scenes' data and features and its own renderer (same model and
+    a shallow copy of the pipeline with those scenes' data and features and its own renderer (same model and
     settings). Each scene of a multi-scene run costs a full render per frame; one scene costs one."""
     import copy
 
@@ -61,15 +44,15 @@ def select_run_scenes(trainer, names: list[str]):
     from mononerf.edit.fields import select_scenes
     from mononerf.train.step import FieldRenderer
 
-    idx = [scene_index(trainer.data.names, n) for n in names]
-    view = copy.copy(trainer)
-    view.data = trainer.data.subset(idx)
-    view.renderer = FieldRenderer(trainer.model, trainer.renderer.settings, trainer.data.num_frames)
-    view.renderer.features = select_scenes(trainer.renderer.features, idx)
+    idx = [scene_index(pipeline.data.names, n) for n in names]
+    view = copy.copy(pipeline)
+    view.data = pipeline.data.subset(idx)
+    view.renderer = FieldRenderer(pipeline.model, pipeline.renderer.settings, pipeline.data.num_frames)
+    view.renderer.features = select_scenes(pipeline.renderer.features, idx)
     return view
 
 
-def render_mode(trainer, step: int, mode: str, out: Path | None = None, time: int = 0, view: int = 0,
+def render_mode(pipeline, step: int, mode: str, out: Path | None = None, time: int = 0, view: int = 0,
                 substeps: int = 1, progress: bool = True, outputs: tuple[str, ...] = ("rgb",), downscale: int = 1,
                 repeat: int = 4, grid: int | None = None, frames: int | None = None) -> Path:
     """Render one video per scene and output; returns the folder holding ``{output}_{b:02d}.mp4`` (for
@@ -77,14 +60,14 @@ def render_mode(trainer, step: int, mode: str, out: Path | None = None, time: in
     ``spiral`` or ``fixed-time`` video (cameras spread over the spiral; default: the original's)."""
     from mononerf.eval import renders
 
-    d = trainer.data
-    folder = out or trainer.run_dir / "renders" / f"{mode}_{step:06d}"
+    d = pipeline.data
+    folder = out or pipeline.run_dir / "renders" / f"{mode}_{step:06d}"
     if mode == "spiral":
-        return renders.novel_view_time_video(trainer, step, folder, progress=progress, repeat=max(1, repeat),
+        return renders.novel_view_time_video(pipeline, step, folder, progress=progress, repeat=max(1, repeat),
                                              outputs=outputs, downscale=downscale, frames=frames)
     if mode == "multiview":
-        folder = out or trainer.run_dir / str(trainer.cfg.info.evaldir) / f"step_{step:06d}"
-        return renders.testset_all(trainer, step, grid=grid, downscale=downscale, folder=folder, progress=progress)
+        folder = out or pipeline.run_dir / str(pipeline.cfg.info.evaldir) / f"step_{step:06d}"
+        return renders.testset_all(pipeline, step, grid=grid, downscale=downscale, folder=folder, progress=progress)
     if mode == "fixed-time":
         if not 0 <= time < d.num_frames:
             raise MonoNeRFError(f"--time {time} is not a frame of these scenes (0..{d.num_frames - 1})")
@@ -102,7 +85,7 @@ def render_mode(trainer, step: int, mode: str, out: Path | None = None, time: in
         times = [frame_time(k, d.num_frames) for k in range(d.num_frames)]
     else:
         raise MonoNeRFError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-    renders.render_video(trainer, cams, times, folder, progress=progress, outputs=outputs, downscale=downscale)
+    renders.render_video(pipeline, cams, times, folder, progress=progress, outputs=outputs, downscale=downscale)
     return folder
 
 
@@ -114,11 +97,11 @@ def add_quick_render_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-samples", type=int, help="samples per ray (default: the run's train.N_samples)")
 
 
-def apply_quick_render_args(trainer, args) -> None:
+def apply_quick_render_args(pipeline, args) -> None:
     if args.n_samples is not None:
         if args.n_samples < 2:
             raise MonoNeRFError(f"--n-samples {args.n_samples}: need at least 2 samples per ray")
-        trainer.renderer.settings.n_samples = int(args.n_samples)
+        pipeline.renderer.settings.n_samples = int(args.n_samples)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,12 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         p.error(str(exc))
     try:
-        trainer, step = load_run(a.run_dir, a.device, a.checkpoint)
-        apply_quick_render_args(trainer, a)
+        pipeline, step = load_run(a.run_dir, a.device, a.checkpoint)
+        apply_quick_render_args(pipeline, a)
         if a.scenes:
-            trainer = select_run_scenes(trainer, [n.strip() for n in a.scenes.split(",") if n.strip()])
+            pipeline = select_run_scenes(pipeline, [n.strip() for n in a.scenes.split(",") if n.strip()])
         with torch.inference_mode():
-            folder = render_mode(trainer, step, a.mode, a.out, a.time, a.view, max(1, a.substeps), outputs=outputs,
+            folder = render_mode(pipeline, step, a.mode, a.out, a.time, a.view, max(1, a.substeps), outputs=outputs,
                                  downscale=a.downscale, repeat=a.repeat, grid=a.grid, frames=a.frames)
     except MonoNeRFError as exc:
         return report(exc)

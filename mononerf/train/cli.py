@@ -27,7 +27,7 @@ def evaluate_only(cfg, info) -> int:
     from mononerf.data.dataset import resolve_scene_dirs
     from mononerf.eval.evaluate import evaluate_run
     from mononerf.eval.video import load_run, render_mode
-    from mononerf.train.trainer import run_folder
+    from mononerf.train.pipeline import run_folder
 
     run_dir = run_folder(cfg, info.world_size)
     trainer, step = load_run(run_dir, cfg.run.device)

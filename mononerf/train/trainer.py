@@ -25,19 +25,17 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from mononerf.data.dataset import MultiSceneDataset, RayBatch, resolve_scene_dirs, split_frames
+from mononerf.data.dataset import RayBatch, split_frames
 from mononerf.errors import ConfigError, MonoNeRFError
 from mononerf.losses.total import LossFlags, LossQuirks, LossWeights, dynamic_stage_losses, static_stage_loss
-from mononerf.models.mononerf import MonoNeRF
 from mononerf.render.flow import induce_flow
 from mononerf.render.renderer import prepare_rays
 from mononerf.train import checkpoint as ckpt
 from mononerf.train.distributed import DistInfo, resolve_device
-from mononerf.train.feature_cache import encode_cached
 from mononerf.train.interrupts import StopRequests
 from mononerf.train.logger import RunLogger
 from mononerf.train.optim import OptimSettings
-from mononerf.train.step import FieldRenderer, RenderSettings
+from mononerf.train.pipeline import Pipeline
 
 STATIC, DYNAMIC = "static", "dynamic"
 
@@ -75,17 +73,6 @@ class Schedule:
         return s
 
 
-def run_folder(cfg, world_size: int = 1) -> Path:
-    """``{basedir}/{W}gpus{expname}``, for adaptation ``[{basename}_]{N}steps_{W}gpus{expname}`` (spec §5.6)."""
-    info, train = cfg.info, cfg.train
-    name = f"{world_size}gpus{info.expname}"
-    if info.fast_render:
-        name = f"{int(train.fast_render_iter)}steps_{name}"
-        if train.fast_render_basename:
-            name = f"{train.fast_render_basename}_{name}"
-    return Path(info.basedir) / name
-
-
 @dataclass
 class StageState:
     stage: str
@@ -115,17 +102,10 @@ class Trainer:
         self.callbacks = list(callbacks or [])
         self._last_saved: tuple[str, int] | None = None  # (stage, step) of the newest checkpoint written
         info, train = cfg.info, cfg.train
-        scene_dirs = resolve_scene_dirs(info.dataset_file_lists, train.datadir)
-        if not cfg.quirks.render_path_neighbour_clamp:
-            raise ConfigError("quirks.render_path_neighbour_clamp = false: induced-flow visualisation of render paths "
-                              "is not implemented yet, so the quirk has nothing to switch; leave it true")
-        pixel_offset = 0.0 if cfg.quirks.no_half_pixel_offset else 0.5
-        self.data = MultiSceneDataset.from_dirs(scene_dirs, device=self.device, pixel_offset=pixel_offset,
-                                                factor=int(train.factor),
-                                                spherify=bool(train.spherify),
-                                                num_novelviews=int(train.num_novelviews),
-                                                x_trans_multiplier=float(train.x_trans_multiplier),
-                                                y_trans_multiplier=float(train.y_trans_multiplier))
+        # scenes, model (seeded from info.random_seed + rank), renderer, run folder
+        self.pipeline = Pipeline(cfg, self.device, world_size=self.dist.world_size, rank=self.dist.rank)
+        self.data, self.model, self.renderer = self.pipeline.data, self.pipeline.model, self.pipeline.renderer
+        self.sampler, self.run_dir = self.pipeline.sampler, self.pipeline.run_dir
         S, T = self.data.num_scenes, self.data.num_frames
         if int(train.batch_size) < S:
             raise ConfigError(f"train.batch_size = {train.batch_size} is less than the {S} scenes: the original then "
@@ -142,17 +122,10 @@ class Trainer:
         self.frames_dynamic, self.frames_heldout = split_frames(T, int(cfg.model.training_frames) if unseen else None)
         self.frames_static = np.arange(T)
         self.static_pretrain = bool(train.pretrain) and (not unseen or bool(info.use_unseen_frame_pretrain))
-        self.run_dir = self._run_dir()
         # loss configuration (spec §4)
         self.loss_weights = LossWeights.from_conf(cfg)  # (unseen frames without pretraining: see LossFlags)
         self.loss_flags = LossFlags.from_conf(cfg, num_frames=T)
         self.loss_quirks = LossQuirks.from_conf(cfg)
-        # model and renderer
-        self.sampler = ckpt.seed_everything(int(info.random_seed) + self.dist.rank)
-        self.model = MonoNeRF.from_conf(cfg).to(self.device)
-        ndc = not bool(info.no_ndc)
-        near, far = (0.0, 1.0) if ndc else (float(self.data.bds.min()) * 0.9, float(self.data.bds.max()))
-        self.renderer = FieldRenderer(self.model, RenderSettings.from_conf(cfg, near, far), T)
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main and run_logging)
         self.history: list[tuple[str, int, float]] = []
         self._stops = StopRequests()  # entered by fit(): SIGINT / SIGTERM save and stop
@@ -164,20 +137,12 @@ class Trainer:
         self.logger.text(line)
 
     # ------------------------------------------------------------------------------------------------ set-up
-    def _run_dir(self) -> Path:
-        return run_folder(self.cfg, self.dist.world_size)
-
     def encode(self) -> None:
-        """Both encoders once over every frame of every scene (spec §5.3 step 1); features stay for the run and are
-        cached on disk (``run.feature_cache``) so a restart or an evaluation does not encode again."""
-        d = self.data
-        cache = self.cfg.run.feature_cache
-        if cache is not None:
-            cache = cache.replace("{basedir}", str(self.cfg.info.basedir).rstrip("/"))
-            if self.dist.is_main:
-                ckpt.remove_stale_temporaries(cache)  # of saves interrupted in earlier runs
-        self.renderer.features, hit = encode_cached(self.model, d.images, d.poses[..., :4], d.focals, cache)
-        if hit:
+        """The pipeline's one-shot encode (through the feature cache, whose stale temporary files go first)."""
+        cache = self.pipeline.feature_cache_dir()
+        if cache is not None and self.dist.is_main:
+            ckpt.remove_stale_temporaries(cache)  # of saves interrupted in earlier runs
+        if self.pipeline.encode():
             self.logger.text(f"encoder features loaded from {cache}")
 
     # ------------------------------------------------------------------------------------------------ resume
@@ -210,7 +175,7 @@ class Trainer:
         return StageState(STATIC if self.static_pretrain else DYNAMIC, 0)
 
     def _load(self, path, parts=None, content=None) -> ckpt.Loaded:
-        loaded = ckpt.load_weights(self.model, path, parts=parts, checkpoint=content)
+        loaded = self.pipeline.load(path, parts=parts, checkpoint=content)
         note = loaded.note(path)
         if note is not None:
             self.say(f"note: {note}")
@@ -408,11 +373,11 @@ class Trainer:
         from mononerf.eval import renders
 
         if due(s.i_testset, skip_first=True) or (fast_end and s.i_testset > 0):
-            renders.testset(self, i)
+            renders.testset(self.pipeline, i)
         if due(s.i_video, skip_first=True):
-            renders.novel_view_time_video(self, i)
+            renders.novel_view_time_video(self.pipeline, i)
         if self.cfg.info.testset_all and (due(s.i_testset_all, skip_first=True) or (fast_end and s.i_testset_all > 0)):
-            renders.testset_all(self, i)
+            renders.testset_all(self.pipeline, i)
 
     @torch.no_grad()
     def _log_images(self, stage: str, i: int) -> None:

@@ -65,14 +65,14 @@ def start_viewer(a: argparse.Namespace, verbose: bool = True):
     check_port_free(a.host, a.port)
     if a.n_samples is not None and a.n_samples < 2:
         raise MonoNeRFError(f"--n-samples {a.n_samples}: need at least 2 samples per ray")
-    trainer, step = load_run(run_dir, a.device, a.checkpoint)
-    trainer.model.eval()
-    scene = scene_index(trainer.data.names, a.scene) if a.scene is not None else 0
+    pipeline, step = load_run(run_dir, a.device, a.checkpoint)
+    pipeline.model.eval()
+    scene = scene_index(pipeline.data.names, a.scene) if a.scene is not None else 0
     try:
         import viser  # noqa: F401
     except ImportError:
         raise MonoNeRFError("the viewer needs the viser package: pip install -e '.[view]'") from None
-    return Viewer(trainer, step, host=a.host, port=a.port, scene=scene, coarse_height=a.coarse_height,
+    return Viewer(pipeline, step, host=a.host, port=a.port, scene=scene, coarse_height=a.coarse_height,
                   fine_height=a.fine_height, n_samples=a.n_samples, chunk=a.chunk, verbose=verbose).start()
 
 

@@ -201,32 +201,32 @@ class SceneView:
     (:func:`mononerf.edit.fields.select_scenes`), so a multi-scene run costs one scene per frame.
     """
 
-    def __init__(self, trainer, scene: int, chunk: int = 1024, n_samples: int | None = None):
+    def __init__(self, pipeline, scene: int, chunk: int = 1024, n_samples: int | None = None):
         from mononerf.edit.fields import select_scenes
 
-        d = trainer.data
+        d = pipeline.data
         if not 0 <= scene < d.num_scenes:
             raise MonoNeRFError(f"scene {scene} is not in this run (0..{d.num_scenes - 1})")
-        if trainer.renderer.features is None:
-            raise MonoNeRFError("the run's features are not encoded (call trainer.encode() first)")
-        self.trainer, self.scene, self.chunk = trainer, scene, int(chunk)
-        self.n_samples = int(n_samples or trainer.renderer.settings.n_samples)
+        if pipeline.renderer.features is None:
+            raise MonoNeRFError("the run's features are not encoded (call pipeline.encode() first)")
+        self.pipeline, self.scene, self.chunk = pipeline, scene, int(chunk)
+        self.n_samples = int(n_samples or pipeline.renderer.settings.n_samples)
         if self.n_samples < 2:
             raise MonoNeRFError(f"--n-samples {self.n_samples}: need at least 2 samples per ray")
         self.num_frames = d.num_frames
         self.ndc_hwf = (float(d.height), float(d.width), float(d.focals[scene]))
         self.device = d.device
-        self.feats = select_scenes(trainer.renderer.features, [scene])
+        self.feats = select_scenes(pipeline.renderer.features, [scene])
         self._render_feats = self.feats  # with projected feature maps once a render is big enough (weights fixed)
 
     @property
     def name(self) -> str:
-        return self.trainer.data.names[self.scene]
+        return self.pipeline.data.names[self.scene]
 
     def training_request(self, view: int, frame: float | None = None, height: int | None = None) -> ViewRequest:
         """The request of training camera ``view`` (its pose, field of view and aspect) at ``frame`` (default: its
         own time) and ``height`` pixels (default: the training height)."""
-        d = self.trainer.data
+        d = self.pipeline.data
         c2w = d.poses[self.scene, view, :, :4].double().cpu().numpy()
         h0, w0, f0 = self.ndc_hwf
         return ViewRequest(tuple(map(tuple, c2w.tolist())), fov_y(h0, f0), w0 / h0,
@@ -241,8 +241,8 @@ class SceneView:
         """
         if not 0.0 <= req.frame <= self.num_frames - 1:
             raise MonoNeRFError(f"time {req.frame:g} is outside the video (0..{self.num_frames - 1})")
-        s = self.trainer.renderer.settings
-        model = self.trainer.model
+        s = self.pipeline.renderer.settings
+        model = self.pipeline.model
         H, W = req.size
         c2w = req.pose(device=self.device)
         rays = client_rays(c2w, H, W, req.focal, self.ndc_hwf, ndc=s.ndc, pixel_offset=s.pixel_offset)
@@ -256,7 +256,7 @@ class SceneView:
         def ray_fn(rays, near, far):
             if cancel is not None and cancel():
                 raise RenderCancelled
-            out = self.trainer.renderer.render_time(rays, near, far, t, joint_fn, n_samples=self.n_samples)
+            out = self.pipeline.renderer.render_time(rays, near, far, t, joint_fn, n_samples=self.n_samples)
             # expected flowed position under the current dynamic weights (spec §3.5), per ray
             out["expected_pts_f"] = (out["weights_d"][..., None] * out["raw_pts_f"]).sum(-2)
             return {k: v for k, v in out.items() if k in VIEW_KEYS}
@@ -267,7 +267,7 @@ class SceneView:
 
     def image(self, req: ViewRequest, output: str, maps: dict[str, Tensor]) -> np.ndarray:
         """One output of a render as an (H, W, 3) uint8 RGB image (see :func:`output_image`)."""
-        s = self.trainer.renderer.settings
+        s = self.pipeline.renderer.settings
         flow = None
         if output == "flow":
             H, W = req.size

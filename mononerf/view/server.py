@@ -132,18 +132,18 @@ class _Client:
 class Viewer:
     """A viser server showing one loaded run (:func:`mononerf.eval.video.load_run`)."""
 
-    def __init__(self, trainer, step: int, host: str = "localhost", port: int = 8080, scene: int = 0,
+    def __init__(self, pipeline, step: int, host: str = "localhost", port: int = 8080, scene: int = 0,
                  coarse_height: int = 24, fine_height: int = 96, rest_s: float = 0.3, n_samples: int | None = None,
                  chunk: int = 512, verbose: bool = False):
         if coarse_height < 1 or fine_height < coarse_height:
             raise MonoNeRFError(f"render heights must satisfy 1 <= coarse ({coarse_height}) <= fine ({fine_height})")
-        self.trainer, self.step = trainer, int(step)
+        self.pipeline, self.step = pipeline, int(step)
         self.host, self.port, self.verbose = host, int(port), verbose
         self.coarse_height, self.fine_height, self.rest_s = int(coarse_height), int(fine_height), float(rest_s)
         self.n_samples, self.chunk = n_samples, int(chunk)
-        self.names = list(trainer.data.names)
-        self.num_frames = int(trainer.data.num_frames)
-        self.view = SceneView(trainer, scene, chunk=self.chunk, n_samples=n_samples)
+        self.names = list(pipeline.data.names)
+        self.num_frames = int(pipeline.data.num_frames)
+        self.view = SceneView(pipeline, scene, chunk=self.chunk, n_samples=n_samples)
         self.frame = 0.0
         self.output = "colour"
         self.playing = False
@@ -236,7 +236,7 @@ class Viewer:
     def _build_gui(self) -> None:
         gui = self.server.gui
         gui.configure_theme(control_width="large")
-        gui.add_markdown(f"**{self.trainer.run_dir.name}** · step {self.step} · {self.num_frames} frames")
+        gui.add_markdown(f"**{self.pipeline.run_dir.name}** · step {self.step} · {self.num_frames} frames")
         self._scene = gui.add_dropdown("Scene", options=tuple(self.names), initial_value=self.view.name,
                                        disabled=len(self.names) < 2)
         self._time = gui.add_slider("Time (frame)", min=0.0, max=float(max(self.num_frames - 1, 1)), step=0.01,
@@ -269,7 +269,7 @@ class Viewer:
             b = self.names.index(self._scene.value)
             if b != self.view.scene:
                 with self.render_lock:
-                    self.view = SceneView(self.trainer, b, chunk=self.chunk, n_samples=self.n_samples)
+                    self.view = SceneView(self.pipeline, b, chunk=self.chunk, n_samples=self.n_samples)
                 self._show_scene()
                 for c in list(self._clients.values()):
                     self._reset_camera(c.client, view=0, pull_back=4.0 * self._frustum_scale())
@@ -287,11 +287,11 @@ class Viewer:
     def _frustum_scale(self) -> float:
         """Frustum size: a tenth of the scene's nearest depth bound (forward-facing captures: the cameras sit close
         together, in front of the scene)."""
-        return 0.1 * float(self.trainer.data.bds[self.view.scene].min())
+        return 0.1 * float(self.pipeline.data.bds[self.view.scene].min())
 
     def _show_scene(self) -> None:
         """Frustums of the training cameras of the current scene, with their frame thumbnails."""
-        d = self.trainer.data
+        d = self.pipeline.data
         b = self.view.scene
         for f in self._frustums:
             f.remove()
@@ -327,7 +327,7 @@ class Viewer:
         """Put a browser's camera at training camera ``view`` of the current scene, ``pull_back`` scene units behind
         it (forward-facing scenes: start near the cameras and orbit around a point at the middle of the depth
         bounds)."""
-        d = self.trainer.data
+        d = self.pipeline.data
         b = self.view.scene
         c2w = d.poses[b, view, :, :4].double().cpu().numpy()
         near, far = (float(x) for x in d.bds[b, view].double().cpu())
