@@ -36,10 +36,10 @@ import configargparse
 from pyhocon import ConfigFactory, ConfigTree
 from pyhocon.config_parser import ConfigParser
 
-from mononerf.config_schema import FLAGS, KEYS, REQUIRED, Key, config_table_markdown, section_prefixes
+from mononerf.config_schema import FLAGS, KEYS, REQUIRED, Key, section_prefixes
 from mononerf.errors import ConfigError, MonoNeRFError, report
 
-__all__ = ["Config", "Section", "load_config", "parse_config_file", "build_arg_parser", "config_table_markdown",
+__all__ = ["Config", "Section", "load_config", "parse_config_file", "build_arg_parser",
            "read_hocon", "main"]
 
 COMMAND_LINE = "command line"
@@ -514,6 +514,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv == ["--markdown"]:
+            from mononerf.config_docs import config_table_markdown
+
             sys.stdout.write(config_table_markdown())
         else:
             sys.stdout.write(load_config(argv).to_hocon())

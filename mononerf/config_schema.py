@@ -47,6 +47,7 @@ FEATURE_CACHE = "mononerf/train/feature_cache.py"
 DIST = "mononerf/train/distributed.py"
 EVAL = "mononerf/eval/renders.py"
 TRAIN_CLI = "mononerf/train/cli.py"
+PIPELINE = "mononerf/train/pipeline.py"
 CONFIG = "mononerf/config.py"
 OPTIM = "mononerf/train/optim.py"
 _RECIPE = "new key (not in the original): a lever of the training recipe, docs/training.md"
@@ -211,9 +212,9 @@ SCHEMA: tuple[Key, ...] = (
     # ---------------------------------------------------------------- info (spec §7.1)
     _k("info.add_features", "bool", REQUIRED, "copied to args by the original", "unused: no effect in the "
        "original", "--add_features", cli_default=False),
-    _k("info.basedir", "str", REQUIRED, "log root; runs go to {basedir}/{expname}/", TRAINER, "--basedir",
+    _k("info.basedir", "str", REQUIRED, "log root; runs go to {basedir}/{expname}/", PIPELINE, "--basedir",
        cli_default="./logs/"),
-    _k("info.expname", "str", REQUIRED, "experiment name (the trainer prefixes '{W}gpus')", TRAINER, "--expname",
+    _k("info.expname", "str", REQUIRED, "experiment name (the trainer prefixes '{W}gpus')", PIPELINE, "--expname",
        cli_default="Balloon1_H270_DyNeRF_pretrain"),
     _k("info.ft_S", "bool", REQUIRED, "fine-tune the static branch flag", "unused: copied to args, never read",
        "--ft_S", cli_default=False),
@@ -307,11 +308,11 @@ SCHEMA: tuple[Key, ...] = (
     _k("train.dataset_type", "str", "llff", "NDC rays only for 'llff' (with not info.no_ndc)", CONFIG,
        "--dataset_type", choices=("llff",), note="the one scene format (LLFF poses_bounds.npy); NDC is chosen by "
        "info.no_ndc"),
-    _k("train.factor", "int", 2, "image downsample factor: the frames of images_<factor>/", TRAINER, "--factor",
+    _k("train.factor", "int", 2, "image downsample factor: the frames of images_<factor>/", PIPELINE, "--factor",
        note="the original's loader hard-coded 2 (images_2/)"),
     _k("train.lindisp", "bool", False, "sample linearly in disparity (no-NDC mode)", RENDERER, "--lindisp"),
     _k("train.spherify", "bool", False, "spherical 360 scenes: NeRF's LLFF normalisation (NDC must be off)",
-       TRAINER, "--spherify", note="the original has the flag but no code (spec §1.2)"),
+       PIPELINE, "--spherify", note="the original has the flag but no code (spec §1.2)"),
     _k("train.i_print", "int", 1000, "steps between TensorBoard scalars", TRAINER, "--i_print"),
     _k("train.i_log", "int", 100, "steps between log lines", TRAINER, "--i_log"),
     _k("train.i_img", "int", 1000, "steps between full-image renders to TensorBoard", TRAINER, "--i_img"),
@@ -350,14 +351,14 @@ SCHEMA: tuple[Key, ...] = (
     _k("train.frame2dolly", "int", -1, "dolly-zoom frame of the render path (-1 = spiral only)", CONFIG,
        "--frame2dolly", choices=(-1,), note="the dolly-zoom path is not built; the original ignored the flag and "
        "hard-coded -1"),
-    _k("train.x_trans_multiplier", "float", 1.0, "render path: x amplitude", TRAINER, "--x_trans_multiplier",
+    _k("train.x_trans_multiplier", "float", 1.0, "render path: x amplitude", PIPELINE, "--x_trans_multiplier",
        note="the original ignored the flag and hard-coded the same value"),
-    _k("train.y_trans_multiplier", "float", 0.33, "render path: y amplitude", TRAINER, "--y_trans_multiplier",
+    _k("train.y_trans_multiplier", "float", 0.33, "render path: y amplitude", PIPELINE, "--y_trans_multiplier",
        note="the original ignored the flag and hard-coded the same value"),
     _k("train.z_trans_multiplier", "float", 5.0, "render path: dolly amplitude", CONFIG,
        "--z_trans_multiplier", choices=(5.0,), note="the dolly-zoom path is not built; the original ignored the flag "
        "and hard-coded 5"),
-    _k("train.num_novelviews", "int", 60, "render path: number of poses", TRAINER, "--num_novelviews",
+    _k("train.num_novelviews", "int", 60, "render path: number of poses", PIPELINE, "--num_novelviews",
        note="the original ignored the flag and hard-coded the same value"),
     _k("train.focal_decrease", "float", 200.0, "render path: focal change of the dolly zoom", CONFIG,
        "--focal_decrease", choices=(200.0,), note="the dolly-zoom path is not built; the original ignored the flag "
@@ -374,7 +375,7 @@ SCHEMA: tuple[Key, ...] = (
        "batch's scenes; every scene trains in one batch here"),
     _k("train.fast_render_iter", "int", 0, "unseen-scene adaptation: static and dynamic steps (needs "
        "info.fast_render)", TRAINER, "--fast_render_iter"),
-    _k("train.fast_render_basename", "str?", None, "unseen-scene adaptation: prefix of the run name", TRAINER,
+    _k("train.fast_render_basename", "str?", None, "unseen-scene adaptation: prefix of the run name", PIPELINE,
        "--fast_render_basename"),
     # the dynamic-stage training recipe (new keys; docs/training.md). Every default is the original's behaviour.
     _k("train.dynamic_lrate_warmup", "int", 0, "dynamic stage: linear learning-rate warm-up over the first N steps "
@@ -416,7 +417,7 @@ SCHEMA: tuple[Key, ...] = (
     _k("run.eval_only", "bool", False, "evaluate the run's newest checkpoint (multi-view dump + scores), no "
        "training", TRAIN_CLI, "--eval_only", note="the original only skipped writing args.txt"),
     _k("run.feature_cache", "str?", "{basedir}/feature_cache", "folder of cached encoder features, keyed by the "
-       "frames, the encoder weights and the encoding quirks (null = no cache)", TRAINER,
+       "frames, the encoder weights and the encoding quirks (null = no cache)", PIPELINE,
        note="new key: a restart or an evaluation does not re-encode"),
     _k("run.feature_volume", "str", "native", "how the encoded features are held: native = each encoder layer at "
        "its own resolution, resized frame by frame when read (same values, ~half the memory); upsampled = the "
@@ -453,7 +454,7 @@ QUIRKS: tuple[tuple[str, str, str, str], ...] = (
      "rounded frame; t±1 queries carry t∓2/N"),
     ("no_half_pixel_offset", "§8.15", f"{RAYS}, {DATASET}", "pixel centres at integer coordinates (no +0.5) in "
      "rays and flow grids"),
-    ("render_path_neighbour_clamp", "§8.18", TRAINER, "render_path clamps the neighbour pose index by the batch "
+    ("render_path_neighbour_clamp", "§8.18", PIPELINE, "render_path clamps the neighbour pose index by the batch "
      "size"),
 )
 """The ``quirks`` block: every entry is a bool key ``quirks.<name>`` whose default is ``true`` (docs/quirks.md)."""
@@ -493,129 +494,3 @@ def section_prefixes() -> set[str]:
         for i in range(1, len(parts)):
             out.add(".".join(parts[:i]))
     return out
-
-
-# --------------------------------------------------------------------------------------------- docs/config.md
-def _cell(value: Any) -> str:
-    import json
-
-    text = "required" if value is REQUIRED else json.dumps(value) if not isinstance(value, str) else f'"{value}"'
-    return text.replace("|", "\\|")
-
-
-def _text(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-_INTRO = """\
-# Configuration reference
-
-<!-- Generated from mononerf/config_schema.py by `python -m mononerf.config --markdown > docs/config.md`.
-     Do not edit by hand: tests/test_config.py checks that this file is up to date. -->
-
-MonoNeRF builds ONE configuration at start-up from a HOCON conf file and the command line, validates it once, and
-hands typed sub-trees to the modules (`mononerf/config.py`: `load_config(argv)`, `parse_config_file(path)`).
-The conf files of the original live under `mononerf_conf/` with the same paths, names, keys and values
-(`quarter_frame_training/Truck.conf` includes `../../default_mv.conf`: the original's `../../../` could not load,
-spec §8.24). Print the resolved configuration of a run, with where each value came from:
-
-    python -m mononerf.config -c mononerf_conf/exp/quarter_frame_training/Balloon2.conf --N_static_iters=100001
-
-## Where a value comes from (lowest first; later wins)
-
-1. the key's default below (the original's code default, or its command-line default);
-2. `--config FILE`: a configargparse txt file of the original's flags (e.g. `configs/config_Balloon2.txt`);
-   the original auto-loaded that file, whose values equal the defaults here (its expname/basedir were overwritten
-   by `info.*`, its datadir is the default of `train.datadir`);
-3. the HOCON conf `-c/--conf` and the files it includes with `include required(...)` (paths relative to the
-   including file; the including file wins);
-4. the original's command-line flags, each setting ONE key (table below). A flag of an `info.*` key wins over
-   the conf: the original silently let the conf win (a defect, fixed);
-5. `--set KEY=VALUE` (repeatable): any dotted key; VALUE is a HOCON/JSON literal (`4`, `true`, `[0, 1]`, `"x"`,
-   `null`).
-
-`Config.source(key)` tells which file, `command line`, or `default` gave a key; `Config.save(path)` writes the
-resolved configuration (every key explicit) that `parse_config_file` reads back to an equal Config; the trainer
-writes it into the run folder.
-
-## Checks (each stops with one line naming the dotted key and the file or `command line` it came from)
-
-- an unknown key in a conf file, a `--config` file or `--set` (with a "did you mean" hint);
-- a wrong type (an int is accepted where a float is expected), a value outside a key's choices;
-- a missing required value (the keys the original read with `conf[...]`; `mononerf_conf/default.conf` gives them);
-- a missing conf or include file (named);
-- `info.no_ndc` must equal `not model.use_ndc` (the original's assert, spec §5.1);
-- `run.device` is `auto`, `cpu`, `cuda` or `cuda:N`; `train.N_importance` is 0; `model.use_global_encoder` is
-  false; `info.decay_iteration` is not 0 when `info.use_lambda_decay` (spec §8.30);
-  `train.fast_render_iter` != 0 needs `info.fast_render` (the original's assert).
-
-Defaults shown as `null` with a note are computed where the key is read. Column "default_mv.conf" shows the value
-that `mononerf_conf/default_mv.conf` (which includes `default.conf`) sets, where it sets the key. "used in" names
-the module that reads the key (some are written by later issues) or says why the key is deliberately unused.
-"""
-
-_SECTION_TEXT = {
-    "model": "HOCON keys of the model (spec §2, §7.1).",
-    "info": "HOCON keys of the run and the losses (spec §4, §5, §7.1).",
-    "train": "The original's command-line flags (spec §7.2), one key each, with the original's defaults.",
-    "run": "Infrastructure flags of the original (distributed launch), plus `--device`.",
-    "quirks": "The original's numerical quirks (spec §8), `true` = as the original; see `docs/quirks.md`.",
-}
-
-_NOT_ACCEPTED = """\
-## Keys of the original that are not accepted
-
-- `model.global_encoder.*` (read only with `model.use_global_encoder = true`, a dead path of the original),
-  the keys of encoder types `spatial` / `global` (`backbone`, `index_interp`, `latent_size`, ...: the original
-  named classes it never defined), and `data.format` (read only when `--dataset_format` was empty).
-  Setting them is an "unknown key" error.
-"""
-
-
-def config_table_markdown() -> str:
-    """``docs/config.md``: every key of :data:`ALL_KEYS` and every command-line flag, generated from this table."""
-    import os
-
-    from mononerf.config import read_hocon
-
-    conf = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "mononerf_conf",
-                        "default_mv.conf")
-    base = read_hocon(conf)[0]
-    out = [_INTRO]
-    for section in SECTIONS:
-        out += [f"## `{section}`\n", _SECTION_TEXT[section] + "\n",
-                "| key | type | default | default_mv.conf | flag | meaning | used in |",
-                "|---|---|---|---|---|---|---|"]
-        for k in ALL_KEYS:
-            if k.name.split(".")[0] != section:
-                continue
-            mv = _cell(base[k.name]) if k.name in base else ""
-            meaning = k.meaning + (f" — {k.note}" if k.note else "")
-            if k.choices:
-                meaning += f" (one of {', '.join(map(str, k.choices))})"
-            flags = ", ".join(f"`{f}`" for f in k.flags)
-            out.append(f"| `{k.name}` | {_text(k.type)} | {_cell(k.default)} | {mv} | {flags} | {_text(meaning)} "
-                       f"| {_text(k.used)} |")
-        out.append("")
-    out += ["## Command-line flags\n",
-            "Every flag of the original's `src/util/args.py` is accepted and sets the one key named here. "
-            "Flags the original never used are accepted and ignored (note says why). Boolean flags take an "
-            "optional value (`--no_ndc`, `--no_ndc=false`).\n",
-            "| flag | key | original default | note |", "|---|---|---|---|"]
-    for flag, text in FILE_FLAGS.items():
-        out.append(f"| `{flag}` | – | – | {_text(text)} |")
-    for k in ALL_KEYS:
-        if not k.flags:
-            continue
-        note = []
-        if k.used.startswith(("ignored", "unused")):
-            note.append("accepted, " + k.used)
-        if k.name.startswith("info."):
-            note.append("the command line wins over the conf (the original let the conf win)")
-        if k.note:
-            note.append(k.note)
-        orig = k.default if k.cli_default is REQUIRED else k.cli_default
-        flags = ", ".join(f"`{f}`" for f in k.flags)
-        out.append(f"| {flags} | `{k.name}` | {_cell(orig)} | {_text('; '.join(note))} |")
-    out += ["", _NOT_ACCEPTED]
-    return "\n".join(out)

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from mononerf.config import Config, Section, build_arg_parser, load_config, main, parse_config_file, read_hocon
-from mononerf.config_schema import ALL_KEYS, FLAGS, KEYS, QUIRKS, config_table_markdown
+from mononerf.config_docs import config_table_markdown
+from mononerf.config_schema import ALL_KEYS, FLAGS, KEYS, QUIRKS
 from mononerf.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

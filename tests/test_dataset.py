@@ -134,11 +134,6 @@ def test_pixel_rays_centre_pixel_looks_down_minus_z():
     torch.testing.assert_close(o[0, 0], torch.zeros(3))
 
 
-def test_device_move(two_scenes):
-    moved = two_scenes.to("cpu")
-    assert moved.images.device.type == "cpu" and moved.names == ["A", "B"]
-
-
 def test_half_pixel_offset_quirk_off_shifts_rays_and_grids(tmp_path):
     write_scene(tmp_path / "A", frames=3, height=10, width=14, seed=1)
     on = MultiSceneDataset.from_dirs([tmp_path / "A"])

@@ -155,9 +155,6 @@ class MultiSceneDataset:
     def width(self) -> int:
         return self.scenes[0].width
 
-    def to(self, device: torch.device | str) -> "MultiSceneDataset":
-        return MultiSceneDataset(self.scenes, device=device, pixel_offset=self.pixel_offset)
-
     # ----------------------------------------------------------------------------------------------- sampling
     def sample_rays(self, rng: np.random.RandomState, n_rand: int, frames: Sequence[int] | np.ndarray,
                     stage: str = "dynamic") -> RayBatch:

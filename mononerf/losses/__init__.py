@@ -16,7 +16,6 @@ from mononerf.losses.terms import (
 )
 from mononerf.losses.total import (
     DYNAMIC_LOG_KEYS,
-    STATIC_LOG_KEYS,
     LossFlags,
     LossQuirks,
     LossWeights,
@@ -35,7 +34,6 @@ __all__ = [
     "LossFlags",
     "LossQuirks",
     "LossWeights",
-    "STATIC_LOG_KEYS",
     "compute_depth_blending_loss",
     "compute_depth_loss",
     "compute_sf_smooth_loss",

@@ -41,7 +41,6 @@ DYNAMIC_LOG_KEYS = (
 ) + ("blend_dynamic", "blend_static")  # fmt: skip
 # The last two are not the original's: the mean blended dynamic weight (dynamicness) of the dynamic-sampled and the
 # static-sampled rays, logged only — what the blending does where the motion masks say the scene moves and not.
-STATIC_LOG_KEYS = ("psnr_s", "img_s_loss")
 
 
 @dataclass

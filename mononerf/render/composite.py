@@ -23,7 +23,6 @@ BLENDED_OUTPUT_KEYS = (
     "rgb_map_d", "depth_map_d", "acc_map_d", "weights_d",
     "dynamicness_map", "blending_map", "rgb_map_dyreg_d",
 )  # fmt: skip
-SINGLE_OUTPUT_KEYS = ("rgb_map", "weights", "depth_map", "acc_map", "alpha", "rgb")
 
 
 def sample_distances(z_vals: Tensor, rays_d: Tensor) -> Tensor:
