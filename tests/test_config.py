@@ -528,3 +528,12 @@ def test_original_keys_without_effect_here_are_refused_when_changed(exp_tree, ar
     with pytest.raises(ConfigError, match=re.escape(says)):
         load_config(["-c", str(exp_tree[1]), *args])
     load_config(["-c", str(exp_tree[1])])  # their defaults (the original's values) load
+
+
+def test_the_typed_quirks_are_the_quirks_block():
+    import dataclasses
+
+    from mononerf.quirks import Quirks
+
+    assert [f.name for f in dataclasses.fields(Quirks)] == [name for name, *_ in QUIRKS]
+    assert all(f.default is True for f in dataclasses.fields(Quirks))

@@ -12,12 +12,12 @@ import torch
 
 from mononerf.config import parse_config_file
 from mononerf.data.dataset import RayBatch
+from mononerf.quirks import Quirks
 from mononerf.losses import (
     DYNAMIC_LOG_KEYS,
     L1,
     L2,
     LossFlags,
-    LossQuirks,
     LossWeights,
     compute_depth_blending_loss,
     compute_depth_loss,
@@ -94,7 +94,7 @@ def make_inputs(S=2, R=4, K=10, T=6, frames=(2, 3), seed=0, num_static=2):
     return ret, batch, geo
 
 
-def run(ret, batch, geo, *, flags=ALL_ON, quirks=LossQuirks(), weights=LossWeights(), iteration=0):
+def run(ret, batch, geo, *, flags=ALL_ON, quirks=Quirks(), weights=LossWeights(), iteration=0):
     return dynamic_stage_losses(ret, batch, **geo, weights=weights, flags=flags, quirks=quirks, iteration=iteration)
 
 
@@ -302,7 +302,7 @@ def test_depth_target_in_place_quirk_both_ways():
         ret, batch, geo = make_inputs(seed=3)
         inv0 = batch.invdepth.clone()
         depth_d = ret["depth_map_d"].clone()
-        _, logs = run(ret, batch, geo, quirks=LossQuirks(depth_target_in_place=in_place))
+        _, logs = run(ret, batch, geo, quirks=Quirks(depth_target_in_place=in_place))
         rewritten = (inv0.max() - inv0) / (inv0.max() - inv0.min())  # the #14 target: grows with distance
         if in_place:
             assert torch.allclose(batch.invdepth, rewritten, atol=1e-15)  # the caller's tensor changed
@@ -333,7 +333,7 @@ def _frame_case(frames):
 
 
 def test_frame_gating_leak_both_ways():
-    leak, fixed = LossQuirks(), LossQuirks(frame_gating_leak=False)
+    leak, fixed = Quirks(), Quirks(frame_gating_leak=False)
     # scene 0 on the LAST frame (no t+1), scene 1 in the middle
     _, logs = run(*_frame_case((5, 3)), quirks=leak)  # the last scene (frame 3) decides: both scenes count
     assert logs["img_d_f_loss"].item() == pytest.approx(0.05)
@@ -362,14 +362,14 @@ def test_flow_losses_scene_sum_or_mean_and_neighbour_frames():
                                       geo["focal"][s], batch.grid[s:s + 1, :, 0:2], batch.grid[s:s + 1, :, gt][..., :2],
                                       batch.grid[s:s + 1, :, gt][..., 2:]).item() for s in range(2)]
     _, summed = run(ret, batch, geo)
-    _, mean = run(ret, batch, geo, quirks=LossQuirks(flow_loss_scene_sum=False))
+    _, mean = run(ret, batch, geo, quirks=Quirks(flow_loss_scene_sum=False))
     assert summed["flow_f_loss"].item() == pytest.approx(sum(ref["f"]), rel=1e-12)
     assert summed["flow_b_loss"].item() == pytest.approx(sum(ref["b"]), rel=1e-12)
     assert mean["flow_f_loss"].item() == pytest.approx(sum(ref["f"]) / 2, rel=1e-12)
     # scene 1 on the last frame has no forward flow: only scene 0 counts (sum = mean = its value)
     ret2, batch2, geo2 = make_inputs(frames=(2, 5))
     _, logs = run(ret2, batch2, geo2)
-    _, logs_mean = run(ret2, batch2, geo2, quirks=LossQuirks(flow_loss_scene_sum=False))
+    _, logs_mean = run(ret2, batch2, geo2, quirks=Quirks(flow_loss_scene_sum=False))
     assert logs["flow_f_loss"].item() == pytest.approx(logs_mean["flow_f_loss"].item())
     assert logs["flow_b_loss"].item() == pytest.approx(2 * logs_mean["flow_b_loss"].item())
     # the neighbour pose really matters: moving frame 3 of scene 0 changes flow_f only
@@ -387,14 +387,14 @@ def test_img_s_loss_scene_slice_both_ways():
     ret["rgb_map_s"] = batch.target + err
     _, logs = run(ret, batch, geo)  # [:2] slices the 2 scenes: all rays, (0.01·2 + 0.25·2) / 4 = 0.13
     assert logs["img_s_loss"].item() == pytest.approx(0.13)
-    _, logs = run(ret, batch, geo, quirks=LossQuirks(img_s_loss_scene_slice=False))  # rays [:2]: 0.01
+    _, logs = run(ret, batch, geo, quirks=Quirks(img_s_loss_scene_slice=False))  # rays [:2]: 0.01
     assert logs["img_s_loss"].item() == pytest.approx(0.01)
 
 
 def test_entropy_quirk_in_total():
     ret, batch, geo = make_inputs()
     _, a = run(ret, batch, geo)
-    _, b = run(*make_inputs(), quirks=LossQuirks(entropy_batch_normalisation=False))
+    _, b = run(*make_inputs(), quirks=Quirks(entropy_batch_normalisation=False))
     assert a["sparse_weights_d_loss"].item() == pytest.approx(10 * b["sparse_weights_d_loss"].item())  # K = 10
 
 
@@ -409,7 +409,7 @@ def test_entropy_quirk_in_total():
     ],
 )
 def test_gates_remove_their_terms(flag, keys):
-    quirks = LossQuirks(depth_target_in_place=False)  # keep #17 independent of #14 here
+    quirks = Quirks(depth_target_in_place=False)  # keep #17 independent of #14 here
     total_on, on = run(*make_inputs(), quirks=quirks)
     total_off, off = run(*make_inputs(), flags=dataclasses.replace(ALL_ON, **{flag: False}), quirks=quirks)
     assert all(k in on for k in keys) and not any(k in off for k in keys)
@@ -436,7 +436,7 @@ def test_lambda_decay_schedule():
     assert flow_temperature(10**6, ALL_ON, 6) == 1.0 and mask_losses_active(10**6, ALL_ON, 6)  # no decay
     assert resolve_decay_iteration(None, 12) == 25 and resolve_decay_iteration(None, 40) == 40
     assert flow_temperature(25000, dataclasses.replace(flags, decay_iteration=None), 12) == 0.1  # max(25, 12)
-    quirks = LossQuirks(depth_target_in_place=False)
+    quirks = Quirks(depth_target_in_place=False)
     early, logs = run(*make_inputs(), flags=flags, quirks=quirks, iteration=500)
     late, _ = run(*make_inputs(), flags=flags, quirks=quirks, iteration=1500)
     # after 1000 steps: flow weight 0.02 -> 0.002, mask and mask-flow losses no longer count (still logged)
@@ -527,16 +527,16 @@ def test_static_stage_loss_by_hand():
 # -------------------------------------------------------------------------------------------------------- config
 def test_from_conf_reads_the_exp_conf():
     cfg = parse_config_file(str(EXP_CONF))
-    w, f, q = LossWeights.from_conf(cfg), LossFlags.from_conf(cfg), LossQuirks.from_conf(cfg)
+    w, f, q = LossWeights.from_conf(cfg), LossFlags.from_conf(cfg), Quirks.from_conf(cfg)
     assert (w.full, w.dynamic, w.depth, w.order, w.flow, w.slow, w.smooth, w.consistency, w.mask, w.sparse,
             w.static_flow, w.mask_flow) == (3.0, 1.0, 0.04, 0.1, 0.02, 0.01, 0.1, 1.0, 0.1, 0.001, 0.5, 0.1)
     assert f.use_depth_blending_loss and f.use_static_flow_loss and f.use_mask_flow_loss
     assert f.blending_thickness == 0.03 and f.ndc and f.use_unseen_frame_pretrain and not f.use_lambda_decay
-    assert q == LossQuirks()
+    assert q == Quirks()
     cfg2 = cfg.with_overrides({"info.mask_flow_loss_lambda": None, "train.mask_loss_lambda": 0.3,
                                "quirks.frame_gating_leak": False})
     assert LossWeights.from_conf(cfg2).mask_flow == 0.3  # null = mask_loss_lambda
-    assert LossQuirks.from_conf(cfg2).frame_gating_leak is False
+    assert Quirks.from_conf(cfg2).frame_gating_leak is False
     assert LossFlags.from_conf(cfg.with_overrides({"info.decay_iteration": None})).decay_iteration is None
     assert LossFlags.from_conf(cfg.with_overrides({"info.decay_iteration": None}), num_frames=40).decay_iteration == 40
     truck = parse_config_file(str(ROOT / "mononerf_conf/exp/quarter_frame_training/Truck.conf"))

@@ -14,6 +14,7 @@ from mononerf.models.features import sample_frame_features, temporal_features
 from mononerf.models.heads import DynamicHead, StaticHead, linear_split
 from mononerf.models.mononerf import MonoNeRF
 from mononerf.models.trajectory import discrete_trajectory, ode_trajectory
+from mononerf.quirks import Quirks
 from mononerf.render.renderer import prepare_rays, render_rays_dynamic, render_rays_static
 
 torch.set_num_threads(2)
@@ -323,7 +324,7 @@ def test_static_pass_and_random_static_frame_quirk(tiny_setup):
     pts = torch.rand(2, 6, 8, 4) * 0.5
     pts[..., 3] = -1 + 2 / T  # frame 1
     rays_v = rays.viewdirs
-    fixed = _tiny_model(quirks={"random_static_frame": False})
+    fixed = _tiny_model(quirks=Quirks(random_static_frame=False))
     fixed.load_state_dict(model.state_dict())
     a, b = fixed.query_static(pts, rays_v, feats), fixed.query_static(pts, rays_v, feats)
     torch.testing.assert_close(a, b)  # deterministic: frame of the point's own time
@@ -338,7 +339,7 @@ def test_static_pass_and_random_static_frame_quirk(tiny_setup):
                                    "discrete_flow_branch_mixup", "encoder_batchnorm_train", "encoder_clip_stretch"])
 def test_each_model_quirk_changes_the_output(tiny_setup, quirk):
     images, c2w, focal, rays, t, T = tiny_setup
-    on, off = _tiny_model(), _tiny_model(quirks={quirk: False})
+    on, off = _tiny_model(), _tiny_model(quirks=Quirks().but(**{quirk: False}))
     off.load_state_dict(on.state_dict())
     out_on = _render(on, on.encode(images, c2w, focal), rays, t, T)
     out_off = _render(off, off.encode(images, c2w, focal), rays, t, T)
@@ -387,9 +388,9 @@ def test_from_conf_builds_the_released_architecture():
     assert s.view_head.views_linears[0].in_features == 27 + 256 and s.view_head.views_linears[0].out_features == 128
     assert m.discrete_steps == 2 and m.flow_mode == "discrete" and m.freeze_enc
     assert all(not p.requires_grad for p in m.encoder.parameters())
-    assert all(m.quirks.values())
+    assert m.quirks == Quirks()  # every quirk as the original
     off = MonoNeRF.from_conf(cfg.with_overrides(["quirks.latent_temporal_reshape=false"]))
-    assert off.quirks["latent_temporal_reshape"] is False
+    assert off.quirks == Quirks(latent_temporal_reshape=False)
 
 
 def test_from_conf_missing_checkpoint_names_the_file(tmp_path, monkeypatch):
@@ -432,10 +433,10 @@ def test_frozen_features_pass_no_gradient_to_the_trajectory(tiny_setup):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cpu_and_cuda_give_the_same_outputs(tiny_setup):
     images, c2w, focal, rays, t, T = tiny_setup
-    model = _tiny_model(quirks={"random_static_frame": False})
+    model = _tiny_model(quirks=Quirks(random_static_frame=False))
     feats = model.encode(images, c2w, focal)
     out_cpu = _render(model, feats, rays, t, T)
-    gpu = _tiny_model(quirks={"random_static_frame": False}).cuda()
+    gpu = _tiny_model(quirks=Quirks(random_static_frame=False)).cuda()
     gpu.load_state_dict(model.state_dict())
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -454,7 +455,7 @@ def test_a_cuda_render_waits_for_the_device_once_per_field_query(tiny_setup):
     import warnings
 
     images, c2w, focal, rays, t, T = tiny_setup
-    model = _tiny_model(quirks={"random_static_frame": False}).cuda()
+    model = _tiny_model(quirks=Quirks(random_static_frame=False)).cuda()
     feats = model.encode(images.cuda(), c2w.cuda(), focal.cuda())
     rays_gpu, t_gpu = type(rays)(*(x.cuda() for x in rays)), t.cuda()
 
@@ -509,7 +510,7 @@ def _loss_and_grads(model, out):
 def test_batchify_is_exact_for_per_point_fields(f64_case, per_call):
     # without the scrambling quirk every point is independent: slicing the network calls changes nothing
     model, feats, rays, t, T = f64_case
-    model.quirks["latent_temporal_reshape"] = False
+    model.quirks = Quirks(latent_temporal_reshape=False)
     whole = _batchified_render(model, feats, rays, t, T, per_call=10**6)  # 6 rays x 8 samples = 48 points: one call
     sliced = _batchified_render(model, feats, rays, t, T, per_call=per_call)
     for k in ("rgb_map_full", "depth_map_full", "sceneflow_f", "rgb_map_d_b"):
@@ -519,7 +520,7 @@ def test_batchify_is_exact_for_per_point_fields(f64_case, per_call):
     torch.testing.assert_close(ls, lw, atol=1e-10, rtol=0)
     for a, b in zip(gs, gw):
         torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
-    model.quirks["latent_temporal_reshape"] = True
+    model.quirks = Quirks()
 
 
 def test_batchify_groups_points_like_the_originals_netchunk(f64_case):
@@ -647,8 +648,8 @@ def test_inference_features_render_the_same_as_per_point_layers(f64_case, reshap
         feats = dataclasses.replace(feats, latent=_f64_native(f64_case))
     rays = type(rays)(*(x.double() for x in rays))
     t = torch.tensor([(f + 0.25) * 2 / T - 1 for f in frames], dtype=torch.float64)
-    saved = dict(model.quirks)
-    model.quirks["latent_temporal_reshape"] = reshape_quirk
+    saved = model.quirks
+    model.quirks = saved.but(latent_temporal_reshape=reshape_quirk)
     try:
         with torch.inference_mode():
             fast = model.inference_features(feats, 10 ** 9)
@@ -656,7 +657,7 @@ def test_inference_features_render_the_same_as_per_point_layers(f64_case, reshap
             out_fast = _render(model, fast, rays, t, T, perturb=False, raw_noise_std=0.0)
             out_plain = _render(model, feats, rays, t, T, perturb=False, raw_noise_std=0.0)
     finally:
-        model.quirks.update(saved)
+        model.quirks = saved
     assert out_fast.keys() == out_plain.keys()
     for key in out_plain:
         torch.testing.assert_close(out_fast[key], out_plain[key], atol=1e-10, rtol=0, msg=key)

@@ -17,7 +17,6 @@ from mononerf.losses.terms import (
 from mononerf.losses.total import (
     DYNAMIC_LOG_KEYS,
     LossFlags,
-    LossQuirks,
     LossWeights,
     dynamic_stage_losses,
     flow_temperature,
@@ -32,7 +31,6 @@ __all__ = [
     "L1",
     "L2",
     "LossFlags",
-    "LossQuirks",
     "LossWeights",
     "compute_depth_blending_loss",
     "compute_depth_loss",

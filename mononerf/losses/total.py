@@ -10,7 +10,7 @@ NaN checks are the trainer's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -29,6 +29,7 @@ from mononerf.losses.terms import (
     induced_flow_loss,
     mse2psnr,
 )
+from mononerf.quirks import Quirks
 from mononerf.utils.checks import check_shape
 from mononerf.utils.tensors import constant_like
 
@@ -146,22 +147,6 @@ class LossFlags:
         )
 
 
-@dataclass
-class LossQuirks:
-    """The original's loss quirks (spec §8.4, §8.9-8.11; docs/quirks.md); True = as the original."""
-
-    depth_target_in_place: bool = True
-    frame_gating_leak: bool = True
-    flow_loss_scene_sum: bool = True
-    img_s_loss_scene_slice: bool = True
-    entropy_batch_normalisation: bool = True
-
-    @classmethod
-    def from_conf(cls, cfg) -> "LossQuirks":
-        """Read ``quirks.<name>`` for each field."""
-        return cls(**{f.name: bool(cfg.quirks[f.name]) for f in fields(cls)})
-
-
 # ------------------------------------------------------------------------------------------------------ schedules
 def resolve_decay_iteration(decay_iteration: int | None, num_frames: int) -> int:
     """``info.decay_iteration``, with null meaning ``max(25, num_frames)`` (spec §4.3)."""
@@ -268,7 +253,7 @@ def _per_scene(value: float | Tensor, S: int, like: Tensor, name: str) -> Tensor
 
 def _flow_losses(
     ret: dict[str, Tensor], batch: RayBatch, c2w_all: Tensor, H, W, focal, num_frames: int, flags: LossFlags,
-    quirks: LossQuirks, logs: dict[str, Tensor],
+    quirks: Quirks, logs: dict[str, Tensor],
 ) -> None:
     """#6-7: induced optical flow vs RAFT flow, per scene with an existing neighbour frame (spec §3.5, §8.10)."""
     S = batch.grid.shape[0]
@@ -305,7 +290,7 @@ def dynamic_stage_losses(
     num_static: int | None = None,
     weights: LossWeights,
     flags: LossFlags,
-    quirks: LossQuirks,
+    quirks: Quirks,
     iteration: int,
     near: float = 0.0,
     far: float = 1.0,
@@ -353,7 +338,7 @@ def dynamic_stage_losses(
         H, W, focal: image size and focal, numbers or per-scene (S,).
         num_frames: T.
         num_static: rays [0, num_static) of each scene are static-sampled; None = ``batch.num_static``.
-        weights, flags, quirks: see :class:`LossWeights`, :class:`LossFlags`, :class:`LossQuirks`.
+        weights, flags, quirks: see :class:`LossWeights`, :class:`LossFlags`, :class:`~mononerf.quirks.Quirks`.
         iteration: dynamic-stage step (lambda decay).
         near, far: sampling bounds (0, 1 in NDC).
         train_blending: False leaves the terms that train the blending weight out of the total (a blending

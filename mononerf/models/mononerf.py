@@ -25,6 +25,7 @@ from mononerf.models.encoders import Resnet18Encoder, SpatialTemporalEncoder, pr
 from mononerf.models.features import ProjectedVolume, sample_frame_features, standardize_volume, temporal_features
 from mononerf.models.heads import DynamicHead, StaticHead
 from mononerf.models.trajectory import discrete_trajectory, ode_trajectory
+from mononerf.quirks import Quirks
 from mononerf.render.rays import invert_pose, ndc_to_world, project_to_pixels
 from mononerf.utils.checks import check_shape
 
@@ -88,25 +89,15 @@ class MonoNeRF(nn.Module):
         standardize_latent, standardize_latent2d: standardise each channel of the video / image encoder's
             pixel-aligned features per scene after encoding (:func:`~mononerf.models.features.standardize_volume`;
             not in the original, ``model.encoder[_2d].standardize_features``, docs/training.md).
-        quirks: the original's numerical quirks (``quirks.*``, spec §8), default all True.
+        quirks: the original's numerical quirks (:class:`~mononerf.quirks.Quirks`), default all as the original.
     """
-
-    QUIRK_DEFAULTS = {
-        "discrete_flow_branch_mixup": True,
-        "temporal_feature_ndc_as_world": True,
-        "latent_temporal_reshape": True,
-        "encoder_clip_stretch": True,
-        "encoder_batchnorm_train": True,
-        "random_static_frame": True,
-        "neighbour_time_rounding": True,
-    }
 
     def __init__(self, encoder: SpatialTemporalEncoder, encoder2d: Resnet18Encoder | None, dynamic: DynamicHead,
                  static: StaticHead, *, multires: int = 10, multires_views: int = 4, flow_mode: str = "discrete",
                  discrete_steps: int = 1, ode_solver: str = "dopri5", ode_rtol: float = 0.01, ode_atol: float = 0.001,
                  ode_step_size: float | None = None, use_adjoint: bool = False, use_ndc: bool = True,
                  feat_guided_flow: bool = True, use_temporal_feature: bool = True, freeze_enc: bool = True,
-                 standardize_latent: bool = False, standardize_latent2d: bool = False, quirks: dict | None = None):
+                 standardize_latent: bool = False, standardize_latent2d: bool = False, quirks: Quirks | None = None):
         super().__init__()
         if flow_mode not in FLOW_MODES:
             raise ValueError(f"flow_mode must be one of {FLOW_MODES}, got {flow_mode!r}")
@@ -119,7 +110,7 @@ class MonoNeRF(nn.Module):
         self.use_ndc, self.feat_guided_flow = use_ndc, feat_guided_flow
         self.use_temporal_feature, self.freeze_enc = use_temporal_feature, freeze_enc
         self.standardize_latent, self.standardize_latent2d = standardize_latent, standardize_latent2d
-        self.quirks = dict(self.QUIRK_DEFAULTS, **(quirks or {}))
+        self.quirks = quirks or Quirks()
 
     # ------------------------------------------------------------------------------------------------ encode
     def encode(self, images: torch.Tensor, c2w: torch.Tensor, focal: torch.Tensor) -> SceneFeatures:
@@ -130,7 +121,7 @@ class MonoNeRF(nn.Module):
         """
         check_shape(images, "S T H W 3", "images")
         check_shape(c2w, "S T 3 4", "c2w")
-        bn_train = self.quirks["encoder_batchnorm_train"]
+        bn_train = self.quirks.encoder_batchnorm_train
         ctx = torch.no_grad() if self.freeze_enc else torch.enable_grad()
         # frozen encoders keep their BatchNorm buffers: the train-mode BatchNorm of the encode (the original's)
         # would move the running statistics, which nothing reads; kept, a resumed run's state equals an
@@ -138,7 +129,7 @@ class MonoNeRF(nn.Module):
         kept = [(b, b.detach().clone()) for enc in (self.encoder, self.encoder2d) if enc is not None
                 for b in enc.buffers()] if self.freeze_enc else []
         with ctx:
-            clip = preprocess_clip(images * 255.0, stretch=self.quirks["encoder_clip_stretch"])
+            clip = preprocess_clip(images * 255.0, stretch=self.quirks.encoder_clip_stretch)
             out = self.encoder.encode(clip, batchnorm_train=bn_train)
             out2d = self.encoder2d.encode(images, batchnorm_train=bn_train) if self.encoder2d is not None else None
             latent, latent2d = out["latent"], None if out2d is None else out2d["latent"]
@@ -194,7 +185,7 @@ class MonoNeRF(nn.Module):
         # one frame per scene, read back to the host once per query: the frame indices choose which maps the
         # lookups read (Python-level choices), and on a GPU each read of a device tensor waits for the device
         frame = torch.ceil(tau[:, 0] - 0.5).long().clamp(0, feats.num_frames - 1).cpu()
-        if not self.quirks["neighbour_time_rounding"]:
+        if not self.quirks.neighbour_time_rounding:
             # spec §8.14: the original's velocity field runs at the continuous time while features are read at the
             # rounded frame; false evaluates the velocity at the rounded frame too
             tau = torch.ceil(tau - 0.5)
@@ -227,7 +218,7 @@ class MonoNeRF(nn.Module):
         code = self.mlp_dynamic.global_code(feats.pooled_flow_latent, self.feat_guided_flow)
         if self.flow_mode == "discrete":
             x_b, x_f = discrete_trajectory(self.mlp_dynamic, self.embed_pts, xyz, tau, feats.num_frames, code,
-                                           self.discrete_steps, self.quirks["discrete_flow_branch_mixup"])
+                                           self.discrete_steps, self.quirks.discrete_flow_branch_mixup)
         else:
             x_b, x_f = ode_trajectory(self.mlp_dynamic, self.embed_pts, xyz, tau, feats.num_frames, code, **self.ode)
         n = feats.num_frames
@@ -246,13 +237,13 @@ class MonoNeRF(nn.Module):
             latent = latent.detach()
         latent_temporal = None
         if self.use_temporal_feature:
-            as_world = self.quirks["temporal_feature_ndc_as_world"]
+            as_world = self.quirks.temporal_feature_ndc_as_world
             pb = x_b if as_world else self._to_world(x_b, feats)  # spec §8.2: NDC points used as world points
             pf = x_f if as_world else self._to_world(x_f, feats)
             uv_b = self._project(pb, (frame - 1).clamp(0, n - 1), feats)
             uv_f = self._project(pf, (frame + 1).clamp(0, n - 1), feats)
             latent_temporal = temporal_features(feats.latent, frame, n, latent, uv_b, uv_f, feats.image_size,
-                                                feats.latent_scaling, self.quirks["latent_temporal_reshape"])
+                                                feats.latent_scaling, self.quirks.latent_temporal_reshape)
             if self.freeze_enc:
                 # the original detaches the gathered features (stop_encoder_grad, spec §2.7 step 6): no gradient
                 # reaches the trajectory through the sampling positions either
@@ -268,7 +259,7 @@ class MonoNeRF(nn.Module):
         Quirk ``random_static_frame`` (spec §8.7): features come from a random frame per scene per call.
         """
         xyz, _, frame, emb, views, (s, r, k) = self._points(pts_ref, viewdirs, feats)
-        if self.quirks["random_static_frame"]:
+        if self.quirks.random_static_frame:
             frame = torch.randint(0, feats.num_frames, (s,), generator=generator,
                                   device="cpu" if generator is None else generator.device).to(frame.device)
         uv = self._project(self._to_world(xyz, feats), frame, feats)
@@ -301,8 +292,9 @@ class MonoNeRF(nn.Module):
 
     # ------------------------------------------------------------------------------------------------ factory
     @classmethod
-    def from_conf(cls, cfg) -> "MonoNeRF":
-        """Build from the resolved config (``model.*``, ``train.multires*``, ``info.freeze_enc``, ``quirks.*``).
+    def from_conf(cls, cfg, quirks: Quirks | None = None) -> "MonoNeRF":
+        """Build from the resolved config (``model.*``, ``train.multires*``, ``info.freeze_enc``; ``quirks``, made
+        from ``quirks.*`` when not given).
 
         Widths come from the sub-modules (encoder latent sizes, embedding widths), never from the config.
         """
@@ -334,11 +326,11 @@ class MonoNeRF(nn.Module):
             d_latent=(encoder2d or encoder).latent_size, d_hidden=sta_c.d_hidden, n_blocks=sta_c.n_blocks,
             combine_layer=sta_c.combine_layer, beta=sta_c.beta, use_viewdirs=sta_c.use_viewdirs,
             pixelnerf_mode=sta_c.pixelnerf_mode, origin_pipeline=sta_c.origin_pipeline, use_spade=sta_c.use_spade)
-        quirks = {k: bool(cfg.quirks[k]) for k in cls.QUIRK_DEFAULTS}
         return cls(encoder, encoder2d, dynamic, static, multires=multires, multires_views=multires_views,
                    flow_mode=dyn_c.flow_mode, discrete_steps=dyn_c.discrete_steps, ode_solver=dyn_c.ode_solver,
                    ode_rtol=dyn_c.rtol, ode_atol=dyn_c.atol, ode_step_size=dyn_c.ode_step_size,
                    use_adjoint=dyn_c.use_adjoint, use_ndc=m.use_ndc, feat_guided_flow=m.feat_guided_flow,
                    use_temporal_feature=dyn_c.use_temporal_feature, freeze_enc=freeze,
                    standardize_latent=bool(enc_c.standardize_features),
-                   standardize_latent2d=bool(m.encoder_2d.standardize_features), quirks=quirks)
+                   standardize_latent2d=bool(m.encoder_2d.standardize_features),
+                   quirks=quirks or Quirks.from_conf(cfg))

@@ -38,7 +38,7 @@ def cache_key(model: MonoNeRF, images: torch.Tensor) -> str:
             _update(h, tensor)
     h.update(str(model.encoder.used_latent_layers).encode())
     h.update(f"native={model.encoder.native_latent}".encode())
-    h.update(str({k: model.quirks[k] for k in ("encoder_clip_stretch", "encoder_batchnorm_train")}).encode())
+    h.update(str({k: getattr(model.quirks, k) for k in ("encoder_clip_stretch", "encoder_batchnorm_train")}).encode())
     if model.standardize_latent or model.standardize_latent2d:  # (absent from the keys of earlier caches)
         h.update(f"standardize={model.standardize_latent},{model.standardize_latent2d}".encode())
     return h.hexdigest()[:32]

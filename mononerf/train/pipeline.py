@@ -16,6 +16,7 @@ import torch
 from mononerf.data.dataset import MultiSceneDataset, resolve_scene_dirs
 from mononerf.errors import ConfigError, MonoNeRFError
 from mononerf.models.mononerf import MonoNeRF
+from mononerf.quirks import Quirks
 from mononerf.train import checkpoint as ckpt
 from mononerf.train.distributed import resolve_device
 from mononerf.train.feature_cache import encode_cached
@@ -50,11 +51,12 @@ class Pipeline:
         self.cfg = cfg
         self.device = torch.device(device) if device is not None else resolve_device(cfg.run.device)
         info, train = cfg.info, cfg.train
+        self.quirks = Quirks.from_conf(cfg)  # made once, handed to the model, the renderer and the losses
         scene_dirs = resolve_scene_dirs(info.dataset_file_lists, train.datadir)
-        if not cfg.quirks.render_path_neighbour_clamp:
+        if not self.quirks.render_path_neighbour_clamp:
             raise ConfigError("quirks.render_path_neighbour_clamp = false: induced-flow visualisation of render paths "
                               "is not implemented yet, so the quirk has nothing to switch; leave it true")
-        pixel_offset = 0.0 if cfg.quirks.no_half_pixel_offset else 0.5
+        pixel_offset = 0.0 if self.quirks.no_half_pixel_offset else 0.5
         self.data = MultiSceneDataset.from_dirs(scene_dirs, device=self.device, pixel_offset=pixel_offset,
                                                 factor=int(train.factor),
                                                 spherify=bool(train.spherify),
@@ -62,10 +64,11 @@ class Pipeline:
                                                 x_trans_multiplier=float(train.x_trans_multiplier),
                                                 y_trans_multiplier=float(train.y_trans_multiplier))
         self.sampler = ckpt.seed_everything(int(info.random_seed) + rank)
-        self.model = MonoNeRF.from_conf(cfg).to(self.device)
+        self.model = MonoNeRF.from_conf(cfg, self.quirks).to(self.device)
         ndc = not bool(info.no_ndc)
         near, far = (0.0, 1.0) if ndc else (float(self.data.bds.min()) * 0.9, float(self.data.bds.max()))
-        self.renderer = FieldRenderer(self.model, RenderSettings.from_conf(cfg, near, far), self.data.num_frames)
+        self.renderer = FieldRenderer(self.model, RenderSettings.from_conf(cfg, near, far, self.quirks),
+                                      self.data.num_frames)
         self.run_dir = run_folder(cfg, world_size)
 
     # ------------------------------------------------------------------------------------------------ features

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
+from mononerf.quirks import Quirks
 from mononerf.render.rays import RayBundle
 from mononerf.render.renderer import batchify_field, render_full_image, render_rays_dynamic, render_rays_static
 
@@ -37,12 +38,13 @@ class RenderSettings:
     activation_checkpointing: bool = False
 
     @classmethod
-    def from_conf(cls, cfg, near: float = 0.0, far: float = 1.0) -> "RenderSettings":
+    def from_conf(cls, cfg, near: float = 0.0, far: float = 1.0, quirks: Quirks | None = None) -> "RenderSettings":
+        q = quirks or Quirks.from_conf(cfg)
         return cls(n_samples=int(cfg.train.N_samples), perturb=float(cfg.train.perturb) > 0,
                    lindisp=bool(cfg.train.lindisp), raw_noise_std=float(cfg.train.raw_noise_std),
-                   ndc=not bool(cfg.info.no_ndc), near=near, far=far, shared_noise=bool(cfg.quirks.shared_sigma_noise),
+                   ndc=not bool(cfg.info.no_ndc), near=near, far=far, shared_noise=q.shared_sigma_noise,
                    dynerf_blending=bool(cfg.train.DyNeRF_blending),
-                   pixel_offset=0.0 if cfg.quirks.no_half_pixel_offset else 0.5,
+                   pixel_offset=0.0 if q.no_half_pixel_offset else 0.5,
                    netchunk=int(cfg.train.netchunk),
                    activation_checkpointing=bool(cfg.run.activation_checkpointing))
 

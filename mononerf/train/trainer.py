@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from mononerf.data.dataset import RayBatch, split_frames
 from mononerf.errors import ConfigError, MonoNeRFError
-from mononerf.losses.total import LossFlags, LossQuirks, LossWeights, dynamic_stage_losses, static_stage_loss
+from mononerf.losses.total import LossFlags, LossWeights, dynamic_stage_losses, static_stage_loss
 from mononerf.render.flow import induce_flow
 from mononerf.render.renderer import prepare_rays
 from mononerf.train import checkpoint as ckpt
@@ -125,7 +125,7 @@ class Trainer:
         # loss configuration (spec §4)
         self.loss_weights = LossWeights.from_conf(cfg)  # (unseen frames without pretraining: see LossFlags)
         self.loss_flags = LossFlags.from_conf(cfg, num_frames=T)
-        self.loss_quirks = LossQuirks.from_conf(cfg)
+        self.loss_quirks = self.pipeline.quirks
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main and run_logging)
         self.history: list[tuple[str, int, float]] = []
         self._stops = StopRequests()  # entered by fit(): SIGINT / SIGTERM save and stop
