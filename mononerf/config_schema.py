@@ -40,7 +40,8 @@ RENDER_PATH = "mononerf/data/poses.py"
 RAYS = "mononerf/render/rays.py"
 VOLUME = "mononerf/render/composite.py"
 RENDERER = "mononerf/render/renderer.py"
-LOSSES = "mononerf/losses/total.py"
+LOSSES = "mononerf/losses/weights.py"
+LOSS_TERMS = "mononerf/losses/total.py"
 TRAINER = "mononerf/train/trainer.py"
 CHECKPOINT = "mononerf/train/checkpoint.py"
 FEATURE_CACHE = "mononerf/train/feature_cache.py"
@@ -437,7 +438,7 @@ QUIRKS: tuple[tuple[str, str, str, str], ...] = (
     ("temporal_feature_ndc_as_world", "§8.2", MODEL, "flowed NDC points projected with the t±1 pose as if they "
      "were world points"),
     ("latent_temporal_reshape", "§8.3", MODEL, "t±1 features reshaped (SB,C,2,P)→(SB,P,2,C) without a transpose"),
-    ("depth_target_in_place", "§8.4", LOSSES, "the depth-blending loss rewrites the disparity target that the "
+    ("depth_target_in_place", "§8.4", LOSS_TERMS, "the depth-blending loss rewrites the disparity target that the "
      "depth loss then uses (inverted ordering)"),
     ("encoder_clip_stretch", "§8.5", f"{DATASET}, {MODEL}", "video-encoder clip stretched to the swapped (H,W); "
      "NDC→world and the principal point use that swapped size"),
@@ -446,10 +447,10 @@ QUIRKS: tuple[tuple[str, str, str, str], ...] = (
     ("random_static_frame", "§8.7", MODEL, "static features from a random frame per scene and call during static "
      "pretraining"),
     ("shared_sigma_noise", "§8.8", VOLUME, "one noise tensor added to both static and dynamic sigma"),
-    ("frame_gating_leak", "§8.9", LOSSES, "t±1 photometric losses gated by the last scene's frame for all scenes"),
-    ("flow_loss_scene_sum", "§8.10", LOSSES, "optical-flow losses summed (not averaged) over scenes"),
-    ("img_s_loss_scene_slice", "§8.11", LOSSES, "img_s_loss slices [:N_rand//2] on the scene dim (logged only)"),
-    ("entropy_batch_normalisation", "§8.11", LOSSES, "entropy divided by B·R (shape[0]·shape[1])"),
+    ("frame_gating_leak", "§8.9", LOSS_TERMS, "t±1 photometric losses gated by the last scene's frame for all scenes"),
+    ("flow_loss_scene_sum", "§8.10", LOSS_TERMS, "optical-flow losses summed (not averaged) over scenes"),
+    ("img_s_loss_scene_slice", "§8.11", LOSS_TERMS, "img_s_loss slices [:N_rand//2] on the scene dim (logged only)"),
+    ("entropy_batch_normalisation", "§8.11", LOSS_TERMS, "entropy divided by B·R (shape[0]·shape[1])"),
     ("neighbour_time_rounding", "§8.14", f"{MODEL}, {RENDERER}", "velocity time continuous while features use the "
      "rounded frame; t±1 queries carry t∓2/N"),
     ("no_half_pixel_offset", "§8.15", f"{RAYS}, {DATASET}", "pixel centres at integer coordinates (no +0.5) in "

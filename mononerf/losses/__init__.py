@@ -14,15 +14,13 @@ from mononerf.losses.terms import (
     masked_mae_per_scene,
     mse2psnr,
 )
-from mononerf.losses.total import (
-    DYNAMIC_LOG_KEYS,
+from mononerf.losses.total import DYNAMIC_LOG_KEYS, TERMS, Term, dynamic_stage_losses, static_stage_loss
+from mononerf.losses.weights import (
     LossFlags,
     LossWeights,
-    dynamic_stage_losses,
     flow_temperature,
     mask_losses_active,
     resolve_decay_iteration,
-    static_stage_loss,
     term_weights,
 )
 
@@ -32,6 +30,8 @@ __all__ = [
     "L2",
     "LossFlags",
     "LossWeights",
+    "TERMS",
+    "Term",
     "compute_depth_blending_loss",
     "compute_depth_loss",
     "compute_sf_smooth_loss",

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from mononerf.data.dataset import RayBatch, split_frames
 from mononerf.errors import ConfigError, MonoNeRFError
-from mononerf.losses.total import LossFlags, LossWeights, dynamic_stage_losses, static_stage_loss
+from mononerf.losses import LossFlags, LossWeights, dynamic_stage_losses, static_stage_loss
 from mononerf.render.flow import induce_flow
 from mononerf.render.renderer import prepare_rays
 from mononerf.train import checkpoint as ckpt
