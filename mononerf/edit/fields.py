@@ -27,19 +27,18 @@ from torch import Tensor
 
 from mononerf.errors import MonoNeRFError
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
+from mononerf.models.outputs import DYNAMIC_CHANNELS, empty_dynamic, without_static_blending
 from mononerf.render.renderer import batchify_field, render_full_image
 from mononerf.utils.checks import check_shape
 
 FieldFn = Callable[[Tensor, Tensor], Tensor]
 JointFieldFn = Callable[[Tensor, Tensor], "tuple[Tensor, Tensor]"]
 
-# Channels of the dynamic raw output (spec §2.9): rgb 0:3, density 3, positions at t-1 / t+1 4:10, blending 10.
-DYNAMIC_CHANNELS = 11
 # Per-ray maps an edit render keeps.
 EDIT_KEYS = ("rgb_map_full", "depth_map_full", "dynamicness_map", "rgb_map_s", "rgb_map_d")
 
 
-def empty_dynamic_raw(like: Tensor, channels: int = DYNAMIC_CHANNELS) -> Tensor:
+def empty_dynamic_raw(like: Tensor, channels: int = DYNAMIC_CHANNELS) -> Tensor:  # (see mononerf.models.outputs)
     """A dynamic raw output with nothing in it: density 0 and blending 0 at every sample.
 
     Args:
@@ -49,7 +48,7 @@ def empty_dynamic_raw(like: Tensor, channels: int = DYNAMIC_CHANNELS) -> Tensor:
         (S, R, K, channels) zeros: rgb logits 0 (irrelevant: alpha is 0), density 0, positions 0, blending 0.
     """
     check_shape(like, "S R K C", "like")
-    return torch.zeros(like.shape[:-1] + (channels,), dtype=like.dtype, device=like.device)
+    return empty_dynamic(like, channels)
 
 
 def with_time(pts_ref: Tensor, t: Tensor) -> Tensor:
@@ -118,8 +117,7 @@ def edited_joint_fn(static_fn: FieldFn, dynamic_fn: FieldFn | None) -> JointFiel
     def joint(pts_ref: Tensor, viewdirs: Tensor) -> tuple[Tensor, Tensor]:
         raw_s = static_fn(pts_ref, viewdirs)
         if dynamic_fn is None:
-            if raw_s.shape[-1] > 4:
-                raw_s = torch.cat([raw_s[..., :4], torch.zeros_like(raw_s[..., 4:])], -1)
+            raw_s = without_static_blending(raw_s)
             return raw_s, empty_dynamic_raw(raw_s)
         return raw_s, dynamic_fn(pts_ref, viewdirs)
 

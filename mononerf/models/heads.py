@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mononerf.models.blocks import ResnetBlockFC
+from mononerf.models.outputs import pack_dynamic, pack_static
 
 
 def linear_split(layer: nn.Linear, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -95,7 +96,7 @@ class StaticHead(nn.Module):
             h = block(h)
         blend = torch.sigmoid(self.weight_linear(h))
         out = self.view_head(h, views) if self.view_head is not None else self.lin_out(h)
-        return torch.cat([out, blend], -1)
+        return pack_static(out, blend)
 
 
 class DynamicHead(nn.Module):
@@ -229,4 +230,4 @@ class DynamicHead(nn.Module):
             h = block(h)
         blending = torch.sigmoid(self.weight_linear(h))
         out = self.view_head(h, views) if self.view_head is not None else self.lin_out(h)
-        return torch.cat([out, sf, blending], -1)
+        return pack_dynamic(out, sf, blending)

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from mononerf.errors import MonoNeRFError
+from mononerf.models.outputs import DYNAMIC_CHANNELS, RGB_SIGMA, STATIC_CHANNELS, DynamicRaw, static_blending
 from mononerf.render.composite import BLENDED_OUTPUT_KEYS, composite_blended, composite_single
 from mononerf.render.rays import RayBundle, get_rays, ndc_rays
 from mononerf.render.sampling import sample_along_rays
@@ -133,7 +134,7 @@ def render_rays_static(
     z_vals, pts = _sample_points(rays, near, far, n_samples, perturb, lindisp, generator)
     raw_s = static_fn(_with_time(pts, t), rays.viewdirs)
     check_shape(raw_s, f"{pts.shape[0]} {pts.shape[1]} {pts.shape[2]} C", "static_fn output")
-    out = composite_single(raw_s[..., :4], z_vals, rays.directions, raw_noise_std, generator)
+    out = composite_single(raw_s[..., RGB_SIGMA], z_vals, rays.directions, raw_noise_std, generator)
     ret = {f"{key}_s": value for key, value in out.items()}
     if check_finite:
         check_finite_outputs(ret)
@@ -147,19 +148,18 @@ def _neighbour_pass(
     """Query the dynamic field at the flowed points of a neighbour time and render it (spec §3.2 steps 7-8)."""
     raw = dynamic_fn(pts_ref, rays.viewdirs)
     check_shape(raw, f"{pts_ref.shape[0]} {pts_ref.shape[1]} {pts_ref.shape[2]} C", "dynamic_fn output")
-    if raw.shape[-1] < 11:
-        raise ValueError(f"dynamic_fn must return >= 11 channels, got {raw.shape[-1]}")
+    d = DynamicRaw.of(raw)
     pts = pts_ref[..., :3]
-    out = composite_single(raw[..., :4], z_vals, rays.directions, raw_noise_std, generator)
+    out = composite_single(d.rgb_sigma, z_vals, rays.directions, raw_noise_std, generator)
     ret = {
-        f"sceneflow_{suffix}_b": raw[..., 4:7] - pts,
-        f"sceneflow_{suffix}_f": raw[..., 7:10] - pts,
+        f"sceneflow_{suffix}_b": d.position_b - pts,
+        f"sceneflow_{suffix}_f": d.position_f - pts,
         f"rgb_map_d_{suffix}": out["rgb_map"],
         f"acc_map_d_{suffix}": torch.abs(torch.sum(out["weights"] - weights_d, -1)),
-        f"blending_{suffix}": raw[..., 10],
+        f"blending_{suffix}": d.blending,
     }
-    if raw.shape[-1] > 11:
-        ret[f"features_d_{suffix}"] = raw[..., 11:]
+    if d.features is not None:
+        ret[f"features_d_{suffix}"] = d.features
     return ret, pts
 
 
@@ -232,22 +232,23 @@ def render_rays_dynamic(
     raw_s, raw_d = joint_fn(_with_time(pts, t), rays.viewdirs)
     check_shape(raw_s, f"{S} {R} {K} C", "joint_fn static output")
     check_shape(raw_d, f"{S} {R} {K} C", "joint_fn dynamic output")
-    if raw_d.shape[-1] < 11 or raw_s.shape[-1] < (4 if dynerf_blending else 5):
+    if raw_d.shape[-1] < DYNAMIC_CHANNELS or raw_s.shape[-1] < (4 if dynerf_blending else STATIC_CHANNELS):
         raise ValueError(
-            f"joint_fn must return raw_s with >= {4 if dynerf_blending else 5} and raw_d with >= 11 channels; "
-            f"got {raw_s.shape[-1]} and {raw_d.shape[-1]}"
+            f"joint_fn must return raw_s with >= {4 if dynerf_blending else STATIC_CHANNELS} and raw_d with >= "
+            f"{DYNAMIC_CHANNELS} channels; got {raw_s.shape[-1]} and {raw_d.shape[-1]}"
         )
-    sceneflow_b = raw_d[..., 4:7] - pts
-    sceneflow_f = raw_d[..., 7:10] - pts
-    blending = raw_d[..., 10] if dynerf_blending else raw_s[..., 4]
+    d = DynamicRaw.of(raw_d)
+    sceneflow_b = d.position_b - pts
+    sceneflow_f = d.position_f - pts
+    blending = d.blending if dynerf_blending else static_blending(raw_s)
 
     ret = composite_blended(
-        raw_s[..., :4], raw_d[..., :4], blending, z_vals, rays.directions, raw_noise_std,
+        raw_s[..., RGB_SIGMA], d.rgb_sigma, blending, z_vals, rays.directions, raw_noise_std,
         shared_noise=shared_noise, generator=generator,
     )  # fmt: skip
     ret["z_vals"] = z_vals.clone()
-    if raw_d.shape[-1] > 11:
-        ret["features_d"] = raw_d[..., 11:]
+    if d.features is not None:
+        ret["features_d"] = d.features
 
     t_interval = 1.0 / num_frames * 2.0
     pts_f_ref = _with_time(pts + sceneflow_f, t + t_interval)
