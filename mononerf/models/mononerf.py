@@ -24,12 +24,12 @@ from mononerf.models.embedder import PositionalEncoding, drop_time_terms
 from mononerf.models.encoders import Resnet18Encoder, SpatialTemporalEncoder, preprocess_clip
 from mononerf.models.features import ProjectedVolume, sample_frame_features, standardize_volume, temporal_features
 from mononerf.models.heads import DynamicHead, StaticHead
-from mononerf.models.trajectory import discrete_trajectory, ode_trajectory
+from mononerf.models.trajectory import INTEGRATORS, EulerSteps, NeuralODE
 from mononerf.quirks import Quirks
 from mononerf.render.rays import invert_pose, ndc_to_world, project_to_pixels
 from mononerf.utils.checks import check_shape
 
-FLOW_MODES = ("discrete", "ode")
+FLOW_MODES = tuple(INTEGRATORS)
 
 
 @dataclass
@@ -214,13 +214,15 @@ class MonoNeRF(nn.Module):
             lat = sample_frame_features(feats.latent, frame, uv, feats.image_size, feats.latent_scaling)
         return self.mlp_static(drop_time_terms(emb), views, lat)
 
+    def integrator(self) -> EulerSteps | NeuralODE:
+        """The trajectory integrator of ``flow_mode`` (:data:`~mononerf.models.trajectory.INTEGRATORS`)."""
+        if self.flow_mode == "discrete":
+            return EulerSteps(self.discrete_steps, self.quirks.discrete_flow_branch_mixup)
+        return INTEGRATORS[self.flow_mode](**self.ode)
+
     def _dynamic(self, xyz, tau, frame, emb, views, uv, feats):
         code = self.mlp_dynamic.global_code(feats.pooled_flow_latent, self.feat_guided_flow)
-        if self.flow_mode == "discrete":
-            x_b, x_f = discrete_trajectory(self.mlp_dynamic, self.embed_pts, xyz, tau, feats.num_frames, code,
-                                           self.discrete_steps, self.quirks.discrete_flow_branch_mixup)
-        else:
-            x_b, x_f = ode_trajectory(self.mlp_dynamic, self.embed_pts, xyz, tau, feats.num_frames, code, **self.ode)
+        x_b, x_f = self.integrator()(self.mlp_dynamic, self.embed_pts, xyz, tau, feats.num_frames, code)
         n = feats.num_frames
         latent_proj = None
         if feats.dynamic_proj is not None:

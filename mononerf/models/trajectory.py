@@ -5,10 +5,17 @@ blocks conditioned on the global video code, ``sf_linear``), read out as ``tanh(
 of at most 1 NDC unit per frame and axis. Time inside the field is the continuous frame index ``τ``
 (``t = τ/T·2 − 1`` is what the positional encoding sees).
 
+Integrators are chosen by name from :data:`INTEGRATORS` (``model.mlp_dynamic.flow_mode``): :class:`EulerSteps`
+(``discrete``, the released configs') and :class:`NeuralODE` (``ode``). A new integrator is one class with
+``__call__(head, embed, xyz, tau, num_frames, global_code) -> (x_b, x_f)`` and one entry there. The original's
+branch-mixup quirk (spec §8.1) is one isolated function, :func:`_euler_branch_mixup`.
+
 Shapes: S scenes, P points per scene.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -49,22 +56,31 @@ def discrete_trajectory(head: DynamicHead, embed: PositionalEncoding, xyz: torch
     Returns:
         (x_b, x_f): (S, P, 3) each, absolute NDC positions at τ−1 and τ+1.
     """
+    if branch_mixup:
+        return _euler_branch_mixup(head, embed, xyz, tau, num_frames, global_code, steps)
+    # both branches start at (x, τ): one evaluation of the field serves both (identical inputs)
+    v = velocity(head, embed, xyz, tau, num_frames, global_code) / steps
+    x_f, x_b = xyz + v, xyz - v
+    for i in range(1, steps):
+        x_f = x_f + velocity(head, embed, x_f, tau + i / steps, num_frames, global_code) / steps
+        x_b = x_b - velocity(head, embed, x_b, tau - i / steps, num_frames, global_code) / steps
+    return x_b, x_f
+
+
+def _euler_branch_mixup(head: DynamicHead, embed: PositionalEncoding, xyz: torch.Tensor, tau: torch.Tensor,
+                        num_frames: int, global_code: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The original's Euler steps (quirk ``discrete_flow_branch_mixup``, spec §8.1): the forward branch is rebuilt
+    from the BACKWARD hidden state at every global block, and the backward branch never passes through the code
+    layers ``lin_global_z``.
+
+    The original computes the forward branch's own input layer and every global block for it, then overwrites that
+    hidden state at each block from the backward one: only the last block's output reaches x_f. Those discarded
+    evaluations are skipped here; what is kept is the same arithmetic in the same order.
+    """
     x_f, x_b = xyz, xyz
     g = torch.zeros_like(global_code) if head.origin_pipeline else global_code
     n_global = head.n_global_blocks
     for i in range(steps):
-        if not branch_mixup:
-            if i == 0:
-                # both branches start at (x, τ): one evaluation of the field serves both (identical inputs)
-                v = velocity(head, embed, xyz, tau, num_frames, global_code) / steps
-                x_f, x_b = xyz + v, xyz - v
-                continue
-            x_f = x_f + velocity(head, embed, x_f, tau + i / steps, num_frames, global_code) / steps
-            x_b = x_b - velocity(head, embed, x_b, tau - i / steps, num_frames, global_code) / steps
-            continue
-        # The original computes the forward branch's own input layer and every global block for it, then overwrites
-        # that hidden state at each block from the backward one: only the last block's output reaches x_f. Those
-        # discarded evaluations are skipped here; what is kept is the same arithmetic in the same order.
         h_b = F.relu(head.lin_in(F.normalize(_embed(embed, x_b, tau - i / steps, num_frames), dim=-1)))
         if n_global == 0:
             h_f = F.relu(head.lin_in(F.normalize(_embed(embed, x_f, tau + i / steps, num_frames), dim=-1)))
@@ -121,3 +137,34 @@ def ode_trajectory(head: DynamicHead, embed: PositionalEncoding, xyz: torch.Tens
             sol = odeint(field, xyz, span, method=method, rtol=rtol, atol=atol, options=options)
         out.append(sol[-1])
     return out[0], out[1]
+
+
+# ------------------------------------------------------------------------------------------------- integrators
+@dataclass(frozen=True)
+class EulerSteps:
+    """``discrete``: ``steps`` explicit Euler steps per frame (:func:`discrete_trajectory`)."""
+
+    steps: int = 1
+    branch_mixup: bool = True
+
+    def __call__(self, head, embed, xyz, tau, num_frames, global_code):
+        return discrete_trajectory(head, embed, xyz, tau, num_frames, global_code, self.steps, self.branch_mixup)
+
+
+@dataclass(frozen=True)
+class NeuralODE:
+    """``ode``: torchdiffeq over one frame each way (:func:`ode_trajectory`)."""
+
+    method: str = "dopri5"
+    rtol: float = 0.01
+    atol: float = 0.001
+    step_size: float | None = None
+    adjoint: bool = False
+
+    def __call__(self, head, embed, xyz, tau, num_frames, global_code):
+        return ode_trajectory(head, embed, xyz, tau, num_frames, global_code, self.method, self.rtol, self.atol,
+                              self.step_size, self.adjoint)
+
+
+INTEGRATORS = {"discrete": EulerSteps, "ode": NeuralODE}
+"""``model.mlp_dynamic.flow_mode`` → integrator class."""
