@@ -18,8 +18,8 @@ from pathlib import Path
 from _common import arguments, build_trainer, load_note, sync
 import torch  # after _common, which imports mononerf first (the allocator option)
 
-from mononerf.data.poses import frame_time  # noqa: E402
 from mononerf.eval import renders  # noqa: E402
+from mononerf.geometry.poses import frame_time  # noqa: E402
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
-from mononerf.data.poses import opengl_to_llff
+from mononerf.geometry.poses import opengl_to_llff
 
 
 def look_c2w(position, rng: np.random.RandomState, jitter: float = 0.05) -> np.ndarray:

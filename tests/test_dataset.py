@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from mononerf.data.dataset import MultiSceneDataset, resolve_scene_dirs, split_frames
-from mononerf.render.rays import pixel_rays
 from mononerf.errors import SceneFormatError
+from mononerf.geometry.rays import pixel_rays
 from tests.scene_factory import write_scene
 
 

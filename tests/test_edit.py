@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from mononerf.data.poses import frame_time
 from mononerf.edit import fields
 from mononerf.edit.cli import EditSpec, edit_frames
 from mononerf.edit.paths import camera_path, interpolate_pose, playback_ticks
 from mononerf.errors import MonoNeRFError
 from mononerf.eval import visuals
+from mononerf.geometry.poses import frame_time
+from mononerf.geometry.rays import world_to_ndc
 from mononerf.render.composite import composite_blended
-from mononerf.render.rays import world_to_ndc
 from mononerf.render.renderer import render_rays_dynamic
 
 # ------------------------------------------------------------------------------------------- playback and cameras

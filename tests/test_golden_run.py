@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from mononerf.config import load_config
-from mononerf.data.poses import frame_time
 from mononerf.data.synthetic import generate_scene
+from mononerf.geometry.poses import frame_time
 from tests.test_train import tiny_argv
 
 REFERENCE = Path(__file__).parent / "data" / "golden_run.npz"

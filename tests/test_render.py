@@ -9,15 +9,8 @@ import pytest
 import torch
 
 from mononerf.errors import MonoNeRFError
-from mononerf.render.composite import (
-    BLENDED_OUTPUT_KEYS,
-    composite_blended,
-    composite_single,
-    exclusive_transmittance,
-    sample_distances,
-)
-from mononerf.render.flow import induce_flow
-from mononerf.render.rays import (
+from mononerf.geometry.flow import induce_flow
+from mononerf.geometry.rays import (
     camera_to_pixels,
     get_rays,
     invert_pose,
@@ -27,6 +20,13 @@ from mononerf.render.rays import (
     transform_points,
     world_to_camera,
     world_to_ndc,
+)
+from mononerf.render.composite import (
+    BLENDED_OUTPUT_KEYS,
+    composite_blended,
+    composite_single,
+    exclusive_transmittance,
+    sample_distances,
 )
 from mononerf.render.renderer import (
     DYNAMIC_OUTPUT_KEYS,

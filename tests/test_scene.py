@@ -8,10 +8,10 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from mononerf.data import poses as P
 from mononerf.data.check import main as check_main
 from mononerf.data.scene import load_scene
 from mononerf.errors import SceneFormatError
+from mononerf.geometry import poses as P
 from tests.scene_factory import write_scene
 
 

@@ -50,7 +50,9 @@ def tiny_argv(scenes: Path, basedir: Path, names=("a", "b"), conf="multiscene", 
 
 
 def run(argv, callbacks=()):
-    trainer = Trainer(load_config(argv), progress=False, callbacks=list(callbacks))
+    from mononerf.eval import renders
+
+    trainer = Trainer(load_config(argv), progress=False, callbacks=list(callbacks), renders=renders)
     return trainer, trainer.fit()
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from mononerf.errors import MonoNeRFError
-from mononerf.render.rays import get_rays
+from mononerf.geometry.rays import get_rays
 from mononerf.render.renderer import prepare_rays
 from mononerf.view import render as vr
 
@@ -108,7 +108,7 @@ def test_client_flow_of_a_static_point_is_zero_and_of_a_shift_is_the_shift():
 def test_training_camera_render_equals_the_run_render(loaded):
     """Scene 1 of a two-scene run from its training camera 2 at time 2: the viewer's single-scene render equals the
     renderer's all-scene full render (same rays, same samples, features of that scene only)."""
-    from mononerf.data.poses import frame_time
+    from mononerf.geometry.poses import frame_time
 
     d = loaded.data
     view = vr.SceneView(loaded, 1, chunk=97)  # odd chunk: chunking must not matter

@@ -16,10 +16,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from mononerf.data.poses import frame_time
 from mononerf.data.scene import Scene, load_scene
-from mononerf.errors import SceneFormatError
-from mononerf.render.rays import pixel_rays
+from mononerf.errors import MonoNeRFError, SceneFormatError
+from mononerf.geometry.poses import frame_time
+from mononerf.geometry.rays import pixel_rays
 
 
 def resolve_scene_dirs(file_lists: Sequence[str] | None, datadir: str | None = None, data_root: str = "data") -> list[Path]:
@@ -39,6 +39,16 @@ def resolve_scene_dirs(file_lists: Sequence[str] | None, datadir: str | None = N
     if not dirs:
         raise SceneFormatError(f"no scene folders found (file_lists={file_lists!r}, datadir={datadir!r})")
     return [Path(d) for d in dirs]
+
+
+def scene_index(names: Sequence[str], text: str) -> int:
+    """A scene of a run by folder name or batch index; one line naming the scenes when it is neither."""
+    if text in names:
+        return list(names).index(text)
+    if text.isdigit() and int(text) < len(names):
+        return int(text)
+    raise MonoNeRFError(f"scene {text!r} is not in this run; its scenes are "
+                        + ", ".join(f"{b}: {n}" for b, n in enumerate(names)))
 
 
 def split_frames(num_frames: int, training_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -123,6 +133,10 @@ class MultiSceneDataset:
     def from_dirs(cls, scene_dirs: Sequence[str | Path], device: torch.device | str = "cpu",
                   pixel_offset: float = 0.0, **load_kwargs):
         return cls([load_scene(d, **load_kwargs) for d in scene_dirs], device=device, pixel_offset=pixel_offset)
+
+    def scene_index(self, text: str) -> int:
+        """A scene of this dataset by folder name or batch index (:func:`scene_index`)."""
+        return scene_index(self.names, text)
 
     def subset(self, indices: Sequence[int]) -> "MultiSceneDataset":
         """Some scenes of this dataset, in the given order (the tensors indexed, nothing reloaded)."""

@@ -25,8 +25,8 @@ import cv2
 import imageio.v3 as iio
 import numpy as np
 
-from mononerf.data import poses as P
 from mononerf.errors import SceneFormatError
+from mononerf.geometry import poses as P
 
 IMAGE_SUFFIXES = ("JPG", "jpg", "png")
 

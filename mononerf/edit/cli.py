@@ -22,8 +22,9 @@ from pathlib import Path
 
 import torch
 
-from mononerf.data.poses import frame_time
+from mononerf.data.dataset import scene_index
 from mononerf.errors import MonoNeRFError, os_error, report
+from mononerf.geometry.poses import frame_time
 
 EDITS = ("compose", "remove-dynamic", "retime")
 DEFAULT_FPS = 4.0  # the original's video rate for 12-frame scenes: one source frame per 0.25 s
@@ -54,21 +55,10 @@ class EditSpec:
         return f"retime_{a}_" + (f"freeze{self.freeze:g}" if self.freeze is not None else f"speed{self.speed:g}")
 
 
-def scene_index(names: list[str], text: str) -> int:
-    """A scene of the run by folder name or batch index."""
-    if text in names:
-        return names.index(text)
-    if text.isdigit() and int(text) < len(names):
-        return int(text)
-    raise MonoNeRFError(f"scene {text!r} is not in this run; its scenes are "
-                        + ", ".join(f"{b}: {n}" for b, n in enumerate(names)))
-
-
 def edit_frames(pipeline, spec: EditSpec, downscale: int = 1, progress: bool = False) -> list[dict]:
     """Render an edit: per output frame the maps of :func:`~mononerf.edit.fields.render_edit` for one scene
     ((H, W) / (H, W, 3) tensors on the CPU: ``rgb_map_full`` is the edited image)."""
-    from mononerf.edit.fields import (dynamic_field, edited_joint_fn, render_edit, select_scenes, static_field,
-                                      swap_dynamic_latents)
+    from mononerf.edit.fields import dynamic_field, edited_joint_fn, render_edit, static_field
     from mononerf.edit.paths import camera_path, playback_ticks
     from mononerf.eval.renders import render_size
 
@@ -86,12 +76,12 @@ def edit_frames(pipeline, spec: EditSpec, downscale: int = 1, progress: bool = F
     H, W, focal = render_size(pipeline, downscale)
     points = H * W * pipeline.renderer.settings.n_samples  # per frame: worth projecting the maps? (inference_features)
     with torch.inference_mode():
-        feats_a = select_scenes(feats, [a])
+        feats_a = feats.select([a])
         dynamic_fn = None
         if spec.dynamic_scene is not None:
             feats_d = feats_a
             if spec.dynamic_scene != a:
-                feats_d = swap_dynamic_latents(feats_a, select_scenes(feats, [spec.dynamic_scene]))
+                feats_d = feats_a.with_video_features(feats.select([spec.dynamic_scene]))
             frozen = None
             if spec.freeze is not None:
                 frozen = torch.tensor([frame_time(spec.freeze, n)], dtype=torch.float32, device=d.device)
@@ -121,7 +111,6 @@ def dynamic_blend_peak(pipeline, spec: EditSpec, frames: list[dict], downscale: 
     4x smaller than the edit's)."""
     if spec.kind != "remove-dynamic":
         return max(float(f["dynamicness_map"].max()) for f in frames)
-    from mononerf.edit.fields import select_scenes
     from mononerf.eval.renders import render_size
 
     d = pipeline.data
@@ -129,7 +118,7 @@ def dynamic_blend_peak(pipeline, spec: EditSpec, frames: list[dict], downscale: 
     small = max(1, min(4 * downscale, d.height // 8, d.width // 8))
     H, W, focal = render_size(pipeline, small)
     renderer = pipeline.renderer
-    full, renderer.features = renderer.features, select_scenes(renderer.features, [a])
+    full, renderer.features = renderer.features, renderer.features.select([a])
     try:
         peak = 0.0
         for e in sorted({0, (n - 1) // 2, n - 1}):

@@ -7,7 +7,7 @@ Every edit keeps the renderer's per-sample blend of a static and a dynamic raw o
   :math:`b = 0`; then :math:`T^{full} = T^s` and :math:`C_{full} = \\sum_k T^s_k \\alpha_{s,k} c_{s,k} = C_s`: the
   static field alone, exactly.
 * **compose**: the static part is queried with the features of scene A, the dynamic part with the video features of
-  scene B (:func:`swap_dynamic_latents`), both at A's cameras and A's geometry, as the original's
+  scene B (:meth:`SceneFeatures.with_video_features`), both at A's cameras and A's geometry, as the original's
   ``info.change_background`` swaps the static image features across the scenes of a multi-scene batch.
 * **retime / freeze**: the dynamic part is queried at another time than the static part (the model takes continuous
   time: in-between times give slow motion, a fixed time freezes the motion).
@@ -57,34 +57,6 @@ def with_time(pts_ref: Tensor, t: Tensor) -> Tensor:
     check_shape(t, f"{pts_ref.shape[0]}", "t")
     time = t.to(pts_ref).reshape(-1, 1, 1, 1).expand(pts_ref.shape[:-1] + (1,))
     return torch.cat([pts_ref[..., :3], time], -1)
-
-
-def select_scenes(feats: SceneFeatures, index: list[int] | Tensor) -> SceneFeatures:
-    """The features of some scenes of a multi-scene encoding, in the given order (index (S',) into S)."""
-    idx = torch.as_tensor(index, dtype=torch.long, device=feats.latent.device)
-
-    def pick(x):
-        return None if x is None else x[idx.to(x.device)]
-
-    return dataclasses.replace(feats, latent=pick(feats.latent), pooled_flow_latent=pick(feats.pooled_flow_latent),
-                               latent2d=pick(feats.latent2d), w2c=pick(feats.w2c), focal=pick(feats.focal),
-                               dynamic_proj=None, static_proj=None)
-
-
-def swap_dynamic_latents(geometry: SceneFeatures, source: SceneFeatures) -> SceneFeatures:
-    """``geometry``'s cameras and image size with ``source``'s video features (what the dynamic branch reads).
-
-    The dynamic branch reads the SlowOnly features ``latent`` (pixel-aligned, along the trajectory) and the global code
-    from ``pooled_flow_latent`` (spec §2.7-2.8); they come from ``source``. Points are projected with ``geometry``'s
-    poses and focal, so the moving object of ``source`` appears where it is in ``source``'s images.
-    """
-    if geometry.latent.shape[0] != source.latent.shape[0]:
-        raise ValueError(f"{geometry.latent.shape[0]} scenes of geometry but {source.latent.shape[0]} of source")
-    if geometry.num_frames != source.num_frames or tuple(geometry.image_size) != tuple(source.image_size):
-        raise MonoNeRFError(f"scenes differ in frames or image size ({geometry.num_frames} frames "
-                            f"{geometry.image_size} vs {source.num_frames} frames {source.image_size})")
-    return dataclasses.replace(geometry, latent=source.latent, latent_scaling=source.latent_scaling,
-                               pooled_flow_latent=source.pooled_flow_latent, dynamic_proj=None)
 
 
 def static_field(model: MonoNeRF, feats: SceneFeatures) -> FieldFn:

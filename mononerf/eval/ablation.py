@@ -85,7 +85,7 @@ def run_variant(conf: str, name: str, overrides: dict, base: Path, pretrained: P
     logs: list[dict] = []
     keep = ("blend_dynamic", "blend_static", "sf_smooth_loss", "mask_loss", "psnr", "psnr_d")
     t0 = time.perf_counter()
-    trainer = Trainer(cfg, progress=False, callbacks=[
+    trainer = Trainer(cfg, progress=False, renders=renders, callbacks=[
         lambda tr, stage, i, lg: stage == "dynamic" and logs.append({k: float(lg[k]) for k in keep if k in lg})])
     trainer.fit()
     seconds = time.perf_counter() - t0
@@ -135,13 +135,14 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown variant(s) {unknown}" if unknown else "--steps must be at least 2")
     try:
         from mononerf.config import parse_config_file
+        from mononerf.eval import renders
         from mononerf.train.trainer import Trainer
 
         base = Path(a.out)
         cfg = parse_config_file(a.conf, a.set + set_items({**recipe_defaults(), "info.basedir": f"{base}/",
                                                            "info.expname": "static", "train.N_iters": 0,
                                                            "run.device": a.device}))
-        static = Trainer(cfg, progress=True)
+        static = Trainer(cfg, progress=True, renders=renders)
         pretrained = static.run_dir / "Pretrained_S.tar"
         if not pretrained.is_file():
             print(f"[ablation] static pretraining once ({cfg.train.N_static_iters} steps) -> {pretrained}", flush=True)

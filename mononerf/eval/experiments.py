@@ -101,10 +101,11 @@ def _config(s: Settings, experiment: str, name: str, scenes: list[str], more: di
 def train_run(cfg, label: str) -> tuple[object, float, int]:
     """Train (or resume, or reuse a finished) run; returns (trainer with its features encoded, training seconds,
     the last step). A finished run is one whose folder holds ``experiment.json``."""
+    from mononerf.eval import renders
     from mononerf.train import checkpoint as ckpt
     from mononerf.train.trainer import Trainer
 
-    trainer = Trainer(cfg, progress=True)
+    trainer = Trainer(cfg, progress=True, renders=renders)
     record = trainer.run_dir / "experiment.json"
     done = json.loads(record.read_text()) if record.is_file() else None
     if done is not None and ckpt.latest_dynamic(trainer.run_dir) is not None:

@@ -21,9 +21,9 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 
-from mononerf.data.poses import frame_time
 from mononerf.errors import MonoNeRFError
 from mononerf.eval import visuals
+from mononerf.geometry.poses import frame_time
 from mononerf.utils.images import to_uint8
 from mononerf.utils.video import write_video
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from mononerf.data.poses import frame_time
 from mononerf.errors import MonoNeRFError, os_error, report
+from mononerf.geometry.poses import frame_time
 
 MODES = ("spiral", "fixed-time", "fixed-view", "testset", "multiview")
 
@@ -40,15 +40,13 @@ def select_run_scenes(pipeline, names: list[str]):
     settings). Each scene of a multi-scene run costs a full render per frame; one scene costs one."""
     import copy
 
-    from mononerf.edit.cli import scene_index
-    from mononerf.edit.fields import select_scenes
     from mononerf.train.step import FieldRenderer
 
-    idx = [scene_index(pipeline.data.names, n) for n in names]
+    idx = [pipeline.data.scene_index(n) for n in names]
     view = copy.copy(pipeline)
     view.data = pipeline.data.subset(idx)
     view.renderer = FieldRenderer(pipeline.model, pipeline.renderer.settings, pipeline.data.num_frames)
-    view.renderer.features = select_scenes(pipeline.renderer.features, idx)
+    view.renderer.features = pipeline.renderer.features.select(idx)
     return view
 
 

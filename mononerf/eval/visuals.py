@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mononerf.render.flow import induce_flow
+from mononerf.geometry.flow import induce_flow
 from mononerf.utils.checks import check_shape
 from mononerf.utils.images import to_uint8
 

@@ -11,8 +11,8 @@ import math
 import torch
 from torch import Tensor
 
-from mononerf.render.flow import induce_flow
-from mononerf.render.rays import ndc_to_world
+from mononerf.geometry.flow import induce_flow
+from mononerf.geometry.rays import ndc_to_world
 from mononerf.utils.checks import check_shape
 
 # Added to the mask sum of the masked means (spec §4.1 img2mse / img2mae).
@@ -134,7 +134,7 @@ def compute_sf_smooth_loss(
     """Temporal scene-flow smoothness: forward and backward world scene flow should cancel (spec §4.1, §4.3 #9).
 
     Only the first ``int(0.9·K)`` samples of each ray are used. With ``ndc`` the points are mapped NDC → world
-    (:func:`mononerf.render.rays.ndc_to_world`, near 1) and the loss is L1 (MonoNeRF; DynNeRF used L2):
+    (:func:`mononerf.geometry.rays.ndc_to_world`, near 1) and the loss is L1 (MonoNeRF; DynNeRF used L2):
 
     .. math::
         \\operatorname{mean}\\big|\\,(p^f_w - p_w) + (p^b_w - p_w)\\,\\big|
@@ -282,7 +282,7 @@ def induced_flow_loss(
 ) -> Tensor:
     """Optical-flow loss of the flow induced by the rendered scene flow, per scene (spec §3.5, §4.3 #6-7).
 
-    ``induced = induce_flow(pts_flowed, weights, c2w_neighbour, ...)`` (:func:`mononerf.render.flow.induce_flow`),
+    ``induced = induce_flow(pts_flowed, weights, c2w_neighbour, ...)`` (:func:`mononerf.geometry.flow.induce_flow`),
     then :func:`masked_mae_per_scene` against the RAFT flow with its consistency mask.
 
     Args:

@@ -19,14 +19,14 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from mononerf.errors import ConfigError
+from mononerf.errors import ConfigError, MonoNeRFError
+from mononerf.geometry.rays import invert_pose, ndc_to_world, project_to_pixels
 from mononerf.models.embedder import PositionalEncoding, drop_time_terms
 from mononerf.models.encoders import Resnet18Encoder, SpatialTemporalEncoder, preprocess_clip
 from mononerf.models.features import ProjectedVolume, sample_frame_features, standardize_volume, temporal_features
 from mononerf.models.heads import DynamicHead, StaticHead
 from mononerf.models.trajectory import INTEGRATORS, EulerSteps, NeuralODE
 from mononerf.quirks import Quirks
-from mononerf.render.rays import invert_pose, ndc_to_world, project_to_pixels
 from mononerf.utils.checks import check_shape
 
 FLOW_MODES = tuple(INTEGRATORS)
@@ -71,6 +71,32 @@ class SceneFeatures:
             return None if x is None else x.detach()
         return SceneFeatures(d(self.latent), d(self.latent_scaling), d(self.pooled_flow_latent), d(self.latent2d),
                              d(self.latent2d_scaling), self.w2c, self.focal, self.image_size)
+
+    def select(self, index: "list[int] | torch.Tensor") -> "SceneFeatures":
+        """The features of some scenes of a multi-scene encoding, in the given order (index (S',) into S)."""
+        idx = torch.as_tensor(index, dtype=torch.long, device=self.latent.device)
+
+        def pick(x):
+            return None if x is None else x[idx.to(x.device)]
+
+        return replace(self, latent=pick(self.latent), pooled_flow_latent=pick(self.pooled_flow_latent),
+                                   latent2d=pick(self.latent2d), w2c=pick(self.w2c), focal=pick(self.focal),
+                                   dynamic_proj=None, static_proj=None)
+
+    def with_video_features(self, source: "SceneFeatures") -> "SceneFeatures":
+        """These cameras and image size with ``source``'s video features (what the dynamic branch reads).
+
+        The dynamic branch reads the SlowOnly features ``latent`` (pixel-aligned, along the trajectory) and the
+        global code from ``pooled_flow_latent`` (spec §2.7-2.8); they come from ``source``. Points are projected
+        with these poses and focal, so the moving object of ``source`` appears where it is in ``source``'s images.
+        """
+        if self.latent.shape[0] != source.latent.shape[0]:
+            raise ValueError(f"{self.latent.shape[0]} scenes here but {source.latent.shape[0]} in source")
+        if self.num_frames != source.num_frames or tuple(self.image_size) != tuple(source.image_size):
+            raise MonoNeRFError(f"scenes differ in frames or image size ({self.num_frames} frames "
+                                f"{self.image_size} vs {source.num_frames} frames {source.image_size})")
+        return replace(self, latent=source.latent, latent_scaling=source.latent_scaling,
+                                   pooled_flow_latent=source.pooled_flow_latent, dynamic_proj=None)
 
 
 class MonoNeRF(nn.Module):

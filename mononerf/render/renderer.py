@@ -23,9 +23,9 @@ import torch
 from torch import Tensor
 
 from mononerf.errors import MonoNeRFError
+from mononerf.geometry.rays import RayBundle, get_rays, ndc_rays
 from mononerf.models.outputs import DYNAMIC_CHANNELS, RGB_SIGMA, STATIC_CHANNELS, DynamicRaw, static_blending
 from mononerf.render.composite import BLENDED_OUTPUT_KEYS, composite_blended, composite_single
-from mononerf.render.rays import RayBundle, get_rays, ndc_rays
 from mononerf.render.sampling import sample_along_rays
 from mononerf.utils.checks import check_shape
 from mononerf.utils.tensors import constant_like
@@ -410,7 +410,7 @@ def render_full_image(
 ) -> dict[str, Tensor]:
     """Render every pixel of one camera per scene (spec §3.1 with ``c2w``; used by §3.6 render_path).
 
-    Rays from :func:`~mononerf.render.rays.get_rays` (integer pixel grid unless ``pixel_offset``), world
+    Rays from :func:`~mononerf.geometry.rays.get_rays` (integer pixel grid unless ``pixel_offset``), world
     viewdirs, NDC with near plane 1.0 (spec §3.1), evaluated in chunks of ``chunk`` rays per scene.
 
     Args:

@@ -48,9 +48,10 @@ def main(argv: list[str] | None = None) -> int:
             return evaluate_only(cfg, info)
         if info.is_main and info.device.type == "cpu" and cfg.run.device == "auto":
             print("notice: no CUDA device found, training on the CPU (slow at the released configs' size)")
+        from mononerf.eval import renders
         from mononerf.train.trainer import Trainer
 
-        trainer = Trainer(cfg, info)
+        trainer = Trainer(cfg, info, renders=renders)  # the periodic test-set / video / multi-view renders
         trainer.fit()
         if info.enabled:
             # one write per line: the ranks share the terminal

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
+from mononerf.geometry.rays import invert_pose
 from mononerf.models.features import FeatureVolume
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
-from mononerf.render.rays import invert_pose
 from mononerf.train.checkpoint import save_atomic
 
 FORMAT = 2

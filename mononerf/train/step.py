@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from mononerf.geometry.rays import RayBundle
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
 from mononerf.quirks import Quirks
-from mononerf.render.rays import RayBundle
 from mononerf.render.renderer import batchify_field, render_full_image, render_rays_dynamic, render_rays_static
 
 

@@ -27,8 +27,8 @@ from tqdm import tqdm
 
 from mononerf.data.dataset import RayBatch, split_frames
 from mononerf.errors import ConfigError, MonoNeRFError
+from mononerf.geometry.flow import induce_flow
 from mononerf.losses import LossFlags, LossWeights, dynamic_stage_losses, static_stage_loss
-from mononerf.render.flow import induce_flow
 from mononerf.render.renderer import prepare_rays
 from mononerf.train import checkpoint as ckpt
 from mononerf.train.distributed import DistInfo, resolve_device
@@ -91,10 +91,14 @@ class Trainer:
         progress: show a tqdm bar.
         callbacks: ``fn(trainer, stage, iteration, logs)`` called after every step (tests use it).
         run_logging: open the run's text log and tensorboard writer (off for render-only use of a run).
+        renders: what makes the periodic full renders of the dynamic stage (``i_testset``, ``i_video``,
+            ``i_testset_all``): an object with ``testset``, ``novel_view_time_video`` and ``testset_all``, each
+            ``fn(pipeline, step)`` — :mod:`mononerf.eval.renders`, which the training command passes. None: none
+            are made (said once when an interval asks for them).
     """
 
     def __init__(self, cfg, dist: DistInfo | None = None, progress: bool = True,
-                 callbacks: list[Callable] | None = None, run_logging: bool = True):
+                 callbacks: list[Callable] | None = None, run_logging: bool = True, renders=None):
         self.cfg = cfg
         self.dist = dist or DistInfo(device=resolve_device(cfg.run.device))
         self.device = self.dist.device
@@ -129,6 +133,11 @@ class Trainer:
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main and run_logging)
         self.history: list[tuple[str, int, float]] = []
         self._stops = StopRequests()  # entered by fit(): SIGINT / SIGTERM save and stop
+        self.renders = renders
+        asked = [k for k in ("i_testset", "i_video", "i_testset_all") if getattr(self.schedule, k) > 0]
+        if renders is None and asked and run_logging:
+            self.say(f"note: {', '.join('train.' + k for k in asked)} > 0, but this Trainer makes no periodic renders "
+                     "(pass renders=mononerf.eval.renders, as the training command does)")
 
     def say(self, line: str) -> None:
         """A message for the person running it: on the console (main process) and in the run's ``train.log``."""
@@ -368,16 +377,14 @@ class Trainer:
         fast_end = bool(self.cfg.info.fast_render) and i == s.n_dynamic - 1
         if fast_end:
             self._save(stage, i, optimizer)  # adaptation runs end with a checkpoint (decisions.md fix of §8.24)
-        if not self.dist.is_main:
+        if not self.dist.is_main or self.renders is None:
             return
-        from mononerf.eval import renders
-
         if due(s.i_testset, skip_first=True) or (fast_end and s.i_testset > 0):
-            renders.testset(self.pipeline, i)
+            self.renders.testset(self.pipeline, i)
         if due(s.i_video, skip_first=True):
-            renders.novel_view_time_video(self.pipeline, i)
+            self.renders.novel_view_time_video(self.pipeline, i)
         if self.cfg.info.testset_all and (due(s.i_testset_all, skip_first=True) or (fast_end and s.i_testset_all > 0)):
-            renders.testset_all(self.pipeline, i)
+            self.renders.testset_all(self.pipeline, i)
 
     @torch.no_grad()
     def _log_images(self, stage: str, i: int) -> None:

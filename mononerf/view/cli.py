@@ -56,7 +56,6 @@ def check_run_dir(run_dir: Path, checkpoint: str | None) -> None:
 
 def start_viewer(a: argparse.Namespace, verbose: bool = True):
     """Load the run and start the server (returns the running :class:`~mononerf.view.server.Viewer`)."""
-    from mononerf.edit.cli import scene_index
     from mononerf.eval.video import load_run
     from mononerf.view.server import Viewer, check_port_free
 
@@ -67,7 +66,7 @@ def start_viewer(a: argparse.Namespace, verbose: bool = True):
         raise MonoNeRFError(f"--n-samples {a.n_samples}: need at least 2 samples per ray")
     pipeline, step = load_run(run_dir, a.device, a.checkpoint)
     pipeline.model.eval()
-    scene = scene_index(pipeline.data.names, a.scene) if a.scene is not None else 0
+    scene = pipeline.data.scene_index(a.scene) if a.scene is not None else 0
     try:
         import viser  # noqa: F401
     except ImportError:

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mononerf.data.poses import frame_time
 from mononerf.errors import MonoNeRFError
 from mononerf.eval import visuals
-from mononerf.render.rays import RayBundle, get_rays
+from mononerf.geometry.poses import frame_time
+from mononerf.geometry.rays import RayBundle, get_rays
 from mononerf.render.renderer import batchify_field, prepare_rays, render_chunked
 from mononerf.utils.checks import check_shape
 
@@ -198,11 +198,10 @@ class SceneView:
 
     One network pass gives every output of :data:`OUTPUTS` (the joint static + dynamic query of the renderer's test
     settings: no jitter, no noise, no t±1 passes; spec §3.2, §3.6), on the features of this scene alone
-    (:func:`mononerf.edit.fields.select_scenes`), so a multi-scene run costs one scene per frame.
+    (:meth:`SceneFeatures.select`), so a multi-scene run costs one scene per frame.
     """
 
     def __init__(self, pipeline, scene: int, chunk: int = 1024, n_samples: int | None = None):
-        from mononerf.edit.fields import select_scenes
 
         d = pipeline.data
         if not 0 <= scene < d.num_scenes:
@@ -216,7 +215,7 @@ class SceneView:
         self.num_frames = d.num_frames
         self.ndc_hwf = (float(d.height), float(d.width), float(d.focals[scene]))
         self.device = d.device
-        self.feats = select_scenes(pipeline.renderer.features, [scene])
+        self.feats = pipeline.renderer.features.select([scene])
         self._render_feats = self.feats  # with projected feature maps once a render is big enough (weights fixed)
 
     @property

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mononerf.render.rays import camera_to_pixels, ndc_to_world, per_scene, world_to_camera
+from mononerf.geometry.rays import camera_to_pixels, ndc_to_world, per_scene, world_to_camera
 from mononerf.utils.checks import check_shape
 
 
