@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from _common import arguments, build_trainer, peak_mb, profile_table, reset_peak, sync
-from mononerf.render.renderer import prepare_rays
+from mononerf.render.images import prepare_rays
 
 
 def main() -> None:

@@ -161,7 +161,7 @@ SCHEMA: tuple[Key, ...] = (
        choices=("average", "max"), note="checked only: each point is seen in one view, and combining one view is "
        "the identity (average = max), as in the original"),
     _k("model.mlp_dynamic.use_viewdirsDyn", "bool", True, "dynamic head: NeRF-style view-dependent colour branch",
-       HEADS),
+       MODEL),
     _k("model.mlp_dynamic.use_spade", "bool", False, "dynamic head: SPADE-style latent modulation", HEADS),
     _k("model.mlp_dynamic.pixelnerf_mode", "bool", False, "dynamic head: latent added through lin_z", HEADS),
     _k("model.mlp_dynamic.feature_fuse_mode", "str", "addition", "how the latent enters the blocks", HEADS,
@@ -169,7 +169,7 @@ SCHEMA: tuple[Key, ...] = (
     _k("model.mlp_dynamic.use_temporal_feature", "bool", False, "fuse features of the flowed points at t-1/t+1 "
        "into block 0", f"{MODEL}, {HEADS}"),
     _k("model.mlp_dynamic.temporal_propotion", "float", 1.0, "weight of the temporal features (original spelling)",
-       HEADS),
+       MODEL),
     _k("model.mlp_dynamic.use_layer_norm", "bool", False, "dynamic head: LayerNorm in the blocks", MODEL),
     _k("model.mlp_dynamic.flow_mode", "str", "discrete", "trajectory integration: explicit Euler or ODE solver",
        MODEL, choices=("discrete", "ode")),
@@ -281,7 +281,7 @@ SCHEMA: tuple[Key, ...] = (
     _k("train.lrate_decay", "int", 300000, "lr = lrate * 0.1 ** (step / lrate_decay), in steps", OPTIM,
        "--lrate_decay"),
     _k("train.netchunk", "int", 131072, "points per network call (divided by the number of scenes)",
-       "mononerf/render/renderer.py (batchify_field)",
+       "mononerf/train/step.py (the slices of batchify_field, mononerf/render/images.py)",
        "--netchunk"),
     _k("train.no_reload", "bool", False, "do not resume from the run folder's checkpoints", TRAINER,
        "--no_reload"),
@@ -306,9 +306,9 @@ SCHEMA: tuple[Key, ...] = (
        "--raw_noise_std"),
     _k("train.render_only", "bool", False, "render without training", "ignored: never read by the original",
        "--render_only"),
-    _k("train.dataset_type", "str", "llff", "NDC rays only for 'llff' (with not info.no_ndc)", CONFIG,
-       "--dataset_type", choices=("llff",), note="the one scene format (LLFF poses_bounds.npy); NDC is chosen by "
-       "info.no_ndc"),
+    _k("train.dataset_type", "str", "llff", "scene folder format: a loader of mononerf.data.dataset.SCENE_FORMATS "
+       "(llff: poses_bounds.npy, images_<factor>/, disp/, motion_masks/, flow/)", PIPELINE, "--dataset_type",
+       note="NDC is chosen by info.no_ndc (the original: NDC only for llff)"),
     _k("train.factor", "int", 2, "image downsample factor: the frames of images_<factor>/", PIPELINE, "--factor",
        note="the original's loader hard-coded 2 (images_2/)"),
     _k("train.lindisp", "bool", False, "sample linearly in disparity (no-NDC mode)", RENDERER, "--lindisp"),

@@ -521,7 +521,6 @@ def test_every_key_is_read_by_the_module_the_schema_names():
     (["--i_embed=-1"], "train.i_embed must be one of [0], got -1: -1 (no positional encoding) is refused"),
     (["--frame2dolly", "3"], "the dolly-zoom path is not built"),
     (["--z_trans_multiplier", "2"], "the dolly-zoom path is not built"),
-    (["--dataset_type", "blender"], "the one scene format"),
     (["--set", "model.use_encoder=false"], "only true is built"),
 ])
 def test_original_keys_without_effect_here_are_refused_when_changed(exp_tree, args, says):

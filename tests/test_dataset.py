@@ -147,3 +147,20 @@ def test_half_pixel_offset_quirk_off_shifts_rays_and_grids(tmp_path):
     d_cam = torch.stack([(x - off.width / 2) / f, -(y - off.height / 2) / f, torch.tensor(-1.0)])
     torch.testing.assert_close(b_off.rays_d[0, 0], c2w[:, :3] @ d_cam, rtol=1e-5, atol=1e-6)
     assert not torch.allclose(b_off.rays_d, b_on.rays_d)
+
+
+def test_scene_formats_are_a_registry(tmp_path, monkeypatch):
+    from mononerf.data import dataset
+
+    write_scene(tmp_path / "A", frames=3, height=10, width=14, seed=1)
+    with pytest.raises(SceneFormatError, match="unknown scene format 'blender'.*llff"):
+        MultiSceneDataset.from_dirs([tmp_path / "A"], scene_format="blender")
+    seen = []
+
+    def loader(folder, **kw):
+        seen.append(folder)
+        return dataset.load_scene(folder, **kw)
+
+    monkeypatch.setitem(dataset.SCENE_FORMATS, "mine", loader)
+    d = MultiSceneDataset.from_dirs([tmp_path / "A"], scene_format="mine")
+    assert seen == [tmp_path / "A"] and d.names == ["A"]

@@ -15,7 +15,8 @@ from mononerf.models.heads import DynamicHead, StaticHead, linear_split
 from mononerf.models.mononerf import MonoNeRF
 from mononerf.models.trajectory import discrete_trajectory, ode_trajectory
 from mononerf.quirks import Quirks
-from mononerf.render.renderer import prepare_rays, render_rays_dynamic, render_rays_static
+from mononerf.render.images import prepare_rays
+from mononerf.render.renderer import render_rays_dynamic, render_rays_static
 
 torch.set_num_threads(2)
 
@@ -69,7 +70,7 @@ def test_dynamic_head_shapes_and_passthrough():
     torch.testing.assert_close(off(pts, views, lat, g, sf, lt), off(pts, views, lat * 0 + 5, g, sf, lt * 3))
 
 
-@pytest.mark.parametrize("kwargs", [dict(use_viewdirsDyn=True), dict(feature_fuse_mode="concat"),
+@pytest.mark.parametrize("kwargs", [dict(use_viewdirs=True), dict(feature_fuse_mode="concat"),
                                     dict(use_temporal_feature=False), dict(use_spade=True)])
 def test_dynamic_head_variants(kwargs):
     head = DynamicHead(d_latent=16, d_global=8, d_flow_latent=32, d_hidden=32, **kwargs)
@@ -489,7 +490,7 @@ def f64_case(tiny_setup):
 
 
 def _batchified_render(model, feats, rays, t, T, per_call, checkpoint=False):
-    from mononerf.render.renderer import batchify_field
+    from mononerf.render.images import batchify_field
 
     joint = batchify_field(lambda p, v: model.query_joint(p, v, feats), per_call, checkpoint=checkpoint)
     dyn = batchify_field(lambda p, v: model.query_dynamic(p, v, feats), per_call, checkpoint=checkpoint)
@@ -530,7 +531,7 @@ def test_batchify_groups_points_like_the_originals_netchunk(f64_case):
     pts = torch.rand(2, 6, 8, 4, dtype=torch.float64) * 0.5
     pts[..., 3] = t.double()[:, None, None]
     dirs = rays.viewdirs.double()
-    from mononerf.render.renderer import batchify_field
+    from mononerf.render.images import batchify_field
 
     _, raw_d = batchify_field(lambda p, v: model.query_joint(p, v, feats), 16)(pts, dirs)
     whole = model.query_joint(pts, dirs, feats)[1]

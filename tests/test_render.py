@@ -28,15 +28,13 @@ from mononerf.render.composite import (
     exclusive_transmittance,
     sample_distances,
 )
+from mononerf.render.images import prepare_rays, render_chunked, render_full_image
 from mononerf.render.renderer import (
     DYNAMIC_OUTPUT_KEYS,
     INFERENCE_SKIPPED_KEYS,
     STATIC_OUTPUT_KEYS,
     RayBundle,
     check_finite_outputs,
-    prepare_rays,
-    render_chunked,
-    render_full_image,
     render_rays_dynamic,
     render_rays_static,
 )

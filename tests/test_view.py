@@ -14,7 +14,7 @@ import torch
 
 from mononerf.errors import MonoNeRFError
 from mononerf.geometry.rays import get_rays
-from mononerf.render.renderer import prepare_rays
+from mononerf.render.images import prepare_rays
 from mononerf.view import render as vr
 
 

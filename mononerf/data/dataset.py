@@ -11,7 +11,7 @@ import glob
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -39,6 +39,11 @@ def resolve_scene_dirs(file_lists: Sequence[str] | None, datadir: str | None = N
     if not dirs:
         raise SceneFormatError(f"no scene folders found (file_lists={file_lists!r}, datadir={datadir!r})")
     return [Path(d) for d in dirs]
+
+
+# Scene folder formats (``train.dataset_type``): name -> loader(folder, factor=, spherify=, num_novelviews=,
+# x_trans_multiplier=, y_trans_multiplier=) -> Scene. A new format is one loader returning a Scene and one entry.
+SCENE_FORMATS: dict[str, Callable[..., Scene]] = {"llff": load_scene}
 
 
 def scene_index(names: Sequence[str], text: str) -> int:
@@ -131,8 +136,13 @@ class MultiSceneDataset:
 
     @classmethod
     def from_dirs(cls, scene_dirs: Sequence[str | Path], device: torch.device | str = "cpu",
-                  pixel_offset: float = 0.0, **load_kwargs):
-        return cls([load_scene(d, **load_kwargs) for d in scene_dirs], device=device, pixel_offset=pixel_offset)
+                  pixel_offset: float = 0.0, scene_format: str = "llff", **load_kwargs):
+        """Load each folder with the ``scene_format`` loader of :data:`SCENE_FORMATS` (``load_kwargs`` go to it)."""
+        if scene_format not in SCENE_FORMATS:
+            raise SceneFormatError(f"unknown scene format {scene_format!r} (train.dataset_type); the formats are "
+                                   f"{', '.join(SCENE_FORMATS)} (mononerf.data.dataset.SCENE_FORMATS)")
+        loader = SCENE_FORMATS[scene_format]
+        return cls([loader(d, **load_kwargs) for d in scene_dirs], device=device, pixel_offset=pixel_offset)
 
     def scene_index(self, text: str) -> int:
         """A scene of this dataset by folder name or batch index (:func:`scene_index`)."""

@@ -28,7 +28,7 @@ from torch import Tensor
 from mononerf.errors import MonoNeRFError
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
 from mononerf.models.outputs import DYNAMIC_CHANNELS, empty_dynamic, without_static_blending
-from mononerf.render.renderer import batchify_field, render_full_image
+from mononerf.render.images import batchify_field, render_full_image
 from mononerf.utils.checks import check_shape
 
 FieldFn = Callable[[Tensor, Tensor], Tensor]

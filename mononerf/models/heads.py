@@ -111,8 +111,8 @@ class DynamicHead(nn.Module):
 
     def __init__(self, d_pts: int = 84, d_views: int = 27, d_latent: int = 832, d_global: int = 256,
                  d_flow_latent: int = 2048, d_hidden: int = 256, n_blocks: int = 3, n_global_blocks: int = 2,
-                 combine_layer: int = 3, beta: float = 0.0, use_viewdirsDyn: bool = False,
-                 use_temporal_feature: bool = True, temporal_propotion: float = 1.0,
+                 combine_layer: int = 3, beta: float = 0.0, use_viewdirs: bool = False,
+                 use_temporal_feature: bool = True, temporal_proportion: float = 1.0,
                  feature_fuse_mode: str = "addition", origin_pipeline: bool = False, flow_guided_feat: bool = True,
                  use_spade: bool = False):
         super().__init__()
@@ -137,12 +137,12 @@ class DynamicHead(nn.Module):
         if use_spade:
             self.scale_z = nn.ModuleList([nn.Linear(d_latent, d_hidden) for _ in range(n_lin_z)])
         if use_temporal_feature:
-            d_t = int(d_hidden * temporal_propotion)
+            d_t = int(d_hidden * temporal_proportion)
             # The original builds one per lin_z block but only ever reads index 0 (spec §2.9): build that one.
             self.temporal_linear = nn.ModuleList([nn.Linear(d_latent, d_t)])
             self.temporal_linear_fuse = nn.ModuleList([nn.Linear(d_hidden + d_t, d_hidden)])
-        self.view_head = ViewHead(d_hidden, d_views) if use_viewdirsDyn else None
-        if not use_viewdirsDyn:
+        self.view_head = ViewHead(d_hidden, d_views) if use_viewdirs else None
+        if not use_viewdirs:
             self.lin_out = nn.Linear(d_hidden, 4)
         self.sf_linear = nn.Linear(d_hidden, 3)
         self.weight_linear = nn.Linear(d_hidden, 1)

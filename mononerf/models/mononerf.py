@@ -346,8 +346,8 @@ class MonoNeRF(nn.Module):
             d_pts=4 * (1 + 2 * multires), d_views=d_views, d_latent=encoder.latent_size, d_global=256,
             d_flow_latent=encoder.layer_latent_size[4], d_hidden=dyn_c.d_hidden, n_blocks=dyn_c.n_blocks,
             n_global_blocks=dyn_c.n_global_blocks, combine_layer=dyn_c.combine_layer, beta=dyn_c.beta,
-            use_viewdirsDyn=dyn_c.use_viewdirsDyn, use_temporal_feature=dyn_c.use_temporal_feature,
-            temporal_propotion=dyn_c.temporal_propotion, feature_fuse_mode=dyn_c.feature_fuse_mode,
+            use_viewdirs=dyn_c.use_viewdirsDyn, use_temporal_feature=dyn_c.use_temporal_feature,
+            temporal_proportion=dyn_c.temporal_propotion, feature_fuse_mode=dyn_c.feature_fuse_mode,
             origin_pipeline=dyn_c.origin_pipeline, flow_guided_feat=dyn_c.flow_guided_feat, use_spade=dyn_c.use_spade)
         static = StaticHead(
             d_pts=3 * (1 + 2 * multires), d_views=d_views,

@@ -58,7 +58,7 @@ class Pipeline:
                               "is not implemented yet, so the quirk has nothing to switch; leave it true")
         pixel_offset = 0.0 if self.quirks.no_half_pixel_offset else 0.5
         self.data = MultiSceneDataset.from_dirs(scene_dirs, device=self.device, pixel_offset=pixel_offset,
-                                                factor=int(train.factor),
+                                                scene_format=str(train.dataset_type), factor=int(train.factor),
                                                 spherify=bool(train.spherify),
                                                 num_novelviews=int(train.num_novelviews),
                                                 x_trans_multiplier=float(train.x_trans_multiplier),

@@ -11,7 +11,8 @@ from torch import nn
 from mononerf.geometry.rays import RayBundle
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
 from mononerf.quirks import Quirks
-from mononerf.render.renderer import batchify_field, render_full_image, render_rays_dynamic, render_rays_static
+from mononerf.render.images import batchify_field, render_full_image
+from mononerf.render.renderer import render_rays_dynamic, render_rays_static
 
 
 # Per-ray maps kept by full-image renders (per-sample tensors would not fit in memory at full resolution).

@@ -8,7 +8,7 @@ the y and z axes of the camera.
 The canvas has its own size and field of view, unlike the training cameras. Rays are therefore cast with the client's
 intrinsics (:func:`client_rays`) and converted to NDC with the *training* intrinsics of the scene (spec §1.3): the
 NDC box is a fixed frame of the scene, so any camera's rays can be expressed in it. With the training camera's pose,
-field of view and aspect, the rays are exactly those of :func:`~mononerf.render.renderer.render_full_image`.
+field of view and aspect, the rays are exactly those of :func:`~mononerf.render.images.render_full_image`.
 
 Dimension vocabulary: ``H``×``W`` pixels of the requested image, ``R = H·W`` rays, ``K`` samples per ray.
 """
@@ -28,7 +28,7 @@ from mononerf.errors import MonoNeRFError
 from mononerf.eval import visuals
 from mononerf.geometry.poses import frame_time
 from mononerf.geometry.rays import RayBundle, get_rays
-from mononerf.render.renderer import batchify_field, prepare_rays, render_chunked
+from mononerf.render.images import batchify_field, prepare_rays, render_chunked
 from mononerf.utils.checks import check_shape
 
 # What the viewer can show, in the order of its menu: key → label.

@@ -1,0 +1,178 @@
+"""Rays in, images out: the renderer's ray bundles, network calls in slices, chunked and full-image renders.
+
+Shapes: S scenes, R rays per scene, K samples per ray.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from mononerf.geometry.rays import RayBundle, get_rays, ndc_rays
+from mononerf.utils.checks import check_shape
+from mononerf.utils.tensors import constant_like
+
+RayFn = Callable[[RayBundle, Tensor, Tensor], "dict[str, Tensor]"]
+
+# The renderer's NDC near plane is hard-wired to 1.0 (spec §3.1, §8.15).
+NDC_NEAR_PLANE = 1.0
+
+
+def prepare_rays(
+    rays_o: Tensor, rays_d: Tensor, H: float | Tensor, W: float | Tensor, focal: float | Tensor, *, ndc: bool = True
+) -> RayBundle:
+    """World rays -> the renderer's (S, R, 3) bundle (spec §3.1).
+
+    viewdirs = rays_d / ‖rays_d‖ in WORLD space, then (if ``ndc``) ``ndc_rays`` with near plane
+    :data:`NDC_NEAR_PLANE` = 1.0; everything flattened to (S, R, 3).
+
+    Args:
+        rays_o, rays_d: (S, *, 3) world rays, e.g. (S, R, 3) or (S, H, W, 3).
+        H, W, focal: numbers or per-scene (S,) / (S, 1).
+        ndc: convert to NDC (forward-facing scenes; the original's default).
+    """
+    check_shape(rays_o, "* 3", "rays_o")
+    if rays_o.dim() < 3 or rays_d.shape != rays_o.shape:
+        raise ValueError(
+            f"rays_o and rays_d must both be (S, *, 3) with a scene dim; got {tuple(rays_o.shape)} "
+            f"and {tuple(rays_d.shape)}"
+        )
+    viewdirs = rays_d / torch.norm(rays_d, dim=-1, keepdim=True)
+    if ndc:
+        rays_o, rays_d = ndc_rays(H, W, focal, NDC_NEAR_PLANE, rays_o, rays_d)
+    S = rays_o.shape[0]
+    return RayBundle(rays_o.reshape(S, -1, 3), rays_d.reshape(S, -1, 3), viewdirs.reshape(S, -1, 3))
+
+
+def batchify_field(fn, points_per_call: int, *, checkpoint: bool = False):
+    """The original's ``batchify`` (spec §2.6): query a field on slices of at most ``points_per_call`` points per scene.
+
+    Points are laid out ray-major, (S, R·K), and cut into consecutive slices exactly as the original cuts its
+    flattened samples (``netchunk // S`` per scene), so results that depend on which points share a network call (the
+    quirk ``latent_temporal_reshape``, spec §8.3) match the original's; for per-point fields the slicing changes
+    nothing. Each call sees (S, c, 1, 4) points with (S, c, 3) view directions (the per-ray direction repeated per
+    sample, as the original embeds it). It also bounds the memory of one call at full-image renders.
+
+    Args:
+        fn: field callback ``(pts_ref (S, R, K, 4), viewdirs (S, R, 3)) -> Tensor or tuple of Tensors (S, R, K, C)``.
+        points_per_call: slice size per scene (>= 1).
+        checkpoint: wrap every call in ``torch.utils.checkpoint`` (non-reentrant) while gradients are on: the
+            autograd graph keeps only the slices' inputs and outputs and recomputes one call at a time in the
+            backward pass (same values and gradients, one more forward evaluation of the field).
+    Returns:
+        a callback with ``fn``'s signature.
+    """
+    if points_per_call < 1:
+        raise ValueError(f"points_per_call must be >= 1, got {points_per_call}")
+
+    def call(pts, dirs):
+        if checkpoint and torch.is_grad_enabled():
+            return torch.utils.checkpoint.checkpoint(fn, pts, dirs, use_reentrant=False)
+        return fn(pts, dirs)
+
+    def wrapped(pts_ref: Tensor, viewdirs: Tensor):
+        check_shape(pts_ref, "S R K 4", "pts_ref")
+        S, R, K, _ = pts_ref.shape
+        P = R * K
+        if P <= points_per_call:
+            return call(pts_ref, viewdirs)
+        flat = pts_ref.reshape(S, P, 1, 4)
+        dirs = viewdirs[:, :, None, :].expand(S, R, K, viewdirs.shape[-1]).reshape(S, P, -1)
+        outs = [call(flat[:, i:i + points_per_call], dirs[:, i:i + points_per_call])
+                for i in range(0, P, points_per_call)]
+
+        def join(parts):
+            return torch.cat(parts, 1).reshape(S, R, K, -1)
+
+        if isinstance(outs[0], tuple):
+            return tuple(join([o[j] for o in outs]) for j in range(len(outs[0])))
+        return join(outs)
+
+    return wrapped
+
+
+def render_chunked(
+    rays: RayBundle | tuple,
+    ray_fn: RayFn,
+    *,
+    chunk: int,
+    near: float | Tensor = 0.0,
+    far: float | Tensor = 1.0,
+    output_device: torch.device | str | None = None,
+) -> dict[str, Tensor]:
+    """Evaluate ``ray_fn`` on chunks of at most ``chunk`` rays per scene and concatenate along R (spec §3.1).
+
+    Args:
+        rays: (origins, directions, viewdirs), each (S, R, 3).
+        ray_fn: ``(rays (S, r, 3)x3, near (S, r), far (S, r)) -> dict`` of (S, r, ...) tensors.
+        chunk: rays per scene per call (>= 1).
+        near, far: numbers or (S, R) bounds.
+        output_device: move each chunk's outputs there before concatenating (e.g. "cpu" for big images).
+
+    Returns:
+        dict of (S, R, ...) tensors (always new tensors, as the original's ``torch.cat``).
+    """
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    rays = RayBundle(*rays)
+    check_shape(rays.origins, "S R 3", "rays.origins")
+    S, R = rays.origins.shape[:2]
+    like = rays.origins[..., 0]
+    near = constant_like(near, like).expand(S, R)
+    far = constant_like(far, like).expand(S, R)
+    parts: dict[str, list[Tensor]] = {}
+    for start in range(0, R, chunk):
+        sl = slice(start, start + chunk)
+        out = ray_fn(RayBundle(*(x[:, sl] for x in rays)), near[:, sl], far[:, sl])
+        for key, value in out.items():
+            parts.setdefault(key, []).append(value if output_device is None else value.to(output_device))
+    return {key: torch.cat(values, 1) for key, values in parts.items()}
+
+
+def render_full_image(
+    c2w: Tensor,
+    H: int,
+    W: int,
+    focal: float | Tensor,
+    ray_fn: RayFn,
+    *,
+    chunk: int = 1024 * 32,
+    ndc: bool = True,
+    near: float = 0.0,
+    far: float = 1.0,
+    pixel_offset: float = 0.0,
+    inference_mode: bool = False,
+    output_device: torch.device | str | None = None,
+) -> dict[str, Tensor]:
+    """Render every pixel of one camera per scene (spec §3.1 with ``c2w``; used by §3.6 render_path).
+
+    Rays from :func:`~mononerf.geometry.rays.get_rays` (integer pixel grid unless ``pixel_offset``), world
+    viewdirs, NDC with near plane 1.0 (spec §3.1), evaluated in chunks of ``chunk`` rays per scene.
+
+    Args:
+        c2w: (S, 3, 4) camera-to-world pose per scene.
+        H, W: image size shared by the scenes.
+        focal: number or per-scene (S,) / (S, 1).
+        ray_fn: e.g. ``functools.partial(render_rays_dynamic, t=t, n_samples=64, num_frames=N,
+            joint_fn=..., dynamic_fn=..., inference=True)``.
+        chunk: rays per scene per call (the original's test renders use 1024*32).
+        ndc: render in NDC (near/far then in NDC t, 0 and 1).
+        near, far: sampling bounds.
+        pixel_offset: 0 = the original's integer pixel grid (spec §8.15).
+        inference_mode: run under ``torch.inference_mode()`` (no autograd graph).
+        output_device: where chunk outputs are gathered (e.g. "cpu").
+
+    Returns:
+        dict of (S, H, W, ...) tensors.
+    """
+    check_shape(c2w, "S 3 4", "c2w")
+    ctx = torch.inference_mode() if inference_mode else contextlib.nullcontext()
+    with ctx:
+        rays_o, rays_d = get_rays(H, W, focal, c2w, pixel_offset=pixel_offset)  # (S, H, W, 3)
+        rays = prepare_rays(rays_o, rays_d, H, W, focal, ndc=ndc)
+        out = render_chunked(rays, ray_fn, chunk=chunk, near=near, far=far, output_device=output_device)
+        S = c2w.shape[0]
+        return {key: value.reshape((S, H, W) + tuple(value.shape[2:])) for key, value in out.items()}
