@@ -22,17 +22,20 @@ from mononerf.geometry.rays import (
     world_to_ndc,
 )
 from mononerf.render.composite import (
-    BLENDED_OUTPUT_KEYS,
     composite_blended,
     composite_single,
     exclusive_transmittance,
     sample_distances,
 )
 from mononerf.render.images import prepare_rays, render_chunked, render_full_image
-from mononerf.render.renderer import (
+from mononerf.render.outputs import (
+    BLENDED_OUTPUT_KEYS,
     DYNAMIC_OUTPUT_KEYS,
     INFERENCE_SKIPPED_KEYS,
+    PER_RAY_KEYS,
     STATIC_OUTPUT_KEYS,
+)
+from mononerf.render.renderer import (
     RayBundle,
     check_finite_outputs,
     render_rays_dynamic,
@@ -604,3 +607,19 @@ def test_constant_like_equals_as_tensor():
         got, want = constant_like(value, like), torch.as_tensor(value, dtype=like.dtype)
         assert got.dtype == torch.float64 and got.shape == want.shape and torch.equal(got, want), value
     assert constant_like(0.1, torch.zeros(1)).item() == torch.tensor(0.1).item()  # float32 rounding as as_tensor's
+
+
+def test_every_consumer_selects_outputs_that_the_renderers_make():
+    """One list of output names (mononerf/render/outputs.py): the maps each consumer keeps are made by a renderer."""
+    from mononerf.edit.fields import EDIT_KEYS
+    from mononerf.eval.renders import MULTIVIEW_MAPS
+    from mononerf.eval.visuals import OUTPUT_KEYS
+    from mononerf.losses.total import TERMS
+    from mononerf.view.render import VIEW_KEYS
+
+    per_sample = set(DYNAMIC_OUTPUT_KEYS) | set(STATIC_OUTPUT_KEYS)
+    assert set(PER_RAY_KEYS) - per_sample == {"expected_pts_f", "expected_pts_b", "sceneflow_map_f"}
+    for name, keys in [("edit", EDIT_KEYS), ("view", VIEW_KEYS), ("multiview", MULTIVIEW_MAPS.values()),
+                       ("videos", [k for ks in OUTPUT_KEYS.values() for k in ks])]:
+        assert set(keys) <= set(PER_RAY_KEYS), (name, set(keys) - set(PER_RAY_KEYS))
+    assert {k for term in TERMS for k in term.needs} <= per_sample

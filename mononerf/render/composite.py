@@ -17,13 +17,6 @@ FAR_DISTANCE = 1e10
 # Added to every (1 - alpha) factor of the transmittance products (spec §3.3).
 TRANSMITTANCE_EPS = 1e-10
 
-BLENDED_OUTPUT_KEYS = (
-    "rgb_map_full", "depth_map_full", "acc_map_full", "weights_full",
-    "rgb_map_s", "depth_map_s", "acc_map_s", "weights_s",
-    "rgb_map_d", "depth_map_d", "acc_map_d", "weights_d",
-    "dynamicness_map", "blending_map", "rgb_map_dyreg_d",
-)  # fmt: skip
-
 
 def sample_distances(z_vals: Tensor, rays_d: Tensor) -> Tensor:
     """Interval lengths along each ray, scaled by the ray direction's norm (spec §3.3).
@@ -124,7 +117,7 @@ def composite_blended(
         generator: optional ``torch.Generator`` for the noise.
 
     Returns:
-        dict with the original's keys :data:`BLENDED_OUTPUT_KEYS`: ``rgb_map_*`` (*, 3),
+        dict with the original's keys :data:`~mononerf.render.outputs.BLENDED_OUTPUT_KEYS`: ``rgb_map_*`` (*, 3),
         ``depth_map_*``/``acc_map_*``/``dynamicness_map`` (*), ``weights_*``/``blending_map`` (*, K),
         for * in {full, s, d}, plus ``rgb_map_dyreg_d`` (*, 3).
     """

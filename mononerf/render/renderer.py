@@ -24,7 +24,7 @@ from torch import Tensor
 from mononerf.errors import MonoNeRFError
 from mononerf.geometry.rays import RayBundle
 from mononerf.models.outputs import DYNAMIC_CHANNELS, RGB_SIGMA, STATIC_CHANNELS, DynamicRaw, static_blending
-from mononerf.render.composite import BLENDED_OUTPUT_KEYS, composite_blended, composite_single
+from mononerf.render.composite import composite_blended, composite_single
 from mononerf.render.sampling import sample_along_rays
 from mononerf.utils.checks import check_shape
 from mononerf.utils.tensors import constant_like
@@ -33,16 +33,6 @@ FieldFn = Callable[[Tensor, Tensor], Tensor]
 JointFieldFn = Callable[[Tensor, Tensor], "tuple[Tensor, Tensor]"]
 
 
-STATIC_OUTPUT_KEYS = ("rgb_map_s", "weights_s", "depth_map_s", "acc_map_s", "alpha_s", "rgb_s")
-DYNAMIC_OUTPUT_KEYS = BLENDED_OUTPUT_KEYS + (
-    "z_vals",
-    "sceneflow_b", "sceneflow_f", "raw_pts", "raw_pts_f", "raw_pts_b", "blending",
-    "sceneflow_b_f", "rgb_map_d_b", "acc_map_d_b", "blending_b",
-    "sceneflow_f_b", "rgb_map_d_f", "acc_map_d_f", "blending_f",
-    "raw_pts_b_b", "raw_pts_f_f",
-)  # fmt: skip
-# Keys that an inference pass does not compute (spec §3.2 step 9 returns before step 10).
-INFERENCE_SKIPPED_KEYS = ("raw_pts_b_b", "raw_pts_f_f")
 
 
 def check_finite_outputs(outputs: dict[str, Tensor]) -> None:
@@ -123,7 +113,7 @@ def render_rays_static(
         check_finite: raise :class:`MonoNeRFError` on NaN/Inf outputs.
 
     Returns:
-        dict :data:`STATIC_OUTPUT_KEYS`: ``rgb_map_s`` (S, R, 3), ``weights_s`` (S, R, K), ``depth_map_s``
+        dict :data:`~mononerf.render.outputs.STATIC_OUTPUT_KEYS`: ``rgb_map_s`` (S, R, 3), ``weights_s`` (S, R, K), ``depth_map_s``
         (S, R) (detached), ``acc_map_s`` (S, R) (detached), ``alpha_s`` (S, R, K), ``rgb_s`` (S, R, K, 3).
     """
     rays = _check_rays(rays, t)
@@ -213,7 +203,8 @@ def render_rays_dynamic(
             renders switch them off: two of the three network passes are saved.
 
     Returns:
-        dict of :data:`DYNAMIC_OUTPUT_KEYS` (less :data:`INFERENCE_SKIPPED_KEYS` when ``inference``), plus
+        dict of :data:`~mononerf.render.outputs.DYNAMIC_OUTPUT_KEYS` (less ``INFERENCE_SKIPPED_KEYS`` when
+        ``inference``), plus
         ``features_d``/``features_d_b``/``features_d_f`` (S, R, K, C-11) when raw_d has extra channels.
         Per-ray maps are (S, R) or (S, R, 3); per-sample values (S, R, K) or (S, R, K, 3). ``z_vals`` is a
         fresh copy (the original's chunk concatenation copies it; a loss may edit it in place, spec §4.3).

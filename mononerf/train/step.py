@@ -12,13 +12,10 @@ from mononerf.geometry.rays import RayBundle
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
 from mononerf.quirks import Quirks
 from mononerf.render.images import batchify_field, render_full_image
+from mononerf.render.outputs import PER_RAY_KEYS
 from mononerf.render.renderer import render_rays_dynamic, render_rays_static
 
 
-# Per-ray maps kept by full-image renders (per-sample tensors would not fit in memory at full resolution).
-PER_RAY_KEYS = ("rgb_map_full", "depth_map_full", "acc_map_full", "rgb_map_s", "depth_map_s", "acc_map_s",
-                "rgb_map_d", "depth_map_d", "acc_map_d", "dynamicness_map", "rgb_map_dyreg_d",
-                "expected_pts_f", "expected_pts_b", "sceneflow_map_f")
 
 
 @dataclass
