@@ -7,8 +7,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # bottom first; a module may import its own layer and any below it (a tuple: one layer)
-LAYERS = ("errors", "utils", "quirks", "config_schema", ("config", "config_docs"), "geometry", "data", "models",
-          "render", "losses", "train", "eval", "edit", "view", "preprocess")
+LAYERS = ("errors", "utils", "quirks", "config_schema", "config_values", ("config", "config_docs"), "geometry", "data",
+          "models", "render", "losses", "train", "eval", "edit", "view", "preprocess")
 # entry points wire the layers together (a command of one layer may run another's code)
 ENTRY_POINTS = ("cli.py", "__main__.py")
 DRIVERS = {"mononerf/eval/experiments.py": "the paper's claims in one command: it trains, scores and edits"}

@@ -260,7 +260,7 @@ def test_ported_conf_loads_and_keeps_the_original_values(rel, chdir_root):
 def test_read_hocon_merges_like_pyhocon_includes(tmp_path):
     from pyhocon import ConfigFactory
 
-    from mononerf.config import _flatten
+    from mononerf.config_values import _flatten
 
     for rel in PORTED:  # our include walk gives exactly pyhocon's own include result
         assert read_hocon(str(CONF / rel))[0] == dict(_flatten(ConfigFactory.parse_file(str(CONF / rel)))), rel

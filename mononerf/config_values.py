@@ -1,0 +1,205 @@
+"""Reading configuration values: keys and their types, HOCON conf files with their includes, and the original's
+configargparse txt files. :mod:`mononerf.config` builds the one Config object from these."""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import configargparse
+from pyhocon import ConfigFactory, ConfigTree
+from pyhocon.config_parser import ConfigParser
+
+from mononerf.config_schema import FLAGS, KEYS, Key, section_prefixes
+from mononerf.errors import ConfigError
+
+COMMAND_LINE = "command line"
+DEFAULT = "default"
+_SECTIONS = section_prefixes()
+_INCLUDE = re.compile(r'^\s*include\s+(required\(\s*)?(file\(\s*)?"([^"]+)"\s*\)?\s*\)?\s*$', re.MULTILINE)
+
+
+def _display(path: str) -> str:
+    """A path as messages show it: relative to the working directory when below it."""
+    rel = os.path.relpath(os.path.abspath(path))
+    return rel if not rel.startswith("..") else os.path.abspath(path)
+
+
+# ----------------------------------------------------------------------------------------------- values and types
+def _hint(name: str) -> str:
+    """' (did you mean X?)' for a misspelt dotted key, or ''."""
+    parent, _, leaf = name.rpartition(".")
+    siblings = [k.rpartition(".")[2] for k in list(KEYS) + list(_SECTIONS) if k.rpartition(".")[0] == parent]
+    match = difflib.get_close_matches(leaf, siblings, n=1, cutoff=0.6) if siblings else []
+    if match:
+        return f" (did you mean {match[0]}?)"
+    match = difflib.get_close_matches(name, list(KEYS), n=1, cutoff=0.75)
+    return f" (did you mean {match[0]}?)" if match else ""
+
+
+def _lookup(name: str, where: str) -> Key:
+    if name in KEYS:
+        return KEYS[name]
+    if name in _SECTIONS:
+        raise ConfigError(f"{where}: {name} is a section, not a value (set one of its keys, e.g. "
+                          f"{next(k for k in KEYS if k.startswith(name + '.'))})")
+    raise ConfigError(f"{where}: unknown key {name}{_hint(name)}")
+
+
+def _check(key: Key, value: Any, where: str) -> Any:
+    """Return ``value`` converted to ``key.type`` (int → float, 'true' → True, int → str) or raise ConfigError."""
+    base, nullable = key.type.rstrip("?"), key.type.endswith("?")
+    if isinstance(value, ConfigTree):
+        ok = False
+    elif value is None:
+        ok = nullable
+    elif base == "any":
+        ok = True
+    elif base == "bool":
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        ok = isinstance(value, bool)
+    elif base == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif base == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif base == "str":
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        ok = isinstance(value, str)
+    else:  # list[int] | list[str] | int|list[int]
+        item = str if "list[str]" in base else int
+        if isinstance(value, (list, tuple)):
+            value = list(value)
+            ok = all(isinstance(v, item) and not isinstance(v, bool) for v in value)
+        else:
+            ok = base == "int|list[int]" and isinstance(value, int) and not isinstance(value, bool)
+    if not ok:
+        want = key.type.replace("?", " or null")
+        raise ConfigError(f"{where}: {key.name} must be {want}, got {type(value).__name__} {value!r}")
+    if key.choices is not None and value is not None and value not in key.choices:
+        why = f": {key.note}" if key.note and len(key.choices) == 1 else ""
+        raise ConfigError(f"{where}: {key.name} must be one of {list(key.choices)}, got {value!r}{why}")
+    if base == "float" and value is not None and not math.isfinite(value):
+        raise ConfigError(f"{where}: {key.name} must be a finite number, got {value!r}")
+    if key.min_value is not None and value is not None:
+        low = value <= key.min_value if key.min_exclusive else value < key.min_value
+        if not math.isfinite(value) or low:
+            bound = f"> {key.min_value:g}" if key.min_exclusive else f">= {key.min_value:g}"
+            raise ConfigError(f"{where}: {key.name} must be a finite number {bound}, got {value!r}")
+    return value
+
+
+def _literal(text: str, where: str) -> Any:
+    """Parse one HOCON/JSON literal (``3``, ``true``, ``[0, 1]``, ``"a b"``, ``null``, bare strings)."""
+    try:
+        return ConfigFactory.parse_string("v = " + text)["v"]
+    except Exception as exc:  # pyparsing raises several exception types
+        raise ConfigError(f"{where}: cannot parse value {text!r} as a HOCON literal ({exc})") from None
+
+
+def _from_text(key: Key, text: Any, where: str) -> Any:
+    """A flag's value (string, or list of strings for list flags) as the key's type."""
+    base = key.type.rstrip("?")
+    if base == "list[str]":
+        if isinstance(text, str):
+            text = [text]
+        return _literal(text[0], where) if len(text) == 1 and text[0].lstrip().startswith("[") else list(text)
+    if base in ("str", "any"):
+        return text
+    if base == "bool" and str(text).lower() in ("1", "yes", "on", "0", "no", "off"):
+        return str(text).lower() in ("1", "yes", "on")
+    if base in ("int", "float"):
+        try:
+            return int(text) if base == "int" else float(text)
+        except ValueError:
+            raise ConfigError(f"{where}: {key.name} must be {base}, got {text!r}") from None
+    return _literal(str(text), where)
+
+
+def _parse_assignment(item: str, where: str) -> tuple[str, Any]:
+    name, sep, text = item.partition("=")
+    name = name.strip()
+    if not sep or not name or " " in name:
+        raise ConfigError(f"{where}: --set expects KEY=VALUE (e.g. model.mlp_dynamic.discrete_steps=4), got {item!r}")
+    return name, _literal(text.strip(), where)
+
+
+# ----------------------------------------------------------------------------------------------- HOCON files
+def _flatten(tree: Mapping, prefix: str = ""):
+    for name, value in tree.items():
+        key = f"{prefix}.{name}" if prefix else str(name)
+        if isinstance(value, (ConfigTree, dict)):
+            yield from _flatten(value, key)
+        else:
+            yield key, list(value) if isinstance(value, list) else value
+
+
+def _own_trees(path: str, chain: tuple[str, ...] = ()) -> list[tuple[str, ConfigTree]]:
+    """``path`` and the files it includes, in merge order (includes first), each parsed without its includes."""
+    real = os.path.realpath(path)
+    if real in chain:
+        raise ConfigError(f"{_display(path)}: include cycle ({' -> '.join(map(_display, chain + (real,)))})")
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    order: list[tuple[str, ConfigTree]] = []
+    for match in _INCLUDE.finditer(text):
+        target = os.path.join(os.path.dirname(path), match.group(3))
+        if os.path.isfile(target):
+            order += _own_trees(target, chain + (real,))
+        elif match.group(1):
+            raise ConfigError(f"{_display(path)}: include required file {match.group(3)!r} not found "
+                              f"(looked for {_display(target)})")
+    try:
+        own = ConfigFactory.parse_string(_INCLUDE.sub("", text), resolve=False)
+    except Exception as exc:  # pyparsing raises several exception types
+        raise ConfigError(f"{_display(path)}: HOCON syntax error: {' '.join(str(exc).split())}") from None
+    return order + [(_display(path), own)]
+
+
+def read_hocon(path: str) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """Read a HOCON file with its ``include``s (relative to the including file; the including file wins).
+
+    Returns:
+        (values, sources, files): flat ``{dotted key: value}``; for each key the file that set it last; the files
+        read, in merge order. Nothing is validated here.
+    """
+    if not os.path.isfile(path):
+        raise ConfigError(f"{_display(path)}: conf file not found")
+    layers = _own_trees(path)
+    owners = [(name, {k for k, _ in _flatten(tree)}) for name, tree in layers]
+    merged = ConfigTree()
+    for _, tree in layers:
+        merged = ConfigTree.merge_configs(merged, tree)
+    try:
+        ConfigParser.resolve_substitutions(merged)
+    except Exception as exc:
+        raise ConfigError(f"{_display(path)}: cannot resolve HOCON: {' '.join(str(exc).split())}") from None
+    values = dict(_flatten(merged))
+    sources = {}
+    for key in values:
+        prefixes = {".".join(key.split(".")[:i]) for i in range(1, key.count(".") + 2)}
+        sources[key] = next((name for name, own in reversed(owners) if own & prefixes), _display(path))
+    return values, sources, [name for name, _ in owners]
+
+
+def _read_txt(path: str) -> list[tuple[Key, Any, str]]:
+    """The ``--config`` txt file: ``flag = value`` lines of the original's parser, as (key, value, source)."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"{_display(path)}: --config file not found")
+    where = _display(path)
+    with open(path, encoding="utf-8") as fh:
+        items = configargparse.DefaultConfigFileParser().parse(fh)
+    out = []
+    for name, text in items.items():
+        if "--" + name not in FLAGS:
+            match = difflib.get_close_matches("--" + name, list(FLAGS), n=1, cutoff=0.6)
+            raise ConfigError(f"{where}: unknown option {name}" + (f" (did you mean {match[0][2:]}?)" if match else ""))
+        key = FLAGS["--" + name]
+        out.append((key, _from_text(key, text, f"{where}: {name}"), where))
+    return out
