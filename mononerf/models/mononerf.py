@@ -25,7 +25,7 @@ from mononerf.models.embedder import PositionalEncoding, drop_time_terms
 from mononerf.models.encoders import Resnet18Encoder, SpatialTemporalEncoder, preprocess_clip
 from mononerf.models.features import ProjectedVolume, sample_frame_features, standardize_volume, temporal_features
 from mononerf.models.heads import DynamicHead, StaticHead
-from mononerf.models.trajectory import INTEGRATORS, EulerSteps, NeuralODE
+from mononerf.models.trajectory import INTEGRATORS, EulerSteps, NeuralODE, VelocityField
 from mononerf.quirks import Quirks
 from mononerf.utils.checks import check_shape
 
@@ -248,7 +248,8 @@ class MonoNeRF(nn.Module):
 
     def _dynamic(self, xyz, tau, frame, emb, views, uv, feats):
         code = self.mlp_dynamic.global_code(feats.pooled_flow_latent, self.feat_guided_flow)
-        x_b, x_f = self.integrator()(self.mlp_dynamic, self.embed_pts, xyz, tau, feats.num_frames, code)
+        field = VelocityField(self.mlp_dynamic, self.embed_pts, feats.num_frames, code)
+        x_b, x_f = self.integrator()(field, xyz, tau)
         n = feats.num_frames
         latent_proj = None
         if feats.dynamic_proj is not None:

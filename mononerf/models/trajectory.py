@@ -5,9 +5,10 @@ blocks conditioned on the global video code, ``sf_linear``), read out as ``tanh(
 of at most 1 NDC unit per frame and axis. Time inside the field is the continuous frame index ``τ``
 (``t = τ/T·2 − 1`` is what the positional encoding sees).
 
-Integrators are chosen by name from :data:`INTEGRATORS` (``model.mlp_dynamic.flow_mode``): :class:`EulerSteps`
-(``discrete``, the released configs') and :class:`NeuralODE` (``ode``). A new integrator is one class with
-``__call__(head, embed, xyz, tau, num_frames, global_code) -> (x_b, x_f)`` and one entry there. The original's
+:class:`VelocityField` is that field as one object, ``field(xyz, tau) -> velocity``; a different velocity network is
+a different class with the same call. Integrators are chosen by name from :data:`INTEGRATORS`
+(``model.mlp_dynamic.flow_mode``): :class:`EulerSteps` (``discrete``, the released configs') and :class:`NeuralODE`
+(``ode``). A new integrator is one class with ``__call__(field, xyz, tau) -> (x_b, x_f)`` and one entry there. The original's
 branch-mixup quirk (spec §8.1) is one isolated function, :func:`_euler_branch_mixup`.
 
 Shapes: S scenes, P points per scene.
@@ -40,6 +41,22 @@ def velocity(head: DynamicHead, embed: PositionalEncoding, xyz: torch.Tensor, ta
     return torch.tanh(head.sf_linear(head.trunk(_embed(embed, xyz, tau, num_frames), global_code)))
 
 
+@dataclass(frozen=True)
+class VelocityField:
+    """``v(x, τ)`` of :func:`velocity` for one batch of scenes: the dynamic head's trunk and read-out, the point
+    embedding, the frame count and the global video code (S, G). It owns no weights: they are the head's (as in the
+    original, whose checkpoints alias them)."""
+
+    head: DynamicHead
+    embed: PositionalEncoding
+    num_frames: int
+    global_code: torch.Tensor
+
+    def __call__(self, xyz: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        """xyz (S, P, 3), tau (S, P) continuous frame index → (S, P, 3) NDC units per frame."""
+        return velocity(self.head, self.embed, xyz, tau, self.num_frames, self.global_code)
+
+
 def discrete_trajectory(head: DynamicHead, embed: PositionalEncoding, xyz: torch.Tensor, tau: torch.Tensor,
                         num_frames: int, global_code: torch.Tensor, steps: int = 2,
                         branch_mixup: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,19 +73,21 @@ def discrete_trajectory(head: DynamicHead, embed: PositionalEncoding, xyz: torch
     Returns:
         (x_b, x_f): (S, P, 3) each, absolute NDC positions at τ−1 and τ+1.
     """
-    if branch_mixup:
-        return _euler_branch_mixup(head, embed, xyz, tau, num_frames, global_code, steps)
+    return EulerSteps(steps, branch_mixup)(VelocityField(head, embed, num_frames, global_code), xyz, tau)
+
+
+def _euler(field: VelocityField, xyz: torch.Tensor, tau: torch.Tensor, steps: int) -> tuple[torch.Tensor, ...]:
     # both branches start at (x, τ): one evaluation of the field serves both (identical inputs)
-    v = velocity(head, embed, xyz, tau, num_frames, global_code) / steps
+    v = field(xyz, tau) / steps
     x_f, x_b = xyz + v, xyz - v
     for i in range(1, steps):
-        x_f = x_f + velocity(head, embed, x_f, tau + i / steps, num_frames, global_code) / steps
-        x_b = x_b - velocity(head, embed, x_b, tau - i / steps, num_frames, global_code) / steps
+        x_f = x_f + field(x_f, tau + i / steps) / steps
+        x_b = x_b - field(x_b, tau - i / steps) / steps
     return x_b, x_f
 
 
-def _euler_branch_mixup(head: DynamicHead, embed: PositionalEncoding, xyz: torch.Tensor, tau: torch.Tensor,
-                        num_frames: int, global_code: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _euler_branch_mixup(field: VelocityField, xyz: torch.Tensor, tau: torch.Tensor,
+                        steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The original's Euler steps (quirk ``discrete_flow_branch_mixup``, spec §8.1): the forward branch is rebuilt
     from the BACKWARD hidden state at every global block, and the backward branch never passes through the code
     layers ``lin_global_z``.
@@ -77,8 +96,9 @@ def _euler_branch_mixup(head: DynamicHead, embed: PositionalEncoding, xyz: torch
     hidden state at each block from the backward one: only the last block's output reaches x_f. Those discarded
     evaluations are skipped here; what is kept is the same arithmetic in the same order.
     """
+    head, embed, num_frames = field.head, field.embed, field.num_frames
     x_f, x_b = xyz, xyz
-    g = torch.zeros_like(global_code) if head.origin_pipeline else global_code
+    g = torch.zeros_like(field.global_code) if head.origin_pipeline else field.global_code
     n_global = head.n_global_blocks
     for i in range(steps):
         h_b = F.relu(head.lin_in(F.normalize(_embed(embed, x_b, tau - i / steps, num_frames), dim=-1)))
@@ -96,15 +116,12 @@ def _euler_branch_mixup(head: DynamicHead, embed: PositionalEncoding, xyz: torch
 class _DirectedVelocity(nn.Module):
     """``dx/ds = d · v(x, τ0 + d·s)`` for s ∈ [0, 1]: one frame forward (d = +1) or backward (d = −1)."""
 
-    def __init__(self, head: DynamicHead, embed: PositionalEncoding, tau0: torch.Tensor, num_frames: int,
-                 global_code: torch.Tensor, direction: float):
+    def __init__(self, field: VelocityField, tau0: torch.Tensor, direction: float):
         super().__init__()
-        self.head, self.embed = head, embed
-        self.tau0, self.num_frames, self.global_code, self.direction = tau0, num_frames, global_code, direction
+        self.field, self.tau0, self.direction = field, tau0, direction
 
     def forward(self, s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        tau = self.tau0 + self.direction * s
-        return self.direction * velocity(self.head, self.embed, x, tau, self.num_frames, self.global_code)
+        return self.direction * self.field(x, self.tau0 + self.direction * s)
 
 
 def ode_trajectory(head: DynamicHead, embed: PositionalEncoding, xyz: torch.Tensor, tau: torch.Tensor,
@@ -120,21 +137,27 @@ def ode_trajectory(head: DynamicHead, embed: PositionalEncoding, xyz: torch.Tens
     Returns:
         (x_b, x_f): (S, P, 3) each.
     """
+    return NeuralODE(method, rtol, atol, step_size, adjoint)(VelocityField(head, embed, num_frames, global_code),
+                                                             xyz, tau)
+
+
+def _ode(field: VelocityField, xyz: torch.Tensor, tau: torch.Tensor, method: str, rtol: float, atol: float,
+         step_size: float | None, adjoint: bool) -> tuple[torch.Tensor, torch.Tensor]:
     from torchdiffeq import odeint, odeint_adjoint
 
     options = {"step_size": step_size} if step_size else {}
     span = constant_like((0.0, 1.0), xyz)
     out = []
     for direction in (-1.0, 1.0):
-        field = _DirectedVelocity(head, embed, tau, num_frames, global_code, direction)
+        func = _DirectedVelocity(field, tau, direction)
         if adjoint:
-            params = tuple(p for p in head.parameters() if p.requires_grad)
-            if global_code.requires_grad:
-                params = params + (global_code,)
-            sol = odeint_adjoint(field, xyz, span, method=method, rtol=rtol, atol=atol, options=options,
+            params = tuple(p for p in field.head.parameters() if p.requires_grad)
+            if field.global_code.requires_grad:
+                params = params + (field.global_code,)
+            sol = odeint_adjoint(func, xyz, span, method=method, rtol=rtol, atol=atol, options=options,
                                  adjoint_params=params)
         else:
-            sol = odeint(field, xyz, span, method=method, rtol=rtol, atol=atol, options=options)
+            sol = odeint(func, xyz, span, method=method, rtol=rtol, atol=atol, options=options)
         out.append(sol[-1])
     return out[0], out[1]
 
@@ -147,8 +170,10 @@ class EulerSteps:
     steps: int = 1
     branch_mixup: bool = True
 
-    def __call__(self, head, embed, xyz, tau, num_frames, global_code):
-        return discrete_trajectory(head, embed, xyz, tau, num_frames, global_code, self.steps, self.branch_mixup)
+    def __call__(self, field: VelocityField, xyz: torch.Tensor, tau: torch.Tensor):
+        if self.branch_mixup:  # the original's quirk reads the head's layers directly
+            return _euler_branch_mixup(field, xyz, tau, self.steps)
+        return _euler(field, xyz, tau, self.steps)
 
 
 @dataclass(frozen=True)
@@ -161,9 +186,8 @@ class NeuralODE:
     step_size: float | None = None
     adjoint: bool = False
 
-    def __call__(self, head, embed, xyz, tau, num_frames, global_code):
-        return ode_trajectory(head, embed, xyz, tau, num_frames, global_code, self.method, self.rtol, self.atol,
-                              self.step_size, self.adjoint)
+    def __call__(self, field: VelocityField, xyz: torch.Tensor, tau: torch.Tensor):
+        return _ode(field, xyz, tau, self.method, self.rtol, self.atol, self.step_size, self.adjoint)
 
 
 INTEGRATORS = {"discrete": EulerSteps, "ode": NeuralODE}
