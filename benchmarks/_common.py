@@ -57,9 +57,11 @@ def apply_speed_options(tr: Trainer, a) -> str:
         torch.backends.cudnn.allow_tf32 = True
         notes.append("tf32")
     if a.compile:
-        import mononerf.models.mononerf as mm
+        import mononerf.models.trajectory as tj
 
-        mm.discrete_trajectory = torch.compile(mm.discrete_trajectory, dynamic=True)
+        # the Euler integrators look these up when called
+        tj._euler = torch.compile(tj._euler, dynamic=True)
+        tj._euler_branch_mixup = torch.compile(tj._euler_branch_mixup, dynamic=True)
         tr.model.mlp_dynamic.compile(dynamic=True)
         tr.model.mlp_static.compile(dynamic=True)
         notes.append("torch.compile (heads, trajectory)")

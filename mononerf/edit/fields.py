@@ -18,14 +18,12 @@ Dimension vocabulary: ``S`` scenes, ``R`` rays, ``K`` samples per ray. Field cal
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from typing import Callable
 
 import torch
 from torch import Tensor
 
-from mononerf.errors import MonoNeRFError
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
 from mononerf.models.outputs import DYNAMIC_CHANNELS, empty_dynamic, without_static_blending
 from mononerf.render.images import batchify_field, render_full_image
