@@ -17,21 +17,21 @@ class MissingWeightsError(MonoNeRFError):
     """A pretrained weight file is not where it must be put by hand (names file and source)."""
 
 
-_OS_HINTS = {28: "; free some space (finished files are kept)",  # ENOSPC
+_OS_HINTS = {28: "; free some space ({kept})",  # ENOSPC
              30: "; write somewhere else (e.g. set info.basedir or --out)",  # EROFS
              13: "; write somewhere you may (e.g. set info.basedir or --out)",  # EACCES
              1: "; write somewhere you may (e.g. set info.basedir or --out)"}  # EPERM
 
 
-def os_error(exc: OSError, path=None, what: str = "") -> MonoNeRFError:
+def os_error(exc: OSError, path=None, what: str = "", kept: str = "finished files are kept") -> MonoNeRFError:
     """One line for a failed file operation: the path, what was done, the cause (read-only, disk full, ...) and a
-    hint. ``path`` defaults to the file the error names."""
+    hint. ``path`` defaults to the file the error names; ``kept`` says what a full disk leaves intact."""
     import os
 
     where = path if path is not None else (exc.filename or "file system")
     cause = os.strerror(exc.errno) if exc.errno else str(exc)
     said = f"cannot write {what} ({cause})" if what else cause
-    return MonoNeRFError(f"{where}: {said}{_OS_HINTS.get(exc.errno, '')}")
+    return MonoNeRFError(f"{where}: {said}{_OS_HINTS.get(exc.errno, '').format(kept=kept)}")
 
 
 def report(exc: MonoNeRFError) -> int:

@@ -95,6 +95,15 @@ def find_weight_file(filename: str | Path, search_dirs: Sequence[str | Path]) ->
     )
 
 
+def numpy_multiarray():
+    """``numpy._core.multiarray`` (``numpy.core.multiarray`` before NumPy 2), where pickled NumPy objects point."""
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy < 2
+        from numpy.core import multiarray  # type: ignore[no-redef]
+    return multiarray
+
+
 def _numpy_safe_globals() -> list:
     """NumPy scalar and dtype types that may appear in a checkpoint's ``meta`` (e.g. a seed or a score).
 
@@ -102,10 +111,7 @@ def _numpy_safe_globals() -> list:
     """
     import numpy as np
 
-    try:
-        from numpy._core.multiarray import scalar
-    except ImportError:  # numpy < 2
-        from numpy.core.multiarray import scalar  # type: ignore[no-redef]
+    scalar = numpy_multiarray().scalar
     kinds = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")
     return [scalar, np.dtype, *(type(np.dtype(k)) for k in kinds)]
 

@@ -12,7 +12,6 @@ original's layout (``global_step``, ``network_fn_d_state_dict``, ``optimizer_sta
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import pickle
 import random
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 
 from mononerf.errors import MonoNeRFError, os_error, report
+from mononerf.models.weights import numpy_multiarray
 from mononerf.train import original_layout
 
 DYNAMIC_CKPT = re.compile(r"^(\d{6})\.tar$")
@@ -38,19 +38,12 @@ STATIC_PARTS = ("mlp_static", "encoder2d")  # what Pretrained_S.tar holds (spec 
 def _numpy_rng_globals() -> list:
     """What a NumPy RNG state pickles to (checkpoints written before the RNG states became tensors): array
     reconstruction and dtypes, which run no code of the file's choosing."""
-    try:
-        from numpy._core.multiarray import _reconstruct
-    except ImportError:  # numpy < 2
-        from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
-    return [_reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+    return [numpy_multiarray()._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
 
 
 def write_error(folder: Path, exc: OSError, what: str) -> MonoNeRFError:
     """One line for a failed write: the folder, what was written and the cause (read-only, disk full, ...)."""
-    err = os_error(exc, folder, what)
-    if exc.errno == errno.ENOSPC:
-        err = MonoNeRFError(str(err).replace("(finished files are kept)", "(the previous checkpoint is kept)"))
-    return err
+    return os_error(exc, folder, what, kept="the previous checkpoint is kept")
 
 
 def save_atomic(obj: dict, path: str | os.PathLike) -> Path:
@@ -200,11 +193,6 @@ def _all(run_dir: Path, pattern: re.Pattern) -> list[Path]:
 def latest_dynamic(run_dir: str | os.PathLike) -> Path | None:
     """Newest ``NNNNNN.tar`` of the dynamic stage (the original's naming), or None."""
     return _latest(Path(run_dir), DYNAMIC_CKPT)
-
-
-def latest_static(run_dir: str | os.PathLike) -> Path | None:
-    """Newest ``static_NNNNNN.tar`` of an unfinished static pretraining, or None."""
-    return _latest(Path(run_dir), STATIC_CKPT)
 
 
 def newest_readable(run_dir: str | os.PathLike, static: bool = False) -> tuple[Path | None, dict | None, list[str]]:
