@@ -382,19 +382,20 @@ def test_render_work_scales_with_the_rays(tiny_run, monkeypatch):
     from torch.utils.flop_counter import FlopCounterMode
 
     import mononerf.models.features as feat
+    import mononerf.models.projected as projected
     from mononerf.eval import renders
 
     d = tiny_run.data
     n = d.num_frames
     projections = []
-    real = feat.ProjectedVolume.frame_maps
+    real = projected.ProjectedVolume.frame_maps
 
     def count(self, s, f):
         if (int(s), int(f)) not in self._maps:
             projections.append((id(self), int(s), int(f)))
         return real(self, s, f)
 
-    monkeypatch.setattr(feat.ProjectedVolume, "frame_maps", count)
+    monkeypatch.setattr(projected.ProjectedVolume, "frame_maps", count)
     monkeypatch.setattr(tiny_run, "cfg", tiny_run.cfg.with_overrides(["info.chunk=16"]))  # many chunks per frame
     t = torch.full((d.num_scenes,), frame_time(2, n))
     work = {}
@@ -419,6 +420,7 @@ def test_render_work_scales_with_the_rays(tiny_run, monkeypatch):
 
 def test_feature_volume_resizes_each_frame_once():
     import mononerf.models.features as feat
+    import mononerf.models.projected as projected
 
     g = torch.Generator().manual_seed(0)
     fine, coarse = torch.randn(2, 3, 4, 6, 8, generator=g), torch.randn(2, 5, 4, 3, 4, generator=g)

@@ -1,8 +1,9 @@
 """The same training and render as before the architecture changes of issue 17: a tiny run trained from scratch
-(3 static + 3 dynamic steps, seed 42) and rendered at two camera/time pairs equals the reference saved by the code
-at 006cddf (tests/data/golden_run.npz; regenerate: ``python tests/test_golden_run.py OUT.npz`` at the commit whose
-outputs are the reference). Equal to the bit on a machine like the one that made it (same CPU capability and
-threads, recorded in the file); elsewhere a tolerance absorbs another CPU's BLAS."""
+(3 static + 3 dynamic steps, seed 42) and rendered at two camera/time pairs equals the references made by the code
+at 006cddf (tests/data/golden_run*.npz, one per machine kind; add one: ``python tests/test_golden_run.py OUT.npz``
+with the code at the commit whose outputs are the reference). Equal to the bit on a machine whose kernels made a
+reference (the CPU model and threads recorded in the file); elsewhere a tolerance absorbs another CPU's BLAS: six
+training steps carry a different rounding into the pictures (4.2e-4 between the two machine kinds recorded)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from mononerf.data.synthetic import generate_scene
 from mononerf.geometry.poses import frame_time
 from tests.test_train import tiny_argv
 
-REFERENCE = Path(__file__).parent / "data" / "golden_run.npz"
+REFERENCES = sorted((Path(__file__).parent / "data").glob("golden_run*.npz"))
+OTHER_CPU_TOLERANCE = 2e-3
 VIEWS = ((0, 0), (2, 4))  # (training camera, frame)
 MAPS = ("rgb_map_full", "depth_map_full", "dynamicness_map", "rgb_map_s", "rgb_map_d")
 
@@ -44,21 +46,39 @@ def train_and_render(root: Path) -> dict[str, np.ndarray]:
 
 
 def machine() -> str:
-    """What decides the float kernels: torch's CPU capability and thread count."""
-    return f"{torch.backends.cpu.get_cpu_capability()} x{torch.get_num_threads()}"
+    """What decides the float kernels: torch's CPU capability and thread count, and the CPU's model (BLAS libraries
+    choose their kernels by it: two AVX512 machines round differently)."""
+    info = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    amx = " amx" if "amx_tile" in info.get("flags", "").split() else ""
+    model = f"family {info.get('cpu family', '?')} model {info.get('model', '?')}{amx}"
+    return f"{torch.backends.cpu.get_cpu_capability()} x{torch.get_num_threads()} {model}"
 
 
 def test_training_and_rendering_match_the_reference(tmp_path):
-    ref = dict(np.load(REFERENCE))
-    recorded = str(ref.pop("machine"))
+    refs = {}
+    for path in REFERENCES:
+        ref = dict(np.load(path))
+        refs[str(ref.pop("machine"))] = ref
+    assert refs, "no tests/data/golden_run*.npz"
     got = train_and_render(tmp_path)
-    assert sorted(got) == sorted(ref)
-    worst = max(float(np.abs(got[k] - ref[k]).max()) for k in ref)
-    if recorded == machine():  # the kernels the reference was made with: bit for bit
-        assert worst == 0.0, worst
+    for ref in refs.values():
+        assert sorted(got) == sorted(ref)
+        assert all(ref[k].std() > 0.01 for k in ref)  # real pictures, not constants
+
+    def worst(ref):
+        return max(float(np.abs(got[k] - ref[k]).max()) for k in ref)
+
+    if machine() in refs:  # the kernels a reference was made with: bit for bit
+        assert worst(refs[machine()]) == 0.0, (worst(refs[machine()]), machine())
     else:  # another CPU's BLAS rounds differently
-        assert worst <= 1e-5, (worst, recorded, machine())
-    assert all(ref[k].std() > 0.01 for k in ref)  # real pictures, not constants
+        nearest = min(worst(ref) for ref in refs.values())
+        assert nearest <= OTHER_CPU_TOLERANCE, (nearest, sorted(refs), machine())
 
 
 if __name__ == "__main__":

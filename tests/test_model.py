@@ -13,6 +13,7 @@ from mononerf.models.encoders import Resnet18Encoder, SpatialTemporalEncoder
 from mononerf.models.features import sample_frame_features, temporal_features
 from mononerf.models.heads import DynamicHead, StaticHead, linear_split
 from mononerf.models.mononerf import MonoNeRF
+from mononerf.models.projected import fold_latent_projections
 from mononerf.models.trajectory import discrete_trajectory, ode_trajectory
 from mononerf.quirks import Quirks
 from mononerf.render.images import prepare_rays
@@ -604,7 +605,8 @@ def test_feature_lookup_gradcheck_plain_and_native_volume():
 # ------------------------------------------------------------------------------------------------ projected volumes
 def test_projected_volume_lookup_equals_the_projected_lookup():
     # W·(bilinear lookup) = bilinear lookup of (W·maps), on the grid and through a coarse level's resize (issue #8)
-    from mononerf.models.features import FeatureVolume, ProjectedVolume
+    from mononerf.models.features import FeatureVolume
+    from mononerf.models.projected import ProjectedVolume
 
     torch.manual_seed(0)
     fine = torch.randn(2, 4, 3, 5, 6, dtype=torch.float64)
@@ -639,7 +641,7 @@ def _f64_native(f64_case):
 @pytest.mark.parametrize("reshape_quirk", [True, False])
 @pytest.mark.parametrize("frames", [(1, 2), (0, 3)])  # inner frames; the first and last (raw stand-in features)
 @pytest.mark.parametrize("native", [False, True])
-def test_inference_features_render_the_same_as_per_point_layers(f64_case, reshape_quirk, frames, native):
+def test_folded_projections_render_the_same_as_per_point_layers(f64_case, reshape_quirk, frames, native):
     # the heads' first latent layers applied to the frame maps instead of the sampled points: every output of a
     # render (joint pass and t±1 passes) must equal the plain computation (float64, issue #8)
     import dataclasses
@@ -653,7 +655,7 @@ def test_inference_features_render_the_same_as_per_point_layers(f64_case, reshap
     model.quirks = saved.but(latent_temporal_reshape=reshape_quirk)
     try:
         with torch.inference_mode():
-            fast = model.inference_features(feats, 10 ** 9)
+            fast = fold_latent_projections(model, feats, 10 ** 9)
             assert fast.dynamic_proj is not None and fast.static_proj is not None
             out_fast = _render(model, fast, rays, t, T, perturb=False, raw_noise_std=0.0)
             out_plain = _render(model, feats, rays, t, T, perturb=False, raw_noise_std=0.0)
@@ -664,16 +666,16 @@ def test_inference_features_render_the_same_as_per_point_layers(f64_case, reshap
         torch.testing.assert_close(out_fast[key], out_plain[key], atol=1e-10, rtol=0, msg=key)
 
 
-def test_inference_features_when_to_project(tiny_setup):
+def test_folded_projections_when_to_project(tiny_setup):
     images, c2w, focal, rays, t, T = tiny_setup
     model = _tiny_model()
     feats = model.encode(images, c2w, focal)
     with pytest.raises(RuntimeError, match="inference_mode"):
-        model.inference_features(feats, 10 ** 9)
+        fold_latent_projections(model, feats, 10 ** 9)
     pixels = min(v.shape[-2] * v.shape[-1] for v in (feats.latent, feats.latent2d))
     with torch.inference_mode():
-        assert model.inference_features(feats, 2 * pixels) is feats  # small renders: per point is cheaper
-        big = model.inference_features(feats, 10 ** 9)
+        assert fold_latent_projections(model, feats, 2 * pixels) is feats  # small renders: per point is cheaper
+        big = fold_latent_projections(model, feats, 10 ** 9)
         assert big.dynamic_proj.shape[1] == 2 * 32 and big.static_proj.shape[1] == 3 * 32  # n lin_z x d_hidden
         out = _render(model, big, rays, t, T, perturb=False, raw_noise_std=0.0)
         ref = _render(model, feats, rays, t, T, perturb=False, raw_noise_std=0.0)
@@ -683,11 +685,13 @@ def test_inference_features_when_to_project(tiny_setup):
 @pytest.mark.parametrize("kwargs", [dict(use_spade=True), dict(feature_fuse_mode="concat"),
                                     dict(origin_pipeline=True), dict(flow_guided_feat=False)])
 def test_heads_without_a_projection_keep_per_point_layers(kwargs):
-    assert DynamicHead(d_latent=24, d_hidden=16, d_global=8, **kwargs).latent_projection() is None
-    assert DynamicHead(d_latent=24, d_hidden=16, d_global=8).latent_projection().shape == (3 * 16, 24)
+    from mononerf.models.projected import latent_projection
+
+    assert latent_projection(DynamicHead(d_latent=24, d_hidden=16, d_global=8, **kwargs)) is None
+    assert latent_projection(DynamicHead(d_latent=24, d_hidden=16, d_global=8)).shape == (3 * 16, 24)
     sta = {k: v for k, v in kwargs.items() if k in ("use_spade", "origin_pipeline")}
     if sta:
-        assert StaticHead(d_latent=24, d_hidden=16, **sta).latent_projection() is None
+        assert latent_projection(StaticHead(d_latent=24, d_hidden=16, **sta)) is None
 
 
 def test_resnet_block_inference_path_is_the_same_arithmetic():

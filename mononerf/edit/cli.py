@@ -25,6 +25,7 @@ import torch
 from mononerf.data.dataset import scene_index
 from mononerf.errors import MonoNeRFError, os_error, report
 from mononerf.geometry.poses import frame_time
+from mononerf.models.projected import fold_latent_projections
 
 EDITS = ("compose", "remove-dynamic", "retime")
 DEFAULT_FPS = 4.0  # the original's video rate for 12-frame scenes: one source frame per 0.25 s
@@ -74,7 +75,7 @@ def edit_frames(pipeline, spec: EditSpec, downscale: int = 1, progress: bool = F
         raise MonoNeRFError("the run's features are not encoded (call pipeline.encode() first)")
     model, a = pipeline.model, spec.static_scene
     H, W, focal = render_size(pipeline, downscale)
-    points = H * W * pipeline.renderer.settings.n_samples  # per frame: worth projecting the maps? (inference_features)
+    points = H * W * pipeline.renderer.settings.n_samples  # per frame: worth projecting the maps?
     with torch.inference_mode():
         feats_a = feats.select([a])
         dynamic_fn = None
@@ -85,8 +86,9 @@ def edit_frames(pipeline, spec: EditSpec, downscale: int = 1, progress: bool = F
             frozen = None
             if spec.freeze is not None:
                 frozen = torch.tensor([frame_time(spec.freeze, n)], dtype=torch.float32, device=d.device)
-            dynamic_fn = dynamic_field(model, model.inference_features(feats_d, points), frozen)
-        joint_fn = edited_joint_fn(static_field(model, model.inference_features(feats_a, points)), dynamic_fn)
+            dynamic_fn = dynamic_field(model, fold_latent_projections(model, feats_d, points), frozen)
+        static_fn = static_field(model, fold_latent_projections(model, feats_a, points))
+        joint_fn = edited_joint_fn(static_fn, dynamic_fn)
 
     ticks = [float(k) for k in range(n)] if spec.freeze is not None else playback_ticks(n, spec.speed)
     cams = camera_path(d.poses[a], d.render_poses[a], ticks, spec.camera, spec.view)

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from mononerf.utils.checks import check_shape
 from mononerf.utils.tensors import constant_like
+
+if TYPE_CHECKING:  # inference-only, and it imports this module
+    from mononerf.models.projected import ProjectedVolume
 
 # default memory for a FeatureVolume's resized frame maps: at the demo size (80x45 grid, SlowOnly layer 2's 512
 # channels) every frame of two 12-frame scenes (177 MB); at 240x135, ~15 frames
@@ -140,57 +143,9 @@ class FeatureVolume:
         return sum(lv.numel() * lv.element_size() for lv in self.levels)
 
 
-class ProjectedVolume:
-    """A feature volume multiplied by a weight matrix, one frame at a time, when a lookup first reads that frame.
-
-    Bilinear sampling (and the volume's own bilinear resizing) is a weighted sum of feature vectors, so a linear map
-    without bias commutes with it exactly: ``sample(F)·Wᵀ = sample(F·Wᵀ)``. Applied to the first linear layers of a
-    head (spec §2.9–2.10: ``lin_z``), each frame map is multiplied once instead of every sample point, which is what
-    full-frame renders need (8 M samples against a 240x135 map). Inference only: the maps are cached for the
-    lifetime of this object (two frames per scene, the oldest dropped first), which must not outlive the weights
-    (make one per render).
-
-    Args:
-        volume: (S, C, T, h, w) tensor or :class:`FeatureVolume`.
-        weight: (O, C).
-    """
-
-    def __init__(self, volume: "torch.Tensor | FeatureVolume", weight: torch.Tensor):
-        if weight.dim() != 2 or weight.shape[1] != volume.shape[1]:
-            raise ValueError(f"weight {tuple(weight.shape)} does not match the volume's {volume.shape[1]} channels")
-        self.volume, self.weight = volume, weight
-        # a query reads one frame per scene: room for two frames per scene, the oldest dropped first
-        self.capacity = 2 * int(volume.shape[0])
-        self._maps: dict[tuple[int, int], list[torch.Tensor]] = {}
-
-    @property
-    def shape(self) -> torch.Size:
-        """(S, O, T, h, w)."""
-        s, _, t, h, w = self.volume.shape
-        return torch.Size((s, self.weight.shape[0], t, h, w))
-
-    @property
-    def device(self) -> torch.device:
-        return self.weight.device
-
-    def frame_maps(self, s: int, f: int) -> list[torch.Tensor]:
-        """Scene ``s``, frame ``f``: ``[(1, O, h, w)]`` (channels-last), computed on first use."""
-        key = (int(s), int(f))
-        if key not in self._maps:
-            while len(self._maps) >= self.capacity:
-                self._maps.pop(next(iter(self._maps)))
-            out, c0 = None, 0
-            for m in _frame_maps(self.volume, s, f):
-                c = m.shape[1]
-                y = torch.matmul(m[0].permute(1, 2, 0), self.weight[:, c0:c0 + c].T)  # (h, w, O)
-                out = y if out is None else out.add_(y)
-                c0 += c
-            self._maps[key] = [out.permute(2, 0, 1)[None]]
-        return self._maps[key]
-
-
-def _frame_maps(latent: "torch.Tensor | FeatureVolume | ProjectedVolume", s: int, f: int) -> list[torch.Tensor]:
-    """Scene ``s``, frame ``f`` of a volume as (1, C_l, h, w) maps whose channels concatenate to the volume's."""
+def _frame_maps(latent, s: int, f: int) -> list[torch.Tensor]:
+    """Scene ``s``, frame ``f`` of a volume as (1, C_l, h, w) maps whose channels concatenate to the volume's
+    (a tensor, or an object with ``frame_maps``: :class:`FeatureVolume`, :class:`~mononerf.models.projected.ProjectedVolume`)."""
     if isinstance(latent, torch.Tensor):
         return [latent[s, :, f][None]]  # a view
     return latent.frame_maps(s, f)
@@ -259,7 +214,7 @@ def merge_levels(feats: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     return [g[0] if len(g) == 1 else torch.cat(g, 1) for g in out]
 
 
-def sample_frame_features(latent: torch.Tensor | FeatureVolume | ProjectedVolume, frame: torch.Tensor,
+def sample_frame_features(latent: "torch.Tensor | FeatureVolume | ProjectedVolume", frame: torch.Tensor,
                           uv: torch.Tensor, image_size: tuple[int, int], latent_scaling: torch.Tensor,
                           out: torch.Tensor | None = None) -> torch.Tensor:
     """Bilinear features of frame ``frame[s]`` at pixels ``uv`` (spec §2.4, pixelNeRF's ``index``).
@@ -268,7 +223,8 @@ def sample_frame_features(latent: torch.Tensor | FeatureVolume | ProjectedVolume
     Each scene's frame is a view of the feature volume (no copy of the frame slice).
 
     Args:
-        latent: (S, C, T, h, w) tensor, :class:`FeatureVolume` or :class:`ProjectedVolume`.
+        latent: (S, C, T, h, w) tensor, :class:`FeatureVolume` or
+            :class:`~mononerf.models.projected.ProjectedVolume`.
         frame: (S,) int frame per scene.  uv: (S, P, 2) pixels of the (W, H) image.
         image_size: (W, H) of the training images.  latent_scaling: (2,) ``[w/(w−1)·2, h/(h−1)·2]``.
         out: optional (S, P, C) tensor, any strides (e.g. a view of a bigger buffer), written and returned.

@@ -8,12 +8,17 @@ P = points per scene (rays × samples); S = scenes.
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mononerf.models.blocks import ResnetBlockFC
 from mononerf.models.outputs import pack_dynamic, pack_static
+
+Injection = Callable[[int, torch.Tensor], torch.Tensor]  # (block b, hidden (S, P, d)) -> hidden with b's latent term
 
 
 def linear_split(layer: nn.Linear, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -68,32 +73,26 @@ class StaticHead(nn.Module):
             self.lin_out = nn.Linear(d_hidden, 4)
         self.weight_linear = nn.Linear(d_hidden, 1)
 
-    def latent_projection(self) -> torch.Tensor | None:
-        """The ``lin_z`` weights stacked, (n·d_hidden, d_latent): what :class:`~mononerf.models.features.ProjectedVolume`
-        applies to the feature maps so that ``forward(latent_proj=...)`` skips them per point (inference renders).
-        None when the latent enters otherwise (SPADE scaling, ``origin_pipeline``) or not at all."""
-        if not self.d_latent or self.use_spade or self.origin_pipeline:
-            return None
-        return torch.cat([lin.weight for lin in self.lin_z], 0)
+    def add_latent(self, latent: torch.Tensor | None, b: int, h: torch.Tensor) -> torch.Tensor:
+        """Block ``b``'s latent term added to ``h`` (S, P, d_hidden); latent (S, P, d_latent)."""
+        if not self.d_latent or b >= self.combine_layer:
+            return h
+        tz = self.lin_z[b](latent)
+        if self.origin_pipeline:
+            tz = torch.zeros_like(tz)
+        return self.scale_z[b](latent) * h + tz if self.use_spade else h + tz
 
     def forward(self, pts: torch.Tensor, views: torch.Tensor, latent: torch.Tensor | None,
-                latent_proj: torch.Tensor | None = None) -> torch.Tensor:
+                inject: Injection | None = None) -> torch.Tensor:
         """pts (S, P, 63), views (S, P, 27), latent (S, P, 512) → (S, P, 5).
 
-        ``latent_proj`` (S, P, n·d_hidden): the latent already multiplied by :meth:`latent_projection` (features
-        sampled from a projected volume); it replaces ``latent`` (same values up to float summation order).
+        ``inject(b, h)``: adds block b's latent term in place of :meth:`add_latent` (renders:
+        :class:`~mononerf.models.projected.ProjectedLatent`, ``latent`` unused).
         """
+        add = inject if inject is not None else partial(self.add_latent, latent)
         h = F.relu(self.lin_in(pts))  # no L2 normalisation in the static head (spec §2.10)
         for b, block in enumerate(self.blocks):
-            if latent_proj is not None and b < len(self.lin_z):
-                d = self.lin_z[b].out_features
-                h = h + (latent_proj[..., b * d:(b + 1) * d] + self.lin_z[b].bias)
-            elif self.d_latent and b < self.combine_layer:
-                tz = self.lin_z[b](latent)
-                if self.origin_pipeline:
-                    tz = torch.zeros_like(tz)
-                h = self.scale_z[b](latent) * h + tz if self.use_spade else h + tz
-            h = block(h)
+            h = block(add(b, h))
         blend = torch.sigmoid(self.weight_linear(h))
         out = self.view_head(h, views) if self.view_head is not None else self.lin_out(h)
         return pack_static(out, blend)
@@ -169,24 +168,27 @@ class DynamicHead(nn.Module):
         return h
 
     # ------------------------------------------------------------------------------------------------ forward
-    def latent_projection(self) -> torch.Tensor | None:
-        """The per-point linear maps of the current-frame latent stacked, (n·d_hidden, d_latent), for
-        :class:`~mononerf.models.features.ProjectedVolume` and ``forward(latent_proj=...)`` (inference renders).
-
-        Block b's ``lin_z[b]``; with temporal features block 0's map is composed with the fusion layer's first half,
-        ``W_fuse[:, :d] · W_z0`` (a product of linear maps; the biases are added after sampling). None for the
-        variants where the latent enters otherwise (SPADE, concatenation fusion, zeroed features)."""
-        if (self.use_spade or self.origin_pipeline or not self.flow_guided_feat
-                or self.feature_fuse_mode != "addition"):
-            return None
-        ws = [lin.weight for lin in self.lin_z]
-        if self.use_temporal_feature and ws:
-            ws[0] = self.temporal_linear_fuse[0].weight[:, :self.d_hidden] @ ws[0]
-        return torch.cat(ws, 0)
+    def add_latent(self, latent: torch.Tensor | None, latent_temporal: torch.Tensor | None, b: int,
+                   h: torch.Tensor) -> torch.Tensor:
+        """Block ``b``'s latent term added to ``h`` (S, P, d_hidden) (spec §2.9); arguments as :meth:`forward`'s."""
+        if b >= self.combine_layer:
+            return h
+        tz = self.lin_z[b](latent)
+        if self.use_temporal_feature and b == 0:
+            # mean over the two neighbour features commutes with the linear layer
+            tt = self.temporal_linear[0](latent_temporal.mean(dim=-2))
+            tz = self.temporal_linear_fuse[0](torch.cat([tz, tt], -1))
+        if self.origin_pipeline or not self.flow_guided_feat:
+            tz = torch.zeros_like(tz)
+        if self.use_spade:
+            return self.scale_z[b](latent) * h + tz
+        if self.feature_fuse_mode == "addition":
+            return h + tz
+        return self.lin_fuse_z[b](torch.cat([h, tz], -1))
 
     def forward(self, pts: torch.Tensor, views: torch.Tensor, latent: torch.Tensor | None, global_code: torch.Tensor,
                 sf: torch.Tensor, latent_temporal: torch.Tensor | None = None,
-                latent_proj: torch.Tensor | None = None) -> torch.Tensor:
+                inject: Injection | None = None) -> torch.Tensor:
         """Dynamic NeRF at points (spec §2.9).
 
         Args:
@@ -194,40 +196,15 @@ class DynamicHead(nn.Module):
             latent: (S, P, d_latent) SlowOnly features at the current frame.
             global_code: (S, d_global).  sf: (S, P, 6) positions at t−1 and t+1 from the trajectory.
             latent_temporal: (S, P, 2, d_latent) features gathered at t−1/t+1 (``use_temporal_feature``).
-            latent_proj: (S, P, n·d_hidden) ``latent`` already multiplied by :meth:`latent_projection` (sampled from
-                a projected volume); it replaces ``latent``, same values up to float summation order.
+            inject: ``inject(b, h)`` adds block b's latent term in place of :meth:`add_latent` (renders:
+                :class:`~mononerf.models.projected.ProjectedLatent`; ``latent`` and ``latent_temporal`` unused).
         Returns:
             (S, P, 11).
         """
+        add = inject if inject is not None else partial(self.add_latent, latent, latent_temporal)
         h = self.trunk(pts, global_code)
         for b, block in enumerate(self.blocks):
-            if latent_proj is not None and b < len(self.lin_z):
-                d = self.d_hidden
-                tz = latent_proj[..., b * d:(b + 1) * d]
-                if self.use_temporal_feature and b == 0:
-                    # fuse(cat[lin_z0(l), tt]) = (W_fa·W_z0)·l + W_fb·tt + (W_fa·b_z0 + b_fuse)
-                    fuse = self.temporal_linear_fuse[0]
-                    tt = self.temporal_linear[0](latent_temporal.mean(dim=-2))
-                    bias = torch.addmv(fuse.bias, fuse.weight[:, :d], self.lin_z[0].bias)
-                    tz = tz + F.linear(tt, fuse.weight[:, d:], bias)
-                else:
-                    tz = tz + self.lin_z[b].bias
-                h = h + tz
-            elif b < self.combine_layer:
-                tz = self.lin_z[b](latent)
-                if self.use_temporal_feature and b == 0:
-                    # mean over the two neighbour features commutes with the linear layer
-                    tt = self.temporal_linear[0](latent_temporal.mean(dim=-2))
-                    tz = self.temporal_linear_fuse[0](torch.cat([tz, tt], -1))
-                if self.origin_pipeline or not self.flow_guided_feat:
-                    tz = torch.zeros_like(tz)
-                if self.use_spade:
-                    h = self.scale_z[b](latent) * h + tz
-                elif self.feature_fuse_mode == "addition":
-                    h = h + tz
-                else:
-                    h = self.lin_fuse_z[b](torch.cat([h, tz], -1))
-            h = block(h)
+            h = block(add(b, h))
         blending = torch.sigmoid(self.weight_linear(h))
         out = self.view_head(h, views) if self.view_head is not None else self.lin_out(h)
         return pack_dynamic(out, sf, blending)

@@ -23,8 +23,9 @@ from mononerf.errors import ConfigError, MonoNeRFError
 from mononerf.geometry.rays import invert_pose, ndc_to_world, project_to_pixels
 from mononerf.models.embedder import PositionalEncoding, drop_time_terms
 from mononerf.models.encoders import Resnet18Encoder, SpatialTemporalEncoder, preprocess_clip
-from mononerf.models.features import ProjectedVolume, sample_frame_features, standardize_volume, temporal_features
+from mononerf.models.features import sample_frame_features, standardize_volume, temporal_features
 from mononerf.models.heads import DynamicHead, StaticHead
+from mononerf.models.projected import ProjectedLatent, ProjectedVolume
 from mononerf.models.trajectory import INTEGRATORS, EulerSteps, NeuralODE, VelocityField
 from mononerf.quirks import Quirks
 from mononerf.utils.checks import check_shape
@@ -43,7 +44,7 @@ class SceneFeatures:
         latent2d: (S, 512, T, h2, w2) ResNet18 features (tensor or FeatureVolume), or None.  latent2d_scaling: (2,) or None.
         w2c: (S, T, 3, 4) world-to-camera poses.  focal: (S,).  image_size: (W, H) of the training images.
         dynamic_proj, static_proj: the volumes the heads read multiplied by their first latent layers
-            (:meth:`MonoNeRF.inference_features`, renders only), or None.
+            (:func:`~mononerf.models.projected.fold_latent_projections`, renders only), or None.
     """
 
     latent: torch.Tensor
@@ -174,31 +175,6 @@ class MonoNeRF(nn.Module):
         )
         return feats.detach() if self.freeze_enc else feats
 
-    def inference_features(self, feats: SceneFeatures, points_per_frame: int) -> SceneFeatures:
-        """``feats`` for a render of ``points_per_frame`` sample points per scene and frame under the current weights:
-        with the heads' first latent layers applied to the feature maps (:class:`ProjectedVolume`) when that costs
-        less than applying them per point — the maps of a frame are multiplied once, when first read. Exact up to
-        float summation order (bilinear lookups commute with linear maps). No autograd: call it under
-        ``torch.inference_mode()`` or ``no_grad``, and make new ones after the weights change.
-
-        Returns ``feats`` itself when nothing is worth projecting (small renders, unsupported head variants).
-        """
-        if torch.is_grad_enabled():
-            raise RuntimeError("inference_features is for renders: call it under torch.inference_mode()")
-        dyn_w = self.mlp_dynamic.latent_projection()
-        sta_w = self.mlp_static.latent_projection()
-        static_volume = feats.latent2d if self.encoder2d is not None else feats.latent
-
-        def worth(volume, weight):
-            # projecting a frame costs C·O per map pixel; it saves C·O per point
-            return weight is not None and volume is not None and points_per_frame > 2 * volume.shape[-2] * volume.shape[-1]
-
-        dyn = ProjectedVolume(feats.latent, dyn_w) if worth(feats.latent, dyn_w) else None
-        sta = ProjectedVolume(static_volume, sta_w) if worth(static_volume, sta_w) else None
-        if dyn is None and sta is None:
-            return feats
-        return replace(feats, dynamic_proj=dyn, static_proj=sta)
-
     # ------------------------------------------------------------------------------------------------ helpers
     def _points(self, pts_ref: torch.Tensor, viewdirs: torch.Tensor, feats: SceneFeatures):
         check_shape(pts_ref, "S R K 4", "pts_ref")
@@ -233,7 +209,7 @@ class MonoNeRF(nn.Module):
         if feats.static_proj is not None:
             scaling = feats.latent2d_scaling if self.encoder2d is not None else feats.latent_scaling
             lat = sample_frame_features(feats.static_proj, frame, uv, feats.image_size, scaling)
-            return self.mlp_static(drop_time_terms(emb), views, None, latent_proj=lat)
+            return self.mlp_static(drop_time_terms(emb), views, None, inject=ProjectedLatent(self.mlp_static, lat))
         if self.encoder2d is not None:
             lat = sample_frame_features(feats.latent2d, frame, uv, feats.image_size, feats.latent2d_scaling)
         else:
@@ -251,9 +227,9 @@ class MonoNeRF(nn.Module):
         field = VelocityField(self.mlp_dynamic, self.embed_pts, feats.num_frames, code)
         x_b, x_f = self.integrator()(field, xyz, tau)
         n = feats.num_frames
-        latent_proj = None
+        lat_proj = None
         if feats.dynamic_proj is not None:
-            latent_proj = sample_frame_features(feats.dynamic_proj, frame, uv, feats.image_size, feats.latent_scaling)
+            lat_proj = sample_frame_features(feats.dynamic_proj, frame, uv, feats.image_size, feats.latent_scaling)
             # the raw features are read only where they stand in for a neighbour outside the video
             at_ends = bool(((frame == 0) | (frame == n - 1)).any()) and self.use_temporal_feature
             latent = (sample_frame_features(feats.latent, frame, uv, feats.image_size, feats.latent_scaling)
@@ -277,8 +253,9 @@ class MonoNeRF(nn.Module):
                 # the original detaches the gathered features (stop_encoder_grad, spec §2.7 step 6): no gradient
                 # reaches the trajectory through the sampling positions either
                 latent_temporal = latent_temporal.detach()
-        return self.mlp_dynamic(emb, views, latent, code, torch.cat([x_b, x_f], -1), latent_temporal,
-                                latent_proj=latent_proj)
+        # renders with projected maps: the head's latent layers stand-in (models/projected.py)
+        inject = None if lat_proj is None else ProjectedLatent(self.mlp_dynamic, lat_proj, latent_temporal)
+        return self.mlp_dynamic(emb, views, latent, code, torch.cat([x_b, x_f], -1), latent_temporal, inject=inject)
 
     # ------------------------------------------------------------------------------------------------ queries
     def query_static(self, pts_ref: torch.Tensor, viewdirs: torch.Tensor, feats: SceneFeatures,

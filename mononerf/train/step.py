@@ -10,6 +10,7 @@ from torch import nn
 
 from mononerf.geometry.rays import RayBundle
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
+from mononerf.models.projected import fold_latent_projections
 from mononerf.quirks import Quirks
 from mononerf.render.images import batchify_field, render_full_image
 from mononerf.render.outputs import PER_RAY_KEYS
@@ -62,16 +63,16 @@ class FieldRenderer(nn.Module):
         self._render_feats: tuple | None = None  # (features, key, inference features) of the last render
 
     def render_features(self, points_per_frame: int) -> SceneFeatures:
-        """:meth:`MonoNeRF.inference_features` of ``self.features`` for renders of ``points_per_frame`` points per
-        scene and frame, kept from one call to the next while the features, the weights (every parameter's version:
+        """:func:`~mononerf.models.projected.fold_latent_projections` of ``self.features`` for renders of
+        ``points_per_frame`` points per scene and frame, kept from one call to the next while the features, the weights (every parameter's version:
         an optimiser step or a ``load_state_dict`` changes it) and the size stay the same: the frames of a video at
         one time, and its chunks, project and resize each feature map once."""
         key = (points_per_frame, tuple(p._version for p in self.model.parameters()))
         kept = self._render_feats
         if kept is None or kept[0] is not self.features or kept[1] != key:
             self._render_feats = None  # drop the old maps before making new ones
-            kept = self._render_feats = (self.features, key, self.model.inference_features(self.features,
-                                                                                           points_per_frame))
+            projected = fold_latent_projections(self.model, self.features, points_per_frame)
+            kept = self._render_feats = (self.features, key, projected)
         return kept[2]
 
     def forward(self, rays: RayBundle, t: torch.Tensor, dynamic: bool, test: bool = False,
@@ -80,7 +81,8 @@ class FieldRenderer(nn.Module):
 
         ``test`` uses the original's test kwargs: no perturbation, no noise, inference outputs.
         ``neighbour_passes=False`` skips the t±1 re-renders (not needed for images of time t).
-        ``feats``: features to read instead of ``self.features`` (e.g. :meth:`MonoNeRF.inference_features`).
+        ``feats``: features to read instead of ``self.features`` (e.g.
+        :func:`~mononerf.models.projected.fold_latent_projections`).
         """
         s = self.settings
         feats = self.features if feats is None else feats
@@ -115,7 +117,7 @@ class FieldRenderer(nn.Module):
                      dynamic: bool = True, chunk: int = 1024 * 32) -> dict:
         """Full images: c2w (S, 3, 4), t (S,) → dict of (S, H, W, …) on the CPU (test kwargs)."""
         s = self.settings
-        # the heads' first latent layers applied to each frame's feature maps once (exact; see inference_features)
+        # the heads' first latent layers applied to each frame's feature maps once (exact; see models/projected.py)
         feats = self.render_features(height * width * s.n_samples)
 
         def ray_fn(rays, near, far):

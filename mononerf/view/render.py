@@ -28,6 +28,7 @@ from mononerf.errors import MonoNeRFError
 from mononerf.eval import visuals
 from mononerf.geometry.poses import frame_time
 from mononerf.geometry.rays import RayBundle, get_rays
+from mononerf.models.projected import fold_latent_projections
 from mononerf.render.images import batchify_field, prepare_rays, render_chunked
 from mononerf.utils.checks import check_shape
 
@@ -249,7 +250,7 @@ class SceneView:
         if self._render_feats is self.feats:
             with torch.inference_mode():  # the heads' first latent layers applied per frame map (exact), kept:
                 # the viewer's weights never change, so the coarse and full passes of one time share the maps
-                self._render_feats = model.inference_features(self.feats, H * W * self.n_samples)
+                self._render_feats = fold_latent_projections(model, self.feats, H * W * self.n_samples)
         joint_fn = batchify_field(functools.partial(model.query_joint, feats=self._render_feats), max(1, s.netchunk))
 
         def ray_fn(rays, near, far):

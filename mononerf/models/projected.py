@@ -1,0 +1,151 @@
+"""The renders' speed-up, inference only: the heads' first latent layers folded into the feature maps.
+
+A head's first latent layers (``lin_z``, spec §2.9–2.10) are linear, and bilinear lookups are weighted sums of
+feature vectors, so the two commute: ``lin_z(sample(F)) = sample(F·Wᵀ) + b``. A full-frame render reads ~8 M
+points against a 240x135 map; multiplying each frame's maps once (:class:`ProjectedVolume`) instead of every point
+is the same arithmetic up to float summation order. The heads have one forward (training's); here
+
+- :func:`latent_projection` is the weight a head's latent layers fold into (None where they are not linear in the
+  latent alone: SPADE scaling, concatenation fusion, zeroed features),
+- :func:`fold_latent_projections` gives a :class:`~mononerf.models.mononerf.SceneFeatures` whose volumes carry
+  the projected maps (under ``torch.inference_mode()``; make new ones after the weights change),
+- :class:`ProjectedLatent` stands in for a head's latent layers, given the lookups of the projected maps: the
+  ``inject`` argument of the heads' forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+import torch.nn.functional as F
+
+from mononerf.models.features import _frame_maps
+from mononerf.models.heads import DynamicHead, StaticHead
+
+
+class ProjectedVolume:
+    """A feature volume multiplied by a weight matrix, one frame at a time, when a lookup first reads that frame.
+
+    Bilinear sampling (and the volume's own bilinear resizing) is a weighted sum of feature vectors, so a linear map
+    without bias commutes with it exactly: ``sample(F)·Wᵀ = sample(F·Wᵀ)``. Applied to the first linear layers of a
+    head (spec §2.9–2.10: ``lin_z``), each frame map is multiplied once instead of every sample point, which is what
+    full-frame renders need (8 M samples against a 240x135 map). Inference only: the maps are cached for the
+    lifetime of this object (two frames per scene, the oldest dropped first), which must not outlive the weights
+    (make one per render).
+
+    Args:
+        volume: (S, C, T, h, w) tensor or :class:`FeatureVolume`.
+        weight: (O, C).
+    """
+
+    def __init__(self, volume: "torch.Tensor | FeatureVolume", weight: torch.Tensor):
+        if weight.dim() != 2 or weight.shape[1] != volume.shape[1]:
+            raise ValueError(f"weight {tuple(weight.shape)} does not match the volume's {volume.shape[1]} channels")
+        self.volume, self.weight = volume, weight
+        # a query reads one frame per scene: room for two frames per scene, the oldest dropped first
+        self.capacity = 2 * int(volume.shape[0])
+        self._maps: dict[tuple[int, int], list[torch.Tensor]] = {}
+
+    @property
+    def shape(self) -> torch.Size:
+        """(S, O, T, h, w)."""
+        s, _, t, h, w = self.volume.shape
+        return torch.Size((s, self.weight.shape[0], t, h, w))
+
+    @property
+    def device(self) -> torch.device:
+        return self.weight.device
+
+    def frame_maps(self, s: int, f: int) -> list[torch.Tensor]:
+        """Scene ``s``, frame ``f``: ``[(1, O, h, w)]`` (channels-last), computed on first use."""
+        key = (int(s), int(f))
+        if key not in self._maps:
+            while len(self._maps) >= self.capacity:
+                self._maps.pop(next(iter(self._maps)))
+            out, c0 = None, 0
+            for m in _frame_maps(self.volume, s, f):
+                c = m.shape[1]
+                y = torch.matmul(m[0].permute(1, 2, 0), self.weight[:, c0:c0 + c].T)  # (h, w, O)
+                out = y if out is None else out.add_(y)
+                c0 += c
+            self._maps[key] = [out.permute(2, 0, 1)[None]]
+        return self._maps[key]
+
+
+def latent_projection(head: StaticHead | DynamicHead) -> torch.Tensor | None:
+    """The weights of ``head``'s per-point latent layers stacked, (n·d_hidden, d_latent), for :class:`ProjectedVolume`.
+
+    Block b's ``lin_z[b]``; in the dynamic head with temporal features, block 0's map composed with the fusion
+    layer's first half, ``W_fuse[:, :d] · W_z0`` (a product of linear maps; :class:`ProjectedLatent` adds the
+    biases and the temporal half after sampling). None where the latent enters otherwise or not at all.
+    """
+    if isinstance(head, StaticHead):
+        if not head.d_latent or head.use_spade or head.origin_pipeline:
+            return None
+        return torch.cat([lin.weight for lin in head.lin_z], 0)
+    if head.use_spade or head.origin_pipeline or not head.flow_guided_feat or head.feature_fuse_mode != "addition":
+        return None
+    ws = [lin.weight for lin in head.lin_z]
+    if head.use_temporal_feature and ws:
+        ws[0] = head.temporal_linear_fuse[0].weight[:, :head.d_hidden] @ ws[0]
+    return torch.cat(ws, 0)
+
+
+class ProjectedLatent:
+    """A head's latent layers for lookups of its projected maps: ``inject(b, h)`` of the heads' forward.
+
+    Args:
+        head: the :class:`StaticHead` or :class:`DynamicHead` whose :func:`latent_projection` made the maps.
+        latent_proj: (S, P, n·d_hidden) lookups of the projected volume at the points.
+        latent_temporal: (S, P, 2, d_latent) raw features at t−1/t+1 (dynamic head with temporal features).
+    """
+
+    def __init__(self, head: StaticHead | DynamicHead, latent_proj: torch.Tensor,
+                 latent_temporal: torch.Tensor | None = None):
+        self.head, self.latent_proj, self.latent_temporal = head, latent_proj, latent_temporal
+
+    def __call__(self, b: int, h: torch.Tensor) -> torch.Tensor:
+        """Block ``b``'s latent term added to ``h`` (S, P, d_hidden), as the head's own layers would add it."""
+        head = self.head
+        if b >= len(head.lin_z):
+            return h
+        d = head.lin_z[b].out_features
+        tz = self.latent_proj[..., b * d:(b + 1) * d]
+        if isinstance(head, StaticHead):
+            return h + (tz + head.lin_z[b].bias)
+        if head.use_temporal_feature and b == 0:
+            # fuse(cat[lin_z0(l), tt]) = (W_fa·W_z0)·l + W_fb·tt + (W_fa·b_z0 + b_fuse)
+            fuse = head.temporal_linear_fuse[0]
+            tt = head.temporal_linear[0](self.latent_temporal.mean(dim=-2))
+            bias = torch.addmv(fuse.bias, fuse.weight[:, :d], head.lin_z[0].bias)
+            tz = tz + F.linear(tt, fuse.weight[:, d:], bias)
+        else:
+            tz = tz + head.lin_z[b].bias
+        return h + tz
+
+
+def fold_latent_projections(model, feats, points_per_frame: int):
+    """``feats`` (:class:`~mononerf.models.mononerf.SceneFeatures`) for a render of ``points_per_frame`` sample
+    points per scene and frame under ``model``'s current weights: with the heads' first latent layers applied to the
+    feature maps (:class:`ProjectedVolume`) when that costs less than applying them per point. Exact up to float
+    summation order. No autograd: call it under ``torch.inference_mode()`` or ``no_grad``, and make new ones after
+    the weights change.
+
+    Returns ``feats`` itself when nothing is worth projecting (small renders, heads without a projection).
+    """
+    if torch.is_grad_enabled():
+        raise RuntimeError("fold_latent_projections is for renders: call it under torch.inference_mode()")
+    dyn_w = latent_projection(model.mlp_dynamic)
+    sta_w = latent_projection(model.mlp_static)
+    static_volume = feats.latent2d if model.encoder2d is not None else feats.latent
+
+    def worth(volume, weight):
+        # projecting a frame costs C·O per map pixel; it saves C·O per point
+        return weight is not None and volume is not None and points_per_frame > 2 * volume.shape[-2] * volume.shape[-1]
+
+    dyn = ProjectedVolume(feats.latent, dyn_w) if worth(feats.latent, dyn_w) else None
+    sta = ProjectedVolume(static_volume, sta_w) if worth(static_volume, sta_w) else None
+    if dyn is None and sta is None:
+        return feats
+    return replace(feats, dynamic_proj=dyn, static_proj=sta)
