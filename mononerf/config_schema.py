@@ -10,91 +10,18 @@ One row per leaf key, in five sections:
 * ``quirks.*`` — switches for the original's numerical quirks (spec §8, ``docs/quirks.md``); ``true`` = as the
   original.
 
-Types are small tags checked by :mod:`mononerf.config`: ``bool``, ``int``, ``float`` (an int is accepted),
-``str``, ``list[int]``, ``list[str]``, ``int|list[int]``, ``any``; a trailing ``?`` also allows ``null``/None.
-``used`` names the module that reads the key (planned modules are named by the path they will have), or starts with
-``unused:`` / ``ignored:`` and says why. This table is the single source of ``docs/config.md``
+Each row is a :class:`~mononerf.config_key.Key` (its type tags and readers are described there); the ``train.*``
+and ``run.*`` rows are in :mod:`mononerf.config_flags`. This table is the single source of ``docs/config.md``
 (``python -m mononerf.config --markdown``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
-REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
-"""Sentinel default of a key the conf (or the command line) must give."""
-
-SECTIONS = ("model", "info", "train", "run", "quirks")
-
-# Modules that read the keys (several are written by later issues; these are their intended paths).
-MODEL = "mononerf/models/mononerf.py"
-HEADS = "mononerf/models/heads.py"
-VELOCITY = "mononerf/models/trajectory.py"
-VIDEO_ENC = "mononerf/models/encoders.py"
-IMAGE_ENC = "mononerf/models/encoders.py"
-EMBED = "mononerf/models/embedder.py"
-FACTORY = "mononerf/models/mononerf.py"
-DATASET = "mononerf/data/dataset.py"
-RENDER_PATH = "mononerf/geometry/poses.py"
-RAYS = "mononerf/geometry/rays.py"
-VOLUME = "mononerf/render/composite.py"
-RENDERER = "mononerf/render/renderer.py"
-LOSSES = "mononerf/losses/weights.py"
-LOSS_TERMS = "mononerf/losses/total.py"
-TRAINER = "mononerf/train/trainer.py"
-CHECKPOINT = "mononerf/train/checkpoint.py"
-FEATURE_CACHE = "mononerf/train/feature_cache.py"
-DIST = "mononerf/train/distributed.py"
-EVAL = "mononerf/eval/renders.py"
-TRAIN_CLI = "mononerf/train/cli.py"
-PIPELINE = "mononerf/train/pipeline.py"
-CONFIG = "mononerf/config.py"
-OPTIM = "mononerf/train/optim.py"
-_RECIPE = "new key (not in the original): a lever of the training recipe, docs/training.md"
-
-
-@dataclass(frozen=True)
-class Key:
-    """One leaf key of the configuration.
-
-    Attributes:
-        name: dotted key, e.g. ``"model.mlp_dynamic.n_blocks"``.
-        type: type tag (see the module docstring).
-        default: value used when no layer gives the key; ``REQUIRED`` if a layer must; ``None`` + ``note`` for a
-            default the reader computes at run time.
-        meaning: one line.
-        used: reading module, or ``unused: why`` / ``ignored: why``.
-        flags: the original's command-line flags that set this key (first = long name).
-        choices: allowed values, if the key is an enumeration.
-        cli_default: the original parser's default where it differs from ``default`` (flags of ``info.*`` keys,
-            whose value the original always took from the conf).
-        note: extra remark for the docs (dynamic defaults, deviations).
-        min_value: smallest allowed value of a numeric key (None = no bound); values must also be finite.
-        min_exclusive: the bound itself is not allowed (``> min_value``).
-    """
-
-    name: str
-    type: str
-    default: Any
-    meaning: str
-    used: str
-    flags: tuple[str, ...] = ()
-    choices: tuple[Any, ...] | None = None
-    cli_default: Any = REQUIRED
-    note: str = ""
-    min_value: float | None = None
-    min_exclusive: bool = False
-
-
-def _k(name, type_, default, meaning, used, *flags, choices=None, cli_default=REQUIRED, note="", min_value=None,
-       min_exclusive=False):
-    return Key(name, type_, default, meaning, used, tuple(flags), choices, cli_default, note, min_value,
-               min_exclusive)
-
-
-_NOT_BUILT = "unused: read by the original but without effect on its released model (spec §2.0)"
-_ODE = f"{MODEL} (flow_mode = \"ode\" only)"
+from mononerf.config_flags import FLAG_KEYS
+from mononerf.config_key import (  # noqa: F401  (Key, REQUIRED, SECTIONS and the readers re-exported)
+    CONFIG, DATASET, EMBED, EVAL, HEADS, IMAGE_ENC, LOSS_TERMS, LOSSES, MODEL, PIPELINE, RAYS, RENDERER, REQUIRED,
+    SECTIONS, TRAINER, VELOCITY, VIDEO_ENC, VOLUME, _NOT_BUILT, _ODE, _RECIPE, Key, _k,
+)
 
 SCHEMA: tuple[Key, ...] = (
     # ---------------------------------------------------------------- model (spec §2.0, §7.1)
@@ -267,169 +194,7 @@ SCHEMA: tuple[Key, ...] = (
     _k("info.use_unseen_frame_pretrain", "bool", True, "unseen-frames mode: run static pretraining and the "
        "img_s/img losses", TRAINER),
     _k("info.without_time", "bool", False, "unseen-frames mode: feed time 0 to every frame", TRAINER),
-    # ---------------------------------------------------------------- train (spec §7.2, command-line flags)
-    _k("train.datadir", "str", "./data/Balloon2/", "scene folder when info.dataset_file_lists is null", DATASET,
-       "--datadir", note="original parser default ./data/Balloon1/; its auto-loaded config_Balloon2.txt gave "
-       "./data/Balloon2/"),
-    _k("train.netdepth", "int", 8, "NeRF MLP depth", "ignored: DynNeRF-era flag, the heads are set by model.*",
-       "--netdepth"),
-    _k("train.netwidth", "int", 256, "NeRF MLP width", "ignored: DynNeRF-era flag, the heads are set by model.*",
-       "--netwidth"),
-    _k("train.netdepth_fine", "int", 8, "fine NeRF MLP depth", "ignored: no fine network", "--netdepth_fine"),
-    _k("train.netwidth_fine", "int", 256, "fine NeRF MLP width", "ignored: no fine network", "--netwidth_fine"),
-    _k("train.lrate", "float", 5e-4, "Adam learning rate", OPTIM, "--lrate", min_value=0, min_exclusive=True),
-    _k("train.lrate_decay", "int", 300000, "lr = lrate * 0.1 ** (step / lrate_decay), in steps", OPTIM,
-       "--lrate_decay"),
-    _k("train.netchunk", "int", 131072, "points per network call (divided by the number of scenes)",
-       "mononerf/train/step.py (the slices of batchify_field, mononerf/render/images.py)",
-       "--netchunk"),
-    _k("train.no_reload", "bool", False, "do not resume from the run folder's checkpoints", TRAINER,
-       "--no_reload"),
-    _k("train.ft_path", "str?", None, "checkpoint to start from (unseen-scene adaptation, resume)", TRAINER,
-       "--ft_path"),
-    _k("train.N_samples", "int", 64, "samples per ray", "mononerf/train/step.py", "--N_samples"),
-    _k("train.N_importance", "int", 0, "fine samples per ray (only 0: the original raised NotImplementedError)",
-       CONFIG, "--N_importance"),
-    _k("train.perturb", "float", 1.0, "stratified jitter of the samples while training (0 = none)", RENDERER,
-       "--perturb"),
-    _k("train.use_viewdirs", "bool", True, "feed view directions (store_true with default true in the original)",
-       MODEL, "--use_viewdirs"),
-    _k("train.use_viewdirsDyn", "bool", False, "DynNeRF view-dependent dynamic branch", "ignored: the conf key "
-       "model.mlp_dynamic.use_viewdirsDyn decides", "--use_viewdirsDyn"),
-    _k("train.i_embed", "int", 0, "positional encoding (0 = NeRF sin/cos, -1 = identity)", CONFIG, "--i_embed",
-       choices=(0,), note="-1 (no positional encoding) is refused: the original's head input sizes are hard-coded "
-       "for the sin/cos encoding (spec §8.29)"),
-    _k("train.multires", "int", 10, "frequencies of the xyzt encoding (widths follow it here, spec §8.29)", EMBED,
-       "--multires"),
-    _k("train.multires_views", "int", 4, "frequencies of the view-direction encoding", EMBED, "--multires_views"),
-    _k("train.raw_noise_std", "float", 1.0, "std of the noise added to sigma while training", VOLUME,
-       "--raw_noise_std"),
-    _k("train.render_only", "bool", False, "render without training", "ignored: never read by the original",
-       "--render_only"),
-    _k("train.dataset_type", "str", "llff", "scene folder format: a loader of mononerf.data.dataset.SCENE_FORMATS "
-       "(llff: poses_bounds.npy, images_<factor>/, disp/, motion_masks/, flow/)", PIPELINE, "--dataset_type",
-       note="NDC is chosen by info.no_ndc (the original: NDC only for llff)"),
-    _k("train.factor", "int", 2, "image downsample factor: the frames of images_<factor>/", PIPELINE, "--factor",
-       note="the original's loader hard-coded 2 (images_2/)"),
-    _k("train.lindisp", "bool", False, "sample linearly in disparity (no-NDC mode)", RENDERER, "--lindisp"),
-    _k("train.spherify", "bool", False, "spherical 360 scenes: NeRF's LLFF normalisation (NDC must be off)",
-       PIPELINE, "--spherify", note="the original has the flag but no code (spec §1.2)"),
-    _k("train.i_print", "int", 1000, "steps between TensorBoard scalars", TRAINER, "--i_print"),
-    _k("train.i_log", "int", 100, "steps between log lines", TRAINER, "--i_log"),
-    _k("train.i_img", "int", 1000, "steps between full-image renders to TensorBoard", TRAINER, "--i_img"),
-    _k("train.i_img_downscale", "int", 1, "full-image renders to TensorBoard (i_img) F times smaller than the "
-       "training images (1 = the original's full size)", TRAINER, note="new key: a full 160x90 dynamic render takes "
-       "~1 min on 2 CPU cores", min_value=1),
-    _k("train.i_weights", "int", 10000, "steps between checkpoints", TRAINER, "--i_weights"),
-    _k("train.i_testset", "int", 20000, "steps between test-set renders", TRAINER, "--i_testset"),
-    _k("train.i_video", "int", 20000, "steps between novel-view-time videos", TRAINER, "--i_video"),
-    _k("train.i_testset_all", "int", 20000, "steps between multi-view grid dumps (with info.testset_all)",
-       TRAINER, "--i_testset_all"),
-    _k("train.N_iters", "int", 150001, "dynamic-stage steps", TRAINER, "--N_iters", min_value=0),
-    _k("train.N_static_iters", "int", 150001, "static-pretraining steps", TRAINER, "--N_static_iters", min_value=0),
-    _k("train.dynamic_loss_lambda", "float", 1.0, "weight of the dynamic photometric losses (#3-5)", LOSSES,
-       "--dynamic_loss_lambda"),
-    _k("train.static_loss_lambda", "float", 1.0, "weight of the static photometric loss (pretraining)", LOSSES,
-       "--static_loss_lambda"),
-    _k("train.full_loss_lambda", "float", 3.0, "weight of the blended photometric loss (#2)", LOSSES,
-       "--full_loss_lambda"),
-    _k("train.depth_loss_lambda", "float", 0.04, "weight of the depth loss (#17)", LOSSES, "--depth_loss_lambda"),
-    _k("train.feature_loss_lambda", "float", 0.01, "feature loss weight", "ignored: never read by the original",
-       "--feature_loss_lambda"),
-    _k("train.order_loss_lambda", "float", 0.1, "weight of the depth-order loss (#18)", LOSSES,
-       "--order_loss_lambda"),
-    _k("train.smooth_loss_lambda", "float", 0.1, "weight of the scene-flow smoothness losses (#9, #10, #19)",
-       LOSSES, "--smooth_loss_lambda"),
-    _k("train.consistency_loss_lambda", "float", 1.0, "weight of the scene-flow cycle loss (#11)", LOSSES,
-       "--consistency_loss_lambda"),
-    _k("train.mask_loss_lambda", "float", 0.1, "weight of the mask loss (#12)", LOSSES, "--mask_loss_lambda"),
-    _k("train.sparse_loss_lambda", "float", 0.001, "weight of the entropy losses (#13)", LOSSES,
-       "--sparse_loss_lambda"),
-    _k("train.DyNeRF_blending", "bool", True, "blending weight from the dynamic head (else the static head's)",
-       RENDERER, "--DyNeRF_blending"),
-    _k("train.pretrain", "bool", True, "run static pretraining unless a Pretrained_S is found", TRAINER,
-       "--pretrain"),
-    _k("train.frame2dolly", "int", -1, "dolly-zoom frame of the render path (-1 = spiral only)", CONFIG,
-       "--frame2dolly", choices=(-1,), note="the dolly-zoom path is not built; the original ignored the flag and "
-       "hard-coded -1"),
-    _k("train.x_trans_multiplier", "float", 1.0, "render path: x amplitude", PIPELINE, "--x_trans_multiplier",
-       note="the original ignored the flag and hard-coded the same value"),
-    _k("train.y_trans_multiplier", "float", 0.33, "render path: y amplitude", PIPELINE, "--y_trans_multiplier",
-       note="the original ignored the flag and hard-coded the same value"),
-    _k("train.z_trans_multiplier", "float", 5.0, "render path: dolly amplitude", CONFIG,
-       "--z_trans_multiplier", choices=(5.0,), note="the dolly-zoom path is not built; the original ignored the flag "
-       "and hard-coded 5"),
-    _k("train.num_novelviews", "int", 60, "render path: number of poses", PIPELINE, "--num_novelviews",
-       note="the original ignored the flag and hard-coded the same value"),
-    _k("train.focal_decrease", "float", 200.0, "render path: focal change of the dolly zoom", CONFIG,
-       "--focal_decrease", choices=(200.0,), note="the dolly-zoom path is not built; the original ignored the flag "
-       "and hard-coded 200"),
-    _k("train.deterministic", "bool", True, "cudnn deterministic, no benchmark", TRAINER, "--deterministic",
-       note="the original parsed it with type=bool, so any value meant true; here 'false' means false"),
-    _k("train.dataset_format", "str", "monocular", "dataset kind", CONFIG, "--dataset_format", "-F",
-       choices=("monocular",), note="the one dataset kind"),
-    _k("train.epochs", "int", 10000000, "pixelNeRF epochs", "ignored: never read by the original", "--epochs"),
-    _k("train.gamma", "float", 1.0, "pixelNeRF lr decay factor", "ignored: never read by the original",
-       "--gamma"),
-    _k("train.batch_size", "int", 10, "scenes per batch (must be >= the number of scenes)", TRAINER,
-       "--batch_size", "-B", note="fewer than the scenes is refused: the original then trained only the first "
-       "batch's scenes; every scene trains in one batch here"),
-    _k("train.fast_render_iter", "int", 0, "unseen-scene adaptation: static and dynamic steps (needs "
-       "info.fast_render)", TRAINER, "--fast_render_iter"),
-    _k("train.fast_render_basename", "str?", None, "unseen-scene adaptation: prefix of the run name", PIPELINE,
-       "--fast_render_basename"),
-    # the dynamic-stage training recipe (new keys; docs/training.md). Every default is the original's behaviour.
-    _k("train.dynamic_lrate_warmup", "int", 0, "dynamic stage: linear learning-rate warm-up over the first N steps "
-       "(step k runs at min(1, (k+1)/N) times the rate; 0 = none)", OPTIM, note=_RECIPE, min_value=0),
-    _k("train.lrate_scale_global_code", "float", 1.0, "dynamic stage: learning rate of the global-code MLP "
-       "(mlp_dynamic.ode_fc) as a multiple of the rate", OPTIM, note=_RECIPE, min_value=0, min_exclusive=True),
-    _k("train.lrate_scale_blending", "float", 1.0, "dynamic stage: learning rate of the blending head "
-       "(mlp_dynamic.weight_linear) as a multiple of the rate", OPTIM, note=_RECIPE, min_value=0,
-       min_exclusive=True),
-    _k("train.adam_eps", "float", 1e-8, "Adam's epsilon (both stages)", OPTIM, note=_RECIPE, min_value=0,
-       min_exclusive=True),
-    _k("train.blending_warmup", "int", 0, "dynamic stage: the first N steps leave the terms that train the blending "
-       "weight out of the loss (blended image, mask, mask-flow, depth-blending, blending entropy), so the dynamic "
-       "branch first learns on its own image loss", f"{LOSSES}, {TRAINER}", note=_RECIPE, min_value=0),
-    # ---------------------------------------------------------------- run (infrastructure flags)
-    _k("run.device", "str", "auto", "device: auto (cuda if available) | cpu | cuda | cuda:N", TRAINER,
-       "--device", note="new flag"),
-    _k("run.launcher", "str", "slurm", "how torch.distributed is initialised when WORLD_SIZE > 1", DIST,
-       "--launcher", choices=("none", "pytorch", "slurm"),
-       note="distributed init only happens with more than one process (decisions.md)"),
-    _k("run.backend", "str", "nccl", "torch.distributed backend (nccl needs CUDA; gloo works on CPU)", DIST, "--backend"),
-    _k("run.world_size", "int", 1, "number of processes", DIST, "--world_size"),
-    _k("run.master_addr", "str", "localhost", "rendezvous address", DIST, "--master_addr"),
-    _k("run.master_port", "str", "12345", "rendezvous port", DIST, "--master_port"),
-    _k("run.gpus_ids", "str", "0", "GPU ids", "ignored: the original overwrote it from the world size",
-       "--gpus_ids"),
-    _k("run.local_rank", "int", 0, "process rank on this node (set by the launcher)", DIST, "--local_rank",
-       "--local-rank"),
-    _k("run.gpu_id", "str", "0", "pixelNeRF GPU list", "ignored: only fed an unused device in the original; use "
-       "--device", "--gpu_id"),
-    _k("run.name", "str", "dynamic", "pixelNeRF experiment name", "ignored: info.expname names the run",
-       "--name", "-n"),
-    _k("run.exp_group_name", "str?", None, "pixelNeRF experiment group", "ignored: crashed the original "
-       "(spec §8.30)", "--exp_group_name", "-G"),
-    _k("run.logs_path", "str", "logs", "pixelNeRF log folder", "ignored: info.basedir is the log root",
-       "--logs_path"),
-    _k("run.visual_path", "str", "visuals", "pixelNeRF visuals folder", "ignored: never read by the original",
-       "--visual_path"),
-    _k("run.eval_only", "bool", False, "evaluate the run's newest checkpoint (multi-view dump + scores), no "
-       "training", TRAIN_CLI, "--eval_only", note="the original only skipped writing args.txt"),
-    _k("run.feature_cache", "str?", "{basedir}/feature_cache", "folder of cached encoder features, keyed by the "
-       "frames, the encoder weights and the encoding quirks (null = no cache)", PIPELINE,
-       note="new key: a restart or an evaluation does not re-encode"),
-    _k("run.feature_volume", "str", "native", "how the encoded features are held: native = each encoder layer at "
-       "its own resolution, resized frame by frame when read (same values, ~half the memory); upsampled = the "
-       "original's one volume on the finest grid", MODEL,
-       "--feature_volume", choices=("native", "upsampled"),
-       note="new key: the SlowOnly volume at 480x270 is 2.6 GB upsampled, 1.4 GB native"),
-    _k("run.activation_checkpointing", "bool", False, "dynamic-stage training recomputes each network call in the "
-       "backward pass instead of keeping its activations (same values and gradients; less memory, one more forward "
-       "evaluation)", "mononerf/train/step.py", "--activation_checkpointing",
-       note="new key: fits the original's 512 and 1024 rays per scene in less memory"),
-)
+) + FLAG_KEYS
 
 QUIRKS: tuple[tuple[str, str, str, str], ...] = (
     # name, spec item, reader, one-line meaning of true (= as the original)
