@@ -27,10 +27,10 @@ echo "[demo] run the same command again to resume, or delete logs/synthetic/ to 
 RUN="${DEMO_RUN:-logs/synthetic/1gpussynthetic_a_synthetic_b}"  # {basedir}/{W}gpus{expname} of multiscene.conf
 echo "[demo] a novel view x time video of synthetic_a at the training size (6 frames, spiral cameras while time"
 echo "[demo] runs forward and back; 8 samples per ray) with its blending map (white = the dynamic branch):"
-"$PY" -m mononerf.render "$RUN" --mode spiral --scenes synthetic_a --frames 6 --n-samples 8 --outputs rgb,blend
+"$PY" -m mononerf.eval.video "$RUN" --mode spiral --scenes synthetic_a --frames 6 --n-samples 8 --outputs rgb,blend
 echo "[demo] evaluating the run: times 0, 11 x cameras 0, 11 at half the training size (80x45), 8 samples per ray,"
 echo "[demo] against multiview_GT (dPSNR etc.: the moving region; the full protocol: docs/rendering.md)"
-"$PY" -m mononerf.render "$RUN" --mode multiview --grid 2 --downscale 2 --n-samples 8 \
+"$PY" -m mononerf.eval.video "$RUN" --mode multiview --grid 2 --downscale 2 --n-samples 8 \
     --out "$RUN/multiview_demo/step_quick"
 "$PY" -m mononerf.eval "$RUN/multiview_demo/step_quick" --data "$DATA" --picture "$RUN/multiview_demo/grid.png" \
     --views 1

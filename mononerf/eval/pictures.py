@@ -57,7 +57,8 @@ def comparison_rows(step_dir: Path, data, views: int = 3, scale: int = 2) -> np.
             for sub in MULTIVIEW_MAPS:  # imgs, imgs_static, imgs_dynamic, blend
                 if not (step_dir / f"{t:08d}" / sub / file).is_file():
                     raise SceneFormatError(f"{step_dir / f'{t:08d}' / sub / file} missing: the picture needs a dump "
-                                           "with the branch renders (python -m mononerf.render RUN --mode multiview)")
+                                           "with the branch renders "
+                                           "(python -m mononerf.eval.video RUN --mode multiview)")
             pred, static, dynamic = (_read(step_dir / f"{t:08d}" / _SUBDIRS[k] / file) for k in PANELS[1:4])
             h, w = pred.shape[:2]
             gt = cv2.resize(_read(dirs[name] / "multiview_GT" / f"{t:08d}" / f"cam{p:02d}.jpg"), (w, h))

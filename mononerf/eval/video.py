@@ -1,4 +1,4 @@
-"""``python -m mononerf.render RUN_DIR [--mode …]``: videos of a trained run (spec §3.6, §5.4).
+"""``python -m mononerf.eval.video RUN_DIR [--mode …]``: videos of a trained run (spec §3.6, §5.4).
 
 Modes: ``spiral`` (the original's novel view × time video: spiral cameras while time runs forward and back),
 ``fixed-time`` (spiral cameras at one time), ``fixed-view`` (one training camera, time running over every frame,
@@ -105,7 +105,7 @@ def apply_quick_render_args(pipeline, args) -> None:
 def main(argv: list[str] | None = None) -> int:
     from mononerf.eval.visuals import parse_outputs
 
-    p = argparse.ArgumentParser(prog="python -m mononerf.render", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m mononerf.eval.video", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", help="a run folder ({basedir}/{W}gpus{expname}) with config.conf and NNNNNN.tar")
     p.add_argument("--mode", choices=MODES, default="spiral")
