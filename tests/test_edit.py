@@ -520,3 +520,23 @@ def test_render_one_scene_of_a_multi_scene_run(tiny_run, tmp_path):
     assert sorted(p.name for p in out.glob("*.mp4")) == ["rgb_00.mp4"]
     assert json.loads((out / "scenes.json").read_text()) == {"00": "syn_b"}
     assert main([str(tiny_run.run_dir), "--scenes", "nope", "--device", "cpu", "--out", str(out)]) == 2
+
+
+def test_renders_with_other_settings_leave_the_runs_alone(tiny_run):
+    # the render settings are frozen; a render with fewer samples changes them for its block only (issue 17)
+    import dataclasses
+
+    renderer = tiny_run.renderer
+    kept = renderer.settings
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        kept.n_samples = 3
+    d = tiny_run.data
+    t = torch.full((d.num_scenes,), frame_time(1, d.num_frames))
+    with pytest.raises(RuntimeError, match="inside"):
+        with renderer.using(n_samples=3) as r:
+            assert r is renderer and renderer.settings.n_samples == 3 and renderer.settings.ndc == kept.ndc
+            with torch.inference_mode():
+                out = renderer.render_views(d.poses[:, 0, :, :4], t, 4, 6, d.focals, dynamic=True, chunk=64)
+            assert out["rgb_map_full"].shape[:3] == (d.num_scenes, 4, 6)
+            raise RuntimeError("inside")
+    assert renderer.settings is kept

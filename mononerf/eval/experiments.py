@@ -130,15 +130,10 @@ def score(trainer, s: Settings, folder: Path, grid: int | None = None) -> tuple[
     from mononerf.eval import renders
     from mononerf.eval.evaluate import evaluate_run
 
-    settings = trainer.renderer.settings
-    kept = settings.n_samples
-    settings.n_samples = int(s.n_samples or kept)
+    renderer = trainer.renderer
     t0 = time.perf_counter()
-    try:
-        with torch.inference_mode():
-            renders.testset_all(trainer, 0, grid=grid or s.grid, downscale=s.downscale, folder=folder, progress=True)
-    finally:
-        settings.n_samples = kept
+    with renderer.using(n_samples=int(s.n_samples or renderer.settings.n_samples)), torch.inference_mode():
+        renders.testset_all(trainer, 0, grid=grid or s.grid, downscale=s.downscale, folder=folder, progress=True)
     seconds = time.perf_counter() - t0
     (result,) = evaluate_run(folder, s.data, use_lpips=s.lpips, weights_dir=s.weights_dir, verbose=False)
     return result, seconds
@@ -229,12 +224,10 @@ def edits(s: Settings, results: dict, trainer) -> None:
     n = trainer.data.num_frames
     specs = [EditSpec("compose", 0, 1 if len(names) > 1 else 0), EditSpec("remove-dynamic", 0, None),
              EditSpec("retime", 0, 0, speed=0.5), EditSpec("retime", 0, 0, freeze=float(n // 2))]
-    settings = trainer.renderer.settings
-    kept = settings.n_samples
-    settings.n_samples = int(s.edit_samples or kept)
+    renderer = trainer.renderer
     out_dir = Path(results["multiscene"]["run"]) / "edits"
     rows, strips = [], []
-    try:
+    with renderer.using(n_samples=int(s.edit_samples or renderer.settings.n_samples)):
         for spec in specs:
             t0 = time.perf_counter()
             frames = edit_frames(trainer, spec, downscale=s.edit_downscale, progress=True)
@@ -250,8 +243,6 @@ def edits(s: Settings, results: dict, trainer) -> None:
             strips.append(np.repeat(np.repeat(strip, 2, 0), 2, 1))  # 2x (nearest): small renders stay readable
             rows.append({"edit": spec.slug(names), "frames": len(frames), "seconds": seconds, "blend_peak": peak,
                          "warning": warning, "video": str(video)})
-    finally:
-        settings.n_samples = kept
     results["edits"] = {"rows": rows, "strip": np.concatenate(strips, 0) if strips else None}
 
 

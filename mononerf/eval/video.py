@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -99,7 +100,7 @@ def apply_quick_render_args(pipeline, args) -> None:
     if args.n_samples is not None:
         if args.n_samples < 2:
             raise MonoNeRFError(f"--n-samples {args.n_samples}: need at least 2 samples per ray")
-        pipeline.renderer.settings.n_samples = int(args.n_samples)
+        pipeline.renderer.settings = replace(pipeline.renderer.settings, n_samples=int(args.n_samples))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -19,9 +20,10 @@ from mononerf.render.renderer import render_rays_dynamic, render_rays_static
 
 
 
-@dataclass
+@dataclass(frozen=True)
 class RenderSettings:
-    """Per-run render options (spec §3.1–3.2): samples, perturbation, noise, NDC, bounds."""
+    """Per-run render options (spec §3.1–3.2): samples, perturbation, noise, NDC, bounds. Frozen: a render with other
+    settings uses :meth:`FieldRenderer.using` (or a renderer of its own), never a change to the shared ones."""
 
     n_samples: int = 64
     perturb: bool = True
@@ -61,6 +63,16 @@ class FieldRenderer(nn.Module):
         self.num_frames = num_frames
         self.features: SceneFeatures | None = None
         self._render_feats: tuple | None = None  # (features, key, inference features) of the last render
+
+    @contextlib.contextmanager
+    def using(self, **changes):
+        """Renders inside the block use these settings changed (e.g. ``n_samples=8``); the run's come back after."""
+        kept = self.settings
+        self.settings = replace(kept, **changes)
+        try:
+            yield self
+        finally:
+            self.settings = kept
 
     def render_features(self, points_per_frame: int) -> SceneFeatures:
         """:func:`~mononerf.models.projected.fold_latent_projections` of ``self.features`` for renders of
