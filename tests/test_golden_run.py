@@ -1,5 +1,6 @@
 """The same training and render as before the architecture changes of issue 17: a tiny run trained from scratch
-(3 static + 3 dynamic steps, seed 42) and rendered at two camera/time pairs equals the references made by the code
+(3 static + 3 dynamic steps, seed 42) and rendered at two camera/time pairs — by the trainer, and again by a
+Pipeline that loads the run's checkpoint from its folder, to the bit — equals the references made by the code
 at 006cddf (tests/data/golden_run*.npz, one per machine kind; add one: ``python tests/test_golden_run.py OUT.npz``
 with the code at the commit whose outputs are the reference). Equal to the bit on a machine whose kernels made a
 reference (the CPU model and threads recorded in the file); elsewhere a tolerance absorbs another CPU's BLAS: six
@@ -33,13 +34,18 @@ def train_and_render(root: Path) -> dict[str, np.ndarray]:
         "train.N_static_iters=3", "train.N_iters=3", "run.feature_cache=null"])), progress=False)
     trainer.fit()
     trainer.model.eval()
-    d = trainer.data
+    return render(trainer)
+
+
+def render(run) -> dict[str, np.ndarray]:
+    """The reference renders of a trained run (a Trainer, or a Pipeline loaded from its folder)."""
+    d = run.data
     out = {}
     with torch.inference_mode():
         for view, frame in VIEWS:
             t = torch.full((d.num_scenes,), frame_time(frame, d.num_frames))
-            r = trainer.renderer.render_views(d.poses[:, view, :, :4], t, d.height, d.width, d.focals, dynamic=True,
-                                              chunk=4096)
+            r = run.renderer.render_views(d.poses[:, view, :, :4], t, d.height, d.width, d.focals, dynamic=True,
+                                          chunk=4096)
             for k in MAPS:
                 out[f"{k}_{view}_{frame}"] = r[k].numpy()
     return out
@@ -67,6 +73,14 @@ def test_training_and_rendering_match_the_reference(tmp_path):
         refs[str(ref.pop("machine"))] = ref
     assert refs, "no tests/data/golden_run*.npz"
     got = train_and_render(tmp_path)
+    # the run's checkpoint loaded by a fresh pipeline (what render, eval, edit and the viewer do) renders the same
+    from mononerf.train.pipeline import Pipeline
+
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    loaded, step = Pipeline.from_run(run_dir, "cpu")
+    assert step == 2  # the last of the 3 dynamic steps (labels count from 0)
+    again = render(loaded)
+    assert all(np.array_equal(again[k], got[k]) for k in got)
     for ref in refs.values():
         assert sorted(got) == sorted(ref)
         assert all(ref[k].std() > 0.01 for k in ref)  # real pictures, not constants
