@@ -80,7 +80,3 @@ def _k(name, type_, default, meaning, used, *flags, choices=None, cli_default=RE
        min_exclusive=False):
     return Key(name, type_, default, meaning, used, tuple(flags), choices, cli_default, note, min_value,
                min_exclusive)
-
-
-_NOT_BUILT = "unused: read by the original but without effect on its released model (spec §2.0)"
-_ODE = f"{MODEL} (flow_mode = \"ode\" only)"

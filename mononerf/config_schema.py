@@ -20,8 +20,11 @@ from __future__ import annotations
 from mononerf.config_flags import FLAG_KEYS
 from mononerf.config_key import (  # noqa: F401  (Key, REQUIRED, SECTIONS and the readers re-exported)
     CONFIG, DATASET, EMBED, EVAL, HEADS, IMAGE_ENC, LOSS_TERMS, LOSSES, MODEL, PIPELINE, RAYS, RENDERER, REQUIRED,
-    SECTIONS, TRAINER, VELOCITY, VIDEO_ENC, VOLUME, _NOT_BUILT, _ODE, _RECIPE, Key, _k,
+    SECTIONS, TRAINER, VELOCITY, VIDEO_ENC, VOLUME, _RECIPE, Key, _k,
 )
+
+_NOT_BUILT = "unused: read by the original but without effect on its released model (spec §2.0)"
+_ODE = f"{MODEL} (flow_mode = \"ode\" only)"
 
 SCHEMA: tuple[Key, ...] = (
     # ---------------------------------------------------------------- model (spec §2.0, §7.1)

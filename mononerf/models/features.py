@@ -144,8 +144,11 @@ class FeatureVolume:
 
 
 def _frame_maps(latent, s: int, f: int) -> list[torch.Tensor]:
-    """Scene ``s``, frame ``f`` of a volume as (1, C_l, h, w) maps whose channels concatenate to the volume's
-    (a tensor, or an object with ``frame_maps``: :class:`FeatureVolume`, :class:`~mononerf.models.projected.ProjectedVolume`)."""
+    """Scene ``s``, frame ``f`` of a volume as (1, C_l, h, w) maps whose channels concatenate to the volume's.
+
+    ``latent``: a tensor, or an object with ``frame_maps`` (:class:`FeatureVolume`,
+    :class:`~mononerf.models.projected.ProjectedVolume`).
+    """
     if isinstance(latent, torch.Tensor):
         return [latent[s, :, f][None]]  # a view
     return latent.frame_maps(s, f)

@@ -20,7 +20,7 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 
-from mononerf.models.features import _frame_maps
+from mononerf.models.features import FeatureVolume, _frame_maps
 from mononerf.models.heads import DynamicHead, StaticHead
 
 

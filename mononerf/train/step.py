@@ -76,9 +76,9 @@ class FieldRenderer(nn.Module):
 
     def render_features(self, points_per_frame: int) -> SceneFeatures:
         """:func:`~mononerf.models.projected.fold_latent_projections` of ``self.features`` for renders of
-        ``points_per_frame`` points per scene and frame, kept from one call to the next while the features, the weights (every parameter's version:
-        an optimiser step or a ``load_state_dict`` changes it) and the size stay the same: the frames of a video at
-        one time, and its chunks, project and resize each feature map once."""
+        ``points_per_frame`` points per scene and frame, kept from one call to the next while the features, the
+        weights (every parameter's version: an optimiser step or a ``load_state_dict`` changes it) and the size stay
+        the same: the frames of a video at one time, and its chunks, project and resize each feature map once."""
         key = (points_per_frame, tuple(p._version for p in self.model.parameters()))
         kept = self._render_feats
         if kept is None or kept[0] is not self.features or kept[1] != key:
