@@ -24,7 +24,7 @@ from mononerf.config_key import (  # noqa: F401  (Key, REQUIRED, SECTIONS and th
 )
 
 _NOT_BUILT = "unused: read by the original but without effect on its released model (spec §2.0)"
-_ODE = f"{MODEL} (flow_mode = \"ode\" only)"
+_ODE = f"{VELOCITY} (flow_mode = \"ode\" only)"
 
 SCHEMA: tuple[Key, ...] = (
     # ---------------------------------------------------------------- model (spec §2.0, §7.1)
@@ -102,8 +102,8 @@ SCHEMA: tuple[Key, ...] = (
        MODEL),
     _k("model.mlp_dynamic.use_layer_norm", "bool", False, "dynamic head: LayerNorm in the blocks", MODEL),
     _k("model.mlp_dynamic.flow_mode", "str", "discrete", "trajectory integration: explicit Euler or ODE solver",
-       MODEL, choices=("discrete", "ode")),
-    _k("model.mlp_dynamic.discrete_steps", "int", 1, "Euler steps per frame (discrete mode)", MODEL),
+       VELOCITY, choices=("discrete", "ode")),  # = the names of trajectory.INTEGRATORS (tests/test_model.py)
+    _k("model.mlp_dynamic.discrete_steps", "int", 1, "Euler steps per frame (discrete mode)", VELOCITY),
     _k("model.mlp_dynamic.use_adjoint", "bool", False, "ODE mode: odeint_adjoint", _ODE),
     _k("model.mlp_dynamic.origin_pipeline", "bool", False, "dynamic head: zero latent and global code (ablation)",
        f"{HEADS}, {TRAINER}"),
@@ -167,9 +167,9 @@ SCHEMA: tuple[Key, ...] = (
        "--blending_thickness", cli_default=0.06),
     _k("info.evaldir", "str", "multiview", "sub-folder of the multi-view dumps", f"{TRAINER}, {EVAL}",
        note="read with conf[...] only when info.testset_all"),
-    _k("info.slow_loss_lambda", "float", REQUIRED, "weight of the slow scene-flow loss (#8)", LOSSES,
+    _k("info.slow_loss_lambda", "float", REQUIRED, "weight of the slow scene-flow loss (#8)", LOSS_TERMS,
        "--slow_loss_lambda", cli_default=0.01),
-    _k("info.flow_loss_lambda", "float", REQUIRED, "weight of the optical-flow losses (#6-7)", LOSSES,
+    _k("info.flow_loss_lambda", "float", REQUIRED, "weight of the optical-flow losses (#6-7)", LOSS_TERMS,
        "--flow_loss_lambda", cli_default=0.02),
     _k("info.use_lambda_decay", "bool", False, "decay the flow weight by 10x every decay_iteration*1000 steps and "
        "stop the mask losses then", LOSSES),
@@ -177,9 +177,9 @@ SCHEMA: tuple[Key, ...] = (
        note="null = max(25, N) with N frames per scene, computed by the trainer"),
     _k("info.use_depth_blending_loss", "bool", False, "enable the depth-blending loss (#14)", LOSSES),
     _k("info.use_static_flow_loss", "bool", False, "enable the static scene-flow loss (#15)", LOSSES),
-    _k("info.static_flow_loss_lambda", "float", 0.5, "weight of the static scene-flow loss", LOSSES),
+    _k("info.static_flow_loss_lambda", "float", 0.5, "weight of the static scene-flow loss", LOSS_TERMS),
     _k("info.use_mask_flow_loss", "bool", False, "enable the mask-flow loss (#16)", LOSSES),
-    _k("info.mask_flow_loss_lambda", "float?", None, "weight of the mask-flow loss", LOSSES,
+    _k("info.mask_flow_loss_lambda", "float?", None, "weight of the mask-flow loss", LOSS_TERMS,
        note="null = train.mask_loss_lambda, resolved by the loss module"),
     _k("info.use_clip_grad_norm", "bool", False, "clip the gradient norm to 10 in the dynamic stage", TRAINER),
     _k("info.testset_all", "bool", False, "render the N x N multi-view grid every train.i_testset_all steps",

@@ -18,7 +18,6 @@ from mononerf.losses import (
     L1,
     L2,
     LossFlags,
-    LossWeights,
     compute_depth_blending_loss,
     compute_depth_loss,
     compute_sf_smooth_loss,
@@ -29,6 +28,7 @@ from mononerf.losses import (
     img2mae,
     img2mse,
     induced_flow_loss,
+    loss_weights,
     mask_losses_active,
     masked_mae_per_scene,
     mse2psnr,
@@ -94,7 +94,7 @@ def make_inputs(S=2, R=4, K=10, T=6, frames=(2, 3), seed=0, num_static=2):
     return ret, batch, geo
 
 
-def run(ret, batch, geo, *, flags=ALL_ON, quirks=Quirks(), weights=LossWeights(), iteration=0):
+def run(ret, batch, geo, *, flags=ALL_ON, quirks=Quirks(), weights=loss_weights(), iteration=0):
     return dynamic_stage_losses(ret, batch, **geo, weights=weights, flags=flags, quirks=quirks, iteration=iteration)
 
 
@@ -269,7 +269,7 @@ def test_total_is_weighted_sum_of_logs_with_original_lambdas():
            "sf_smooth_loss": 0.1}  # fmt: skip
     expected = sum(w * logs[k].item() for k, w in lam.items())
     assert total.item() == pytest.approx(expected, rel=1e-12)
-    assert term_weights(LossWeights(), ALL_ON, iteration=0, num_frames=6) == pytest.approx(lam)
+    assert term_weights(loss_weights(), ALL_ON, iteration=0, num_frames=6) == pytest.approx(lam)
     assert logs["sparse_loss"].item() == pytest.approx(logs["sparse_weights_d_loss"].item()
                                                        + logs["sparse_blending_loss"].item())
     assert logs["psnr"].item() == pytest.approx(-10 * math.log10(logs["img_loss"].item()))
@@ -414,7 +414,7 @@ def test_gates_remove_their_terms(flag, keys):
     total_off, off = run(*make_inputs(), flags=dataclasses.replace(ALL_ON, **{flag: False}), quirks=quirks)
     assert all(k in on for k in keys) and not any(k in off for k in keys)
     assert set(on) - set(off) == set(keys)
-    w = term_weights(LossWeights(), ALL_ON, iteration=0, num_frames=6)
+    w = term_weights(loss_weights(), ALL_ON, iteration=0, num_frames=6)
     removed = sum(w.get(k, 0.0) * on[k].item() for k in keys)
     assert total_on.item() - total_off.item() == pytest.approx(removed, rel=1e-9)
     assert removed > 0
@@ -424,8 +424,8 @@ def test_unseen_frame_mode_without_pretrain():
     flags = dataclasses.replace(ALL_ON, use_unseen_frame_pretrain=False)
     total, logs = run(*make_inputs(), flags=flags)
     assert not {"img_s_loss", "psnr_s", "img_loss", "psnr"} & set(logs)
-    assert term_weights(LossWeights(), flags, iteration=0, num_frames=6)["img_d_loss"] == 3.0  # full_loss_lambda
-    w = term_weights(LossWeights(), flags, iteration=0, num_frames=6)
+    assert term_weights(loss_weights(), flags, iteration=0, num_frames=6)["img_d_loss"] == 3.0  # full_loss_lambda
+    w = term_weights(loss_weights(), flags, iteration=0, num_frames=6)
     assert total.item() == pytest.approx(sum(w[k] * v.item() for k, v in logs.items() if k in w), rel=1e-12)
 
 
@@ -445,6 +445,53 @@ def test_lambda_decay_schedule():
     assert early.item() - late.item() == pytest.approx(drop.item(), rel=1e-9)
     with pytest.raises(ValueError, match="decay_iteration"):
         flow_temperature(5, dataclasses.replace(flags, decay_iteration=0), 6)
+
+
+def test_blending_warmup_leaves_the_blending_terms_out():
+    # train.blending_warmup steps: #2, #12, #14, #16 and the blending half of #13 do not count; the entropy of the
+    # dynamic weights counts alone with the sparse λ
+    on = term_weights(loss_weights(), ALL_ON, iteration=0, num_frames=6)
+    off = term_weights(loss_weights(), ALL_ON, iteration=0, num_frames=6, train_blending=False)
+    gone = {"img_loss", "mask_loss", "mask_flow_loss", "depth_blending_loss", "sparse_loss"}
+    assert set(on) - set(off) == gone and set(off) - set(on) == {"sparse_weights_d_loss"}
+    assert off["sparse_weights_d_loss"] == on["sparse_loss"] == 0.001
+    assert all(off[k] == on[k] for k in set(off) & set(on))
+
+
+def test_a_new_term_with_a_weight_of_its_own_is_one_table_entry(monkeypatch):
+    # what docs/architecture.md promises: a row in TERMS (its function, gate, render outputs and Weight) is all the
+    # loss assembly needs; the λ is read from the config by the key the row names
+    from mononerf.losses import TERMS, WEIGHT_KEYS, LossWeights, Term, Weight
+
+    def _extra(x):
+        return {"extra_loss": x.ret["blending"].mean()}
+
+    monkeypatch.setattr("mononerf.losses.total.TERMS", TERMS + (
+        Term(("extra_loss",), _extra, "use_flow", ("blending",), {"extra_loss": Weight("train.feature_loss_lambda")}),))
+    cfg = parse_config_file(str(EXP_CONF)).with_overrides({"train.feature_loss_lambda": 0.25})
+    weights = LossWeights.from_conf(cfg, WEIGHT_KEYS + ("train.feature_loss_lambda",))
+    ret, batch, geo = make_inputs()
+    with_it, logs = run(ret, batch, geo, weights=weights)
+    assert "extra_loss" in logs
+    monkeypatch.undo()
+    without, _ = run(*make_inputs(), weights=weights)
+    assert with_it.item() - without.item() == pytest.approx(0.25 * logs["extra_loss"].item(), rel=1e-9)
+    _, gated = run(*make_inputs(), weights=weights, flags=dataclasses.replace(ALL_ON, use_flow=False))
+    assert "extra_loss" not in gated
+    with pytest.raises(ValueError, match="does not write"):
+        Term(("a_loss",), _extra, weights={"b_loss": Weight(None)})
+    with pytest.raises(KeyError, match="no loss weight train.feature_loss_lambda"):
+        Weight("train.feature_loss_lambda").value(loss_weights(), ALL_ON, temperature=1.0, mask_on=True,
+                                                  train_blending=True)
+
+
+def test_every_weight_key_of_the_table_is_a_loss_key_of_the_key_table():
+    from mononerf.config_schema import KEYS, LOSS_TERMS
+    from mononerf.losses import WEIGHT_KEYS
+
+    assert all(k in KEYS and KEYS[k].used == LOSS_TERMS for k in WEIGHT_KEYS)
+    read_by_terms = {k for k, key in KEYS.items() if key.used == LOSS_TERMS and k.endswith("_loss_lambda")}
+    assert read_by_terms == set(WEIGHT_KEYS)  # no weight key the terms claim to read but do not
 
 
 def test_gradients_reach_the_right_outputs():
@@ -527,18 +574,22 @@ def test_static_stage_loss_by_hand():
 # -------------------------------------------------------------------------------------------------------- config
 def test_from_conf_reads_the_exp_conf():
     cfg = parse_config_file(str(EXP_CONF))
-    w, f, q = LossWeights.from_conf(cfg), LossFlags.from_conf(cfg), Quirks.from_conf(cfg)
-    assert (w.full, w.dynamic, w.depth, w.order, w.flow, w.slow, w.smooth, w.consistency, w.mask, w.sparse,
-            w.static_flow, w.mask_flow) == (3.0, 1.0, 0.04, 0.1, 0.02, 0.01, 0.1, 1.0, 0.1, 0.001, 0.5, 0.1)
+    w, f, q = loss_weights(cfg), LossFlags.from_conf(cfg), Quirks.from_conf(cfg)
+    assert w.values == {"train.full_loss_lambda": 3.0, "train.dynamic_loss_lambda": 1.0,
+                        "train.depth_loss_lambda": 0.04, "train.order_loss_lambda": 0.1,
+                        "info.flow_loss_lambda": 0.02, "info.slow_loss_lambda": 0.01,
+                        "train.smooth_loss_lambda": 0.1, "train.consistency_loss_lambda": 1.0,
+                        "train.mask_loss_lambda": 0.1, "train.sparse_loss_lambda": 0.001,
+                        "info.static_flow_loss_lambda": 0.5, "info.mask_flow_loss_lambda": 0.1}
     assert f.use_depth_blending_loss and f.use_static_flow_loss and f.use_mask_flow_loss
     assert f.blending_thickness == 0.03 and f.ndc and f.use_unseen_frame_pretrain and not f.use_lambda_decay
     assert q == Quirks()
     cfg2 = cfg.with_overrides({"info.mask_flow_loss_lambda": None, "train.mask_loss_lambda": 0.3,
                                "quirks.frame_gating_leak": False})
-    assert LossWeights.from_conf(cfg2).mask_flow == 0.3  # null = mask_loss_lambda
+    assert term_weights(loss_weights(cfg2), ALL_ON, iteration=0, num_frames=6)["mask_flow_loss"] == 0.3  # null = mask
     assert Quirks.from_conf(cfg2).frame_gating_leak is False
     assert LossFlags.from_conf(cfg.with_overrides({"info.decay_iteration": None})).decay_iteration is None
     assert LossFlags.from_conf(cfg.with_overrides({"info.decay_iteration": None}), num_frames=40).decay_iteration == 40
     truck = parse_config_file(str(ROOT / "mononerf_conf/exp/quarter_frame_training/Truck.conf"))
     assert LossFlags.from_conf(truck).use_unseen_frame_pretrain is False
-    assert LossWeights.from_conf(truck).mask_flow == 0.01
+    assert loss_weights(truck)["info.mask_flow_loss_lambda"] == 0.01

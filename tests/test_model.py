@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import types
 
 import pytest
 import torch
@@ -14,7 +15,14 @@ from mononerf.models.features import sample_frame_features, temporal_features
 from mononerf.models.heads import DynamicHead, StaticHead, linear_split
 from mononerf.models.mononerf import MonoNeRF
 from mononerf.models.projected import fold_latent_projections
-from mononerf.models.trajectory import discrete_trajectory, ode_trajectory
+from mononerf.models.trajectory import (
+    INTEGRATORS,
+    EulerSteps,
+    NeuralODE,
+    discrete_trajectory,
+    integrator_from_conf,
+    ode_trajectory,
+)
 from mononerf.quirks import Quirks
 from mononerf.render.images import prepare_rays
 from mononerf.render.renderer import render_rays_dynamic, render_rays_static
@@ -243,7 +251,8 @@ def _tiny_model(**kw):
     enc2 = Resnet18Encoder(pretrained=False, freeze=True, num_layers=2)
     dyn = DynamicHead(d_latent=enc.latent_size, d_hidden=32, n_blocks=2, n_global_blocks=2, d_global=16)
     sta = StaticHead(d_latent=enc2.latent_size, d_hidden=32, n_blocks=3)
-    return MonoNeRF(enc, enc2, dyn, sta, discrete_steps=2, **kw)
+    kw.setdefault("integrator", EulerSteps(2, kw.get("quirks", Quirks()).discrete_flow_branch_mixup))
+    return MonoNeRF(enc, enc2, dyn, sta, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -350,14 +359,22 @@ def test_each_model_quirk_changes_the_output(tiny_setup, quirk):
 
 def test_ode_mode_runs_and_differs(tiny_setup):
     images, c2w, focal, rays, t, T = tiny_setup
-    disc, ode = _tiny_model(), _tiny_model(flow_mode="ode")
+    disc, ode = _tiny_model(), _tiny_model(integrator=NeuralODE())
+    assert (disc.flow_mode, ode.flow_mode) == ("discrete", "ode")
     ode.load_state_dict(disc.state_dict())
     feats = disc.encode(images, c2w, focal)
     out = _render(ode, feats, rays, t, T)
     assert torch.isfinite(out["raw_pts_f"]).all()
     assert not torch.allclose(out["raw_pts_f"], _render(disc, feats, rays, t, T)["raw_pts_f"])
-    with pytest.raises(ValueError, match="flow_mode"):
-        _tiny_model(flow_mode="rk4")
+    with pytest.raises(ValueError, match="flow_mode must be one of"):
+        integrator_from_conf(types.SimpleNamespace(flow_mode="rk4"), Quirks())
+
+
+def test_the_flow_mode_choices_are_the_registered_integrators():
+    # the config layer may not import the models: its list of choices and the registry must not drift apart
+    from mononerf.config_schema import KEYS
+
+    assert KEYS["model.mlp_dynamic.flow_mode"].choices == tuple(INTEGRATORS)
 
 
 def test_displacements_in_ndc_units_are_bounded(tiny_setup):
@@ -388,11 +405,18 @@ def test_from_conf_builds_the_released_architecture():
     s = m.mlp_static
     assert s.lin_in.in_features == 63 and len(s.blocks) == 5 and len(s.lin_z) == 3 and s.lin_z[0].in_features == 512
     assert s.view_head.views_linears[0].in_features == 27 + 256 and s.view_head.views_linears[0].out_features == 128
-    assert m.discrete_steps == 2 and m.flow_mode == "discrete" and m.freeze_enc
+    assert m.integrator == EulerSteps(2, branch_mixup=True) and m.flow_mode == "discrete" and m.freeze_enc
     assert all(not p.requires_grad for p in m.encoder.parameters())
     assert m.quirks == Quirks()  # every quirk as the original
     off = MonoNeRF.from_conf(cfg.with_overrides(["quirks.latent_temporal_reshape=false"]))
     assert off.quirks == Quirks(latent_temporal_reshape=False)
+    # each integrator reads its own settings from model.mlp_dynamic; the Euler steps get their quirk
+    fixed = MonoNeRF.from_conf(cfg.with_overrides(["quirks.discrete_flow_branch_mixup=false"]))
+    assert fixed.integrator == EulerSteps(2, branch_mixup=False)
+    ode = MonoNeRF.from_conf(cfg.with_overrides([
+        "model.mlp_dynamic.flow_mode=ode", "model.mlp_dynamic.ode_solver=rk4", "model.mlp_dynamic.rtol=0.5",
+        "model.mlp_dynamic.atol=0.25", "model.mlp_dynamic.ode_step_size=0.125", "model.mlp_dynamic.use_adjoint=true"]))
+    assert ode.integrator == NeuralODE("rk4", 0.5, 0.25, 0.125, True) and ode.flow_mode == "ode"
 
 
 def test_from_conf_missing_checkpoint_names_the_file(tmp_path, monkeypatch):

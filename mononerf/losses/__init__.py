@@ -14,14 +14,23 @@ from mononerf.losses.terms import (
     masked_mae_per_scene,
     mse2psnr,
 )
-from mononerf.losses.total import DYNAMIC_LOG_KEYS, TERMS, Term, dynamic_stage_losses, static_stage_loss
+from mononerf.losses.term import LossInputs, Term
+from mononerf.losses.total import (
+    DYNAMIC_LOG_KEYS,
+    TERMS,
+    WEIGHT_KEYS,
+    dynamic_stage_losses,
+    loss_weights,
+    static_stage_loss,
+    term_weights,
+)
 from mononerf.losses.weights import (
     LossFlags,
     LossWeights,
+    Weight,
     flow_temperature,
     mask_losses_active,
     resolve_decay_iteration,
-    term_weights,
 )
 
 __all__ = [
@@ -29,9 +38,12 @@ __all__ = [
     "L1",
     "L2",
     "LossFlags",
+    "LossInputs",
     "LossWeights",
     "TERMS",
     "Term",
+    "WEIGHT_KEYS",
+    "Weight",
     "compute_depth_blending_loss",
     "compute_depth_loss",
     "compute_sf_smooth_loss",
@@ -42,6 +54,7 @@ __all__ = [
     "img2mae",
     "img2mse",
     "induced_flow_loss",
+    "loss_weights",
     "mask_losses_active",
     "masked_mae_per_scene",
     "mse2psnr",

@@ -4,17 +4,16 @@ Dimension vocabulary: ``S`` scenes, ``T`` frames per scene, ``R`` rays per scene
 
 The dynamic stage is a table of terms, :data:`TERMS`, in the original's order: each :class:`Term` names the
 loss-dict keys it writes, the :class:`~mononerf.losses.weights.LossFlags` gate that switches it on, the render
-outputs it reads and the function that computes it. :func:`dynamic_stage_losses` runs the table and sums
-``weight · logs[key]`` over the weighted keys (:func:`~mononerf.losses.weights.term_weights`); the log keys, the
-order of the logs and the render outputs a configuration needs all come from the table. Adding a term is one
-entry here (and its weight in ``term_weights``). :func:`static_stage_loss` is the static pretraining loss (spec
-§4.2). NaN checks are the trainer's.
+outputs it reads, the function that computes it and the :class:`~mononerf.losses.weights.Weight` of each key it
+weighs (config key of the λ, schedule). :func:`dynamic_stage_losses` runs the table and sums ``weight · logs[key]``
+over the weighted keys (:func:`term_weights`); the log keys, their order, the λ keys to read
+(:data:`WEIGHT_KEYS`) and the render outputs a configuration needs all come from the table. Adding a term is one
+entry here (and, for a λ of its own, its key's row in :mod:`mononerf.config_schema` or
+:mod:`mononerf.config_flags`). :func:`static_stage_loss` is the static pretraining loss (spec §4.2). NaN checks
+are the trainer's.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor
@@ -33,46 +32,11 @@ from mononerf.losses.terms import (
     induced_flow_loss,
     mse2psnr,
 )
-from mononerf.losses.weights import LossFlags, LossWeights, term_weights
+from mononerf.losses.term import LossInputs, Term
+from mononerf.losses.weights import LossFlags, LossWeights, Weight, flow_temperature, mask_losses_active
 from mononerf.quirks import Quirks
 from mononerf.utils.checks import check_shape
 from mononerf.utils.tensors import constant_like
-
-
-@dataclass
-class LossInputs:
-    """What every term may read: the render output, the step's rays and the settings (see
-    :func:`dynamic_stage_losses` for each field)."""
-
-    ret: dict[str, Tensor]
-    batch: RayBatch
-    c2w_all: Tensor
-    H: float | Tensor
-    W: float | Tensor
-    focal: float | Tensor
-    num_frames: int
-    num_static: int
-    flags: LossFlags
-    quirks: Quirks
-    near: float
-    far: float
-
-    @property
-    def static_rays(self) -> Tensor:
-        """(S, R) bool: the static-sampled rays (Ms = 1)."""
-        return self.batch.static_mask[..., 0].bool()
-
-
-@dataclass(frozen=True)
-class Term:
-    """One row of the dynamic-stage table: ``fn(inputs)`` returns ``{key: 0-d tensor}`` for (a subset of, in
-    order) ``keys``; it runs when ``gate`` (a :class:`LossFlags` attribute, None = always) is true and reads the
-    render outputs ``needs``."""
-
-    keys: tuple[str, ...]
-    fn: Callable[[LossInputs], dict[str, Tensor]]
-    gate: str | None = None
-    needs: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------------- the terms
@@ -212,22 +176,39 @@ def _blend_diagnostics(x: LossInputs) -> dict[str, Tensor]:
             "blend_static": (dyn * m_s).sum() / m_s.sum().clamp_min(1.0)}
 
 
+_FULL, _DYN, _SMOOTH = "train.full_loss_lambda", "train.dynamic_loss_lambda", "train.smooth_loss_lambda"
+_MASK, _SPARSE = "train.mask_loss_lambda", "train.sparse_loss_lambda"
+_FLOW = Weight("info.flow_loss_lambda", schedule="decay")
+
 TERMS: tuple[Term, ...] = (
     Term(("psnr_s", "img_s_loss", "psnr", "img_loss"), _img_s_and_img, "use_unseen_frame_pretrain",
-         ("rgb_map_s", "rgb_map_full")),
-    Term(("psnr_d", "img_d_loss"), _img_d, None, ("rgb_map_d",)),
+         ("rgb_map_s", "rgb_map_full"), {"img_loss": Weight(_FULL, blending="trains")}),
+    Term(("psnr_d", "img_d_loss"), _img_d, None, ("rgb_map_d",),
+         {"img_d_loss": Weight(_DYN, without_pretrain=_FULL)}),
     Term(("psnr_d_f", "img_d_f_loss", "psnr_d_b", "img_d_b_loss"), _img_d_neighbours, "use_feat_consistency",
-         ("rgb_map_d_f", "rgb_map_d_b")),
-    Term(("flow_f_loss", "flow_b_loss"), _flow, "use_flow", ("raw_pts_f", "raw_pts_b", "weights_d")),
+         ("rgb_map_d_f", "rgb_map_d_b"), {"img_d_f_loss": Weight(_DYN), "img_d_b_loss": Weight(_DYN)}),
+    Term(("flow_f_loss", "flow_b_loss"), _flow, "use_flow", ("raw_pts_f", "raw_pts_b", "weights_d"),
+         {"flow_f_loss": _FLOW, "flow_b_loss": _FLOW}),
     Term(("slow_loss", "smooth_loss", "sp_smooth_loss", "consistency_loss"), _scene_flow_priors, "use_flow",
-         ("sceneflow_f", "sceneflow_b", "sceneflow_f_b", "sceneflow_b_f", "raw_pts", "raw_pts_f", "raw_pts_b")),
+         ("sceneflow_f", "sceneflow_b", "sceneflow_f_b", "sceneflow_b_f", "raw_pts", "raw_pts_f", "raw_pts_b"),
+         {"slow_loss": Weight("info.slow_loss_lambda"), "smooth_loss": Weight(_SMOOTH),
+          "sp_smooth_loss": Weight(_SMOOTH), "consistency_loss": Weight("train.consistency_loss_lambda")}),
     Term(("mask_loss", "sparse_loss", "sparse_weights_d_loss", "sparse_blending_loss"), _mask_and_sparsity, None,
-         ("blending", "dynamicness_map", "weights_d")),
-    Term(("depth_blending_loss",), _depth_blending, "use_depth_blending_loss", ("z_vals", "blending_map")),
-    Term(("static_flow_loss",), _static_flow, "use_static_flow_loss", ("sceneflow_f", "sceneflow_b")),
-    Term(("mask_flow_loss",), _mask_flow, "use_mask_flow_loss", ("blending_f", "blending_b")),
+         ("blending", "dynamicness_map", "weights_d"),
+         {"mask_loss": Weight(_MASK, schedule="window", blending="trains"),
+          "sparse_loss": Weight(_SPARSE, blending="trains"),
+          "sparse_weights_d_loss": Weight(_SPARSE, blending="warmup")}),  # warm-up: the dynamic-weights half alone
+    Term(("depth_blending_loss",), _depth_blending, "use_depth_blending_loss", ("z_vals", "blending_map"),
+         {"depth_blending_loss": Weight(None, blending="trains")}),
+    Term(("static_flow_loss",), _static_flow, "use_static_flow_loss", ("sceneflow_f", "sceneflow_b"),
+         {"static_flow_loss": Weight("info.static_flow_loss_lambda")}),
+    Term(("mask_flow_loss",), _mask_flow, "use_mask_flow_loss", ("blending_f", "blending_b"),
+         {"mask_flow_loss": Weight("info.mask_flow_loss_lambda", fallback=_MASK, schedule="window",
+                                   blending="trains")}),
     Term(("depth_loss", "order_loss", "sf_smooth_loss"), _depth_order_smoothness, None,
-         ("depth_map_d", "depth_map_s", "raw_pts", "raw_pts_f", "raw_pts_b", "raw_pts_b_b", "raw_pts_f_f")),
+         ("depth_map_d", "depth_map_s", "raw_pts", "raw_pts_f", "raw_pts_b", "raw_pts_b_b", "raw_pts_f_f"),
+         {"depth_loss": Weight("train.depth_loss_lambda"), "order_loss": Weight("train.order_loss_lambda"),
+          "sf_smooth_loss": Weight(_SMOOTH)}),
     Term(("blend_dynamic", "blend_static"), _blend_diagnostics, None, ("dynamicness_map",)),
 )
 """The dynamic-stage terms #1-#19 of spec §4.3 in the original's order (its ``loss_dict`` order), then the
@@ -236,6 +217,34 @@ diagnostics."""
 # Loss-dict keys of the dynamic stage in the order the original fills them (spec §4.3, §5.4 i_print); the last two
 # are not the original's (logged only: :func:`_blend_diagnostics`).
 DYNAMIC_LOG_KEYS = tuple(key for term in TERMS for key in term.keys)
+
+WEIGHT_KEYS = tuple(dict.fromkeys(k for term in TERMS for w in term.weights.values() for k in w.keys()))
+"""The config keys of every λ the terms read (:class:`~mononerf.losses.weights.LossWeights`)."""
+
+
+def loss_weights(cfg=None) -> LossWeights:
+    """The λ of :data:`WEIGHT_KEYS` from the resolved config (None = their defaults)."""
+    return LossWeights.defaults(WEIGHT_KEYS) if cfg is None else LossWeights.from_conf(cfg, WEIGHT_KEYS)
+
+
+def term_weights(weights: LossWeights, flags: LossFlags, *, iteration: int, num_frames: int,
+                 train_blending: bool = True) -> dict[str, float]:
+    """Weight of every loss-dict key that enters the total at this step (each term's :class:`Weight`).
+
+    Keys absent here are logged only (img_s_loss, psnr*, sparse_blending_loss, and sparse_weights_d_loss outside
+    a warm-up); a key present here still counts only when the step computed it (gates, frame availability).
+    ``train_blending = False`` (a blending warm-up step, ``train.blending_warmup``; not in the original) leaves out
+    the terms that train the blending weight, and #13 counts its dynamic-weights half alone.
+    """
+    temp = flow_temperature(iteration, flags, num_frames)
+    mask_on = mask_losses_active(iteration, flags, num_frames)
+    out = {}
+    for term in TERMS:
+        for key, weight in term.weights.items():
+            value = weight.value(weights, flags, temperature=temp, mask_on=mask_on, train_blending=train_blending)
+            if value is not None:
+                out[key] = value
+    return out
 
 
 def active_terms(flags: LossFlags) -> tuple[Term, ...]:

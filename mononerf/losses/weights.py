@@ -2,56 +2,88 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from mononerf.config_schema import KEYS, REQUIRED
 
-@dataclass
-class LossWeights:
-    """The λ of every weighted term (spec §4.3 table; defaults = the original's command-line defaults).
+
+@dataclass(frozen=True)
+class Weight:
+    """How the total weighs one loss-dict key (spec §4.3 "weight" column); a :class:`~mononerf.losses.total.Term`
+    declares one per weighted key, and a key without one is logged only.
 
     Attributes:
-        full: #2 img_loss (``train.full_loss_lambda``).
-        dynamic: #3-5 img_d / img_d_f / img_d_b (``train.dynamic_loss_lambda``).
-        static: static pretraining photometric loss (``train.static_loss_lambda``, spec §4.2).
-        depth: #17 (``train.depth_loss_lambda``).  order: #18 (``train.order_loss_lambda``).
-        flow: #6-7, times the decay factor Temp (``info.flow_loss_lambda``).
-        slow: #8 (``info.slow_loss_lambda``).  smooth: #9, #10, #19 (``train.smooth_loss_lambda``).
-        consistency: #11 (``train.consistency_loss_lambda``).  mask: #12 (``train.mask_loss_lambda``).
-        sparse: #13 (``train.sparse_loss_lambda``).  static_flow: #15 (``info.static_flow_loss_lambda``).
-        mask_flow: #16 (``info.mask_flow_loss_lambda``); None = ``mask``.
+        key: config key of the λ, e.g. ``"train.depth_loss_lambda"``; None = a fixed weight of 1.
+        fallback: config key whose λ stands in where ``key`` is null (``info.mask_flow_loss_lambda``).
+        without_pretrain: config key of the λ with ``flags.use_unseen_frame_pretrain = False`` (img_d_loss).
+        schedule: ``""`` always; ``"decay"`` times Temp (:func:`flow_temperature`); ``"window"`` counts only while
+            :func:`mask_losses_active`.
+        blending: ``""`` always; ``"trains"`` = the term trains the blending weight and is left out of a blending
+            warm-up step (``train.blending_warmup``); ``"warmup"`` = counts only in those steps.
     """
 
-    full: float = 3.0
-    dynamic: float = 1.0
-    static: float = 1.0
-    depth: float = 0.04
-    order: float = 0.1
-    flow: float = 0.02
-    slow: float = 0.01
-    smooth: float = 0.1
-    consistency: float = 1.0
-    mask: float = 0.1
-    sparse: float = 0.001
-    static_flow: float = 0.5
-    mask_flow: float | None = None
+    key: str | None
+    fallback: str | None = None
+    without_pretrain: str | None = None
+    schedule: str = ""
+    blending: str = ""
 
     def __post_init__(self) -> None:
-        if self.mask_flow is None:
-            self.mask_flow = self.mask
+        if self.schedule not in ("", "decay", "window") or self.blending not in ("", "trains", "warmup"):
+            raise ValueError(f"unknown schedule {self.schedule!r} or blending {self.blending!r} in {self}")
+
+    def keys(self) -> tuple[str, ...]:
+        """The config keys this weight may read."""
+        return tuple(k for k in (self.key, self.fallback, self.without_pretrain) if k is not None)
+
+    def value(self, lambdas: "LossWeights", flags: "LossFlags", *, temperature: float, mask_on: bool,
+              train_blending: bool) -> float | None:
+        """The weight at this step, or None where the key does not count."""
+        if (self.blending == "trains" and not train_blending) or (self.blending == "warmup" and train_blending):
+            return None
+        if self.schedule == "window" and not mask_on:
+            return None
+        key = self.key if flags.use_unseen_frame_pretrain or self.without_pretrain is None else self.without_pretrain
+        if key is None:
+            return 1.0
+        lam = lambdas[key]
+        if lam is None and self.fallback is not None:
+            lam = lambdas[self.fallback]
+        if lam is None:
+            raise ValueError(f"{key} is null and has no fallback")
+        return lam * temperature if self.schedule == "decay" else float(lam)
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """The λ of the weighted terms, by config key (spec §4.3 table; defaults = the original's command-line
+    defaults, from the key table). :data:`~mononerf.losses.total.WEIGHT_KEYS` lists the keys the terms read.
+
+    Attributes:
+        values: ``{config key: λ}``; a null λ (``info.mask_flow_loss_lambda``) is None.
+    """
+
+    values: Mapping[str, float | None]
+
+    def __getitem__(self, key: str) -> float | None:
+        if key not in self.values:
+            raise KeyError(f"no loss weight {key} (known: {', '.join(self.values)})")
+        return self.values[key]
 
     @classmethod
-    def from_conf(cls, cfg) -> "LossWeights":
-        """Read the resolved config (``train.*_loss_lambda``, ``info.{flow,slow,static_flow,mask_flow}_loss_lambda``).
-        """
-        t, i = cfg.train, cfg.info
-        return cls(
-            full=float(t.full_loss_lambda), dynamic=float(t.dynamic_loss_lambda), static=float(t.static_loss_lambda),
-            depth=float(t.depth_loss_lambda), order=float(t.order_loss_lambda), flow=float(i.flow_loss_lambda),
-            slow=float(i.slow_loss_lambda), smooth=float(t.smooth_loss_lambda),
-            consistency=float(t.consistency_loss_lambda), mask=float(t.mask_loss_lambda),
-            sparse=float(t.sparse_loss_lambda), static_flow=float(i.static_flow_loss_lambda),
-            mask_flow=None if i.mask_flow_loss_lambda is None else float(i.mask_flow_loss_lambda),
-        )
+    def from_conf(cls, cfg, keys: Iterable[str]) -> "LossWeights":
+        """Read ``keys`` (dotted config keys) from the resolved config."""
+        return cls({k: None if cfg[k] is None else float(cfg[k]) for k in keys})
+
+    @classmethod
+    def defaults(cls, keys: Iterable[str]) -> "LossWeights":
+        """The defaults of ``keys`` (an ``info.*`` key the conf must give: its command-line default)."""
+        out = {}
+        for k in keys:
+            key = KEYS[k]
+            out[k] = key.cli_default if key.default is REQUIRED else key.default
+        return cls(out)
 
 
 @dataclass
@@ -132,41 +164,3 @@ def flow_temperature(iteration: int, flags: LossFlags, num_frames: int) -> float
 def mask_losses_active(iteration: int, flags: LossFlags, num_frames: int) -> bool:
     """Whether #12 and #16 count: always without lambda decay, else while ``iteration < decay_iteration·1000``."""
     return not flags.use_lambda_decay or iteration < _decay_period(flags, num_frames)
-
-
-# Terms that depend on the blending weight: the blended render (#2), the blending supervision (#12, #14, #16) and
-# the blending half of the entropy (#13). A blending warm-up (``train.blending_warmup``) leaves them out.
-BLENDING_TERMS = ("img_loss", "mask_loss", "mask_flow_loss", "depth_blending_loss", "sparse_blending_loss")
-
-
-def term_weights(weights: LossWeights, flags: LossFlags, *, iteration: int, num_frames: int,
-                 train_blending: bool = True) -> dict[str, float]:
-    """Weight of every loss-dict key that enters the total at this step (spec §4.3 "weight" column).
-
-    Keys absent here are logged only (img_s_loss, psnr*, sparse_weights_d_loss, sparse_blending_loss); a key
-    present here still counts only when the step computed it (gates, frame availability).
-
-    ``train_blending = False`` (the steps of a blending warm-up, ``train.blending_warmup``; not in the original):
-    the :data:`BLENDING_TERMS` are left out, so nothing trains the blending head, and #13 counts its dynamic-weights
-    half (``sparse_weights_d_loss``) alone.
-    """
-    temp = flow_temperature(iteration, flags, num_frames)
-    mask_on = mask_losses_active(iteration, flags, num_frames)
-    out = {
-        "img_loss": weights.full,
-        "img_d_loss": weights.dynamic if flags.use_unseen_frame_pretrain else weights.full,
-        "img_d_f_loss": weights.dynamic, "img_d_b_loss": weights.dynamic,
-        "flow_f_loss": weights.flow * temp, "flow_b_loss": weights.flow * temp,
-        "slow_loss": weights.slow, "smooth_loss": weights.smooth, "sp_smooth_loss": weights.smooth,
-        "consistency_loss": weights.consistency,
-        "sparse_loss": weights.sparse, "depth_blending_loss": 1.0, "static_flow_loss": weights.static_flow,
-        "depth_loss": weights.depth, "order_loss": weights.order, "sf_smooth_loss": weights.smooth,
-    }  # fmt: skip
-    if mask_on:
-        out["mask_loss"] = weights.mask
-        out["mask_flow_loss"] = float(weights.mask_flow)
-    if not train_blending:
-        for key in BLENDING_TERMS:
-            out.pop(key, None)
-        out["sparse_weights_d_loss"] = out.pop("sparse_loss")
-    return out

@@ -26,11 +26,9 @@ from mononerf.models.encoders import Resnet18Encoder, SpatialTemporalEncoder, pr
 from mononerf.models.features import sample_frame_features, standardize_volume, temporal_features
 from mononerf.models.heads import DynamicHead, StaticHead
 from mononerf.models.projected import ProjectedLatent, ProjectedVolume
-from mononerf.models.trajectory import INTEGRATORS, EulerSteps, NeuralODE, VelocityField
+from mononerf.models.trajectory import EulerSteps, Integrator, VelocityField, integrator_from_conf, integrator_name
 from mononerf.quirks import Quirks
 from mononerf.utils.checks import check_shape
-
-FLOW_MODES = tuple(INTEGRATORS)
 
 
 @dataclass
@@ -107,8 +105,9 @@ class MonoNeRF(nn.Module):
         encoder: SlowOnly video encoder.  encoder2d: ResNet18 for the static branch (None: static uses ``encoder``).
         dynamic: dynamic head.  static: static head.
         multires, multires_views: positional-encoding frequencies (10 and 4 in the original).
-        flow_mode: "discrete" (released configs) or "ode" (the paper's Neural ODE).
-        discrete_steps: Euler steps per frame.  ode_*: torchdiffeq settings.
+        integrator: the trajectory integrator (:data:`~mononerf.models.trajectory.INTEGRATORS`: Euler steps, the
+            released configs', or the paper's Neural ODE); None = one Euler step per frame with the quirk of
+            ``quirks``.
         use_ndc: sample points are NDC; convert to world before projecting (spec §2.4).
         feat_guided_flow: condition the velocity field on the global video code.
         use_temporal_feature: gather features at t±1 along the trajectory (flow-based aggregation).
@@ -120,24 +119,20 @@ class MonoNeRF(nn.Module):
     """
 
     def __init__(self, encoder: SpatialTemporalEncoder, encoder2d: Resnet18Encoder | None, dynamic: DynamicHead,
-                 static: StaticHead, *, multires: int = 10, multires_views: int = 4, flow_mode: str = "discrete",
-                 discrete_steps: int = 1, ode_solver: str = "dopri5", ode_rtol: float = 0.01, ode_atol: float = 0.001,
-                 ode_step_size: float | None = None, use_adjoint: bool = False, use_ndc: bool = True,
+                 static: StaticHead, *, multires: int = 10, multires_views: int = 4,
+                 integrator: Integrator | None = None, use_ndc: bool = True,
                  feat_guided_flow: bool = True, use_temporal_feature: bool = True, freeze_enc: bool = True,
                  standardize_latent: bool = False, standardize_latent2d: bool = False, quirks: Quirks | None = None):
         super().__init__()
-        if flow_mode not in FLOW_MODES:
-            raise ValueError(f"flow_mode must be one of {FLOW_MODES}, got {flow_mode!r}")
         self.encoder, self.encoder2d = encoder, encoder2d
         self.mlp_dynamic, self.mlp_static = dynamic, static
         self.embed_pts = PositionalEncoding(4, multires)
         self.embed_views = PositionalEncoding(3, multires_views)
-        self.flow_mode, self.discrete_steps = flow_mode, discrete_steps
-        self.ode = dict(method=ode_solver, rtol=ode_rtol, atol=ode_atol, step_size=ode_step_size, adjoint=use_adjoint)
         self.use_ndc, self.feat_guided_flow = use_ndc, feat_guided_flow
         self.use_temporal_feature, self.freeze_enc = use_temporal_feature, freeze_enc
         self.standardize_latent, self.standardize_latent2d = standardize_latent, standardize_latent2d
         self.quirks = quirks or Quirks()
+        self.integrator = integrator or EulerSteps(1, self.quirks.discrete_flow_branch_mixup)
 
     # ------------------------------------------------------------------------------------------------ encode
     def encode(self, images: torch.Tensor, c2w: torch.Tensor, focal: torch.Tensor) -> SceneFeatures:
@@ -216,16 +211,15 @@ class MonoNeRF(nn.Module):
             lat = sample_frame_features(feats.latent, frame, uv, feats.image_size, feats.latent_scaling)
         return self.mlp_static(drop_time_terms(emb), views, lat)
 
-    def integrator(self) -> EulerSteps | NeuralODE:
-        """The trajectory integrator of ``flow_mode`` (:data:`~mononerf.models.trajectory.INTEGRATORS`)."""
-        if self.flow_mode == "discrete":
-            return EulerSteps(self.discrete_steps, self.quirks.discrete_flow_branch_mixup)
-        return INTEGRATORS[self.flow_mode](**self.ode)
+    @property
+    def flow_mode(self) -> str | None:
+        """The integrator's ``model.mlp_dynamic.flow_mode`` name (None for one outside the registry)."""
+        return integrator_name(self.integrator)
 
     def _dynamic(self, xyz, tau, frame, emb, views, uv, feats):
         code = self.mlp_dynamic.global_code(feats.pooled_flow_latent, self.feat_guided_flow)
         field = VelocityField(self.mlp_dynamic, self.embed_pts, feats.num_frames, code)
-        x_b, x_f = self.integrator()(field, xyz, tau)
+        x_b, x_f = self.integrator(field, xyz, tau)
         n = feats.num_frames
         lat_proj = None
         if feats.dynamic_proj is not None:
@@ -300,7 +294,8 @@ class MonoNeRF(nn.Module):
     @classmethod
     def from_conf(cls, cfg, quirks: Quirks | None = None) -> "MonoNeRF":
         """Build from the resolved config (``model.*``, ``train.multires*``, ``info.freeze_enc``; ``quirks``, made
-        from ``quirks.*`` when not given).
+        from ``quirks.*`` when not given; the integrator from ``model.mlp_dynamic``: its class reads its settings,
+        :func:`~mononerf.models.trajectory.integrator_from_conf`).
 
         Widths come from the sub-modules (encoder latent sizes, embedding widths), never from the config.
         """
@@ -332,11 +327,11 @@ class MonoNeRF(nn.Module):
             d_latent=(encoder2d or encoder).latent_size, d_hidden=sta_c.d_hidden, n_blocks=sta_c.n_blocks,
             combine_layer=sta_c.combine_layer, beta=sta_c.beta, use_viewdirs=sta_c.use_viewdirs,
             pixelnerf_mode=sta_c.pixelnerf_mode, origin_pipeline=sta_c.origin_pipeline, use_spade=sta_c.use_spade)
+        quirks = quirks or Quirks.from_conf(cfg)
         return cls(encoder, encoder2d, dynamic, static, multires=multires, multires_views=multires_views,
-                   flow_mode=dyn_c.flow_mode, discrete_steps=dyn_c.discrete_steps, ode_solver=dyn_c.ode_solver,
-                   ode_rtol=dyn_c.rtol, ode_atol=dyn_c.atol, ode_step_size=dyn_c.ode_step_size,
-                   use_adjoint=dyn_c.use_adjoint, use_ndc=m.use_ndc, feat_guided_flow=m.feat_guided_flow,
+                   integrator=integrator_from_conf(dyn_c, quirks), use_ndc=m.use_ndc,
+                   feat_guided_flow=m.feat_guided_flow,
                    use_temporal_feature=dyn_c.use_temporal_feature, freeze_enc=freeze,
                    standardize_latent=bool(enc_c.standardize_features),
                    standardize_latent2d=bool(m.encoder_2d.standardize_features),
-                   quirks=quirks or Quirks.from_conf(cfg))
+                   quirks=quirks)

@@ -8,7 +8,9 @@ of at most 1 NDC unit per frame and axis. Time inside the field is the continuou
 :class:`VelocityField` is that field as one object, ``field(xyz, tau) -> velocity``; a different velocity network is
 a different class with the same call. Integrators are chosen by name from :data:`INTEGRATORS`
 (``model.mlp_dynamic.flow_mode``): :class:`EulerSteps` (``discrete``, the released configs') and :class:`NeuralODE`
-(``ode``). A new integrator is one class with ``__call__(field, xyz, tau) -> (x_b, x_f)`` and one entry there. The original's
+(``ode``). A new integrator is one class here, with ``from_conf(conf, quirks)`` reading its settings and
+``__call__(field, xyz, tau) -> (x_b, x_f)``, and one entry there; its name goes into the choices of
+``model.mlp_dynamic.flow_mode`` and its settings into the key table (:mod:`mononerf.config_schema`). The original's
 branch-mixup quirk (spec §8.1) is one isolated function, :func:`_euler_branch_mixup`.
 
 Shapes: S scenes, P points per scene.
@@ -16,6 +18,7 @@ Shapes: S scenes, P points per scene.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -24,6 +27,7 @@ from torch import nn
 
 from mononerf.models.embedder import PositionalEncoding
 from mononerf.models.heads import DynamicHead, linear_split
+from mononerf.quirks import Quirks
 from mononerf.utils.tensors import constant_like
 
 
@@ -165,10 +169,16 @@ def _ode(field: VelocityField, xyz: torch.Tensor, tau: torch.Tensor, method: str
 # ------------------------------------------------------------------------------------------------- integrators
 @dataclass(frozen=True)
 class EulerSteps:
-    """``discrete``: ``steps`` explicit Euler steps per frame (:func:`discrete_trajectory`)."""
+    """``discrete``: ``steps`` explicit Euler steps per frame (:func:`discrete_trajectory`); ``branch_mixup`` is the
+    quirk ``discrete_flow_branch_mixup``."""
 
     steps: int = 1
     branch_mixup: bool = True
+
+    @classmethod
+    def from_conf(cls, conf, quirks: Quirks) -> "EulerSteps":
+        """``conf``: the ``model.mlp_dynamic`` section (``discrete_steps``)."""
+        return cls(int(conf.discrete_steps), quirks.discrete_flow_branch_mixup)
 
     def __call__(self, field: VelocityField, xyz: torch.Tensor, tau: torch.Tensor):
         if self.branch_mixup:  # the original's quirk reads the head's layers directly
@@ -186,9 +196,33 @@ class NeuralODE:
     step_size: float | None = None
     adjoint: bool = False
 
+    @classmethod
+    def from_conf(cls, conf, quirks: Quirks) -> "NeuralODE":
+        """``conf``: the ``model.mlp_dynamic`` section (``ode_solver``, ``rtol``, ``atol``, ``ode_step_size``,
+        ``use_adjoint``)."""
+        step = conf.ode_step_size
+        return cls(str(conf.ode_solver), float(conf.rtol), float(conf.atol), None if step is None else float(step),
+                   bool(conf.use_adjoint))
+
     def __call__(self, field: VelocityField, xyz: torch.Tensor, tau: torch.Tensor):
         return _ode(field, xyz, tau, self.method, self.rtol, self.atol, self.step_size, self.adjoint)
 
 
+Integrator = Callable[[VelocityField, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+"""``integrator(field, xyz (S, P, 3), tau (S, P)) -> (x_b, x_f)``, the positions at τ−1 and τ+1."""
+
 INTEGRATORS = {"discrete": EulerSteps, "ode": NeuralODE}
-"""``model.mlp_dynamic.flow_mode`` → integrator class."""
+"""``model.mlp_dynamic.flow_mode`` → integrator class (the key's choices in the key table are these names: a test
+checks it)."""
+
+
+def integrator_from_conf(conf, quirks: Quirks) -> Integrator:
+    """The integrator ``conf.flow_mode`` names, with its settings (``conf``: the ``model.mlp_dynamic`` section)."""
+    if conf.flow_mode not in INTEGRATORS:
+        raise ValueError(f"model.mlp_dynamic.flow_mode must be one of {tuple(INTEGRATORS)}, got {conf.flow_mode!r}")
+    return INTEGRATORS[conf.flow_mode].from_conf(conf, quirks)
+
+
+def integrator_name(integrator: Integrator) -> str | None:
+    """The :data:`INTEGRATORS` name of an integrator, or None for one not in the registry."""
+    return next((name for name, cls in INTEGRATORS.items() if type(integrator) is cls), None)

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from mononerf.data.dataset import RayBatch, split_frames
 from mononerf.errors import ConfigError, MonoNeRFError
 from mononerf.geometry.flow import induce_flow
-from mononerf.losses import LossFlags, LossWeights, dynamic_stage_losses, static_stage_loss
+from mononerf.losses import LossFlags, dynamic_stage_losses, loss_weights, static_stage_loss
 from mononerf.render.images import prepare_rays
 from mononerf.train import checkpoint as ckpt
 from mononerf.train.distributed import DistInfo, resolve_device
@@ -82,7 +82,7 @@ class Trainer:
         self.frames_static = np.arange(T)
         self.static_pretrain = bool(train.pretrain) and (not unseen or bool(info.use_unseen_frame_pretrain))
         # loss configuration (spec §4)
-        self.loss_weights = LossWeights.from_conf(cfg)  # (unseen frames without pretraining: see LossFlags)
+        self.loss_weights = loss_weights(cfg)  # (unseen frames without pretraining: see LossFlags)
         self.loss_flags = LossFlags.from_conf(cfg, num_frames=T)
         self.loss_quirks = self.pipeline.quirks
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main and run_logging)
