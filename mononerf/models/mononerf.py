@@ -39,7 +39,8 @@ class SceneFeatures:
         latent: (S, C, T, h, w) SlowOnly features (832 ch for layers [0, 1, 2]), a tensor or a
             :class:`~mononerf.models.features.FeatureVolume` (``run.feature_volume = native``).  latent_scaling: (2,).
         pooled_flow_latent: (S, 2048) average-pooled SlowOnly layer4 (input of the global code).
-        latent2d: (S, 512, T, h2, w2) ResNet18 features (tensor or FeatureVolume), or None.  latent2d_scaling: (2,) or None.
+        latent2d: (S, 512, T, h2, w2) ResNet18 features (tensor or FeatureVolume), or None.
+        latent2d_scaling: (2,) or None.
         w2c: (S, T, 3, 4) world-to-camera poses.  focal: (S,).  image_size: (W, H) of the training images.
         dynamic_proj, static_proj: the volumes the heads read multiplied by their first latent layers
             (:func:`~mononerf.models.projected.fold_latent_projections`, renders only), or None.
@@ -79,8 +80,8 @@ class SceneFeatures:
             return None if x is None else x[idx.to(x.device)]
 
         return replace(self, latent=pick(self.latent), pooled_flow_latent=pick(self.pooled_flow_latent),
-                                   latent2d=pick(self.latent2d), w2c=pick(self.w2c), focal=pick(self.focal),
-                                   dynamic_proj=None, static_proj=None)
+                       latent2d=pick(self.latent2d), w2c=pick(self.w2c), focal=pick(self.focal),
+                       dynamic_proj=None, static_proj=None)
 
     def with_video_features(self, source: "SceneFeatures") -> "SceneFeatures":
         """These cameras and image size with ``source``'s video features (what the dynamic branch reads).
@@ -95,7 +96,7 @@ class SceneFeatures:
             raise MonoNeRFError(f"scenes differ in frames or image size ({self.num_frames} frames "
                                 f"{self.image_size} vs {source.num_frames} frames {source.image_size})")
         return replace(self, latent=source.latent, latent_scaling=source.latent_scaling,
-                                   pooled_flow_latent=source.pooled_flow_latent, dynamic_proj=None)
+                       pooled_flow_latent=source.pooled_flow_latent, dynamic_proj=None)
 
 
 class MonoNeRF(nn.Module):
