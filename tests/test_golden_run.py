@@ -1,10 +1,11 @@
 """The same training and render as before the architecture changes of issue 17: a tiny run trained from scratch
 (3 static + 3 dynamic steps, seed 42) and rendered at two camera/time pairs — by the trainer, and again by a
 Pipeline that loads the run's checkpoint from its folder, to the bit — equals the references made by the code
-at 006cddf (tests/data/golden_run*.npz, one per machine kind; add one: ``python tests/test_golden_run.py OUT.npz``
-with the code at the commit whose outputs are the reference). Equal to the bit on a machine whose kernels made a
-reference (the CPU model and threads recorded in the file); elsewhere a tolerance absorbs another CPU's BLAS: six
-training steps carry a different rounding into the pictures (4.2e-4 between the two machine kinds recorded)."""
+at 006cddf (tests/data/golden_run*.npz, one per set of float kernels; add one: ``python -m tests.test_golden_run
+OUT.npz`` with the code at the commit whose outputs are the reference). Equal to the bit on a machine recorded in a
+reference (its CPU model and threads: the machine that made it, and those found to give it bit for bit, added by
+``python -m tests.test_golden_run --same-as REF.npz``); elsewhere a tolerance absorbs another CPU's BLAS: six
+training steps carry a different rounding into the pictures (4.2e-4 between the two references)."""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ def test_training_and_rendering_match_the_reference(tmp_path):
     refs = {}
     for path in REFERENCES:
         ref = dict(np.load(path))
-        refs[str(ref.pop("machine"))] = ref
+        for name in np.atleast_1d(ref.pop("machine")):  # one machine, or every machine found to give it
+            refs[str(name)] = ref
     assert refs, "no tests/data/golden_run*.npz"
     got = train_and_render(tmp_path)
     # the run's checkpoint loaded by a fresh pipeline (what render, eval, edit and the viewer do) renders the same
@@ -89,15 +91,37 @@ def test_training_and_rendering_match_the_reference(tmp_path):
         return max(float(np.abs(got[k] - ref[k]).max()) for k in ref)
 
     here = machine()
-    if here in refs:  # the kernels a reference was made with: bit for bit
+    if here in refs:  # kernels known to give a reference: bit for bit
         assert worst(refs[here]) == 0.0, (worst(refs[here]), here)
     else:  # another CPU's BLAS rounds differently
         nearest = min(worst(ref) for ref in refs.values())
         assert nearest <= OTHER_CPU_TOLERANCE, (nearest, sorted(refs), here)
 
 
-if __name__ == "__main__":
+def main(argv: list[str]) -> int:
+    """``OUT.npz``: write this machine's outputs as a new reference (run it with the reference commit's code);
+    ``--same-as REF.npz``: train here and, only when the outputs equal REF's to the bit, record this machine in it."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        np.savez_compressed(sys.argv[1], machine=np.array(machine()), **train_and_render(Path(tmp)))
+        got = train_and_render(Path(tmp))
+    here = machine()
+    if argv[:1] != ["--same-as"]:
+        np.savez_compressed(argv[0], machine=np.array([here]), **got)
+        return 0
+    ref = dict(np.load(argv[1]))
+    machines = [str(m) for m in np.atleast_1d(ref.pop("machine"))]
+    differ = sorted(k for k in ref if not np.array_equal(got.get(k), ref[k]))
+    if sorted(got) != sorted(ref) or differ:
+        print(f"{here}: not bit for bit equal to {argv[1]} ({len(differ)} maps differ); nothing written",
+              file=sys.stderr)
+        return 1
+    if here not in machines:
+        machines.append(here)
+        np.savez_compressed(argv[1], machine=np.array(machines), **ref)
+    print(f"{argv[1]}: bit for bit on {'; '.join(machines)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
