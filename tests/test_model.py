@@ -317,6 +317,36 @@ def test_channel_moments_and_standardize_plain_and_native_volume():
     assert torch.equal(standardize_volume(const), torch.zeros_like(const))
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_scene_features_save_and_load_their_encoded_state(tiny_setup, tmp_path, native):
+    from dataclasses import replace
+
+    from mononerf.models.features import FeatureVolume
+    from mononerf.models.mononerf import SceneFeatures
+
+    images, c2w, focal, *_ = tiny_setup
+    model = _tiny_model()
+    model.encoder.native_latent = model.encoder2d.native_latent = native
+    feats = model.encode(images, c2w, focal)
+    assert isinstance(feats.latent, FeatureVolume) == native and isinstance(feats.latent2d, FeatureVolume) == native
+    for f in (feats, replace(feats, latent2d=None, latent2d_scaling=None)):  # no ResNet18 features
+        torch.save(f.encoded_state(), tmp_path / "f.pt")
+        state = torch.load(tmp_path / "f.pt", weights_only=True)
+        back = SceneFeatures.from_encoded_state(state, c2w, focal, f.image_size)
+        for key in SceneFeatures.ENCODED:
+            a, b = getattr(back, key), getattr(f, key)
+            assert type(a) is type(b), key
+            if isinstance(b, FeatureVolume):
+                assert a.grid == b.grid and len(a.levels) == len(b.levels)
+                assert all(torch.equal(x, y) for x, y in zip(a.levels, b.levels))
+            elif b is not None:
+                assert torch.equal(a, b), key
+        assert torch.equal(back.w2c, f.w2c) and torch.equal(back.focal, f.focal) and back.image_size == f.image_size
+    assert "latent2d" not in state and "latent2d_levels" not in state and back.latent2d is None
+    projected = replace(feats, dynamic_proj=object(), static_proj=object()).detach()  # cameras kept, folds dropped
+    assert projected.dynamic_proj is None and projected.static_proj is None and projected.w2c is feats.w2c
+
+
 def test_standardize_features_flags(tiny_setup):
     images, c2w, focal, rays, t, T = tiny_setup
     raw = _tiny_model().encode(images, c2w, focal)

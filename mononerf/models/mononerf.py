@@ -23,7 +23,7 @@ from mononerf.errors import ConfigError, MonoNeRFError
 from mononerf.geometry.rays import invert_pose, ndc_to_world, project_to_pixels
 from mononerf.models.embedder import PositionalEncoding, drop_time_terms
 from mononerf.models.encoders import Resnet18Encoder, SpatialTemporalEncoder, preprocess_clip
-from mononerf.models.features import sample_frame_features, standardize_volume, temporal_features
+from mononerf.models.features import FeatureVolume, sample_frame_features, standardize_volume, temporal_features
 from mononerf.models.heads import DynamicHead, StaticHead
 from mononerf.models.projected import ProjectedLatent, ProjectedVolume
 from mononerf.models.trajectory import EulerSteps, Integrator, VelocityField, integrator_from_conf, integrator_name
@@ -66,11 +66,44 @@ class SceneFeatures:
         """(W/2, H/2): the principal point of the training images (spec §2.3, generalised per §8.5 decision)."""
         return (self.image_size[0] * 0.5, self.image_size[1] * 0.5)
 
+    ENCODED = ("latent", "latent_scaling", "pooled_flow_latent", "latent2d", "latent2d_scaling")
+    """The encoders' outputs: what depends on the frames and encoder weights, not on the cameras."""
+
     def detach(self) -> "SceneFeatures":
-        def d(x):
-            return None if x is None else x.detach()
-        return SceneFeatures(d(self.latent), d(self.latent_scaling), d(self.pooled_flow_latent), d(self.latent2d),
-                             d(self.latent2d_scaling), self.w2c, self.focal, self.image_size)
+        """The encoders' outputs detached (cameras kept; projected volumes dropped)."""
+        return replace(self, **{k: None if (v := getattr(self, k)) is None else v.detach() for k in self.ENCODED},
+                       dynamic_proj=None, static_proj=None)
+
+    def encoded_state(self) -> dict:
+        """The encoders' outputs as plain CPU tensors, lists and ints (loadable with ``weights_only=True``): each
+        field of :attr:`ENCODED` by its name, a FeatureVolume as ``{name}_levels`` and ``{name}_grid``, a None
+        field left out. :meth:`from_encoded_state` makes the features again with the cameras of a scene set."""
+        state = {}
+        for k in self.ENCODED:
+            v = getattr(self, k)
+            if isinstance(v, FeatureVolume):
+                state[f"{k}_levels"] = [level.detach().cpu() for level in v.levels]
+                state[f"{k}_grid"] = list(v.grid)
+            elif v is not None:
+                state[k] = v.detach().cpu()
+        return state
+
+    @classmethod
+    def from_encoded_state(cls, state: dict, c2w: torch.Tensor, focal: torch.Tensor,
+                           image_size: tuple[int, int]) -> "SceneFeatures":
+        """Features from :meth:`encoded_state` and the cameras (c2w (S, T, 3, 4), focal (S,), image_size (W, H));
+        tensors stay on the device ``state`` was loaded to, volumes in the channels-last layout of a fresh encode."""
+
+        def unpack(key):
+            if f"{key}_levels" in state:
+                return FeatureVolume(state[f"{key}_levels"], tuple(state[f"{key}_grid"]))  # sets its own layouts
+            v = state.get(key)
+            return None if v is None else v.contiguous(memory_format=torch.channels_last_3d)
+
+        return cls(latent=unpack("latent"), latent_scaling=state["latent_scaling"],
+                   pooled_flow_latent=state["pooled_flow_latent"], latent2d=unpack("latent2d"),
+                   latent2d_scaling=state.get("latent2d_scaling"), w2c=invert_pose(c2w), focal=focal,
+                   image_size=image_size)
 
     def select(self, index: "list[int] | torch.Tensor") -> "SceneFeatures":
         """The features of some scenes of a multi-scene encoding, in the given order (index (S',) into S)."""

@@ -2,7 +2,8 @@
 
 The key hashes everything the features depend on: every scene's frames (in batch order — with the BatchNorm quirk
 the statistics span all scenes of the batch, spec §8.6), both encoders' weights and buffers, the latent layers, the
-encoding quirks and the feature standardisation. A restart, a resumed run or an evaluation of the same scenes then loads instead of re-encoding.
+encoding quirks and the feature standardisation. A restart, a resumed run or an evaluation of the same scenes then
+loads instead of re-encoding. The file holds :meth:`SceneFeatures.encoded_state` (the cameras come from the scenes).
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from pathlib import Path
 
 import torch
 
-from mononerf.geometry.rays import invert_pose
-from mononerf.models.features import FeatureVolume
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
 from mononerf.train.checkpoint import save_atomic
 
@@ -53,32 +52,14 @@ def encode_cached(model: MonoNeRF, images: torch.Tensor, c2w: torch.Tensor, foca
     if cache_dir is None or not model.freeze_enc:
         return model.encode(images, c2w, focal), False
     path = Path(cache_dir) / f"{cache_key(model, images)}.pt"
+    image_size = (int(images.shape[3]), int(images.shape[2]))
     if path.is_file():
         try:
             saved = torch.load(path, map_location=images.device, weights_only=True)
         except Exception:  # a damaged cache file is rebuilt, never trusted
             saved = None
         if saved is not None:
-            return SceneFeatures(latent=_unpack(saved, "latent"), latent_scaling=saved["latent_scaling"],
-                                 pooled_flow_latent=saved["pooled_flow_latent"], latent2d=_unpack(saved, "latent2d"),
-                                 latent2d_scaling=saved.get("latent2d_scaling"), w2c=invert_pose(c2w), focal=focal,
-                                 image_size=(int(images.shape[3]), int(images.shape[2]))), True
+            return SceneFeatures.from_encoded_state(saved, c2w, focal, image_size), True
     feats = model.encode(images, c2w, focal)
-    saved = {}
-    for k in ("latent", "latent_scaling", "pooled_flow_latent", "latent2d", "latent2d_scaling"):
-        v = getattr(feats, k)
-        if isinstance(v, FeatureVolume):
-            saved[f"{k}_levels"] = [lv.detach().cpu() for lv in v.levels]
-            saved[f"{k}_grid"] = list(v.grid)
-        elif v is not None:
-            saved[k] = v.detach().cpu()
-    save_atomic(saved, path)
+    save_atomic(feats.encoded_state(), path)
     return feats, False
-
-
-def _unpack(saved: dict, key: str):
-    """A saved tensor, or a FeatureVolume saved as its levels and grid (channels-last like a fresh encode)."""
-    if f"{key}_levels" in saved:
-        return FeatureVolume(saved[f"{key}_levels"], tuple(saved[f"{key}_grid"]))  # it sets its own layouts
-    v = saved.get(key)
-    return None if v is None else v.contiguous(memory_format=torch.channels_last_3d)
