@@ -174,8 +174,8 @@ class Config(Section):
                     lines.append(f"{indent}}}")
                 else:
                     key = f"{section._path}.{name}" if section._path else name
-                    note = f"  # {self._sources[key]}" if sources else ""
-                    lines.append(f"{indent}{name} = {json.dumps(value)}{note}")
+                    note = f"  # {' '.join(self._sources[key].splitlines())}" if sources else ""
+                    lines.append(f"{indent}{name} = {_hocon_value(value)}{note}")
 
         emit(self, "")
         return "\n".join(lines) + "\n"
@@ -191,6 +191,23 @@ class Config(Section):
 
     def __repr__(self) -> str:
         return f"Config(files={list(self._files)})"
+
+
+def _hocon_string(text: str) -> str:
+    """``text`` as a quoted HOCON string that pyhocon reads back to the same characters (non-ASCII letters as they
+    are; only the escapes pyhocon undoes: backslash, quote, newline, carriage return, tab)."""
+    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+               .replace("\t", "\\t"))
+    return f'"{escaped}"'
+
+
+def _hocon_value(value: Any) -> str:
+    """A key's value as HOCON text that reads back equal (strings through :func:`_hocon_string`)."""
+    if isinstance(value, str):
+        return _hocon_string(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_hocon_value(v) for v in value) + "]"
+    return json.dumps(value)
 
 
 def _assignments(overrides: Mapping[str, Any] | Sequence[str] | None, where: str) -> list[tuple[str, Any, str]]:
@@ -219,8 +236,8 @@ class _Builder:
             self.values[key.name] = _check(key, value, where)
             self.sources[key.name] = where
 
-    def apply_hocon(self, path: str) -> None:
-        values, sources, files = read_hocon(path)
+    def apply_hocon(self, path: str, includes: bool = True) -> None:
+        values, sources, files = read_hocon(path, includes)
         self.files += files
         self.apply([(k, v, sources[k]) for k, v in values.items()])
 
@@ -247,6 +264,15 @@ class _Builder:
             raise ConfigError(f"{s['info.no_ndc']}: info.no_ndc = {json.dumps(v['info.no_ndc'])} contradicts "
                               f"model.use_ndc = {json.dumps(v['model.use_ndc'])} (from {s['model.use_ndc']}); "
                               "info.no_ndc must equal not model.use_ndc")
+        for key in ("info.expname", "train.fast_render_basename"):  # parts of the run folder's name
+            name = v[key]
+            if name and ("/" in name or "\\" in name or "\0" in name):
+                raise ConfigError(f"{s[key]}: {key} = {name!r} must be a name, not a path (no '/', '\\'): the run "
+                                  "folder {basedir}/{W}gpus{expname} must stay inside info.basedir")
+        evaldir = v["info.evaldir"]
+        if os.path.isabs(evaldir) or ".." in re.split(r"[/\\]", evaldir) or "\0" in evaldir or not evaldir.strip():
+            raise ConfigError(f"{s['info.evaldir']}: info.evaldir = {evaldir!r} must be a folder inside the run "
+                              "folder (relative, without '..')")
         if not _DEVICE.match(v["run.device"]):
             raise ConfigError(f"{s['run.device']}: run.device must be auto, cpu, cuda or cuda:N, got "
                               f"{v['run.device']!r}")
@@ -265,15 +291,17 @@ class _Builder:
 
 
 # ----------------------------------------------------------------------------------------------- entry points
-def parse_config_file(path: str, overrides: Mapping[str, Any] | Sequence[str] | None = None) -> Config:
+def parse_config_file(path: str, overrides: Mapping[str, Any] | Sequence[str] | None = None,
+                      includes: bool = True) -> Config:
     """Load and validate a HOCON conf (with its includes), then apply ``overrides``.
 
     Args:
         path: the conf file.
         overrides: ``{dotted key: value}`` or ``["key=HOCON literal", ...]``; their source is ``'override'``.
+        includes: False for a run folder's ``config.conf`` (the resolved config): an include there is refused.
     """
     builder = _Builder()
-    builder.apply_hocon(path)
+    builder.apply_hocon(path, includes)
     builder.apply(_assignments(overrides, "override"))
     return builder.finish(_display(path))
 

@@ -31,7 +31,7 @@ FLAG_KEYS: tuple[Key, ...] = (
        "--no_reload"),
     _k("train.ft_path", "str?", None, "checkpoint to start from (unseen-scene adaptation, resume)", TRAINER,
        "--ft_path"),
-    _k("train.N_samples", "int", 64, "samples per ray", "mononerf/train/step.py", "--N_samples"),
+    _k("train.N_samples", "int", 64, "samples per ray", "mononerf/train/step.py", "--N_samples", min_value=1),
     _k("train.N_importance", "int", 0, "fine samples per ray (only 0: the original raised NotImplementedError)",
        CONFIG, "--N_importance"),
     _k("train.perturb", "float", 1.0, "stratified jitter of the samples while training (0 = none)", RENDERER,

@@ -7,12 +7,14 @@ import difflib
 import math
 import os
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import configargparse
 from pyhocon import ConfigFactory, ConfigTree
-from pyhocon.config_parser import ConfigParser
+from pyhocon.config_parser import ConfigParser as _HoconParser
 
 from mononerf.config_schema import FLAGS, KEYS, Key, section_prefixes
 from mononerf.errors import ConfigError
@@ -21,6 +23,9 @@ COMMAND_LINE = "command line"
 DEFAULT = "default"
 _SECTIONS = section_prefixes()
 _INCLUDE = re.compile(r'^\s*include\s+(required\(\s*)?(file\(\s*)?"([^"]+)"\s*\)?\s*\)?\s*$', re.MULTILINE)
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")  # http://, https://, file:/, ftp://, ...
+# the project's own conf tree: includes below it are always allowed (docs/security.md)
+PROJECT_CONF_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "mononerf_conf")
 
 
 def _display(path: str) -> str:
@@ -98,9 +103,14 @@ def _check(key: Key, value: Any, where: str) -> Any:
 def _literal(text: str, where: str) -> Any:
     """Parse one HOCON/JSON literal (``3``, ``true``, ``[0, 1]``, ``"a b"``, ``null``, bare strings)."""
     try:
-        return ConfigFactory.parse_string("v = " + text)["v"]
+        with _no_hocon_includes(where):
+            return ConfigFactory.parse_string("v = " + text)["v"]
+    except ConfigError:
+        raise
     except Exception as exc:  # pyparsing raises several exception types
-        raise ConfigError(f"{where}: cannot parse value {text!r} as a HOCON literal ({exc})") from None
+        # (pyparsing's positions count the "v = " put in front: left out)
+        why = re.sub(r",?\s*\(at char \d+\)|,?\s*\(line:\d+, col:\d+\)", "", " ".join(str(exc).split()))
+        raise ConfigError(f"{where}: cannot parse value {text!r} as a HOCON literal ({why})") from None
 
 
 def _from_text(key: Key, text: Any, where: str) -> Any:
@@ -127,7 +137,7 @@ def _parse_assignment(item: str, where: str) -> tuple[str, Any]:
     name = name.strip()
     if not sep or not name or " " in name:
         raise ConfigError(f"{where}: --set expects KEY=VALUE (e.g. model.mlp_dynamic.discrete_steps=4), got {item!r}")
-    return name, _literal(text.strip(), where)
+    return name, _literal(text.strip(), f"{where}: --set {name}")
 
 
 # ----------------------------------------------------------------------------------------------- HOCON files
@@ -140,44 +150,124 @@ def _flatten(tree: Mapping, prefix: str = ""):
             yield key, list(value) if isinstance(value, list) else value
 
 
-def _own_trees(path: str, chain: tuple[str, ...] = ()) -> list[tuple[str, ConfigTree]]:
+@contextmanager
+def _no_hocon_includes(where: str) -> Iterator[None]:
+    """pyhocon's own ``include`` handling refused while parsing: ``url(...)`` (and ``"http://..."``) would fetch
+    from the network, ``package(...)`` would import a module, and a file include it resolved would bypass the checks
+    of :func:`_include_target`. The includes this module accepts are taken out of the text before pyhocon sees it,
+    so any include that reaches pyhocon is refused here with one line."""
+    saved = (ConfigFactory.__dict__["parse_URL"], ConfigFactory.__dict__["parse_file"],
+             _HoconParser.__dict__["resolve_package_path"])
+
+    def refuse_url(url, *args, **kwargs):
+        raise ConfigError(f"{where}: include url({url!r}) refused: a conf file may not fetch anything from the network "
+                          "(copy the values into a file beside it and include that)")
+
+    def refuse_file(path, *args, **kwargs):
+        raise ConfigError(f"{where}: include of {path!r} refused: an include must be a line of its own, "
+                          "include required(\"FILE\") or include \"FILE\", with FILE relative to this file")
+
+    def refuse_package(package_path):
+        raise ConfigError(f"{where}: include package({package_path!r}) refused: includes name files, never packages")
+
+    ConfigFactory.parse_URL, ConfigFactory.parse_file = staticmethod(refuse_url), staticmethod(refuse_file)
+    _HoconParser.resolve_package_path = staticmethod(refuse_package)
+    try:
+        yield
+    finally:
+        ConfigFactory.parse_URL, ConfigFactory.parse_file, _HoconParser.resolve_package_path = saved
+
+
+def _inside(path: str, root: str) -> bool:
+    return os.path.commonpath([path, root]) == root
+
+
+def config_roots(top: str) -> list[str]:
+    """The config tree of the conf ``top`` given on the command line (real paths): the folder above the conf's
+    folder (an ``exp/x.conf`` that includes ``../base.conf``), the ``mononerf_conf`` folder the conf lies in (if
+    any) and the project's ``mononerf_conf/``."""
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(top)))
+    roots = [os.path.dirname(folder)]
+    node = folder
+    while os.path.dirname(node) != node:
+        if os.path.basename(node) == "mononerf_conf":
+            roots.append(node)
+            break
+        node = os.path.dirname(node)
+    if os.path.isdir(PROJECT_CONF_DIR):
+        roots.append(os.path.realpath(PROJECT_CONF_DIR))
+    return list(dict.fromkeys(roots))
+
+
+def _include_target(path: str, target: str, roots: list[str] | None) -> str:
+    """Where an ``include`` line of ``path`` points; ConfigError when it is a URL or when includes are off
+    (``roots`` None); a note on stderr when it lies outside the config tree ``roots``."""
+    where = _display(path)
+    if roots is None:
+        raise ConfigError(f"{where}: include {target!r} refused: a run folder's config.conf is the resolved "
+                          "configuration (every key explicit) and includes nothing; remove the line")
+    if _URL.match(target):
+        raise ConfigError(f"{where}: include {target!r} refused: a conf file may not fetch anything from the "
+                          "network (copy the values into a file beside it and include that)")
+    full = os.path.join(os.path.dirname(path), target)
+    real = os.path.realpath(full)
+    if os.path.exists(real) and not any(_inside(real, r) for r in roots):
+        print(f"note: {where} includes {real}, outside the config tree ({', '.join(roots)})", file=sys.stderr)
+    return full
+
+
+def _own_trees(path: str, roots: list[str] | None, chain: tuple[str, ...] = ()) -> list[tuple[str, ConfigTree]]:
     """``path`` and the files it includes, in merge order (includes first), each parsed without its includes."""
     real = os.path.realpath(path)
     if real in chain:
         raise ConfigError(f"{_display(path)}: include cycle ({' -> '.join(map(_display, chain + (real,)))})")
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{_display(path)}: cannot read the conf file ({exc.__class__.__name__}: "
+                          f"{getattr(exc, 'strerror', None) or exc})") from None
     order: list[tuple[str, ConfigTree]] = []
     for match in _INCLUDE.finditer(text):
-        target = os.path.join(os.path.dirname(path), match.group(3))
+        target = _include_target(path, match.group(3), roots)
         if os.path.isfile(target):
-            order += _own_trees(target, chain + (real,))
+            order += _own_trees(target, roots, chain + (real,))
         elif match.group(1):
             raise ConfigError(f"{_display(path)}: include required file {match.group(3)!r} not found "
                               f"(looked for {_display(target)})")
     try:
-        own = ConfigFactory.parse_string(_INCLUDE.sub("", text), resolve=False)
+        with _no_hocon_includes(_display(path)):
+            own = ConfigFactory.parse_string(_INCLUDE.sub("", text), resolve=False)
+    except ConfigError:
+        raise
     except Exception as exc:  # pyparsing raises several exception types
         raise ConfigError(f"{_display(path)}: HOCON syntax error: {' '.join(str(exc).split())}") from None
     return order + [(_display(path), own)]
 
 
-def read_hocon(path: str) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+def read_hocon(path: str, includes: bool = True) -> tuple[dict[str, Any], dict[str, str], list[str]]:
     """Read a HOCON file with its ``include``s (relative to the including file; the including file wins).
 
+    Only file includes on a line of their own are read (``include "F"``, ``include file("F")``,
+    ``include required("F")``); a URL, a package or an include inside a value is refused, and a file outside the
+    config tree (:func:`config_roots`) is read with a note on stderr (docs/security.md).
+
+    Args:
+        path: the conf file.
+        includes: False for a run folder's ``config.conf``, which includes nothing: any include is refused.
     Returns:
         (values, sources, files): flat ``{dotted key: value}``; for each key the file that set it last; the files
-        read, in merge order. Nothing is validated here.
+            read, in merge order. Nothing is validated here.
     """
     if not os.path.isfile(path):
         raise ConfigError(f"{_display(path)}: conf file not found")
-    layers = _own_trees(path)
+    layers = _own_trees(path, config_roots(path) if includes else None)
     owners = [(name, {k for k, _ in _flatten(tree)}) for name, tree in layers]
     merged = ConfigTree()
     for _, tree in layers:
         merged = ConfigTree.merge_configs(merged, tree)
     try:
-        ConfigParser.resolve_substitutions(merged)
+        _HoconParser.resolve_substitutions(merged)
     except Exception as exc:
         raise ConfigError(f"{_display(path)}: cannot resolve HOCON: {' '.join(str(exc).split())}") from None
     values = dict(_flatten(merged))

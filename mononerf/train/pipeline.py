@@ -31,6 +31,8 @@ def run_folder(cfg, world_size: int = 1) -> Path:
         name = f"{int(train.fast_render_iter)}steps_{name}"
         if train.fast_render_basename:
             name = f"{train.fast_render_basename}_{name}"
+    if os.path.basename(os.path.normpath(name)) != name or name in (".", ".."):  # (the config refuses these)
+        raise ConfigError(f"the run folder's name {name!r} is not one folder name; it must stay inside info.basedir")
     return Path(info.basedir) / name
 
 
@@ -70,11 +72,27 @@ class Pipeline:
         self.renderer = FieldRenderer(self.model, RenderSettings.from_conf(cfg, near, far, self.quirks),
                                       self.data.num_frames)
         self.run_dir = run_folder(cfg, world_size)
+        self._read_back: Path | None = None  # the run folder this pipeline was read back from (from_run)
 
     # ------------------------------------------------------------------------------------------------ features
     def feature_cache_dir(self) -> str | None:
+        """``run.feature_cache`` with ``{basedir}`` filled in (None: no cache). A pipeline read back from a run folder
+        (:meth:`from_run`) writes only beside that folder: ``{basedir}`` is the run folder's parent, and a cache
+        elsewhere is replaced by ``{the run folder's parent}/feature_cache``, with a note."""
         cache = self.cfg.run.feature_cache
-        return None if cache is None else cache.replace("{basedir}", str(self.cfg.info.basedir).rstrip("/"))
+        if cache is None:
+            return None
+        if self._read_back is None:
+            return cache.replace("{basedir}", str(self.cfg.info.basedir).rstrip("/"))
+        base = self._read_back.parent
+        resolved = Path(cache.replace("{basedir}", str(base)))
+        if os.path.commonpath([resolved.resolve(), base.resolve()]) != str(base.resolve()):
+            fallback = base / "feature_cache"
+            print(f"note: {self._read_back / 'config.conf'} puts the feature cache at {resolved}, outside "
+                  f"{base}; using {fallback} (a run folder's config writes only beside the run folder)",
+                  file=sys.stderr)
+            return str(fallback)
+        return str(resolved)
 
     def encode(self) -> bool:
         """Both encoders once over every frame of every scene (spec §5.3 step 1), through the on-disk feature cache
@@ -107,8 +125,10 @@ class Pipeline:
         path = Path(checkpoint) if checkpoint else ckpt.latest_dynamic(run_dir)
         if path is None:
             raise MonoNeRFError(f"{run_dir}: no checkpoint NNNNNN.tar of the dynamic stage yet")
-        pipeline = cls(parse_config_file(str(conf), [f"run.device={device}"]))
+        # a run folder's config.conf is the resolved config: an include there is refused (docs/security.md)
+        pipeline = cls(parse_config_file(str(conf), [f"run.device={device}"], includes=False))
         pipeline.run_dir = run_dir  # the folder given, wherever the run was trained (a copied or moved run folder)
+        pipeline._read_back = run_dir
         loaded = pipeline.load(path)
         note = loaded.note(path)
         if note:
