@@ -2,7 +2,13 @@
 
 import sys
 
-from mononerf.train.cli import main
+from mononerf.train.interrupts import install_stop_handlers  # (imports nothing heavy)
 
 if __name__ == "__main__":
+    install_stop_handlers()  # before torch is imported: a stop during start-up ends quietly, in the background too
+    try:
+        from mononerf.train.cli import main
+    except KeyboardInterrupt as exc:
+        print("stopped while starting: nothing was trained", file=sys.stderr)
+        sys.exit(128 + getattr(exc, "signum", 2))
     sys.exit(main())

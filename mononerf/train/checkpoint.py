@@ -12,6 +12,7 @@ original's layout (``global_step``, ``network_fn_d_state_dict``, ``optimizer_sta
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import pickle
 import random
@@ -29,8 +30,10 @@ from mononerf.train import original_layout
 
 DYNAMIC_CKPT = re.compile(r"^(\d{6})\.tar$")
 STATIC_CKPT = re.compile(r"^static_(\d{6})\.tar$")
-TMP_FILE = re.compile(r"^\..+\.tmp(\d+)$")
 PRETRAINED_S = "Pretrained_S.tar"
+# the temporary files of save_atomic (``.NAME.tmpPID``) for the names this program saves in a run folder or in the
+# feature cache: checkpoints, Pretrained_S.tar and cached features (32 hex digits .pt); nothing else is ever removed
+TMP_FILE = re.compile(r"^\.(\d{6}\.tar|static_\d{6}\.tar|Pretrained_S\.tar|[0-9a-f]{32}\.pt)\.tmp(\d+)$")
 STATE_KEY = "network_fn_d_state_dict"
 STATIC_PARTS = ("mlp_static", "encoder2d")  # what Pretrained_S.tar holds (spec §5.3)
 
@@ -46,34 +49,127 @@ def write_error(folder: Path, exc: OSError, what: str) -> MonoNeRFError:
     return os_error(exc, folder, what, kept="the previous checkpoint is kept")
 
 
-def save_atomic(obj: dict, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then rename: a crash, a full disk or a signal never
-    leaves half a file, and the previous file of that name survives. The temporary file is removed on failure."""
+class _FileWriter:
+    """A new file, written through ``os.write`` until every byte is down: a full disk, a quota or an I/O error
+    reaches ``torch.save`` as the ``OSError`` it is. (Given a path, or a plain unbuffered file whose short write on
+    a nearly full disk it does not retry, ``torch.save`` says only "unexpected pos ...", a ``RuntimeError``.)"""
+
+    def __init__(self, path: Path):
+        # O_EXCL: never an existing file, nor a link someone left under the temporary name
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self.error: OSError | None = None  # the first failed write (torch may report it as a RuntimeError)
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        try:
+            while done < len(view):
+                written = os.write(self.fd, view[done:])
+                if written == 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                done += written
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+        return done
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> "_FileWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _create(path: Path) -> _FileWriter:
+    return _FileWriter(path)
+
+
+def save_atomic(obj: dict, path: str | os.PathLike, kept: str = "the previous checkpoint is kept") -> Path:
+    """``torch.save`` to a temporary file in the same folder, flushed to disk, then renamed: a crash, a full disk or
+    a signal never leaves half a file, and the previous file of that name survives. The temporary file is removed on
+    failure, and a failed write is one line naming the folder and the cause (``kept``: what a full disk leaves)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(obj, tmp)
+        tmp.unlink(missing_ok=True)  # left by an earlier process with this PID
+        with _create(tmp) as fh:
+            try:
+                torch.save(obj, fh)
+            except RuntimeError:
+                if getattr(fh, "error", None) is not None:  # the zip writer's account of a failed write
+                    raise fh.error from None
+                raise
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise write_error(path.parent, exc, path.name) from None
+        raise os_error(exc, path.parent, path.name, kept=kept) from None
+    except RuntimeError as exc:  # torch's writer failed without an OSError from the file
+        tmp.unlink(missing_ok=True)
+        raise MonoNeRFError(f"{path.parent}: cannot write {path.name} ({' '.join(str(exc).split())[:200]}); "
+                            f"{kept}") from None
     except BaseException:  # an interrupt in the middle of the write
         tmp.unlink(missing_ok=True)
         raise
     return path
 
 
+def save_checkpoint(obj: dict, path: Path, warn=print) -> Path:
+    """Save a checkpoint of a run folder atomically (:func:`save_atomic`). A file of that name that is not a
+    readable checkpoint (someone's own file, a damaged one: skipped when the run resumed) is first moved aside
+    (:func:`set_aside`, said through ``warn``), never overwritten."""
+    moved = set_aside(path)
+    if moved is not None:
+        warn(f"warning: {path.name} in {path.parent} is not a checkpoint this run can read; moved it to "
+             f"{moved.name} before saving over its name")
+    earlier = any(DYNAMIC_CKPT.match(p.name) or STATIC_CKPT.match(p.name) or p.name == PRETRAINED_S
+                  for p in path.parent.iterdir()) if path.parent.is_dir() else False
+    return save_atomic(obj, path, kept="the previous checkpoints are kept" if earlier
+                       else "no checkpoint of this run was written yet")
+
+
+def set_aside(path: str | os.PathLike) -> Path | None:
+    """Before a checkpoint is saved as ``path``: if a file of that name is there and does not read as a checkpoint
+    (someone else's file, a damaged one), rename it to ``NAME.unreadable`` (``NAME.unreadable-2``, ...) so that
+    the save keeps it; returns the new name, or None when nothing was moved."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        load(path)
+        return None
+    except MonoNeRFError:
+        pass
+    target, k = path.with_name(path.name + ".unreadable"), 1
+    while target.exists():
+        k += 1
+        target = path.with_name(f"{path.name}.unreadable-{k}")
+    os.replace(path, target)
+    return target
+
+
 def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files of saves interrupted in earlier processes (``.NAME.tmpPID`` whose PID is not
-    running); returns what was removed."""
+    """Delete the temporary files of saves interrupted in earlier processes (``.NAME.tmpPID`` for the names this
+    program saves, :data:`TMP_FILE`, whose PID is not running); returns what was removed."""
     folder = Path(folder)
     removed = []
     if not folder.is_dir():
         return removed
     for p in folder.iterdir():
         m = TMP_FILE.match(p.name)
-        if m and p.is_file() and not _pid_alive(int(m.group(1))):
+        if m and p.is_file() and not p.is_symlink() and not _pid_alive(int(m.group(2))):
             p.unlink(missing_ok=True)
             removed.append(p)
     return removed

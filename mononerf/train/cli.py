@@ -41,6 +41,7 @@ def evaluate_only(cfg, info) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     info = None  # SIGINT and SIGTERM: the trainer saves the last step and stops (mononerf/train/interrupts.py)
+    trainer = None
     try:
         cfg = load_config(argv)
         info = distributed.init(cfg.run.device, master_addr=cfg.run.master_addr, master_port=cfg.run.master_port)
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a log, image or video write of the run failed: say which, not a traceback
         return report(os_error(exc))
     except KeyboardInterrupt as exc:
-        print("stopped", file=sys.stderr)
+        # the trainer said what it saved; before it existed there was nothing to save
+        print("stopped" if trainer is not None else "stopped while starting: nothing was trained", file=sys.stderr)
         return 128 + getattr(exc, "signum", 2)  # 130 for SIGINT, 143 for SIGTERM
     finally:
         if info is not None:

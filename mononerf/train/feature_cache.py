@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 import torch
 
+from mononerf.errors import MonoNeRFError
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
 from mononerf.train.checkpoint import save_atomic
 
@@ -61,5 +63,8 @@ def encode_cached(model: MonoNeRF, images: torch.Tensor, c2w: torch.Tensor, foca
         if saved is not None:
             return SceneFeatures.from_encoded_state(saved, c2w, focal, image_size), True
     feats = model.encode(images, c2w, focal)
-    save_atomic(feats.encoded_state(), path)
+    try:
+        save_atomic(feats.encoded_state(), path, kept="this run goes on without caching its features")
+    except MonoNeRFError as exc:  # a full disk, a read-only cache folder: the features are in memory, go on
+        print(f"warning: {exc}", file=sys.stderr)
     return feats, False

@@ -24,6 +24,19 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+def _raise_interrupted(signum, frame) -> None:
+    raise Interrupted(signum)
+
+
+def install_stop_handlers() -> None:
+    """The first thing a command does, before its heavy imports: SIGINT and SIGTERM raise :class:`Interrupted`
+    from now on, also in a run started in a script's background, whose SIGINT comes ignored (main thread only).
+    The command then ends quietly with ``128 + signum`` when nothing is there to save."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in SIGNALS:
+            signal.signal(sig, _raise_interrupted)
+
+
 class StopRequests:
     """Context manager: SIGINT and SIGTERM raise :class:`Interrupted` while it is active (main thread only; the
     previous handlers come back on exit)."""

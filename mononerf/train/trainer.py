@@ -170,7 +170,7 @@ class Trainer:
         stale = self._stale_grads()
         if stale:
             obj["stale_grads"] = stale
-        path = ckpt.save_atomic(obj, self.run_dir / name)
+        path = ckpt.save_checkpoint(obj, self.run_dir / name, warn=self.say)
         self._last_saved = (stage, step)
         return path
 
@@ -186,8 +186,18 @@ class Trainer:
             for p in ckpt.remove_stale_temporaries(self.run_dir):
                 self.say(f"removed {p.name}, the temporary file of a save that was interrupted")
         with self._stops:
-            plan = self._resume_plan()
-            self.encode()
+            phase = "reading the run's checkpoints"
+            try:
+                plan = self._resume_plan()
+                phase = "encoding the frames (the encoders' one pass)"
+                self.encode()
+            except KeyboardInterrupt:
+                with self._stops.ignored():
+                    cached = " (the features are cached when the encoders' pass ends)" \
+                        if self.pipeline.feature_cache_dir() else ""
+                    self.say(f"\ninterrupted while {phase}, before any training step: nothing was trained in this "
+                             f"session; run the same command again to go on{cached}")
+                raise
             if plan.stage == STATIC:
                 self._run_stage(STATIC, plan)
                 if self.dist.is_main and not self.cfg.info.fast_render:
@@ -204,7 +214,7 @@ class Trainer:
         stale = self._stale_grads()
         if stale:
             obj["stale_grads"] = stale
-        ckpt.save_atomic(obj, self.run_dir / ckpt.PRETRAINED_S)
+        ckpt.save_checkpoint(obj, self.run_dir / ckpt.PRETRAINED_S, warn=self.say)
 
     def _stale_grads(self) -> dict:
         """The static head's gradients from its last step. No optimiser of the dynamic stage owns (or clears) them,
