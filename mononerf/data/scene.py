@@ -17,6 +17,7 @@ Every problem found stops with :class:`~mononerf.errors.SceneFormatError` naming
 from __future__ import annotations
 
 import os
+import shutil
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,7 +128,7 @@ def read_image(path: Path) -> np.ndarray:
     return img[..., :3]
 
 
-def _read_mask_image(path: Path) -> np.ndarray:
+def _read_mask_image(path: Path, height: int, width: int) -> np.ndarray:
     try:
         img = iio.imread(path)
     except Exception as exc:
@@ -136,6 +137,7 @@ def _read_mask_image(path: Path) -> np.ndarray:
         img = img[..., 0]
     if img.ndim != 2:
         raise SceneFormatError(f"{path}: expected a single-channel mask (H, W), got shape {img.shape}")
+    check_aspect(path, img.shape, height, width, "the motion mask")
     return img.astype(np.float64) / 255.0
 
 
@@ -149,6 +151,25 @@ def _load_npy(path: Path, ndim: int, what: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise SceneFormatError(f"{path}: contains NaN or inf values")
     return arr
+
+
+def check_aspect(path: Path, shape: tuple[int, ...], height: int, width: int, what: str) -> None:
+    """A per-pixel map of any resolution is resized to the frame; refuse one whose aspect ratio is not the frame's
+    (a map saved transposed, (w, h), would otherwise be stretched into wrong supervision). ``shape`` starts (h, w);
+    the map's height must be its width times the frame's h/w, within 1 pixel and 2 %."""
+    h, w = int(shape[0]), int(shape[1])
+    expected = w * height / width
+    if abs(h - expected) > 1.0 + 0.02 * h:
+        raise SceneFormatError(f"{path}: {what} is {h}x{w} (h x w) but the frames are {height}x{width}: the aspect "
+                               "ratios differ (saved transposed, as (w, h)?); store it as (h, w) at the frame's "
+                               "aspect ratio")
+
+
+def _load_map(path: Path, height: int, width: int) -> np.ndarray:
+    """One disparity map (h, w) as float32, at the frame's aspect ratio."""
+    disp = _load_npy(path, 2, "a disparity map (h, w)")
+    check_aspect(path, disp.shape, height, width, "the disparity map")
+    return disp.astype(np.float32)
 
 
 def _load_flow(path: Path, height: int, width: int):
@@ -170,6 +191,7 @@ def _load_flow(path: Path, height: int, width: int):
         raise SceneFormatError(f"{path}: 'mask' shape {mask.shape} does not match 'flow' {flow.shape[:2]}")
     if not np.all(np.isfinite(flow)):
         raise SceneFormatError(f"{path}: 'flow' contains NaN or inf values")
+    check_aspect(path, flow.shape, height, width, "the flow")
     flow = flow.astype(np.float32)
     h_old, w_old = flow.shape[:2]
     if (h_old, w_old) != (height, width):
@@ -186,13 +208,18 @@ def make_downsampled_images(scene_dir: Path, factor: int) -> Path:
     src_files = _listdir(scene_dir / "images", IMAGE_SUFFIXES + ("jpeg", "PNG"), "full-resolution frames")
     out = scene_dir / f"images_{factor}"
     tmp = scene_dir / f".images_{factor}.tmp"
-    tmp.mkdir(exist_ok=True)
-    for f in src_files:
-        img = read_image(f)
-        h, w = img.shape[:2]
-        small = cv2.resize(img, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
-        iio.imwrite(tmp / (f.stem + ".png"), small)
-    tmp.rename(out)
+    shutil.rmtree(tmp, ignore_errors=True)  # left by an interrupted earlier attempt
+    tmp.mkdir()
+    try:
+        for f in src_files:
+            img = read_image(f)
+            h, w = img.shape[:2]
+            small = cv2.resize(img, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
+            iio.imwrite(tmp / (f.stem + ".png"), small)
+        tmp.rename(out)
+    except BaseException:  # an unreadable frame, a full disk, an interrupt: no half-made folder stays
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return out
 
 
@@ -263,14 +290,14 @@ def load_scene(
     disp_files = _listdir(scene_dir / "disp", (".npy",), "disparity maps")
     if len(disp_files) != num:
         raise SceneFormatError(f"{scene_dir / 'disp'}: {len(disp_files)} .npy files but {num} frames")
-    disp = np.stack([cv2.resize(_load_npy(f, 2, "a disparity map (h, w)").astype(np.float32), (width, height),
-                                interpolation=cv2.INTER_NEAREST) for f in disp_files], 0)
+    disp = np.stack([cv2.resize(_load_map(f, height, width), (width, height), interpolation=cv2.INTER_NEAREST)
+                     for f in disp_files], 0)
 
     mask_files = _listdir(scene_dir / "motion_masks", ("png",), "motion masks")
     if len(mask_files) != num:
         raise SceneFormatError(f"{scene_dir / 'motion_masks'}: {len(mask_files)} .png files but {num} frames")
-    masks = np.stack([cv2.resize(_read_mask_image(f), (width, height), interpolation=cv2.INTER_NEAREST)
-                      for f in mask_files], 0)
+    masks = np.stack([cv2.resize(_read_mask_image(f, height, width), (width, height),
+                                 interpolation=cv2.INTER_NEAREST) for f in mask_files], 0)
     masks = (masks > 1e-3).astype(np.float32)
 
     flow_dir = scene_dir / "flow"

@@ -25,7 +25,7 @@ import torch
 from torch.nn import functional as F
 
 from mononerf.models.weights import load_checkpoint_state, load_state_strict
-from mononerf.preprocess.common import PreprocessError, find_any_weight, fresh_dir, list_images, progress, weight_dirs
+from mononerf.preprocess.common import PreprocessError, find_any_weight, list_images, progress, staged, weight_dirs
 
 ORIGINAL_RAFT_FILE = "raft-things.pth"
 TORCHVISION_RAFT_FILES = (
@@ -198,15 +198,16 @@ def run_flow(scene_dir: str | os.PathLike, weights: str | os.PathLike | None = N
         raise PreprocessError(f"{scene_dir / source}: optical flow needs at least 2 frames, found {len(files)}")
     path = Path(weights) if weights else find_raft_weights(weights_dir)
     model = load_raft(path).to(device)
-    out, out_png = fresh_dir(scene_dir / "flow"), fresh_dir(scene_dir / "flow_png")
     frames = [cv2.imread(str(f), cv2.IMREAD_COLOR)[..., ::-1].copy() for f in files]
-    for i in progress(range(len(frames) - 1), show_progress, "flow", total=len(frames) - 1):
-        fwd = raft_flow(model, frames[i], frames[i + 1], iters, device)
-        bwd = raft_flow(model, frames[i + 1], frames[i], iters, device)
-        mask_fwd, mask_bwd = consistency_masks(fwd, bwd)
-        save_npz_deterministic(out / f"{i:03d}_fwd.npz", flow=fwd, mask=mask_fwd)
-        save_npz_deterministic(out / f"{i + 1:03d}_bwd.npz", flow=bwd, mask=mask_bwd)
-        for name, f, m in ((f"{i:03d}_fwd", fwd, mask_fwd), (f"{i + 1:03d}_bwd", bwd, mask_bwd)):
-            cv2.imwrite(str(out_png / f"{name}.png"), flow_to_rgb(f)[..., ::-1])
-            cv2.imwrite(str(out_png / f"{name}_mask.png"), m.astype(np.uint8) * 255)
+    with staged(scene_dir, "flow", "flow_png") as dirs:
+        out, out_png = dirs["flow"], dirs["flow_png"]
+        for i in progress(range(len(frames) - 1), show_progress, "flow", total=len(frames) - 1):
+            fwd = raft_flow(model, frames[i], frames[i + 1], iters, device)
+            bwd = raft_flow(model, frames[i + 1], frames[i], iters, device)
+            mask_fwd, mask_bwd = consistency_masks(fwd, bwd)
+            save_npz_deterministic(out / f"{i:03d}_fwd.npz", flow=fwd, mask=mask_fwd)
+            save_npz_deterministic(out / f"{i + 1:03d}_bwd.npz", flow=bwd, mask=mask_bwd)
+            for name, f, m in ((f"{i:03d}_fwd", fwd, mask_fwd), (f"{i + 1:03d}_bwd", bwd, mask_bwd)):
+                cv2.imwrite(str(out_png / f"{name}.png"), flow_to_rgb(f)[..., ::-1])
+                cv2.imwrite(str(out_png / f"{name}_mask.png"), m.astype(np.uint8) * 255)
     return len(frames) - 1

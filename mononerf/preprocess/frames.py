@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mononerf.preprocess.common import PreprocessError, fresh_dir, progress
+from mononerf.preprocess.common import PreprocessError, progress, staged
 
 MAX_FRAMES = 100  # the original keeps at most 100 frames
 JPEG_QUALITY = 95
@@ -64,26 +64,22 @@ def extract_frames(video: str | os.PathLike, scene_dir: str | os.PathLike, max_f
     from mononerf.preprocess import semantic
 
     frames = read_video_frames(video, max_frames)
-    scene_dir = Path(scene_dir)
-    scene_dir.mkdir(parents=True, exist_ok=True)
-    dirs = {n: fresh_dir(scene_dir / n) for n in ("images", "images_colmap", "background_mask")}
-    if (scene_dir / "images_2").exists():
-        import shutil
-
-        shutil.rmtree(scene_dir / "images_2")
     mask_path = semantic.find_maskrcnn_weights(weights_dir)
     model = semantic.load_maskrcnn(mask_path).to(device) if mask_path else None
     if model is None:
         log(semantic.missing_notice(weights_dir).format(what="COLMAP uses every pixel (no person masks)"))
     count = 0
-    for k, rgb in enumerate(progress(frames, show_progress, "frames")):
-        name = f"{k:03d}"
-        _write(dirs["images"] / f"{name}.png", rgb)
-        _write(dirs["images_colmap"] / f"{name}.jpg", rgb, (cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY))
-        keep = np.ones(rgb.shape[:2], bool) if model is None else ~semantic.object_mask(model, rgb, device=device)
-        _write(dirs["background_mask"] / f"{name}.jpg.png", keep.astype(np.uint8) * 255)
-        count += 1
-    if count < 2:
-        raise PreprocessError(f"video {video} gave {count} frame(s); a scene needs at least 2")
-    make_downsampled_images(scene_dir, 2)
+    # all four folders appear together when every frame is written (common.staged), never half of them
+    with staged(Path(scene_dir), "images", "images_colmap", "background_mask", "images_2") as dirs:
+        for k, rgb in enumerate(progress(frames, show_progress, "frames")):
+            name = f"{k:03d}"
+            _write(dirs["images"] / f"{name}.png", rgb)
+            _write(dirs["images_colmap"] / f"{name}.jpg", rgb, (cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY))
+            keep = np.ones(rgb.shape[:2], bool) if model is None else ~semantic.object_mask(model, rgb, device=device)
+            _write(dirs["background_mask"] / f"{name}.jpg.png", keep.astype(np.uint8) * 255)
+            count += 1
+        if count < 2:
+            raise PreprocessError(f"video {video} gave {count} frame(s); a scene needs at least 2")
+        dirs["images_2"].rmdir()
+        make_downsampled_images(dirs["images"].parent, 2)
     return count

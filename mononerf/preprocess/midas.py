@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from mononerf.models.weights import _torch_load_weights_only, load_state_strict
-from mononerf.preprocess.common import PreprocessError, fresh_dir, find_any_weight, list_images, progress, weight_dirs
+from mononerf.preprocess.common import PreprocessError, find_any_weight, list_images, progress, staged, weight_dirs
 
 MIDAS_FILE = "midas_v21-f6b98070.pt"
 MIDAS_URLS = {MIDAS_FILE: "https://github.com/isl-org/MiDaS/releases/download/v2_1/midas_v21-f6b98070.pt"}
@@ -170,10 +170,11 @@ def run_depth(scene_dir: str | os.PathLike, weights: str | os.PathLike | None = 
     files = list_images(scene_dir / source, "frames for depth")
     path = Path(weights) if weights else find_midas_weights(weights_dir)
     model = load_midas(path).to(device)
-    out, out_png = fresh_dir(scene_dir / "disp"), fresh_dir(scene_dir / "disp_png")
-    for f in progress(files, show_progress, "depth"):
-        rgb = cv2.imread(str(f), cv2.IMREAD_COLOR)[..., ::-1]
-        disp = predict_disparity(model, rgb, device)
-        np.save(out / f"{f.stem}.npy", disp)
-        cv2.imwrite(str(out_png / f"{f.stem}.png"), disparity_png(disp))
+    with staged(scene_dir, "disp", "disp_png") as dirs:
+        out, out_png = dirs["disp"], dirs["disp_png"]
+        for f in progress(files, show_progress, "depth"):
+            rgb = cv2.imread(str(f), cv2.IMREAD_COLOR)[..., ::-1]
+            disp = predict_disparity(model, rgb, device)
+            np.save(out / f"{f.stem}.npy", disp)
+            cv2.imwrite(str(out_png / f"{f.stem}.png"), disparity_png(disp))
     return len(files)

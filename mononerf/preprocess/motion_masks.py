@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from skimage.morphology import dilation, disk, erosion, opening
 
-from mononerf.preprocess.common import PreprocessError, fresh_dir, list_images, progress
+from mononerf.preprocess.common import PreprocessError, list_images, progress, staged
 
 EPI_THRESHOLD = 1.0
 SEMANTIC_SIZE = (1024, 576)  # (W, H) of the original's Mask R-CNN pass
@@ -105,13 +105,20 @@ def run_motion_masks(scene_dir: str | os.PathLike, threshold: float = EPI_THRESH
     num = len(files)
     if poses_bounds.shape[0] != num:
         raise PreprocessError(f"{pb_path}: {poses_bounds.shape[0]} poses but {num} frames in images/")
-    w2c = llff_to_colmap_w2c(poses_bounds)
     mask_path = semantic.find_maskrcnn_weights(weights_dir)
     model = semantic.load_maskrcnn(mask_path).to(device) if mask_path else None
     if model is None:
         log(semantic.missing_notice(weights_dir).format(what="motion masks use the epipolar test only"))
-    out = fresh_dir(scene_dir / "motion_masks")
-    flow_dir = scene_dir / "flow"
+    with staged(scene_dir, "motion_masks") as dirs:
+        _write_masks(dirs["motion_masks"], scene_dir / "flow", files, poses_bounds, threshold, model, device,
+                     show_progress)
+    return num
+
+
+def _write_masks(out: Path, flow_dir: Path, files: list[Path], poses_bounds: np.ndarray, threshold: float, model,
+                 device: str, show_progress: bool) -> None:
+    num = len(files)
+    w2c = llff_to_colmap_w2c(poses_bounds)
     for i in progress(range(num), show_progress, "motion masks", total=num):
         fwd = _load_flow(flow_dir / f"{i:03d}_fwd.npz") if i < num - 1 else None
         bwd = _load_flow(flow_dir / f"{i:03d}_bwd.npz") if i > 0 else None
@@ -128,4 +135,3 @@ def run_motion_masks(scene_dir: str | os.PathLike, threshold: float = EPI_THRESH
             mask |= cv2.resize(obj.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
         mask = dilation(mask, disk(2))
         cv2.imwrite(str(out / f"{files[i].stem}.png"), mask.astype(np.uint8) * 255)
-    return num
