@@ -3,7 +3,6 @@ early signals, foreign files and odd paths end in one line with nothing lost (do
 
 from __future__ import annotations
 
-import errno
 import http.server
 import json
 import os
@@ -20,23 +19,15 @@ import torch
 
 from mononerf.config import load_config, main as config_main, parse_config_file
 from mononerf.data.synthetic import generate_scene
-from mononerf.errors import ConfigError, MonoNeRFError, SceneFormatError
+from mononerf.errors import MonoNeRFError, SceneFormatError
 from mononerf.train import checkpoint as ckpt
 from mononerf.train.interrupts import Interrupted
+from tests.test_checkpoint import RUN_NAME, scenes  # noqa: F401  (scenes: the two tiny synthetic scenes, a fixture)
 from tests.test_train import run, tiny_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "mononerf_conf"
 MULTISCENE = CONF / "exp" / "synthetic" / "multiscene.conf"
-RUN_NAME = "1gpussynthetic_a_synthetic_b"
-
-
-@pytest.fixture(scope="module")
-def scenes(tmp_path_factory):
-    root = tmp_path_factory.mktemp("scenes")
-    for p in "ab":
-        generate_scene(root / f"syn_{p}", preset=p, frames=5, size=(48, 32), seed=0)
-    return root
 
 
 def _error_line(err: str) -> str:

@@ -410,6 +410,35 @@ def test_motion_masks_from_true_flow_overlap_the_true_motion(synth_motion, tmp_p
     assert load_scene(scene).motion_masks.shape == (6, 135, 240)
 
 
+def test_motion_masks_add_the_movers_mask_rcnn_finds(synth, tmp_path, monkeypatch):
+    """The Mask R-CNN branch of the motion masks, with a stand-in network that finds a mover in the left quarter."""
+    from mononerf.preprocess import semantic
+
+    scene = tmp_path / "s"
+    shutil.copytree(synth, scene, ignore=shutil.ignore_patterns("multiview*", "motion_masks"))
+    calls = []
+
+    class StandIn:
+        def to(self, device):
+            return self
+
+    def object_mask(model, rgb, labels=None, device="cpu"):
+        calls.append((rgb.shape, labels))
+        mask = np.zeros(rgb.shape[:2], bool)
+        mask[:, : rgb.shape[1] // 4] = True
+        return mask
+
+    monkeypatch.setattr(semantic, "find_maskrcnn_weights", lambda weights_dir: Path("stand-in.pth"))
+    monkeypatch.setattr(semantic, "load_maskrcnn", lambda path: StandIn())
+    monkeypatch.setattr(semantic, "object_mask", object_mask)
+    assert MM.run_motion_masks(scene, show_progress=False, log=lambda m: None) == 5
+    assert calls == [((MM.SEMANTIC_SIZE[1], MM.SEMANTIC_SIZE[0], 3), semantic.MOVER_LABELS)] * 5
+    for i in range(5):
+        mask = _read(scene / "motion_masks" / f"{i:03d}.png") > 0
+        assert mask.shape == (64, 96) and mask[:, :24].all()
+    assert not list(scene.glob(".*.tmp"))  # the staging folder is gone
+
+
 # ------------------------------------------------------------------------------------------------- depth + flow steps
 
 def test_depth_and_flow_steps_write_what_the_loader_accepts(synth, midas_file, raft_dir, tmp_path):

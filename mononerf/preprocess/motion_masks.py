@@ -109,29 +109,23 @@ def run_motion_masks(scene_dir: str | os.PathLike, threshold: float = EPI_THRESH
     model = semantic.load_maskrcnn(mask_path).to(device) if mask_path else None
     if model is None:
         log(semantic.missing_notice(weights_dir).format(what="motion masks use the epipolar test only"))
-    with staged(scene_dir, "motion_masks") as dirs:
-        _write_masks(dirs["motion_masks"], scene_dir / "flow", files, poses_bounds, threshold, model, device,
-                     show_progress)
-    return num
-
-
-def _write_masks(out: Path, flow_dir: Path, files: list[Path], poses_bounds: np.ndarray, threshold: float, model,
-                 device: str, show_progress: bool) -> None:
-    num = len(files)
     w2c = llff_to_colmap_w2c(poses_bounds)
-    for i in progress(range(num), show_progress, "motion masks", total=num):
-        fwd = _load_flow(flow_dir / f"{i:03d}_fwd.npz") if i < num - 1 else None
-        bwd = _load_flow(flow_dir / f"{i:03d}_bwd.npz") if i > 0 else None
-        ref = fwd if fwd is not None else bwd
-        K = intrinsics(poses_bounds[i, :15].reshape(3, 5)[:, 4], *ref.shape[:2])
-        mask = geometric_motion_mask(w2c, K, i, fwd, bwd, threshold)
-        rgb = cv2.imread(str(files[i]), cv2.IMREAD_COLOR)[..., ::-1]
-        height, width = rgb.shape[:2]
-        mask = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
-        if model is not None:
-            small = cv2.resize(rgb, SEMANTIC_SIZE, interpolation=cv2.INTER_AREA)
-            obj = semantic.object_mask(model, small, labels=semantic.MOVER_LABELS, device=device)
-            obj = ~erosion(~obj, disk(1))
-            mask |= cv2.resize(obj.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
-        mask = dilation(mask, disk(2))
-        cv2.imwrite(str(out / f"{files[i].stem}.png"), mask.astype(np.uint8) * 255)
+    flow_dir = scene_dir / "flow"
+    with staged(scene_dir, "motion_masks") as dirs:
+        for i in progress(range(num), show_progress, "motion masks", total=num):
+            fwd = _load_flow(flow_dir / f"{i:03d}_fwd.npz") if i < num - 1 else None
+            bwd = _load_flow(flow_dir / f"{i:03d}_bwd.npz") if i > 0 else None
+            ref = fwd if fwd is not None else bwd
+            K = intrinsics(poses_bounds[i, :15].reshape(3, 5)[:, 4], *ref.shape[:2])
+            mask = geometric_motion_mask(w2c, K, i, fwd, bwd, threshold)
+            rgb = cv2.imread(str(files[i]), cv2.IMREAD_COLOR)[..., ::-1]
+            height, width = rgb.shape[:2]
+            mask = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
+            if model is not None:
+                small = cv2.resize(rgb, SEMANTIC_SIZE, interpolation=cv2.INTER_AREA)
+                obj = semantic.object_mask(model, small, labels=semantic.MOVER_LABELS, device=device)
+                obj = ~erosion(~obj, disk(1))
+                mask |= cv2.resize(obj.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
+            mask = dilation(mask, disk(2))
+            cv2.imwrite(str(dirs["motion_masks"] / f"{files[i].stem}.png"), mask.astype(np.uint8) * 255)
+    return num
