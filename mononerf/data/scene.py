@@ -17,7 +17,6 @@ Every problem found stops with :class:`~mononerf.errors.SceneFormatError` naming
 from __future__ import annotations
 
 import os
-import shutil
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 
 from mononerf.errors import SceneFormatError
 from mononerf.geometry import poses as P
+from mononerf.utils.folders import staged
 
 IMAGE_SUFFIXES = ("JPG", "jpg", "png")
 
@@ -206,21 +206,14 @@ def _load_flow(path: Path, height: int, width: int):
 def make_downsampled_images(scene_dir: Path, factor: int) -> Path:
     """Write ``images_<factor>/`` from ``images/`` in Python (the original shells out to ImageMagick, spec §8.31)."""
     src_files = _listdir(scene_dir / "images", IMAGE_SUFFIXES + ("jpeg", "PNG"), "full-resolution frames")
-    out = scene_dir / f"images_{factor}"
-    tmp = scene_dir / f".images_{factor}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)  # left by an interrupted earlier attempt
-    tmp.mkdir()
-    try:
+    name = f"images_{factor}"
+    with staged(scene_dir, name) as dirs:  # an unreadable frame, a full disk, an interrupt: no half-made folder
         for f in src_files:
             img = read_image(f)
             h, w = img.shape[:2]
             small = cv2.resize(img, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
-            iio.imwrite(tmp / (f.stem + ".png"), small)
-        tmp.rename(out)
-    except BaseException:  # an unreadable frame, a full disk, an interrupt: no half-made folder stays
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+            iio.imwrite(dirs[name] / (f.stem + ".png"), small)
+    return scene_dir / name
 
 
 # ------------------------------------------------------------------------------------------------------------ loader

@@ -8,10 +8,8 @@ Weights are never downloaded (decisions.md): each model's file is looked for in 
 from __future__ import annotations
 
 import os
-import shutil
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 from mononerf.errors import MissingWeightsError, MonoNeRFError
 from mononerf.models.weights import default_checkpoint_dirs, torch_hub_checkpoint_dir, unique_dirs
@@ -66,39 +64,6 @@ def progress(iterable: Iterable, enabled: bool, desc: str, total: int | None = N
     from tqdm import tqdm
 
     return tqdm(iterable, desc=desc, total=total, unit="frame")
-
-
-def fresh_dir(path: Path) -> Path:
-    """Remove ``path`` if it exists and create it empty."""
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    return path
-
-
-@contextmanager
-def staged(scene_dir: Path, *names: str) -> Iterator[dict[str, Path]]:
-    """Output folders of a step, made in a hidden staging folder (``scene_dir/.NAMES.tmp/``) and moved into place
-    only when the step ends without an error: a step that fails or is interrupted leaves nothing half-made (and
-    the outputs of an earlier run of the step as they were). A ``scene_dir`` this creates and that stays empty is
-    removed too. Yields ``{name: its folder in the staging area}``."""
-    scene_dir = Path(scene_dir)
-    made_scene_dir = not scene_dir.exists()
-    scene_dir.mkdir(parents=True, exist_ok=True)
-    stage = fresh_dir(scene_dir / f".{'+'.join(names)}.tmp")
-    try:
-        dirs = {n: fresh_dir(stage / n) for n in names}
-        yield dirs
-        for n in names:
-            if (scene_dir / n).exists():
-                shutil.rmtree(scene_dir / n)
-            os.replace(stage / n, scene_dir / n)
-        stage.rmdir()
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        if made_scene_dir and not any(scene_dir.iterdir()):
-            scene_dir.rmdir()
-        raise
 
 
 def should_skip(outputs: Sequence[Path], force: bool) -> bool:

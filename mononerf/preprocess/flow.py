@@ -25,7 +25,8 @@ import torch
 from torch.nn import functional as F
 
 from mononerf.models.weights import load_checkpoint_state, load_state_strict
-from mononerf.preprocess.common import PreprocessError, find_any_weight, list_images, progress, staged, weight_dirs
+from mononerf.preprocess.common import PreprocessError, find_any_weight, list_images, progress, weight_dirs
+from mononerf.utils.folders import staged
 
 ORIGINAL_RAFT_FILE = "raft-things.pth"
 TORCHVISION_RAFT_FILES = (

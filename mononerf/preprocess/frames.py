@@ -19,7 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mononerf.preprocess.common import PreprocessError, progress, staged
+from mononerf.preprocess.common import PreprocessError, progress
+from mononerf.utils.folders import staged
 
 MAX_FRAMES = 100  # the original keeps at most 100 frames
 JPEG_QUALITY = 95
@@ -69,7 +70,7 @@ def extract_frames(video: str | os.PathLike, scene_dir: str | os.PathLike, max_f
     if model is None:
         log(semantic.missing_notice(weights_dir).format(what="COLMAP uses every pixel (no person masks)"))
     count = 0
-    # all four folders appear together when every frame is written (common.staged), never half of them
+    # all four folders appear together when every frame is written (utils.folders.staged), never half of them
     with staged(Path(scene_dir), "images", "images_colmap", "background_mask", "images_2") as dirs:
         for k, rgb in enumerate(progress(frames, show_progress, "frames")):
             name = f"{k:03d}"

@@ -26,7 +26,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from mononerf.models.weights import _torch_load_weights_only, load_state_strict
-from mononerf.preprocess.common import PreprocessError, find_any_weight, list_images, progress, staged, weight_dirs
+from mononerf.preprocess.common import PreprocessError, find_any_weight, list_images, progress, weight_dirs
+from mononerf.utils.folders import staged
 
 MIDAS_FILE = "midas_v21-f6b98070.pt"
 MIDAS_URLS = {MIDAS_FILE: "https://github.com/isl-org/MiDaS/releases/download/v2_1/midas_v21-f6b98070.pt"}

@@ -25,7 +25,8 @@ import cv2
 import numpy as np
 from skimage.morphology import dilation, disk, erosion, opening
 
-from mononerf.preprocess.common import PreprocessError, list_images, progress, staged
+from mononerf.preprocess.common import PreprocessError, list_images, progress
+from mononerf.utils.folders import staged
 
 EPI_THRESHOLD = 1.0
 SEMANTIC_SIZE = (1024, 576)  # (W, H) of the original's Mask R-CNN pass

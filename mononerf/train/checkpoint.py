@@ -91,10 +91,6 @@ class _FileWriter:
         self.close()
 
 
-def _create(path: Path) -> _FileWriter:
-    return _FileWriter(path)
-
-
 def save_atomic(obj: dict, path: str | os.PathLike, kept: str = "the previous checkpoint is kept") -> Path:
     """``torch.save`` to a temporary file in the same folder, flushed to disk, then renamed: a crash, a full disk or
     a signal never leaves half a file, and the previous file of that name survives. The temporary file is removed on
@@ -104,7 +100,7 @@ def save_atomic(obj: dict, path: str | os.PathLike, kept: str = "the previous ch
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.unlink(missing_ok=True)  # left by an earlier process with this PID
-        with _create(tmp) as fh:
+        with _FileWriter(tmp) as fh:
             try:
                 torch.save(obj, fh)
             except RuntimeError:

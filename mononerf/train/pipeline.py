@@ -31,8 +31,6 @@ def run_folder(cfg, world_size: int = 1) -> Path:
         name = f"{int(train.fast_render_iter)}steps_{name}"
         if train.fast_render_basename:
             name = f"{train.fast_render_basename}_{name}"
-    if os.path.basename(os.path.normpath(name)) != name or name in (".", ".."):  # (the config refuses these)
-        raise ConfigError(f"the run folder's name {name!r} is not one folder name; it must stay inside info.basedir")
     return Path(info.basedir) / name
 
 
