@@ -61,6 +61,9 @@ SCHEMA: tuple[Key, ...] = (
     _k("model.training_frames", "int", 3, "unseen-frames mode: the dynamic stage trains on frames "
        "[0, training_frames) (spec §1.6)", f"{TRAINER} (only with model.unseen_frame_rendering)",
        note="code default 3 of train_quarter_frame_training.py"),
+    _k("model.held_out_every", "int", 0, "leave every N-th frame (k % N == N - 1) out of both training stages, to "
+       "score it as unseen (0: every frame trains, as the original; docs/real-video.md)", TRAINER, min_value=0,
+       note="not in the original"),
     # static head (spec §2.10)
     _k("model.mlp_static.type", "str", "resnet_static", "static head type", CONFIG, choices=("resnet_static",),
        note="the original's code default 'mlp' was rejected by its own make_mlp"),

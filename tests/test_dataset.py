@@ -95,6 +95,14 @@ def test_unseen_frames_never_sample_held_out(two_scenes):
         split_frames(5, training_frames=6)
 
 
+def test_every_nth_frame_held_out():
+    train, held = split_frames(10, held_out_every=4)
+    assert train.tolist() == [0, 1, 2, 4, 5, 6, 8, 9] and held.tolist() == [3, 7]
+    assert split_frames(4, held_out_every=1)[1].size == 0  # 1 (and 0) hold nothing out
+    with pytest.raises(ValueError, match="use one"):
+        split_frames(10, training_frames=3, held_out_every=4)
+
+
 def test_few_dynamic_pixels_topped_up_with_static(tmp_path):
     write_scene(tmp_path / "A", frames=3, height=10, width=14, dynamic_box=(2, 4, 3, 5))  # 4 dynamic pixels
     write_scene(tmp_path / "B", frames=3, height=10, width=14, dynamic_box=(2, 8, 2, 10))

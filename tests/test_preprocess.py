@@ -88,19 +88,28 @@ class _FakeRec:
 
 
 def test_poses_step_reports_how_many_frames_registered(synth, tmp_path, monkeypatch):
-    from mononerf.preprocess import poses
+    from mononerf.preprocess import camera_motion, poses
 
     scene = tmp_path / "s"
     shutil.copytree(synth / "images", scene / "images_colmap")
     calls = []
     monkeypatch.setattr(poses, "extract_and_match", lambda scene_dir, model, **kw: calls.append(model))
-    monkeypatch.setattr(poses, "map_cameras", lambda scene_dir, seed: calls.append(seed) or
-                        _FakeRec(["000.png", "003.png"]))
-    with pytest.raises(poses.ReconstructionError, match=r"registered at most 2 of 5 frames with SIMPLE_RADIAL; 2 of 5 "
-                                                         r"frames with SIMPLE_PINHOLE \(3 mapping trials each; every "
-                                                         r"frame is needed\)"):
+    monkeypatch.setattr(camera_motion, "check_camera_motion", lambda db, size: calls.append("check"))
+    monkeypatch.setattr(poses, "map_cameras", lambda scene_dir, seed, recipe: calls.append(
+        (recipe.init_min_tri_angle, recipe.refine_focal, seed)) or _FakeRec(["000.png", "003.png"]))
+    with pytest.raises(poses.ReconstructionError, match=r"registered at most 2 of 5 frames with the original's "
+                                                         r"settings \(SIMPLE_RADIAL, 1 trial\); 2 of 5 frames with "
+                                                         r"video: focal held, 2° initial angle \(SIMPLE_RADIAL, 2 "
+                                                         r"trials\); .*at least 90% of the frames are needed"):
         poses.estimate_poses(scene, log=lambda m: None)
-    assert calls == ["SIMPLE_RADIAL", 0, 1, 2, "SIMPLE_PINHOLE", 0, 1, 2]  # seeded mapping trials per camera model
+    # one extraction per camera model, the motion check once, then the recipes in order, each with its seeds
+    assert calls == ["SIMPLE_RADIAL", "check", (4.0, True, 0), (2.0, False, 0), (2.0, False, 1), (1.0, False, 0),
+                     (1.0, False, 1), "SIMPLE_PINHOLE", (2.0, False, 0), (2.0, False, 1)]
+    calls.clear()
+    with pytest.raises(poses.ReconstructionError):
+        poses.estimate_poses(scene, camera_model="SIMPLE_PINHOLE", motion_check=False, log=lambda m: None)
+    assert calls == ["SIMPLE_PINHOLE", (4.0, True, 0), (2.0, False, 0), (2.0, False, 1), (1.0, False, 0),
+                     (1.0, False, 1)]
     assert preprocess_main(["poses", "--out", str(scene)]) == 2
     assert not (scene / "poses_bounds.npy").exists()
 

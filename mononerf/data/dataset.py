@@ -56,13 +56,21 @@ def scene_index(names: Sequence[str], text: str) -> int:
                         + ", ".join(f"{b}: {n}" for b, n in enumerate(names)))
 
 
-def split_frames(num_frames: int, training_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def split_frames(num_frames: int, training_frames: int | None = None,
+                 held_out_every: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Training and held-out frame indices (spec §1.6).
 
     Standard / multi-scene mode (``training_frames`` None): every frame trains. Unseen-frames mode: the dynamic
     stage trains on frames ``[0, training_frames)`` and frames from ``training_frames`` on are held out.
+    ``held_out_every`` N > 1 (``model.held_out_every``, not the original's): frames k with k % N == N - 1 are held out.
     """
     frames = np.arange(num_frames)
+    if held_out_every > 1:
+        if training_frames is not None:
+            raise ValueError("model.held_out_every and the unseen-frames mode (model.unseen_frame_rendering) each "
+                             "choose the held-out frames; use one")
+        held = frames % held_out_every == held_out_every - 1
+        return frames[~held], frames[held]
     if training_frames is None:
         return frames, frames[:0]
     if not 1 <= training_frames <= num_frames:

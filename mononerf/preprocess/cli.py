@@ -53,20 +53,27 @@ def run_step(step: str, args: argparse.Namespace, show_progress: bool) -> str:
     if step == "poses":
         from mononerf.preprocess.poses import estimate_poses
 
-        res = estimate_poses(out, camera_model=args.camera_model, use_masks=True)
-        return (f"COLMAP registered {res.registered}/{res.total} frames ({res.camera_model} camera, focal "
-                f"{res.focal:.1f} px, mean reprojection error {res.reprojection_error:.2f} px)")
+        res = estimate_poses(out, camera_model=args.camera_model, use_masks=True,
+                             motion_check=not args.no_motion_check)
+        filled = f"; cameras of {', '.join(res.filled)} interpolated" if res.filled else ""
+        return (f"COLMAP registered {res.registered}/{res.total} frames ({res.recipe}; {res.camera_model} camera, "
+                f"focal {res.focal:.1f} px, mean reprojection error {res.reprojection_error:.2f} px{filled})")
     if step == "depth":
-        from mononerf.preprocess.midas import run_depth
+        from mononerf.preprocess.midas import depth_method, run_depth
 
+        if depth_method(args.depth, args.weights_dir) == "flow":
+            from mononerf.preprocess.flow_depth import run_flow_depth
+
+            n = run_flow_depth(out, show_progress=show_progress, source=source)
+            return f"{n} disparity maps from {source}/ (triangulated from the classical flow and the poses)"
         n = run_depth(out, weights_dir=args.weights_dir, device=device, show_progress=show_progress, source=source)
-        return f"{n} disparity maps from {source}/"
+        return f"{n} disparity maps from {source}/ (MiDaS)"
     if step == "flow":
         from mononerf.preprocess.flow import run_flow
 
-        n = run_flow(out, weights_dir=args.weights_dir, iters=args.flow_iters, device=device,
-                     show_progress=show_progress, source=source)
-        return f"{n} frame pairs (forward and backward, {args.flow_iters} RAFT iterations) from {source}/"
+        n, used = run_flow(out, weights_dir=args.weights_dir, iters=args.flow_iters, device=device,
+                           show_progress=show_progress, source=source, method=args.flow)
+        return f"{n} frame pairs (forward and backward, {used}) from {source}/"
     from mononerf.preprocess.motion_masks import run_motion_masks
 
     n = run_motion_masks(out, threshold=args.epi_threshold, weights_dir=args.weights_dir, device=device,
@@ -77,7 +84,8 @@ def run_step(step: str, args: argparse.Namespace, show_progress: bool) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mononerf.preprocess",
                                      description="Turn a video into a trainable scene (frames, COLMAP poses, MiDaS "
-                                                 "depth, RAFT flow, motion masks).")
+                                                 "depth, RAFT flow, motion masks); without weight files, depth and "
+                                                 "flow come from classical methods (docs/real-video.md).")
     sub = parser.add_subparsers(dest="step", metavar="STEP")
     for step in ("all",) + STEPS:
         p = sub.add_parser(step, help="every step in order" if step == "all" else f"only the {step} step")
@@ -91,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--max-frames", type=int, default=100, help="keep every ceil(n/N)-th frame (default 100)")
         p.add_argument("--camera-model", default="auto",
                        help="COLMAP camera: auto (SIMPLE_RADIAL, then SIMPLE_PINHOLE), SIMPLE_RADIAL, SIMPLE_PINHOLE")
+        p.add_argument("--no-motion-check", action="store_true",
+                       help="map even when the clip looks like a cut, a static camera or a camera that only turns")
+        p.add_argument("--flow", default="auto", choices=("auto", "raft", "classical"),
+                       help="optical flow: RAFT (needs its weights), classical (OpenCV DIS, no weights), or auto: "
+                            "RAFT when its weights are found, else classical (default)")
+        p.add_argument("--depth", default="auto", choices=("auto", "midas", "flow"),
+                       help="disparity: MiDaS (needs its weights), flow (triangulated from the classical flow and the "
+                            "poses, no weights), or auto: MiDaS when its weights are found, else flow (default)")
         p.add_argument("--flow-iters", type=int, default=20, help="RAFT iterations (the original: 20)")
         p.add_argument("--half", action="store_true",
                        help="depth and flow on images_2/ instead of images/ (4x fewer pixels; faster on a CPU)")

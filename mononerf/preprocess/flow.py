@@ -8,6 +8,10 @@ RAFT(i+1, i) (frames padded to multiples of 8 by edge replication, split evenly 
     flow/{i+1:03d}_bwd.npz     the same for the backward flow
     flow_png/{i:03d}_fwd.png, {i:03d}_fwd_mask.png, …   colour-coded flows and masks (not read by training)
 
+Without RAFT weights (``--flow classical``, or ``auto`` when no RAFT file is found) the flow is OpenCV's DIS
+optical flow (:func:`classical_flow`, no weights; measured against the synthetic scenes' true flow in
+docs/real-video.md), with the same consistency masks and files.
+
 Weights: torchvision's own ``raft_large`` files load as they are; the original RAFT checkpoint ``raft-things.pth``
 (a DataParallel state dict with the princeton-vl key layout) is converted by :func:`convert_original_raft_state`.
 """
@@ -185,11 +189,45 @@ def consistency_masks(fwd: np.ndarray, bwd: np.ndarray) -> tuple[np.ndarray, np.
     return one(fwd, bwd), one(bwd, fwd)
 
 
+def classical_flow(img1: np.ndarray, img2: np.ndarray) -> np.ndarray:
+    """(H, W, 2) float32 flow [dx, dy] from ``img1`` to ``img2`` ((H, W, 3) uint8 RGB) by OpenCV's DIS optical flow
+    (preset MEDIUM: coarse-to-fine patch search with variational refinement) on the grey images; no weights."""
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    grey1, grey2 = (cv2.cvtColor(np.ascontiguousarray(x), cv2.COLOR_RGB2GRAY) for x in (img1, img2))
+    return dis.calc(grey1, grey2, None).astype(np.float32)
+
+
+FLOW_METHODS = ("auto", "raft", "classical")
+
+
+def flow_function(method: str = "auto", weights: str | os.PathLike | None = None,
+                  weights_dir: str | os.PathLike | None = None, iters: int = RAFT_ITERS, device: str = "cpu",
+                  log=print):
+    """(f(img1, img2) → flow, a description) for ``method``: RAFT (its weights must exist), the classical flow, or
+    ``auto``: RAFT when a weight file is found, otherwise the classical flow with a notice."""
+    from mononerf.errors import MissingWeightsError
+
+    if method not in FLOW_METHODS:
+        raise PreprocessError(f"--flow {method!r}: choose one of {', '.join(FLOW_METHODS)}")
+    if method != "classical":
+        try:
+            path = Path(weights) if weights else find_raft_weights(weights_dir)
+        except MissingWeightsError as err:
+            if method == "raft":
+                raise
+            log(f"notice: {err} Using the classical flow instead (OpenCV DIS; --flow raft to insist on RAFT).")
+        else:
+            model = load_raft(path).to(device)
+            return (lambda a, b: raft_flow(model, a, b, iters, device)), f"RAFT, {iters} iterations"
+    return classical_flow, "classical: OpenCV DIS"
+
+
 def run_flow(scene_dir: str | os.PathLike, weights: str | os.PathLike | None = None,
              weights_dir: str | os.PathLike | None = None, iters: int = RAFT_ITERS, device: str = "cpu",
-             show_progress: bool = True, source: str = "images") -> int:
+             show_progress: bool = True, source: str = "images", method: str = "raft", log=print) -> tuple[int, str]:
     """Write ``flow/`` and ``flow_png/`` for the consecutive pairs of ``source`` (``images/`` as the original, or
-    ``images_2/``: 4x fewer pixels; the loader rescales flow to the training size); returns the number of pairs."""
+    ``images_2/``: 4x fewer pixels; the loader rescales flow to the training size) with ``method`` (see
+    :func:`flow_function`); returns the number of pairs and the method used."""
     from mononerf.data.synthetic import save_npz_deterministic
     from mononerf.utils.flowviz import flow_to_rgb
 
@@ -197,18 +235,16 @@ def run_flow(scene_dir: str | os.PathLike, weights: str | os.PathLike | None = N
     files = list_images(scene_dir / source, "frames for optical flow")
     if len(files) < 2:
         raise PreprocessError(f"{scene_dir / source}: optical flow needs at least 2 frames, found {len(files)}")
-    path = Path(weights) if weights else find_raft_weights(weights_dir)
-    model = load_raft(path).to(device)
+    flow, used = flow_function(method, weights, weights_dir, iters, device, log)
     frames = [cv2.imread(str(f), cv2.IMREAD_COLOR)[..., ::-1].copy() for f in files]
     with staged(scene_dir, "flow", "flow_png") as dirs:
         out, out_png = dirs["flow"], dirs["flow_png"]
         for i in progress(range(len(frames) - 1), show_progress, "flow", total=len(frames) - 1):
-            fwd = raft_flow(model, frames[i], frames[i + 1], iters, device)
-            bwd = raft_flow(model, frames[i + 1], frames[i], iters, device)
+            fwd, bwd = flow(frames[i], frames[i + 1]), flow(frames[i + 1], frames[i])
             mask_fwd, mask_bwd = consistency_masks(fwd, bwd)
             save_npz_deterministic(out / f"{i:03d}_fwd.npz", flow=fwd, mask=mask_fwd)
             save_npz_deterministic(out / f"{i + 1:03d}_bwd.npz", flow=bwd, mask=mask_bwd)
             for name, f, m in ((f"{i:03d}_fwd", fwd, mask_fwd), (f"{i + 1:03d}_bwd", bwd, mask_bwd)):
                 cv2.imwrite(str(out_png / f"{name}.png"), flow_to_rgb(f)[..., ::-1])
                 cv2.imwrite(str(out_png / f"{name}_mask.png"), m.astype(np.uint8) * 255)
-    return len(frames) - 1
+    return len(frames) - 1, used

@@ -78,8 +78,14 @@ class Trainer:
             raise ConfigError(f"info.N_rand = {info.N_rand} gives {self.n_rand} rays per scene for {S} scenes")
         self.schedule = Schedule.from_conf(cfg, self.dist.world_size, S)
         unseen = bool(cfg.model.unseen_frame_rendering)
-        self.frames_dynamic, self.frames_heldout = split_frames(T, int(cfg.model.training_frames) if unseen else None)
-        self.frames_static = np.arange(T)
+        every = int(cfg.model.held_out_every)
+        try:
+            self.frames_dynamic, self.frames_heldout = split_frames(
+                T, int(cfg.model.training_frames) if unseen else None, every)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        # held out every N-th frame: out of the static stage too (the unseen-frames mode pretrains on every frame)
+        self.frames_static = self.frames_dynamic if every > 1 else np.arange(T)
         self.static_pretrain = bool(train.pretrain) and (not unseen or bool(info.use_unseen_frame_pretrain))
         # loss configuration (spec §4)
         self.loss_weights = loss_weights(cfg)  # (unseen frames without pretraining: see LossFlags)
