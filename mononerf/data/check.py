@@ -1,4 +1,8 @@
-"""Check scenes and summarise them: ``python -m mononerf.data DIR [DIR ...]`` (what to run on a new dataset)."""
+"""Check scenes and summarise them: ``python -m mononerf.data DIR [DIR ...]`` (what to run on a new dataset).
+
+``--picture FILE`` also writes, for a few frames of each scene as the training loader reads them, a strip
+frame | disparity | forward flow | motion mask (red) — a look at what preprocessing made before training on it.
+"""
 
 from __future__ import annotations
 
@@ -46,11 +50,36 @@ def check_dynamic_sampling(scene: Scene, rays_per_scene: int) -> list[str]:
     return warnings
 
 
+def scene_strip(scene: Scene, frames: int = 4) -> np.ndarray:
+    """(rows·H, 4·W, 3) uint8: for ``frames`` frames spread over the clip, frame | disparity (inferno, 1st–99th
+    percentile of the clip) | forward flow (colour wheel; the last frame's backward) | frame with the motion mask in
+    red."""
+    import cv2
+
+    from mononerf.utils.flowviz import flow_to_rgb
+
+    picks = sorted({int(round(x)) for x in np.linspace(0, scene.num_frames - 1, min(frames, scene.num_frames))})
+    lo, hi = np.percentile(scene.disp, (1, 99))
+    rows = []
+    for t in picks:
+        rgb = (np.clip(scene.images[t], 0, 1) * 255).round().astype(np.uint8)
+        disp = np.clip((scene.disp[t] - lo) / max(hi - lo, 1e-12), 0, 1)
+        disp = cv2.applyColorMap((disp * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[..., ::-1]
+        flow = scene.flow_fwd[t] if t < scene.num_frames - 1 else scene.flow_bwd[t]
+        moving = scene.motion_masks[t] > 0.5
+        overlay = rgb.copy()
+        overlay[moving] = (0.45 * overlay[moving] + [140, 0, 0]).astype(np.uint8)
+        rows.append(np.concatenate([rgb, disp, flow_to_rgb(flow), overlay], 1))
+    return np.concatenate(rows, 0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mononerf.data", description=__doc__)
     parser.add_argument("scenes", nargs="+", help="scene folders in the original's format")
     parser.add_argument("--factor", type=int, default=2, help="read images_<factor>/ (default 2, as the original)")
     parser.add_argument("--rays", type=int, default=512, help="rays per scene per step to check against (default 512)")
+    parser.add_argument("--picture", default=None, help="write a strip per scene: frame | disparity | flow | motion "
+                                                        "mask (FILE, or FILE_<scene>.png for several scenes)")
     args = parser.parse_args(argv)
     failed = 0
     for d in args.scenes:
@@ -63,6 +92,17 @@ def main(argv: list[str] | None = None) -> int:
         print("OK   " + format_summary(scene_summary(scene)))
         for w in check_dynamic_sampling(scene, args.rays):
             print(f"     warning: {w}")
+        if args.picture:
+            import cv2
+
+            pic = Path(args.picture)
+            if len(args.scenes) > 1:
+                pic = pic.with_name(f"{pic.stem}_{scene.name}{pic.suffix or '.png'}")
+            if not cv2.imwrite(str(pic), scene_strip(scene)[..., ::-1]):
+                print(f"FAIL {d}: could not write the picture {pic}", file=sys.stderr)
+                failed += 1
+                continue
+            print(f"     picture: {pic}")
     if failed:
         print(f"{failed} of {len(args.scenes)} scene(s) failed the check", file=sys.stderr)
     return 1 if failed else 0

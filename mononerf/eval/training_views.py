@@ -6,8 +6,8 @@ only ground truth a real clip has) and compared with the frame:
 * PSNR / SSIM of the blended render, of the static branch alone and of the dynamic branch alone, averaged over the
   frames the run trained on and, separately, over its held-out frames (``model.held_out_every``, or the unseen-frames
   mode's ``model.training_frames``): an unseen frame is the honest score;
-* the mean blending weight (the dynamic branch's share) inside and outside the scene's motion masks (the
-  preprocessing's own masks: a selective blending is high inside, low outside);
+* the mean blending weight (the dynamic branch's share) over the pixels inside and outside the scene's motion masks
+  (the preprocessing's own masks: a selective blending is high inside, low outside);
 * a picture per frame, ground truth | blended | static only | dynamic only | blending (white = dynamic), and one
   strip of them (``views.png``), beside ``scores.json``.
 
@@ -84,7 +84,8 @@ def score_frames(pipeline, frames: list[int], out: Path, downscale: int = 1, pro
             blend = maps["dynamicness_map"][b].numpy()
             rec = {"frame": k, "held_out": k in held,
                    "blend_in": float(blend[dynamic].mean()) if dynamic.any() else None,
-                   "blend_out": float(blend[~dynamic].mean()) if (~dynamic).any() else None}
+                   "blend_out": float(blend[~dynamic].mean()) if (~dynamic).any() else None,
+                   "pixels_in": int(dynamic.sum()), "pixels_out": int((~dynamic).sum())}
             pics = [_label(gt, f"frame {k}" + (" (held out)" if k in held else ""))]
             for branch, key in BRANCHES.items():
                 img = to_uint8(maps[key][b])
@@ -105,12 +106,19 @@ def score_frames(pipeline, frames: list[int], out: Path, downscale: int = 1, pro
 
 
 def _mean(records: list[dict]) -> dict | None:
+    """Scores of a split: PSNR / SSIM averaged over its frames; the blending inside (outside) the motion masks
+    averaged over all those pixels of its frames (a frame whose mask holds 3 pixels weighs 3 pixels)."""
     if not records:
         return None
-    keys = [k for k in records[0] if k not in ("frame", "held_out")]
-    return {"frames": [r["frame"] for r in records],
-            **{k: float(np.mean([r[k] for r in records if r[k] is not None])) if any(r[k] is not None for r in records)
-               else None for k in keys}}
+    out = {"frames": [r["frame"] for r in records]}
+    for key in records[0]:
+        if key.startswith(("psnr_", "ssim_")):
+            out[key] = float(np.mean([r[key] for r in records]))
+    for side in ("in", "out"):
+        pixels = sum(r[f"pixels_{side}"] for r in records)
+        out[f"blend_{side}"] = (sum(r[f"blend_{side}"] * r[f"pixels_{side}"] for r in records if r[f"pixels_{side}"])
+                                / pixels) if pixels else None
+    return out
 
 
 def format_scores(scores: dict) -> str:

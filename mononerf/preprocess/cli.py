@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--device", default=None, help="torch device for depth/flow (default: cuda if available)")
         p.add_argument("--max-frames", type=int, default=100, help="keep every ceil(n/N)-th frame (default 100)")
         p.add_argument("--camera-model", default="auto",
-                       help="COLMAP camera: auto (SIMPLE_RADIAL, then SIMPLE_PINHOLE), SIMPLE_RADIAL, SIMPLE_PINHOLE")
+                       help="COLMAP camera: auto (the mapping recipes with SIMPLE_RADIAL, then SIMPLE_PINHOLE), or "
+                            "SIMPLE_RADIAL / SIMPLE_PINHOLE (every recipe with that camera)")
         p.add_argument("--no-motion-check", action="store_true",
                        help="map even when the clip looks like a cut, a static camera or a camera that only turns")
         p.add_argument("--flow", default="auto", choices=("auto", "raft", "classical"),
