@@ -243,3 +243,37 @@ def test_the_walker_conf_loads(monkeypatch):
     cfg = parse_config_file("mononerf_conf/exp/real_video/walker.conf")
     assert cfg.model.held_out_every == 4 and cfg.model.encoder.pretrained is False
     assert [str(p) for p in cfg.info.dataset_file_lists] == ["data/walker"] and cfg.train.mask_loss_lambda == 0.5
+
+
+def test_the_best_trial_is_written_and_its_missing_frames_named(tmp_path, monkeypatch):
+    """10 frames: the original's settings register 9 (the best), every later trial 3; the 9-frame model is the one
+    written to sparse/0 and to poses_bounds.npy, with the missing frame named."""
+    from mononerf.preprocess import camera_motion, poses
+
+    names = [f"{k:03d}.jpg" for k in range(10)]
+    frame = np.zeros((32, 48, 3), np.uint8)
+    _colmap_scene(tmp_path, [frame] * 10)
+    written = []
+
+    class Rec:
+        def __init__(self, keep):
+            self.images = {k: type("Im", (), {"name": n, "has_pose": True})() for k, n in enumerate(keep)}
+
+        def write(self, path):
+            written.append((len(self.images), Path(path)))
+
+        def compute_mean_reprojection_error(self):
+            return 0.5
+
+    monkeypatch.setattr(poses, "extract_and_match", lambda scene_dir, model, **kw: None)
+    monkeypatch.setattr(camera_motion, "check_camera_motion", lambda db, size: None)
+    monkeypatch.setattr(poses, "map_cameras", lambda scene_dir, seed, recipe: Rec(
+        names[:4] + names[5:] if recipe.refine_focal else names[:3]))
+    monkeypatch.setattr(poses, "refine_focal", lambda rec: pytest.fail("the 9-frame model kept its own focal"))
+    monkeypatch.setattr(poses, "reconstruction_to_poses_bounds", lambda rec, n, fill_missing: np.full((10, 17), 7.0))
+    said = []
+    res = poses.estimate_poses(tmp_path, log=said.append)
+    assert (res.registered, res.total, res.filled) == (9, 10, ["004.jpg"])
+    assert written == [(9, tmp_path / "sparse" / "0")] and (tmp_path / "sparse" / "0").is_dir()
+    assert np.load(tmp_path / "poses_bounds.npy")[0, 14] == 7.0
+    assert any("interpolated from their neighbours: 004.jpg" in line for line in said)

@@ -289,7 +289,8 @@ def refine_focal(rec):
 def _write(scene_dir: Path, rec, names: list[str], recipe: Recipe, missing: list[str]) -> ColmapResult:
     if not recipe.refine_focal:
         rec = refine_focal(rec)
-        rec.write(str(scene_dir / "sparse" / "0"))
+    (scene_dir / "sparse" / "0").mkdir(parents=True, exist_ok=True)
+    rec.write(str(scene_dir / "sparse" / "0"))  # the model used (a later, worse trial may have written its own)
     arr = reconstruction_to_poses_bounds(rec, names, fill_missing=True)
     np.save(scene_dir / "poses_bounds.npy", arr)
     return ColmapResult(len(names) - len(missing), len(names), recipe.camera_model, float(arr[0, 14]),
