@@ -221,6 +221,7 @@ def test_held_out_frames_are_never_trained_and_are_scored_apart(tmp_path, capsys
     assert views_main([str(trainer.run_dir), "--frames", "all", "--n-samples", "4", "--out", str(out)]) == 0
     scores = json.loads((out / "scores.json").read_text())
     assert scores["held_out"] == [1, 3] and scores["size"] == [24, 16]  # the training size (images_2)
+    assert scores["step"] == 14 and scores["n_samples"] == 4 and "own camera" in scores["protocol"]
     split = scores["scenes"]["syn_a"]
     assert split["trained"]["frames"] == [0, 2, 4] and split["held_out"]["frames"] == [1, 3]
     for s in split.values():

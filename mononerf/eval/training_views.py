@@ -50,9 +50,15 @@ def _label(img: np.ndarray, text: str) -> np.ndarray:
     return out
 
 
-def score_frames(pipeline, frames: list[int], out: Path, downscale: int = 1, progress: bool = True) -> dict:
+PROTOCOL = ("training views: each frame rendered from its own camera at its own time and compared with the frame "
+            "(PSNR as cv2.PSNR, SSIM 7x7; blending averaged over the pixels inside / outside the scene's motion masks)")
+
+
+def score_frames(pipeline, frames: list[int], out: Path, downscale: int = 1, progress: bool = True,
+                 step: int | None = None) -> dict:
     """Render ``frames`` of every scene of ``pipeline`` from their own cameras; write the pictures and
-    ``scores.json`` under ``out`` and return the scores (see the module docstring)."""
+    ``scores.json`` (with the protocol, the render size, samples per ray and the checkpoint's ``step``) under
+    ``out`` and return the scores (see the module docstring)."""
     import torch
 
     from mononerf.eval.metrics import psnr, ssim
@@ -96,7 +102,8 @@ def score_frames(pipeline, frames: list[int], out: Path, downscale: int = 1, pro
             cv2.imwrite(str(out / f"{name}_{k:03d}.png"), row[..., ::-1])
             rows[name].append(row)
             per_frame[name].append(rec)
-    scores = {"frames": per_frame, "held_out": sorted(held), "size": [W, H], "scenes": {}}
+    scores = {"protocol": PROTOCOL, "step": step, "size": [W, H], "n_samples": pipeline.renderer.settings.n_samples,
+              "frames": per_frame, "held_out": sorted(held), "scenes": {}}
     for name in d.names:
         cv2.imwrite(str(out / f"{name}_views.png"), np.concatenate(rows[name], 0)[..., ::-1])
         scores["scenes"][name] = {split: _mean([r for r in per_frame[name] if r["held_out"] == (split == "held_out")])
@@ -122,7 +129,8 @@ def _mean(records: list[dict]) -> dict | None:
 
 
 def format_scores(scores: dict) -> str:
-    lines = []
+    lines = [f"training views (each frame from its own camera and time) at step {scores['step']}, "
+             f"{scores['size'][0]}x{scores['size'][1]}, {scores['n_samples']} samples per ray:"]
     for name, splits in scores["scenes"].items():
         for split, s in splits.items():
             if s is None:
@@ -163,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             if bad := [k for k in frames if not 0 <= k < T]:
                 raise MonoNeRFError(f"--frames: {bad} are not frames of this run (0..{T - 1})")
         out = Path(args.out) if args.out else pipeline.run_dir / "training_views" / f"step_{step:06d}"
-        scores = score_frames(pipeline, frames, out, downscale=args.downscale, progress=sys.stderr.isatty())
+        scores = score_frames(pipeline, frames, out, downscale=args.downscale, progress=sys.stderr.isatty(),
+                              step=step)
     except MonoNeRFError as err:
         return report(err)
     print(format_scores(scores))

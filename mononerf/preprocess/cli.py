@@ -59,14 +59,15 @@ def run_step(step: str, args: argparse.Namespace, show_progress: bool) -> str:
         return (f"COLMAP registered {res.registered}/{res.total} frames ({res.recipe}; {res.camera_model} camera, "
                 f"focal {res.focal:.1f} px, mean reprojection error {res.reprojection_error:.2f} px{filled})")
     if step == "depth":
-        from mononerf.preprocess.midas import depth_method, run_depth
+        from mononerf.preprocess.midas import midas_weights_for, run_depth
 
-        if depth_method(args.depth, args.weights_dir) == "flow":
+        weights = midas_weights_for(args.depth, args.weights_dir)
+        if weights is None:
             from mononerf.preprocess.flow_depth import run_flow_depth
 
             n = run_flow_depth(out, show_progress=show_progress, source=source)
             return f"{n} disparity maps from {source}/ (triangulated from the classical flow and the poses)"
-        n = run_depth(out, weights_dir=args.weights_dir, device=device, show_progress=show_progress, source=source)
+        n = run_depth(out, weights=weights, device=device, show_progress=show_progress, source=source)
         return f"{n} disparity maps from {source}/ (MiDaS)"
     if step == "flow":
         from mononerf.preprocess.flow import run_flow

@@ -120,22 +120,23 @@ def find_midas_weights(weights_dir: str | os.PathLike | None = None) -> Path:
     return find_any_weight([MIDAS_FILE], weight_dirs(weights_dir), what="depth (MiDaS v2.1)", urls=MIDAS_URLS)
 
 
-def depth_method(method: str = "auto", weights_dir: str | os.PathLike | None = None, log=print) -> str:
-    """"midas" or "flow" for ``--depth method``: ``auto`` is MiDaS when its file is found, otherwise the depth
-    triangulated from the flow (:mod:`flow_depth`), with a notice; ``midas`` insists (the missing file's message)."""
+def midas_weights_for(method: str = "auto", weights_dir: str | os.PathLike | None = None,
+                      log=print) -> Path | None:
+    """The MiDaS file to use for ``--depth method``, or None for the depth triangulated from the flow
+    (:mod:`flow_depth`): ``flow`` is None, ``auto`` the file when found, otherwise None with a notice; ``midas``
+    insists (the missing file's message)."""
     from mononerf.errors import MissingWeightsError
 
     if method == "flow":
-        return "flow"
+        return None
     try:
-        find_midas_weights(weights_dir)
+        return find_midas_weights(weights_dir)
     except MissingWeightsError as err:
         if method == "midas":
             raise
         log(f"notice: {err} Using the depth triangulated from the flow and the poses instead (--depth midas to "
             "insist on MiDaS).")
-        return "flow"
-    return "midas"
+        return None
 
 
 def _multiple_of_32(x: float, max_val: int) -> int:

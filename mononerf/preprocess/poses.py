@@ -137,7 +137,7 @@ def map_cameras(scene_dir: Path, seed: int = 0, num_threads: int = -1, recipe: R
     return best
 
 
-def _camera_row(rec, im, hwf: np.ndarray) -> np.ndarray | None:
+def _camera_row(rec, im, hwf: np.ndarray) -> np.ndarray:
     """One (17,) row of a registered image, with NaN bounds when it sees no 3D point."""
     pose = im.cam_from_world() if callable(im.cam_from_world) else im.cam_from_world
     rot, trans = np.asarray(pose.rotation.matrix(), np.float64), np.asarray(pose.translation, np.float64)
