@@ -162,6 +162,10 @@ FLAG_KEYS: tuple[Key, ...] = (
        "--visual_path"),
     _k("run.eval_only", "bool", False, "evaluate the run's newest checkpoint (multi-view dump + scores), no "
        "training", TRAIN_CLI, "--eval_only", note="the original only skipped writing args.txt"),
+    _k("run.protocol", "str", "mononerf", "the novel-view protocol of --eval_only: mononerf = every camera at every "
+       "time (the released evaluation.py), dynamicnerf = camera 0 at every time (DynamicNeRF's, the literature's "
+       "tables; docs/evaluation.md)", TRAIN_CLI, "--protocol", choices=("mononerf", "dynamicnerf"),
+       note="new flag"),
     _k("run.feature_cache", "str?", "{basedir}/feature_cache", "folder of cached encoder features, keyed by the "
        "frames, the encoder weights and the encoding quirks (null = no cache)", PIPELINE,
        note="new key: a restart or an evaluation does not re-encode"),

@@ -492,3 +492,11 @@ def test_eval_only_evaluates_the_newest_checkpoint_without_training(trained, sce
     result = json.loads((tmp_path / RUN_NAME / "multiview" / "step_000002" / "results.json").read_text())
     assert set(result["scenes"]) == {"syn_a", "syn_b"} and result["mean"]["psnr"] > 0
     assert "[eval_only]" in capsys.readouterr().out
+    # the literature's protocol: camera 0 at every time, its own results file
+    shutil.rmtree(tmp_path / RUN_NAME / "multiview")
+    assert main(argv + ["--protocol", "dynamicnerf"]) == 0
+    step = tmp_path / RUN_NAME / "multiview" / "step_000002"
+    dyn = json.loads((step / "results_dynamicnerf.json").read_text())
+    assert dyn["protocol"]["name"] == "dynamicnerf" and not (step / "results.json").exists()
+    assert {r["pose"] for r in dyn["scenes"]["syn_a"]["frames"]} == {1} and len(dyn["scenes"]["syn_a"]["frames"]) == 5
+    assert sorted(p.name for p in (step / f"{1:08d}" / "imgs").iterdir()) == ["000_00.png", "000_01.png"]

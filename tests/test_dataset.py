@@ -118,11 +118,19 @@ def test_too_few_static_pixels_is_a_clear_error(two_scenes):
         two_scenes.sample_rays(np.random.RandomState(0), 10 * 14, np.arange(5), stage="static")
 
 
-def test_scenes_must_match(tmp_path):
+def test_a_stacked_batch_needs_matching_scenes_and_loading_groups_them(tmp_path):
+    from mononerf.data.dataset import SceneGroups, load_scenes, read_scenes
+
     write_scene(tmp_path / "A", frames=3, height=10, width=14)
     write_scene(tmp_path / "B", frames=3, height=8, width=14)
+    write_scene(tmp_path / "C", frames=3, height=10, width=14)
     with pytest.raises(SceneFormatError, match="must match"):
         MultiSceneDataset.from_dirs([tmp_path / "A", tmp_path / "B"])
+    groups = load_scenes(read_scenes([tmp_path / "A", tmp_path / "B", tmp_path / "C"]))
+    assert isinstance(groups, SceneGroups) and groups.indices == [[0, 2], [1]]
+    assert [g.height for g in groups.groups] == [10, 8] and groups.names == ["A", "B", "C"]
+    assert (groups.group, groups.local) == ([0, 1, 0], [0, 0, 1])
+    assert isinstance(load_scenes(read_scenes([tmp_path / "A", tmp_path / "C"])), MultiSceneDataset)
 
 
 def test_resolve_scene_dirs(tmp_path):

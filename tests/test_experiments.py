@@ -47,6 +47,13 @@ def test_experiment_driver_on_a_tiny_case(data, tmp_path, capsys):
     (again,) = evaluate_run(saved["multiscene"]["step_dir"], data, use_lpips=False, write=False, verbose=False)
     assert rows[0]["psnr"] == pytest.approx(again["scenes"]["syn_a"]["psnr"])
     assert f"| syn_a | 8 + 3 | {rows[0]['psnr']:.2f} |" in text
+    # ... and under DynamicNeRF's protocol: camera 0 at every one of the 5 times, its own table
+    dn = saved["multiscene"]["dynamicnerf"]
+    (again_dn,) = evaluate_run(dn["step_dir"], data, use_lpips=False, write=False, verbose=False,
+                               protocol="dynamicnerf")
+    assert [(r["time"], r["pose"]) for r in again_dn["scenes"]["syn_b"]["frames"]] == [(t, 1) for t in range(1, 6)]
+    assert dn["rows"][1]["psnr"] == pytest.approx(again_dn["scenes"]["syn_b"]["psnr"])
+    assert "Protocol `dynamicnerf`" in text and f"| syn_b | 8 + 3 | {dn['rows'][1]['psnr']:.2f} |" in text
     # (b) the quick grid of 2 times: frame 0 seen, frame 4 held out (3 training frames)
     seen, held = saved["frames"]["rows"]
     assert seen["label"] == "seen (frames 0)" and held["label"] == "held out (frames 4)"

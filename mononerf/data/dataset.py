@@ -46,6 +46,15 @@ def resolve_scene_dirs(file_lists: Sequence[str] | None, datadir: str | None = N
 SCENE_FORMATS: dict[str, Callable[..., Scene]] = {"llff": load_scene}
 
 
+def read_scenes(scene_dirs: Sequence[str | Path], scene_format: str = "llff", **load_kwargs) -> list[Scene]:
+    """Each folder read with the ``scene_format`` loader of :data:`SCENE_FORMATS` (``load_kwargs`` go to it)."""
+    if scene_format not in SCENE_FORMATS:
+        raise SceneFormatError(f"unknown scene format {scene_format!r} (train.dataset_type); the formats are "
+                               f"{', '.join(SCENE_FORMATS)} (mononerf.data.dataset.SCENE_FORMATS)")
+    loader = SCENE_FORMATS[scene_format]
+    return [loader(d, **load_kwargs) for d in scene_dirs]
+
+
 def scene_index(names: Sequence[str], text: str) -> int:
     """A scene of a run by folder name or batch index; one line naming the scenes when it is neither."""
     if text in names:
@@ -106,7 +115,8 @@ class MultiSceneDataset:
 
     Tensors (S scenes, T frames): ``images`` (S,T,H,W,3), ``disp`` (S,T,H,W), ``static_masks`` (S,T,H,W),
     ``grids`` (S,T,H,W,8), ``poses`` (S,T,3,5), ``bds`` (S,T,2), ``render_poses`` (S,V,3,5).
-    All scenes must share T, H and W (they are encoded as one batch).
+    All scenes must share T, H and W (they are encoded as one batch); scenes that differ are
+    :class:`SceneGroups`, one of these per size and length (:func:`group_scenes`).
     """
 
     def __init__(self, scenes: Sequence[Scene], device: torch.device | str = "cpu", pixel_offset: float = 0.0):
@@ -146,11 +156,7 @@ class MultiSceneDataset:
     def from_dirs(cls, scene_dirs: Sequence[str | Path], device: torch.device | str = "cpu",
                   pixel_offset: float = 0.0, scene_format: str = "llff", **load_kwargs):
         """Load each folder with the ``scene_format`` loader of :data:`SCENE_FORMATS` (``load_kwargs`` go to it)."""
-        if scene_format not in SCENE_FORMATS:
-            raise SceneFormatError(f"unknown scene format {scene_format!r} (train.dataset_type); the formats are "
-                                   f"{', '.join(SCENE_FORMATS)} (mononerf.data.dataset.SCENE_FORMATS)")
-        loader = SCENE_FORMATS[scene_format]
-        return cls([loader(d, **load_kwargs) for d in scene_dirs], device=device, pixel_offset=pixel_offset)
+        return cls(read_scenes(scene_dirs, scene_format, **load_kwargs), device=device, pixel_offset=pixel_offset)
 
     def scene_index(self, text: str) -> int:
         """A scene of this dataset by folder name or batch index (:func:`scene_index`)."""
@@ -252,3 +258,63 @@ class MultiSceneDataset:
     def focal_per_scene(self) -> torch.Tensor:
         """(S,) focal length of each scene's training images."""
         return self.focals
+
+
+def group_scenes(scenes: Sequence[Scene]) -> list[list[int]]:
+    """Indices of the scenes that share (frames, height, width), groups in order of their first scene."""
+    groups: dict[tuple[int, int, int], list[int]] = {}
+    for i, s in enumerate(scenes):
+        groups.setdefault((s.num_frames, s.height, s.width), []).append(i)
+    return list(groups.values())
+
+
+class SceneGroups:
+    """Scenes of different sizes or lengths trained together: one :class:`MultiSceneDataset` per (T, H, W).
+
+    Each scene keeps its own size, focal, frame count, time normalisation (``t = i/T*2 - 1``), bounds and rays.
+    Scene b of the run (the listed order) is scene ``local[b]`` of group ``group[b]``. The stacked tensors exist
+    per group only: reading one here (e.g. ``images``) raises MonoNeRFError naming the groups.
+    """
+
+    def __init__(self, scenes: Sequence[Scene], device: torch.device | str = "cpu", pixel_offset: float = 0.0,
+                 groups: Sequence[MultiSceneDataset] | None = None, indices: Sequence[Sequence[int]] | None = None):
+        self.scenes = list(scenes)
+        self.names = [s.name for s in scenes]
+        self.device = torch.device(device)
+        self.pixel_offset = float(pixel_offset)
+        # groups and indices given: already stacked (a selection of a run's scenes, Pipeline.select)
+        self.indices = [list(i) for i in indices] if indices is not None else group_scenes(scenes)
+        self.groups = list(groups) if groups is not None else [
+            MultiSceneDataset([scenes[i] for i in idx], device, pixel_offset) for idx in self.indices]
+        self.group = [0] * len(scenes)
+        self.local = [0] * len(scenes)
+        for g, idx in enumerate(self.indices):
+            for j, i in enumerate(idx):
+                self.group[i], self.local[i] = g, j
+
+    @property
+    def num_scenes(self) -> int:
+        return len(self.scenes)
+
+    def scene_index(self, text: str) -> int:
+        """A scene of the run by folder name or batch index (:func:`scene_index`)."""
+        return scene_index(self.names, text)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        sizes = "; ".join(f"{', '.join(self.names[i] for i in idx)}: {self.scenes[idx[0]].num_frames} frames of "
+                          f"{self.scenes[idx[0]].width}x{self.scenes[idx[0]].height}" for idx in self.indices)
+        raise MonoNeRFError(f"'{name}' is per group of scenes of one size and length here ({sizes}); "
+                            "use the pipeline's groups (Pipeline.groups / Pipeline.for_scene)")
+
+
+def load_scenes(scenes: Sequence[Scene], device: torch.device | str = "cpu",
+                pixel_offset: float = 0.0) -> "MultiSceneDataset | SceneGroups":
+    """One :class:`MultiSceneDataset` when every scene shares T, H and W (the original's stacked batch), else
+    :class:`SceneGroups`."""
+    if not scenes:
+        raise SceneFormatError("no scenes to train on")
+    if len(group_scenes(scenes)) == 1:
+        return MultiSceneDataset(scenes, device, pixel_offset)
+    return SceneGroups(scenes, device, pixel_offset)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -56,6 +56,23 @@ class EditSpec:
         return f"retime_{a}_" + (f"freeze{self.freeze:g}" if self.freeze is not None else f"speed{self.speed:g}")
 
 
+def in_group(pipeline, spec: EditSpec) -> tuple[object, EditSpec]:
+    """The pipeline of the group of scenes of one size and length that holds the edit's scenes, and the spec in its
+    numbering (a run whose scenes all match: unchanged). Parts of scenes of different sizes or lengths are refused."""
+    if len(getattr(pipeline, "groups", [pipeline])) == 1:
+        return pipeline, spec
+    pipeline = getattr(pipeline, "pipeline", pipeline)  # a Trainer's
+    part, a = pipeline.for_scene(spec.static_scene)
+    b = None
+    if spec.dynamic_scene is not None:
+        part_d, b = pipeline.for_scene(spec.dynamic_scene)
+        if part_d is not part:
+            names = pipeline.data.names
+            raise MonoNeRFError(f"{names[spec.static_scene]} and {names[spec.dynamic_scene]} differ in size or "
+                                "length: an edit combines the parts of two scenes of one size and length")
+    return part, replace(spec, static_scene=a, dynamic_scene=b)
+
+
 def edit_frames(pipeline, spec: EditSpec, downscale: int = 1, progress: bool = False) -> list[dict]:
     """Render an edit: per output frame the maps of :func:`~mononerf.edit.fields.render_edit` for one scene
     ((H, W) / (H, W, 3) tensors on the CPU: ``rgb_map_full`` is the edited image)."""
@@ -63,6 +80,7 @@ def edit_frames(pipeline, spec: EditSpec, downscale: int = 1, progress: bool = F
     from mononerf.edit.paths import camera_path, playback_ticks
     from mononerf.eval.renders import render_size
 
+    pipeline, spec = in_group(pipeline, spec)
     d = pipeline.data
     n = d.num_frames
     if spec.kind != "remove-dynamic" and not pipeline.renderer.settings.dynerf_blending:
@@ -115,6 +133,7 @@ def dynamic_blend_peak(pipeline, spec: EditSpec, frames: list[dict], downscale: 
         return max(float(f["dynamicness_map"].max()) for f in frames)
     from mononerf.eval.renders import render_size
 
+    pipeline, spec = in_group(pipeline, spec)
     d = pipeline.data
     n, a = d.num_frames, spec.static_scene
     small = max(1, min(4 * downscale, d.height // 8, d.width // 8))

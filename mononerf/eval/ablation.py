@@ -91,7 +91,7 @@ def run_variant(conf: str, name: str, overrides: dict, base: Path, pretrained: P
     seconds = time.perf_counter() - t0
     folder = trainer.run_dir / "multiview_ablation" / f"step_{steps - 1:06d}"
     with torch.inference_mode():
-        renders.testset_all(trainer, steps - 1, grid=grid, downscale=downscale, folder=folder)
+        renders.testset_all(trainer.pipeline, steps - 1, grid=grid, downscale=downscale, folder=folder)
     (result,) = evaluate_run(folder, data, use_lpips=False, verbose=False)
     return {"name": name, "overrides": overrides, "train_seconds": seconds, "steps": logs,
             "scores": result["scores"], "scenes": {n: {k: s[k] for k in result["scores"]}

@@ -1,7 +1,9 @@
-"""The MonoNeRF novel-view evaluation (spec §6.1) over the multi-view dumps written by ``renders.testset_all``.
+"""The novel-view evaluation (docs/evaluation.md) over the multi-view dumps written by ``renders.testset_all``, under a named
+protocol (:mod:`mononerf.eval.protocols`: ``mononerf``, the released one, or ``dynamicnerf``, the literature's).
 
-For each step dir and each scene: every time t of the dump (1..T) × every camera p rendered at its first time (1..T
-for the original's full grid; fewer for a ``--grid K`` dump), GT ``{scene}/multiview_GT/{t:08d}/cam{p:02d}.jpg``
+For each step dir and each scene: every time t of the dump that holds the scene's renders (1..T) × every camera p
+rendered at its first time (1..T for the original's full grid; fewer for a ``--grid K`` dump; camera 1 alone under
+the ``dynamicnerf`` protocol), GT ``{scene}/multiview_GT/{t:08d}/cam{p:02d}.jpg``
 (cv2, BGR) resized with ``cv2.resize`` (bilinear) to the prediction size (= the original's (w//2, h//2)), prediction
 ``{step_dir}/{t:08d}/imgs/{p-1:03d}_{b:02d}.png``. Scenes are matched to batch index b by ``scenes.json`` (fix of
 spec §8.23); without it the original's fixed order is used with a warning. Dynamic-region scores need per-view masks
@@ -10,8 +12,9 @@ spec §8.23); without it the original's fixed order is used with a warning. Dyna
 What each branch does (dumps of this project hold ``imgs_static/``, ``imgs_dynamic/`` and ``blend/`` beside
 ``imgs/``, see :mod:`mononerf.eval.renders`), scored over the moving region: ``dpsnr_s`` / ``dpsnr_d`` (PSNR of the
 static-only / dynamic-only render) and ``blend_in`` / ``blend_out`` (mean blending weight inside / outside it).
-Per scene (and averaged over scenes under ``scores``) ``results.json`` holds :data:`SCORE_KEYS`; a score that a dump
-or a scene cannot give (no masks, an original dump without the branch renders) is None.
+Per scene (and averaged over scenes under ``scores``) the results file (``results.json``, or
+``results_dynamicnerf.json`` under that protocol; with the protocol and the dump's render settings) holds
+:data:`SCORE_KEYS`; a score that a dump or a scene cannot give (no masks, an original dump without the branch renders) is None.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 
 from mononerf.errors import MissingWeightsError, MonoNeRFError, SceneFormatError
 from mononerf.eval.metrics import LPIPSMetric, masked_psnr, masked_ssim, psnr, ssim
+from mononerf.eval.protocols import Protocol, check_dump, get_protocol, read_dump_info
 
 ORIGINAL_SCENE_ORDER = ("Balloon2", "Balloon1")  # the original's hard-coded `sequences` (spec §6.1)
 MASK_DIRS = ("multiview_masks", "mv_masks")
@@ -124,13 +128,26 @@ def _scores(frames: list[dict]) -> dict:
     return out
 
 
+def _renders_of(imgs_dir: Path, b: int):
+    """The files ``{p-1:03d}_{b:02d}.png`` of scene ``b`` in one time's ``imgs/``."""
+    return imgs_dir.glob(f"[0-9][0-9][0-9]_{b:02d}.png")
+
+
 def _cameras(imgs_dir: Path, b: int) -> list[int]:
     """1-based cameras rendered for scene ``b`` in one time's ``imgs/`` (files ``{p-1:03d}_{b:02d}.png``): every
-    camera for the original's full grid, the picked ones for a ``--grid K`` dump."""
-    cams = sorted(int(f.name[:3]) + 1 for f in imgs_dir.glob(f"[0-9][0-9][0-9]_{b:02d}.png"))
+    camera for the original's full grid, the picked ones for a ``--grid K`` dump, camera 1 for a dynamicnerf dump."""
+    cams = sorted(int(f.name[:3]) + 1 for f in _renders_of(imgs_dir, b))
     if not cams:
         raise SceneFormatError(f"no renders of scene {b:02d} ({{camera:03d}}_{b:02d}.png) in {imgs_dir}")
     return cams
+
+
+def _scene_times(step_dir: Path, times: list[int], b: int) -> list[int]:
+    """The times of the dump that hold renders of scene ``b`` (scenes of different lengths share one dump)."""
+    held = [t for t in times if any(_renders_of(step_dir / f"{t:08d}" / "imgs", b))]
+    if not held:
+        raise SceneFormatError(f"no renders of scene {b:02d} ({{camera:03d}}_{b:02d}.png) in {step_dir}/*/imgs")
+    return held
 
 
 def _mean(values: list) -> float | None:
@@ -138,25 +155,32 @@ def _mean(values: list) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
-def evaluate_step(step_dir: Path, data, lpips_metric: LPIPSMetric | None) -> dict:
-    """Per-frame, per-scene and overall metrics of one step dir (spec §6.1); see ``evaluate_run``."""
+def evaluate_step(step_dir: Path, data, lpips_metric: LPIPSMetric | None,
+                  protocol: str | Protocol = "mononerf") -> dict:
+    """Per-frame, per-scene and overall metrics of one step dir under ``protocol``; see ``evaluate_run``."""
+    proto = get_protocol(protocol)
+    info = read_dump_info(step_dir)
+    check_dump(proto, step_dir, info)
     index = scene_batch_index(step_dir)
     dirs = _scene_dirs(data, list(index))
     times = sorted(int(p.name) for p in step_dir.iterdir() if p.name.isdigit() and (p / "imgs").is_dir())
     scenes = {}
-    grid = [len(times), 0]
+    grid = [0, 0]  # the most times and cameras a scene has
     size = None  # (W, H) of the renders
     for name, b in index.items():
         frames = []
         resized = False
-        poses = _cameras(step_dir / f"{times[0]:08d}" / "imgs", b) if times else []
-        grid[1] = max(grid[1], len(poses))
-        for t in times:
+        scene_times = _scene_times(step_dir, times, b) if times else []
+        first = step_dir / f"{scene_times[0]:08d}" / "imgs" if scene_times else step_dir
+        poses = proto.cameras(_cameras(first, b), first) if scene_times else []
+        grid[0], grid[1] = max(grid[0], len(scene_times)), max(grid[1], len(poses))
+        for t in scene_times:
             for p in poses:
                 pred = _read(step_dir / f"{t:08d}" / "imgs" / f"{p - 1:03d}_{b:02d}.png")
                 gt_full = _read(dirs[name] / "multiview_GT" / f"{t:08d}" / f"cam{p:02d}.jpg")
                 h, w = gt_full.shape[:2]
-                if pred.shape[:2] != (h // 2, w // 2) and not resized:  # once per scene
+                # the mononerf protocol renders at half the GT; the dynamicnerf one at the render size, whatever it is
+                if proto.every_camera and pred.shape[:2] != (h // 2, w // 2) and not resized:  # once per scene
                     warnings.warn(f"{name}: prediction {pred.shape[:2]} is not half the GT {(h, w)}; resizing to it")
                     resized = True
                 gt = cv2.resize(gt_full, (pred.shape[1], pred.shape[0]))
@@ -177,7 +201,8 @@ def evaluate_step(step_dir: Path, data, lpips_metric: LPIPSMetric | None) -> dic
     scores = {k: _mean([s[k] for s in scenes.values()]) for k in SCORE_KEYS}
     dyn_scenes = [s["dynamic_mean"] for s in scenes.values() if s["dynamic_mean"]]
     overall_dyn = {k: _mean([d[k] for d in dyn_scenes]) for k in METRICS} if dyn_scenes else None
-    return {"step_dir": str(step_dir), "grid": grid, "size": size, "scenes": scenes, "scores": scores, "mean": overall,
+    return {"step_dir": str(step_dir), "protocol": proto.describe(), "render": info.get("render"),
+            "grid": grid, "size": size, "scenes": scenes, "scores": scores, "mean": overall,
             "dynamic_mean": overall_dyn,
             "notes": [] if overall_dyn else ["no multi-view motion masks found: dynamic-region scores not computed"]}
 
@@ -198,8 +223,12 @@ def format_table(result: dict) -> str:
     blending weight inside / outside it (n/a where the dump or the scene cannot give a score)."""
     grid = result.get("grid")
     size = result.get("size")
-    head = f"{result['step_dir']}" + (f" ({grid[0]} times x {grid[1]} cameras" if grid else "") + (
-        f", {size[0]}x{size[1]} renders" if grid and size else "") + (")" if grid else "")
+    name = (result.get("protocol") or {}).get("name")
+    head = f"{result['step_dir']}" + (f" [protocol {name}]" if name else "") + (
+        f" ({grid[0]} times x {grid[1]} cameras" if grid else "") + (
+        f", {size[0]}x{size[1]} renders" if grid and size else "") + (
+        f", {result['render']['n_samples']} samples per ray" if grid and (result.get("render") or {}).get("n_samples")
+        else "") + (")" if grid else "")
     lines = [head, f"{'scene':<20} " + " ".join(f"{h:>9}" for h, _, _ in _COLUMNS)]
     scores = result.get("scores") or {k: result["mean"].get(k) for k in METRICS}
     rows = [(name, s) for name, s in result["scenes"].items()] + [("mean", scores)]
@@ -210,7 +239,7 @@ def format_table(result: dict) -> str:
 
 def evaluate_run(step_dir: str | os.PathLike, data_root_or_scene_dirs="data", *, use_lpips: bool = True,
                  weights_dir: str | os.PathLike = "checkpoints", bgr_quirk: bool = True, evaldir: str = "multiview",
-                 write: bool = True, verbose: bool = True) -> list[dict]:
+                 write: bool = True, verbose: bool = True, protocol: str | Protocol = "mononerf") -> list[dict]:
     """Evaluate every step dir found at ``step_dir`` (a step dir, or a run dir holding ``evaldir/step*``).
 
     Args:
@@ -219,12 +248,16 @@ def evaluate_run(step_dir: str | os.PathLike, data_root_or_scene_dirs="data", *,
             mapping name → dir.
         use_lpips: compute LPIPS; a missing AlexNet file gives a warning and LPIPS None (never 0).
         weights_dir, bgr_quirk: see ``LPIPSMetric``.
-        write: write ``{step}/results.json``. verbose: print the table.
+        write: write the protocol's results file in the step dir (``results.json`` for ``mononerf``,
+            ``results_dynamicnerf.json``). verbose: print the table.
+        protocol: ``mononerf`` (every camera at every time) or ``dynamicnerf`` (camera 0 at every time);
+            :mod:`mononerf.eval.protocols`.
     Returns:
         one dict per step dir: ``scenes[name] = {batch_index, mean, dynamic_mean, frames}``, ``mean`` over scenes.
     Raises:
         MonoNeRFError: no step dirs; SceneFormatError: a missing GT/prediction file or scene folder.
     """
+    proto = get_protocol(protocol)
     steps = find_step_dirs(step_dir, evaldir)
     metric = None
     if use_lpips:
@@ -234,10 +267,10 @@ def evaluate_run(step_dir: str | os.PathLike, data_root_or_scene_dirs="data", *,
             warnings.warn(f"LPIPS not computed: {exc}")
     results = []
     for step in steps:
-        result = evaluate_step(step, data_root_or_scene_dirs, metric)
+        result = evaluate_step(step, data_root_or_scene_dirs, metric, proto)
         result["lpips_bgr_quirk"] = bgr_quirk if metric else None
         if write:
-            (step / "results.json").write_text(json.dumps(result, indent=1))
+            (step / proto.results_file).write_text(json.dumps(result, indent=1))
         if verbose:
             print(format_table(result))
         results.append(result)

@@ -1,6 +1,7 @@
 """``python -m mononerf.eval.experiments``: the paper's three claims on the synthetic scenes, in one command.
 
-(a) **multi-scene**: one model trained on several videos at once (``multiscene.conf`` on scenes a + b);
+(a) **multi-scene**: one model trained on several videos at once (``multiscene.conf`` on scenes a + b, or the
+    ``--scenes`` given: any number, of any sizes and lengths), scored under both protocols (docs/evaluation.md);
 (b) **unseen frames**: the dynamic stage sees the first frames of a video only (``unseen_frames.conf``, the
     original's ``quarter_frame_training``), scored on the held-out times and on the seen ones;
 (c) **unseen scene**: scene c zero-shot (the multi-scene model, no step on c) against an untrained model, then
@@ -23,6 +24,7 @@ runs, which always start from the multi-scene checkpoint, start again).
     python -m mononerf.eval.experiments [--quick] [--device auto|cpu|cuda] [--data data] [--out DIR]
         [--report docs/results.md] [--steps 50,100,300] [--grid 3] [--downscale 2] [--n-samples K]
         [--only multiscene,frames,scene,edits] [--no-lpips] [--set KEY=VALUE ...]
+        [--scenes TRAIN1,TRAIN2,...,UNSEEN] [--protocol mononerf|dynamicnerf|both]
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mononerf.errors import MonoNeRFError, report
+from mononerf.eval.protocols import PROTOCOLS, get_protocol
 from mononerf.eval.experiments_report import COLUMNS, CONFS, ROOT, commit, machine, write_report
 
 EXPERIMENTS = ("multiscene", "frames", "scene", "edits")
@@ -64,6 +67,7 @@ class Settings:
     sizes: dict = field(default_factory=dict)  # experiment -> KEY=VALUE items (the --quick schedule)
     edit_downscale: int = 2
     edit_samples: int | None = 8
+    protocols: tuple[str, ...] = ("mononerf", "dynamicnerf")  # the multi-scene table's; the others: mononerf
     command: str = ""
     quick: bool = False
 
@@ -123,19 +127,23 @@ def untrained_run(cfg, checkpoint: Path | None = None):
     return pipeline
 
 
-def score(trainer, s: Settings, folder: Path, grid: int | None = None) -> tuple[dict, float]:
-    """The run's multi-view dump at the experiments' render settings, evaluated; returns (result, render seconds)."""
+def score(trainer, s: Settings, folder: Path, grid: int | None = None,
+          protocol: str = "mononerf") -> tuple[dict, float]:
+    """The run's multi-view dump at the experiments' render settings, evaluated under ``protocol`` (``mononerf``: the
+    ``grid`` times x cameras; ``dynamicnerf``: camera 0 at every time); returns (result, render seconds)."""
     import torch
 
     from mononerf.eval import renders
     from mononerf.eval.evaluate import evaluate_run
 
-    renderer = trainer.renderer
+    pipeline = getattr(trainer, "pipeline", trainer)  # a Trainer's, or a Pipeline
     t0 = time.perf_counter()
-    with renderer.using(n_samples=int(s.n_samples or renderer.settings.n_samples)), torch.inference_mode():
-        renders.testset_all(trainer, 0, grid=grid or s.grid, downscale=s.downscale, folder=folder, progress=True)
+    with pipeline.using(n_samples=int(s.n_samples or pipeline.renderer.settings.n_samples)), torch.inference_mode():
+        renders.testset_all(pipeline, 0, grid=(grid or s.grid) if get_protocol(protocol).every_camera else None,
+                            downscale=s.downscale, folder=folder, progress=True, protocol=protocol)
     seconds = time.perf_counter() - t0
-    (result,) = evaluate_run(folder, s.data, use_lpips=s.lpips, weights_dir=s.weights_dir, verbose=False)
+    (result,) = evaluate_run(folder, s.data, use_lpips=s.lpips, weights_dir=s.weights_dir, verbose=False,
+                             protocol=protocol)
     return result, seconds
 
 
@@ -159,9 +167,18 @@ def multiscene(s: Settings, results: dict) -> object:
     cfg = _config(s, "multiscene", "multiscene", list(s.train_scenes))
     trainer, seconds, step = train_run(cfg, "(a) multi-scene")
     result, render_s = score(trainer, s, trainer.run_dir / "experiments" / "multiview")
-    rows = [row(name, sc, steps=f"{trainer.schedule.n_static} + {step + 1}", train_s=seconds, render_s=render_s)
-            for name, sc in result["scenes"].items()]
-    results["multiscene"] = {"rows": rows, "step_dir": result["step_dir"], "run": str(trainer.run_dir)}
+    steps = f"{trainer.schedule.n_static} + {step + 1}"
+    rows = [row(name, sc, steps=steps, train_s=seconds, render_s=render_s) for name, sc in result["scenes"].items()]
+    sizes = {name: f"{sc.width}x{sc.height}, {sc.num_frames} frames" for name, sc in
+             zip(trainer.data.names, trainer.data.scenes)}
+    results["multiscene"] = {"rows": rows, "step_dir": result["step_dir"], "run": str(trainer.run_dir),
+                             "sizes": sizes, "seconds_per_step": seconds / max(1, trainer.schedule.n_static + step + 1)}
+    if "dynamicnerf" in s.protocols:
+        res, render_s = score(trainer, s, trainer.run_dir / "experiments" / "multiview_dynamicnerf",
+                              protocol="dynamicnerf")
+        results["multiscene"]["dynamicnerf"] = {
+            "rows": [row(name, sc, steps=steps, train_s=seconds, render_s=render_s)
+                     for name, sc in res["scenes"].items()], "step_dir": res["step_dir"]}
     return trainer
 
 
@@ -220,20 +237,22 @@ def edits(s: Settings, results: dict, trainer) -> None:
     from mononerf.utils.images import to_uint8
     from mononerf.utils.video import write_video
 
-    names = trainer.data.names
-    n = trainer.data.num_frames
-    specs = [EditSpec("compose", 0, 1 if len(names) > 1 else 0), EditSpec("remove-dynamic", 0, None),
+    pipeline = trainer.pipeline
+    names = pipeline.data.names
+    first = pipeline.for_scene(0)[0]  # scene 0's group: an edit combines scenes of one size and length
+    n = first.data.num_frames
+    partner = next((b for b in range(1, len(names)) if pipeline.for_scene(b)[0] is first), 0)
+    specs = [EditSpec("compose", 0, partner), EditSpec("remove-dynamic", 0, None),
              EditSpec("retime", 0, 0, speed=0.5), EditSpec("retime", 0, 0, freeze=float(n // 2))]
-    renderer = trainer.renderer
     out_dir = Path(results["multiscene"]["run"]) / "edits"
     rows, strips = [], []
-    with renderer.using(n_samples=int(s.edit_samples or renderer.settings.n_samples)):
+    with pipeline.using(n_samples=int(s.edit_samples or pipeline.renderer.settings.n_samples)):
         for spec in specs:
             t0 = time.perf_counter()
-            frames = edit_frames(trainer, spec, downscale=s.edit_downscale, progress=True)
+            frames = edit_frames(pipeline, spec, downscale=s.edit_downscale, progress=True)
             seconds = time.perf_counter() - t0
-            peak = dynamic_blend_peak(trainer, spec, frames, s.edit_downscale)
-            warning = empty_dynamic_warning(trainer, spec, peak)
+            peak = dynamic_blend_peak(pipeline, spec, frames, s.edit_downscale)
+            warning = empty_dynamic_warning(pipeline, spec, peak)
             if warning:
                 print(warning, file=sys.stderr)
             video = write_video(out_dir / f"{spec.slug(names)}.mp4", [to_uint8(f["rgb_map_full"]) for f in frames],
@@ -255,8 +274,9 @@ def run_all(s: Settings) -> dict:
 
     for name in [*s.train_scenes, s.frames_scene, s.unseen_scene]:
         if not (s.data / name).is_dir():
+            preset = name[-1] if name[-1] in "abc" else "a|b|c"
             raise MonoNeRFError(f"{s.data / name}: scene missing (make it: python -m mononerf.data.synthetic --out "
-                                f"{s.data / name} --preset {name[-1]} --seed 0)")
+                                f"{s.data / name} --preset {preset} --seed 0 [--size WxH --frames N])")
     t0 = time.perf_counter()
     results: dict = {"commit": commit(), "machine": machine()}  # at the start: the code that ran
     trainer = None
@@ -297,14 +317,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (it needs checkpoints/alexnet-*.pth)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
     p.add_argument("--scenes", default="synthetic_a,synthetic_b,synthetic_c",
-                   help="the two training scenes and the unseen one (folder names under --data)")
+                   help="the training scenes (two or more, of any sizes and lengths; the second is the unseen-frames "
+                        "scene) and last the unseen one (folder names under --data)")
+    p.add_argument("--protocol", choices=(*PROTOCOLS, "both"), default="both",
+                   help="the multi-scene table's protocol(s) (docs/evaluation.md; default both); the other "
+                        "experiments score under mononerf's grid")
     return p
 
 
 def settings_from_args(a: argparse.Namespace, argv: list[str]) -> Settings:
     names = [n.strip() for n in a.scenes.split(",") if n.strip()]
-    if len(names) != 3:
-        raise MonoNeRFError(f"--scenes {a.scenes}: give the two training scenes and the unseen one")
+    if len(names) < 3:
+        raise MonoNeRFError(f"--scenes {a.scenes}: give two or more training scenes and the unseen one")
     only = tuple(n.strip() for n in a.only.split(",") if n.strip())
     unknown = [n for n in only if n not in EXPERIMENTS]
     if unknown:
@@ -316,10 +340,11 @@ def settings_from_args(a: argparse.Namespace, argv: list[str]) -> Settings:
     if any(n < 1 for n in steps):
         raise MonoNeRFError(f"--steps {a.steps}: every step count must be at least 1")
     s = Settings(data=a.data, out=out, report=None if rep == "none" else Path(rep), device=a.device,
-                 train_scenes=tuple(names[:2]), frames_scene=names[1], unseen_scene=names[2], steps=steps,
+                 train_scenes=tuple(names[:-1]), frames_scene=names[1], unseen_scene=names[-1], steps=steps,
                  grid=a.grid or (2 if q else 3), frames_grid=2 if q else 4, downscale=a.downscale or (4 if q else 2),
                  n_samples=a.n_samples or (8 if q else None), lpips=not a.no_lpips, only=only, extra=tuple(a.set),
                  sizes=QUICK if q else {}, edit_downscale=4 if q else 2, quick=q,
+                 protocols=tuple(PROTOCOLS) if a.protocol == "both" else (a.protocol,),
                  command=" ".join(["python -m mononerf.eval.experiments", *map(shlex.quote, argv)]))
     if s.grid < 1 or s.downscale < 1:
         raise MonoNeRFError("--grid and --downscale must be at least 1")

@@ -101,6 +101,8 @@ def write_report(s: Settings, results: dict, total_s: float) -> Path:
     pics = path.parent / "results"
     pics.mkdir(parents=True, exist_ok=True)
     rel = os.path.relpath(pics, path.parent)
+    # pictures of another report (e.g. --report docs/results-multisize.md) are named after it: none overwrites another's
+    tag = "" if path.stem == "results" else f"{path.stem}_"
     samples = s.n_samples or "the run's train.N_samples (16)"
     lines = [
         "# Measured results: the paper's claims on the synthetic scenes",
@@ -128,13 +130,22 @@ def write_report(s: Settings, results: dict, total_s: float) -> Path:
     ]
     if "multiscene" in results:
         r = results["multiscene"]
-        pic = write_picture(Path(r["step_dir"]), s.data, pics / "multiscene_grid.png", views=2)
+        pic = write_picture(Path(r["step_dir"]), s.data, pics / f"{tag}multiscene_grid.png", views=2)
+        sizes = r.get("sizes") or {}
+        scenes = " + ".join(f"{n} ({sizes[n]})" if n in sizes else n for n in s.train_scenes)
+        per_step = f"; {r['seconds_per_step']:.2f} s per step (both stages)" if r.get("seconds_per_step") else ""
         lines += ["## (a) One model, several videos: multi-scene training", "",
-                  f"`{CONFS['multiscene']}` on {' + '.join(s.train_scenes)}, one model for both.", "",
-                  table(r["rows"], "scene"), "", f"![multi-scene]({rel}/{pic.name})", ""]
+                  f"`{CONFS['multiscene']}` on {scenes}, one model for all{per_step}.", "",
+                  "Protocol `mononerf` (the released evaluation.py's views: the grid's cameras at the grid's times):",
+                  "", table(r["rows"], "scene"), ""]
+        if "dynamicnerf" in r:
+            lines += ["Protocol `dynamicnerf` (DynamicNeRF's evaluation.py, the literature's tables: camera 0 at every "
+                      f"time, at 1/{s.downscale} of the training size, the same metric calls; docs/evaluation.md):", "",
+                      table(r["dynamicnerf"]["rows"], "scene"), ""]
+        lines += [f"![multi-scene]({rel}/{pic.name})", ""]
     if "frames" in results:
         r = results["frames"]
-        pic = write_picture(Path(r["step_dir"]), s.data, pics / "unseen_frames_grid.png", views=3)
+        pic = write_picture(Path(r["step_dir"]), s.data, pics / f"{tag}unseen_frames_grid.png", views=3)
         lines += ["## (b) Unseen frames", "",
                   f"`{CONFS['frames']}` on {s.frames_scene}: static pretraining on every frame, the dynamic stage on "
                   f"frames 0..{r['seen'] - 1} of {r['num_frames']} only; scored on the held-out times and on the seen "
@@ -147,7 +158,7 @@ def write_report(s: Settings, results: dict, total_s: float) -> Path:
                       f"{_f(seen['blend_in'], '.3f')}.", ""]
     if "scene" in results:
         r = results["scene"]
-        png = plot(r["curves"], r["zero_shot"], r["untrained"], pics / "adaptation_vs_scratch.png")
+        png = plot(r["curves"], r["zero_shot"], r["untrained"], pics / f"{tag}adaptation_vs_scratch.png")
         lines += ["## (c) Unseen scene: zero-shot, adapted from the multi-scene model, and from scratch", "",
                   f"`{CONFS['scene']}` on {s.unseen_scene} (never seen by the multi-scene model). Adapted: "
                   "`--ft_path` = the multi-scene checkpoint of (a), then N static + N dynamic steps "
@@ -157,7 +168,7 @@ def write_report(s: Settings, results: dict, total_s: float) -> Path:
         for key in ("zero-shot", f"adapted {max(s.steps)}", f"scratch {max(s.steps)}"):
             if key in r["step_dirs"]:
                 pic = write_picture(Path(r["step_dirs"][key]), s.data,
-                                    pics / f"unseen_scene_{key.replace(' ', '_')}_grid.png", views=2)
+                                    pics / f"{tag}unseen_scene_{key.replace(' ', '_')}_grid.png", views=2)
                 lines += [f"{key}:", "", f"![{key}]({rel}/{pic.name})", ""]
     if "edits" in results:
         r = results["edits"]
@@ -169,9 +180,12 @@ def write_report(s: Settings, results: dict, total_s: float) -> Path:
             lines.append(f"| {e['edit']} | {e['frames']} | {e['seconds']:.0f} s | {e['blend_peak']:.3f} "
                          f"| {e['warning'] or '—'} |")
         if r["strip"] is not None:
-            cv2.imwrite(str(pics / "edits.png"), r["strip"][..., ::-1])
-            lines += ["", f"![edits]({rel}/edits.png)"]
+            cv2.imwrite(str(pics / f"{tag}edits.png"), r["strip"][..., ::-1])
+            lines += ["", f"![edits]({rel}/{tag}edits.png)"]
         lines.append("")
+    if (path.parent / "results-multisize.md").is_file() and path.name != "results-multisize.md":
+        lines += ["Three scenes of two sizes and lengths in one model, under both protocols: "
+                  "[results-multisize.md](results-multisize.md).", ""]
     lines += ["The training recipe's own measurements (issue 14) are in [recipe-results.md](recipe-results.md); the "
               "recipe and its ablation in [training.md](training.md); what these numbers say, read by hand, in "
               "[results-notes.md](results-notes.md).", ""]

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from mononerf.errors import SceneFormatError
-from mononerf.eval.evaluate import _cameras, _read, _read_mask, _scene_dirs, scene_batch_index
+from mononerf.eval.evaluate import _cameras, _read, _read_mask, _scene_dirs, _scene_times, scene_batch_index
 from mononerf.eval.renders import DISPARITY_DIR, MULTIVIEW_MAPS, read_blend_png
 from mononerf.eval.visuals import colorize
 
@@ -52,7 +52,8 @@ def comparison_rows(step_dir: Path, data, views: int = 3, scale: int = 2) -> np.
         raise SceneFormatError(f"{step_dir}: no time folders with imgs/")
     rows = []
     for name, b in index.items():
-        for t, p in pick_views(times, _cameras(step_dir / f"{times[0]:08d}" / "imgs", b), views):
+        own = _scene_times(step_dir, times, b)  # scenes of different lengths share the dump
+        for t, p in pick_views(own, _cameras(step_dir / f"{own[0]:08d}" / "imgs", b), views):
             file = f"{p - 1:03d}_{b:02d}.png"
             for sub in MULTIVIEW_MAPS:  # imgs, imgs_static, imgs_dynamic, blend
                 if not (step_dir / f"{t:08d}" / sub / file).is_file():
@@ -78,7 +79,9 @@ def comparison_rows(step_dir: Path, data, views: int = 3, scale: int = 2) -> np.
             gap = np.full((h * scale + 14, 2, 3), 255, np.uint8)
             row = [x for panel, text in zip(panels, labels) for x in (_label(panel, text), gap)][:-1]
             rows.append(np.concatenate(row, 1))
-    sep = np.full((2, rows[0].shape[1], 3), 255, np.uint8)
+    width = max(r.shape[1] for r in rows)  # scenes of different sizes: narrower rows padded white on the right
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    sep = np.full((2, width, 3), 255, np.uint8)
     out = np.concatenate([x for r in rows for x in (r, sep)][:-1], 0)
     return out[..., ::-1].copy()
 

@@ -1,6 +1,7 @@
 """Renders the pipeline writes at its intervals (spec §5.4): test set, novel view × time video, multi-view dump.
 
-The multi-view dump (``i_testset_all``) is what evaluation reads: every training camera at every time,
+The multi-view dump (``i_testset_all``) is what evaluation reads: every training camera at every time (camera 0
+only for the ``dynamicnerf`` protocol),
 ``{run}/{info.evaldir}/step_{step:06d}/{time+1:08d}/imgs/{view:03d}_{b:02d}.png`` (the blended render, as the
 original); beside ``imgs/`` the same view's static-only render (``imgs_static/``), dynamic-only render
 (``imgs_dynamic/``) and blending map (``blend/``, the dynamicness Σ_k w_k·b_k as a 16-bit grey PNG,
@@ -23,6 +24,7 @@ import torch
 
 from mononerf.errors import MonoNeRFError
 from mononerf.eval import visuals
+from mononerf.eval.protocols import get_protocol, write_dump_info
 from mononerf.geometry.poses import frame_time
 from mononerf.utils.images import to_uint8
 from mononerf.utils.video import write_video
@@ -56,26 +58,28 @@ def render_outputs(pipeline, c2w: torch.Tensor, times: torch.Tensor, outputs: tu
     return visuals.frame_maps(out, outputs, c2w, focal, s.pixel_offset, s.ndc)
 
 
-def _scene_index(folder: Path, names: list[str]) -> None:
+def write_scene_index(folder: Path, names: list[str]) -> None:
+    """``folder/scenes.json``: batch index → scene name, for evaluation and for people."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "scenes.json").write_text(json.dumps({f"{b:02d}": n for b, n in enumerate(names)}, indent=1))
 
 
 def testset(pipeline, step: int) -> Path:
     """Every training camera at its own time (``testset_{step:06d}/``): PNGs and one mp4 per scene."""
-    d = pipeline.data
     folder = pipeline.run_dir / f"testset_{step:06d}"
-    _scene_index(folder, d.names)
-    frames = []
-    for k in range(d.num_frames):
-        t = torch.full((d.num_scenes,), frame_time(k, d.num_frames))
-        rgb = render_frames(pipeline, d.poses[:, k, :, :4], t)
-        frames.append(rgb)
-        for b in range(d.num_scenes):
-            (folder / "imgs").mkdir(exist_ok=True)
-            iio.imwrite(folder / "imgs" / f"{k:03d}_{b:02d}.png", to_uint8(rgb[b]))
-    for b in range(d.num_scenes):
-        write_video(folder / f"rgb_{b:02d}.mp4", [to_uint8(f[b]) for f in frames], fps=4)
+    write_scene_index(folder, pipeline.data.names)
+    for part in pipeline.groups:  # scenes of one size and length at a time
+        d = part.data
+        frames = []
+        for k in range(d.num_frames):
+            t = torch.full((d.num_scenes,), frame_time(k, d.num_frames))
+            rgb = render_frames(part, d.poses[:, k, :, :4], t)
+            frames.append(rgb)
+            for j, b in enumerate(part.scene_ids):
+                (folder / "imgs").mkdir(exist_ok=True)
+                iio.imwrite(folder / "imgs" / f"{k:03d}_{b:02d}.png", to_uint8(rgb[j]))
+        for j, b in enumerate(part.scene_ids):
+            write_video(folder / f"rgb_{b:02d}.mp4", [to_uint8(f[j]) for f in frames], fps=4)
     return folder
 
 
@@ -88,14 +92,19 @@ def novel_view_time_schedule(num_frames: int, repeat: int = 4) -> list[int]:
 
 
 def render_video(pipeline, cameras: list[torch.Tensor], times: list[float], folder: Path, fps: float | None = None,
-                 progress: bool = False, outputs: tuple[str, ...] = ("rgb",), downscale: int = 1) -> list[Path]:
+                 progress: bool = False, outputs: tuple[str, ...] = ("rgb",), downscale: int = 1,
+                 scene_index: bool = True) -> list[Path]:
     """Render one (S, 3, 4) camera per frame at normalised time ``times[j]`` → ``folder/{output}_{b:02d}.mp4`` per
     scene and output (``rgb``, ``depth``, ``blend``, ``flow``: :mod:`mononerf.eval.visuals`).
 
-    fps defaults to the original's choice: 4 below 25 frames, else 24.
+    fps defaults to the original's choice: 4 below 25 frames, else 24. ``pipeline``: one group's (its scenes share
+    a size and length); the files are named by the run's scene index (``pipeline.scene_ids``). ``scene_index``:
+    write ``scenes.json`` (a caller rendering a run one group at a time writes the run's instead).
     """
     d = pipeline.data
-    _scene_index(folder, d.names)
+    ids = getattr(pipeline, "scene_ids", list(range(d.num_scenes)))
+    if scene_index:
+        write_scene_index(folder, d.names)
     maps: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
     steps = zip(cameras, times)
     if progress:
@@ -110,8 +119,8 @@ def render_video(pipeline, cameras: list[torch.Tensor], times: list[float], fold
     fps = fps or (24 if n_frames >= 25 else 4)
     paths = []
     for name in outputs:
-        for b in range(d.num_scenes):
-            frames = visuals.video_frames(name, [m[b] for m in maps[name]])
+        for j, b in enumerate(ids):
+            frames = visuals.video_frames(name, [m[j] for m in maps[name]])
             paths.append(write_video(folder / f"{name}_{b:02d}.mp4", frames, fps=fps))
     return paths
 
@@ -128,19 +137,21 @@ def novel_view_time_video(pipeline, step: int, folder: Path | None = None, progr
     """The spiral camera path tiled over the time schedule (spec §5.4 i_video) → one mp4 per scene and output.
 
     ``frames=N`` makes a video of N frames instead: N evenly spaced entries of the forward-and-back time schedule
-    (``repeat=1``) while the cameras go once round the spiral."""
-    d = pipeline.data
+    (``repeat=1``) while the cameras go once round the spiral. Scenes of different lengths: one schedule per group."""
     folder = folder or pipeline.run_dir / f"novelviewtime_{step:06d}"
-    n_views = d.render_poses.shape[1]
-    if frames is None:
-        schedule = novel_view_time_schedule(d.num_frames, repeat)
-        cams = [d.render_poses[:, j % n_views, :, :4] for j in range(len(schedule))]
-    else:
-        full = novel_view_time_schedule(d.num_frames, 1)
-        schedule = [full[i] for i in spread(len(full), frames)]
-        cams = [d.render_poses[:, j, :, :4] for j in spread(n_views, frames)]
-    render_video(pipeline, cams, [frame_time(k, d.num_frames) for k in schedule], folder, progress=progress,
-                 outputs=outputs, downscale=downscale)
+    write_scene_index(folder, pipeline.data.names)
+    for part in pipeline.groups:
+        d = part.data
+        n_views = d.render_poses.shape[1]
+        if frames is None:
+            schedule = novel_view_time_schedule(d.num_frames, repeat)
+            cams = [d.render_poses[:, j % n_views, :, :4] for j in range(len(schedule))]
+        else:
+            full = novel_view_time_schedule(d.num_frames, 1)
+            schedule = [full[i] for i in spread(len(full), frames)]
+            cams = [d.render_poses[:, j, :, :4] for j in spread(n_views, frames)]
+        render_video(part, cams, [frame_time(k, d.num_frames) for k in schedule], folder, progress=progress,
+                     outputs=outputs, downscale=downscale, scene_index=False)
     return folder
 
 
@@ -173,41 +184,51 @@ def grid_indices(num_frames: int, grid: int | None) -> list[int]:
 
 
 def testset_all(pipeline, step: int, grid: int | None = None, downscale: int = 1, folder: Path | None = None,
-                progress: bool = False) -> Path:
-    """Every training camera at every time (spec §5.4 i_testset_all), the layout evaluation reads: per view the
-    blended render (``imgs/``, the original's), the static-only and dynamic-only renders and the blending map
-    (:data:`MULTIVIEW_MAPS`), and the disparity (:data:`DISPARITY_DIR`).
+                progress: bool = False, protocol: str = "mononerf") -> Path:
+    """The views a protocol scores (``train.i_testset_all``; :mod:`mononerf.eval.protocols`), the layout evaluation
+    reads: every training camera at every time (``mononerf``, the original's) or camera 0 at every time
+    (``dynamicnerf``); per view the blended render (``imgs/``, the original's), the static-only and dynamic-only
+    renders and the blending map (:data:`MULTIVIEW_MAPS`), and the disparity (:data:`DISPARITY_DIR`); ``dump.json``
+    names the protocol and the render settings.
 
-    ``grid=K`` renders K evenly spaced times × the same K cameras (:func:`grid_indices`; a quick look, evaluation
+    ``grid=K`` renders K evenly spaced times (× the same K cameras; :func:`grid_indices`; a quick look, evaluation
     then scores that sub-grid), ``downscale`` renders smaller images (evaluation resizes the ground truth to them).
+    Scenes of different sizes or lengths render one group at a time, each over its own frames.
     """
-    d = pipeline.data
-    picked = grid_indices(d.num_frames, grid)
+    proto = get_protocol(protocol)
     root = folder or pipeline.run_dir / str(pipeline.cfg.info.evaldir) / f"step_{step:06d}"
-    _scene_index(root, d.names)
-    jobs = [(e, view) for e in picked for view in picked]
+    write_scene_index(root, pipeline.data.names)
+    jobs, sizes = [], {}
+    for part in pipeline.groups:
+        picked = grid_indices(part.data.num_frames, grid)
+        jobs += [(part, e, view) for e, view in proto.render_views(picked)]
+        H, W, _ = render_size(part, downscale)
+        sizes.update({name: [W, H] for name in part.data.names})
+    write_dump_info(root, proto, step=int(step), grid=grid, downscale=int(downscale), sizes=sizes,
+                    n_samples=int(pipeline.renderer.settings.n_samples), ndc=bool(pipeline.renderer.settings.ndc))
     if progress:
         from tqdm import tqdm
 
         jobs = tqdm(jobs, desc=f"multi-view {root.name}", unit="view")
-    H, W, focal = render_size(pipeline, downscale)
-    for e, view in jobs:
+    for part, e, view in jobs:
+        d = part.data
+        H, W, focal = render_size(part, downscale)
         t = torch.full((d.num_scenes,), frame_time(e, d.num_frames), device=d.device)
-        out = pipeline.renderer.render_views(d.poses[:, view, :, :4], t, H, W, focal, dynamic=True,
-                                            chunk=int(pipeline.cfg.info.chunk))
+        out = part.renderer.render_views(d.poses[:, view, :, :4], t, H, W, focal, dynamic=True,
+                                         chunk=int(pipeline.cfg.info.chunk))
         for sub, key in MULTIVIEW_MAPS.items():
             folder_e = root / f"{e + 1:08d}" / sub
             folder_e.mkdir(parents=True, exist_ok=True)
             maps = out[key].float().numpy()
-            for b in range(d.num_scenes):
+            for j, b in enumerate(part.scene_ids):
                 path = folder_e / f"{view:03d}_{b:02d}.png"
                 if sub == "blend":
-                    write_blend_png(path, maps[b])
+                    write_blend_png(path, maps[j])
                 else:
-                    iio.imwrite(path, to_uint8(maps[b]))
+                    iio.imwrite(path, to_uint8(maps[j]))
         folder_e = root / f"{e + 1:08d}" / DISPARITY_DIR
         folder_e.mkdir(parents=True, exist_ok=True)
-        disp = visuals.disparity(out["depth_map_full"].float(), ndc=pipeline.renderer.settings.ndc).numpy()
-        for b in range(d.num_scenes):
-            write_blend_png(folder_e / f"{view:03d}_{b:02d}.png", disp[b])
+        disp = visuals.disparity(out["depth_map_full"].float(), ndc=part.renderer.settings.ndc).numpy()
+        for j, b in enumerate(part.scene_ids):
+            write_blend_png(folder_e / f"{view:03d}_{b:02d}.png", disp[j])
     return root

@@ -158,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.scenes:
             pipeline = select_run_scenes(pipeline, [s.strip() for s in args.scenes.split(",")])
         apply_quick_render_args(pipeline, args)
+        if len(pipeline.groups) > 1:
+            raise MonoNeRFError("this run's scenes differ in size or length: name scenes of one size and length "
+                                "with --scenes (e.g. --scenes " + pipeline.data.names[0] + ")")
         T = pipeline.data.num_frames
         if args.frames in (None, ""):
             frames = default_frames(T)

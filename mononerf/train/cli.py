@@ -22,8 +22,9 @@ def parameter_checksum(model: torch.nn.Module) -> float:
 
 
 def evaluate_only(cfg, info) -> int:
-    """``--eval_only``: the run's newest checkpoint, its multi-view dump (every training camera at every time, as
-    ``i_testset_all``) and its scores against ``multiview_GT``; nothing is trained."""
+    """``--eval_only``: the run's newest checkpoint, its multi-view dump (the views of ``--protocol``: every training
+    camera at every time, as ``i_testset_all``, or camera 0 at every time) and its scores against ``multiview_GT``;
+    nothing is trained."""
     from mononerf.data.dataset import resolve_scene_dirs
     from mononerf.eval.evaluate import evaluate_run
     from mononerf.eval.video import load_run, render_mode
@@ -33,9 +34,11 @@ def evaluate_only(cfg, info) -> int:
     trainer, step = load_run(run_dir, cfg.run.device)
     if not info.is_main:
         return 0
-    folder = render_mode(trainer, step, "multiview", progress=True)
-    print(f"[eval_only] {run_dir} at step {step}: the multi-view dump is in {folder}")
-    evaluate_run(folder, resolve_scene_dirs(cfg.info.dataset_file_lists, cfg.train.datadir), evaldir=cfg.info.evaldir)
+    protocol = str(cfg.run.protocol)
+    folder = render_mode(trainer, step, "multiview", progress=True, protocol=protocol)
+    print(f"[eval_only] {run_dir} at step {step}: the multi-view dump ({protocol} protocol) is in {folder}")
+    evaluate_run(folder, resolve_scene_dirs(cfg.info.dataset_file_lists, cfg.train.datadir), evaldir=cfg.info.evaldir,
+                 protocol=protocol)
     return 0
 
 

@@ -64,36 +64,39 @@ class RunLogger:
             self.writer.add_scalar(f"{stage}/{key}", float(value), step)
         self.writer.add_scalar(f"{stage}/lr", lr, step)
 
-    def images(self, stage: str, step: int, out: dict, gt: torch.Tensor, flows: dict | None = None) -> None:
+    def images(self, stage: str, step: int, out: dict, gt: torch.Tensor, flows: dict | None = None,
+               scene_ids: list[int] | None = None) -> None:
         """Per scene b: rgb, depth (normalised), accumulation, blending of a full render next to the frame, and the
-        induced and ground-truth flows (same colour scale per direction)."""
+        induced and ground-truth flows (same colour scale per direction). ``scene_ids``: the run's index of each
+        rendered scene (one group of a run whose scenes differ in size; default 0..S-1)."""
         if self.writer is None:
             return
         import imageio.v3 as iio
 
         self.image_dir.mkdir(exist_ok=True)
         suffix = "s" if stage == "static" else "full"
-        for b in range(gt.shape[0]):
-            rgb = out[f"rgb_map_{suffix}"][b]
+        for j in range(gt.shape[0]):
+            b = j if scene_ids is None else scene_ids[j]
+            rgb = out[f"rgb_map_{suffix}"][j]
             self.writer.add_image(f"{stage}/rgb_{b}", to_uint8(rgb), step, dataformats="HWC")
-            self.writer.add_image(f"{stage}/rgb_holdout_{b}", to_uint8(gt[b]), step, dataformats="HWC")
-            self.writer.add_image(f"{stage}/depth_{b}", to_uint8(normalize_depth(out[f"depth_map_{suffix}"][b])),
+            self.writer.add_image(f"{stage}/rgb_holdout_{b}", to_uint8(gt[j]), step, dataformats="HWC")
+            self.writer.add_image(f"{stage}/depth_{b}", to_uint8(normalize_depth(out[f"depth_map_{suffix}"][j])),
                                   step, dataformats="HW")
-            self.writer.add_image(f"{stage}/acc_{b}", to_uint8(out[f"acc_map_{suffix}"][b]), step, dataformats="HW")
+            self.writer.add_image(f"{stage}/acc_{b}", to_uint8(out[f"acc_map_{suffix}"][j]), step, dataformats="HW")
             if "dynamicness_map" in out:
-                self.writer.add_image(f"{stage}/dynamicness_{b}", to_uint8(out["dynamicness_map"][b]), step,
+                self.writer.add_image(f"{stage}/dynamicness_{b}", to_uint8(out["dynamicness_map"][j]), step,
                                       dataformats="HW")
                 for k in ("rgb_map_s", "rgb_map_d"):
-                    self.writer.add_image(f"{stage}/{k[4:]}_{b}", to_uint8(out[k][b]), step, dataformats="HWC")
+                    self.writer.add_image(f"{stage}/{k[4:]}_{b}", to_uint8(out[k][j]), step, dataformats="HWC")
             for key in ("f", "b"):
                 if flows and f"induced_flow_{key}" in flows:
-                    ind, ref = flows[f"induced_flow_{key}"][b].numpy(), flows[f"flow_{key}_gt"][b].numpy()
+                    ind, ref = flows[f"induced_flow_{key}"][j].numpy(), flows[f"flow_{key}_gt"][j].numpy()
                     top = float(max(np.linalg.norm(ref, axis=-1).max(), 1e-3))
                     self.writer.add_image(f"{stage}/induced_flow_{key}_{b}", flow_to_rgb(ind, top), step,
                                           dataformats="HWC")
                     self.writer.add_image(f"{stage}/flow_{key}_gt_{b}", flow_to_rgb(ref, top), step,
                                           dataformats="HWC")
-            mse = torch.mean((rgb - gt[b]) ** 2)
+            mse = torch.mean((rgb - gt[j]) ** 2)
             self.writer.add_scalar(f"{stage}/psnr_holdout_{b}", float(-10 * torch.log10(mse)), step)
             iio.imwrite(self.image_dir / f"{stage}_{step:06d}_{b:02d}.png", to_uint8(rgb))
 

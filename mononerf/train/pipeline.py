@@ -7,13 +7,16 @@ Trainer (cf. nerfstudio's ``eval_setup``, which returns a pipeline).
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from mononerf.data.dataset import MultiSceneDataset, resolve_scene_dirs
+from mononerf.data.dataset import SceneGroups, load_scenes, read_scenes, resolve_scene_dirs
 from mononerf.errors import ConfigError, MonoNeRFError
 from mononerf.models.mononerf import MonoNeRF
 from mononerf.quirks import Quirks
@@ -39,10 +42,14 @@ class Pipeline:
 
     Attributes:
         cfg: the resolved configuration.  device: where data and model live.
-        data: the scenes (:class:`~mononerf.data.dataset.MultiSceneDataset`).
+        data: the scenes (:class:`~mononerf.data.dataset.MultiSceneDataset`; for scenes of different sizes or
+            lengths :class:`~mononerf.data.dataset.SceneGroups`).
         model: :class:`~mononerf.models.mononerf.MonoNeRF`, initialised from ``info.random_seed + rank``.
         renderer: :class:`~mononerf.train.step.FieldRenderer` (model + render settings; ``renderer.features`` after
             :meth:`encode`).
+        groups: the pipeline per group of scenes of one size and length: ``[self]`` when every scene matches,
+            else shallow copies sharing the model, each with its group's ``data``, ``renderer`` and features.
+            ``scene_ids``: the run's indices of the pipeline's scenes.
         run_dir: the run folder.  sampler: the ray sampler's RandomState (seeded with the model; training draws
             from it).
     """
@@ -57,20 +64,79 @@ class Pipeline:
             raise ConfigError("quirks.render_path_neighbour_clamp = false: induced-flow visualisation of render paths "
                               "is not implemented yet, so the quirk has nothing to switch; leave it true")
         pixel_offset = 0.0 if self.quirks.no_half_pixel_offset else 0.5
-        self.data = MultiSceneDataset.from_dirs(scene_dirs, device=self.device, pixel_offset=pixel_offset,
-                                                scene_format=str(train.dataset_type), factor=int(train.factor),
-                                                spherify=bool(train.spherify),
-                                                num_novelviews=int(train.num_novelviews),
-                                                x_trans_multiplier=float(train.x_trans_multiplier),
-                                                y_trans_multiplier=float(train.y_trans_multiplier))
+        scenes = read_scenes(scene_dirs, str(train.dataset_type), factor=int(train.factor),
+                             spherify=bool(train.spherify), num_novelviews=int(train.num_novelviews),
+                             x_trans_multiplier=float(train.x_trans_multiplier),
+                             y_trans_multiplier=float(train.y_trans_multiplier))
+        self.data = load_scenes(scenes, device=self.device, pixel_offset=pixel_offset)
         self.sampler = ckpt.seed_everything(int(info.random_seed) + rank)
         self.model = MonoNeRF.from_conf(cfg, self.quirks).to(self.device)
+        # NDC: [0, 1]; world space: the bounds of every scene, as the original's stacked scenes
         ndc = not bool(info.no_ndc)
-        near, far = (0.0, 1.0) if ndc else (float(self.data.bds.min()) * 0.9, float(self.data.bds.max()))
-        self.renderer = FieldRenderer(self.model, RenderSettings.from_conf(cfg, near, far, self.quirks),
-                                      self.data.num_frames)
+        bds = np.concatenate([np.asarray(s.bds).reshape(-1) for s in scenes])
+        near, far = (0.0, 1.0) if ndc else (float(bds.min()) * 0.9, float(bds.max()))
+        settings = RenderSettings.from_conf(cfg, near, far, self.quirks)
         self.run_dir = run_folder(cfg, world_size)
         self._read_back: Path | None = None  # the run folder this pipeline was read back from (from_run)
+        self.scene_ids = list(range(len(scenes)))
+        if isinstance(self.data, SceneGroups):
+            self.groups = [self._group(data, idx, settings) for data, idx in zip(self.data.groups,
+                                                                                 self.data.indices)]
+            self.renderer = self.groups[0].renderer  # its settings are every group's (Pipeline.using changes all)
+        else:
+            self.renderer = FieldRenderer(self.model, settings, self.data.num_frames)
+            self.groups = [self]
+
+    def _group(self, data, scene_ids: list[int], settings: RenderSettings) -> "Pipeline":
+        part = copy.copy(self)
+        part.data, part.scene_ids = data, list(scene_ids)
+        part.renderer = FieldRenderer(self.model, settings, data.num_frames)
+        part.groups = [part]
+        return part
+
+    @property
+    def mixed(self) -> bool:
+        """Scenes of different sizes or lengths (more than one group)."""
+        return len(self.groups) > 1
+
+    def for_scene(self, b: int) -> tuple["Pipeline", int]:
+        """(the pipeline of the group holding the run's scene ``b``, its index there)."""
+        for part in self.groups:
+            if b in part.scene_ids:
+                return part, part.scene_ids.index(b)
+        raise MonoNeRFError(f"scene {b} is not in this run (0..{len(self.scene_ids) - 1})")
+
+    def select(self, indices: list[int]) -> "Pipeline":
+        """A view that renders only the run's scenes ``indices``, in that order (numbered 0.. in it): shallow copies
+        sharing the model and settings, with those scenes' data and features, grouped by size and length."""
+        view = copy.copy(self)
+        parts = []
+        for part in self.groups:
+            mine = [(pos, part.scene_ids.index(b)) for pos, b in enumerate(indices) if b in part.scene_ids]
+            if not mine:
+                continue
+            local = [j for _, j in mine]
+            sub = copy.copy(part)
+            sub.data = part.data.subset(local)
+            sub.renderer = FieldRenderer(self.model, part.renderer.settings, part.data.num_frames)
+            if part.renderer.features is not None:
+                sub.renderer.features = part.renderer.features.select(local)
+            sub.scene_ids, sub.groups = [pos for pos, _ in mine], [sub]
+            parts.append(sub)
+        if len(parts) == 1:
+            return parts[0]
+        view.groups, view.renderer, view.scene_ids = parts, parts[0].renderer, list(range(len(indices)))
+        view.data = SceneGroups([self.data.scenes[b] for b in indices], self.device, self.data.pixel_offset,
+                                groups=[p.data for p in parts], indices=[p.scene_ids for p in parts])
+        return view
+
+    @contextlib.contextmanager
+    def using(self, **changes):
+        """Every group renders inside the block with these settings changed (:meth:`FieldRenderer.using`)."""
+        with contextlib.ExitStack() as stack:
+            for part in self.groups:
+                stack.enter_context(part.renderer.using(**changes))
+            yield self
 
     # ------------------------------------------------------------------------------------------------ features
     def feature_cache_dir(self) -> str | None:
@@ -94,11 +160,15 @@ class Pipeline:
 
     def encode(self) -> bool:
         """Both encoders once over every frame of every scene (spec §5.3 step 1), through the on-disk feature cache
-        (``run.feature_cache``); the features go to ``renderer.features``. Returns whether they came from the cache."""
-        d = self.data
-        self.renderer.features, hit = encode_cached(self.model, d.images, d.poses[..., :4], d.focals,
-                                                    self.feature_cache_dir())
-        return hit
+        (``run.feature_cache``); the features go to ``renderer.features`` (each group's). Returns whether they all came
+        from the cache."""
+        hits = []
+        for part in self.groups:
+            d = part.data
+            part.renderer.features, hit = encode_cached(self.model, d.images, d.poses[..., :4], d.focals,
+                                                        self.feature_cache_dir())
+            hits.append(hit)
+        return all(hits)
 
     # ------------------------------------------------------------------------------------------------ runs
     def load(self, path: str | os.PathLike, parts: tuple[str, ...] | None = None,
@@ -125,8 +195,9 @@ class Pipeline:
             raise MonoNeRFError(f"{run_dir}: no checkpoint NNNNNN.tar of the dynamic stage yet")
         # a run folder's config.conf is the resolved config: an include there is refused (docs/security.md)
         pipeline = cls(parse_config_file(str(conf), [f"run.device={device}"], includes=False))
-        pipeline.run_dir = run_dir  # the folder given, wherever the run was trained (a copied or moved run folder)
-        pipeline._read_back = run_dir
+        for part in {id(p): p for p in [pipeline, *pipeline.groups]}.values():
+            part.run_dir = run_dir  # the folder given, wherever the run was trained (a copied or moved run folder)
+            part._read_back = run_dir
         loaded = pipeline.load(path)
         note = loaded.note(path)
         if note:

@@ -143,3 +143,15 @@ class FieldRenderer(nn.Module):
 
         return render_full_image(c2w, height, width, focal, ray_fn, chunk=chunk, ndc=s.ndc, near=s.near, far=s.far,
                                  pixel_offset=s.pixel_offset, output_device="cpu")
+
+
+class GroupedRenderer(nn.Module):
+    """The renderers of a run's groups of scenes of one size and length as one module (they share one model), so
+    that one DistributedDataParallel wrapper trains them all: ``forward(..., group=g)`` renders with group g's."""
+
+    def __init__(self, renderers: list[FieldRenderer]):
+        super().__init__()
+        self.parts = nn.ModuleList(renderers)
+
+    def forward(self, rays: RayBundle, t: torch.Tensor, dynamic: bool, group: int = 0) -> dict:
+        return self.parts[group](rays, t, dynamic)

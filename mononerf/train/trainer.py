@@ -15,6 +15,8 @@ model, optimiser, iteration and every RNG state, so an interrupted run continues
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import time
 from pathlib import Path
 from typing import Callable
@@ -26,15 +28,16 @@ from tqdm import tqdm
 
 from mononerf.data.dataset import RayBatch, split_frames
 from mononerf.errors import ConfigError, MonoNeRFError
-from mononerf.geometry.flow import induce_flow
 from mononerf.losses import LossFlags, dynamic_stage_losses, loss_weights, static_stage_loss
 from mononerf.render.images import prepare_rays
 from mononerf.train import checkpoint as ckpt
 from mononerf.train.distributed import DistInfo, resolve_device
+from mononerf.train.images import log_step_images
 from mononerf.train.interrupts import StopRequests
 from mononerf.train.logger import RunLogger
 from mononerf.train.optim import OptimSettings
 from mononerf.train.pipeline import Pipeline
+from mononerf.train.step import GroupedRenderer
 from mononerf.train.schedule import DYNAMIC, STATIC, Schedule, StageState
 
 class Trainer:
@@ -65,7 +68,7 @@ class Trainer:
         self.pipeline = Pipeline(cfg, self.device, world_size=self.dist.world_size, rank=self.dist.rank)
         self.data, self.model, self.renderer = self.pipeline.data, self.pipeline.model, self.pipeline.renderer
         self.sampler, self.run_dir = self.pipeline.sampler, self.pipeline.run_dir
-        S, T = self.data.num_scenes, self.data.num_frames
+        S = self.data.num_scenes
         if int(train.batch_size) < S:
             raise ConfigError(f"train.batch_size = {train.batch_size} is less than the {S} scenes: the original then "
                               "trained only the first batch's scenes; here every scene trains in one batch, so set "
@@ -79,17 +82,22 @@ class Trainer:
         self.schedule = Schedule.from_conf(cfg, self.dist.world_size, S)
         unseen = bool(cfg.model.unseen_frame_rendering)
         every = int(cfg.model.held_out_every)
-        try:
-            self.frames_dynamic, self.frames_heldout = split_frames(
-                T, int(cfg.model.training_frames) if unseen else None, every)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
-        # held out every N-th frame: out of the static stage too (the unseen-frames mode pretrains on every frame)
-        self.frames_static = self.frames_dynamic if every > 1 else np.arange(T)
+        # per group of scenes of one length: (dynamic-stage frames, held-out frames, static-stage frames)
+        self.group_frames = []
+        for part in self.pipeline.groups:
+            T = part.data.num_frames
+            try:
+                dyn, held = split_frames(T, int(cfg.model.training_frames) if unseen else None, every)
+            except ValueError as err:
+                raise ConfigError(f"{', '.join(part.data.names)}: {err}") from None
+            # held out every N-th frame: out of the static stage too (the unseen-frames mode pretrains on every frame)
+            self.group_frames.append((dyn, held, dyn if every > 1 else np.arange(T)))
+        self.frames_dynamic, self.frames_heldout, self.frames_static = self.group_frames[0]
         self.static_pretrain = bool(train.pretrain) and (not unseen or bool(info.use_unseen_frame_pretrain))
         # loss configuration (spec §4)
         self.loss_weights = loss_weights(cfg)  # (unseen frames without pretraining: see LossFlags)
-        self.loss_flags = LossFlags.from_conf(cfg, num_frames=T)
+        self.group_flags = [LossFlags.from_conf(cfg, num_frames=part.data.num_frames) for part in self.pipeline.groups]
+        self.loss_flags = self.group_flags[0]
         self.loss_quirks = self.pipeline.quirks
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main and run_logging)
         self.history: list[tuple[str, int, float]] = []
@@ -99,6 +107,11 @@ class Trainer:
         if renders is None and asked and run_logging:
             self.say(f"note: {', '.join('train.' + k for k in asked)} > 0, but this Trainer makes no periodic renders "
                      "(pass renders=mononerf.eval.renders, as the training command does)")
+
+    @property
+    def groups(self) -> list:
+        """The pipeline's groups of scenes of one size and length (a Trainer renders as its pipeline does)."""
+        return self.pipeline.groups
 
     def say(self, line: str) -> None:
         """A message for the person running it: on the console (main process) and in the run's ``train.log``."""
@@ -252,9 +265,10 @@ class Trainer:
                     params[name].grad = grad.to(params[name].device)
         if plan.rng is not None:
             ckpt.set_rng_state(plan.rng, self.sampler)
-        step_fn = self.renderer
+        # one module over every group's renderer (one DDP wrapper for all of them; one group: the run's renderer)
+        step_fn = GroupedRenderer([part.renderer for part in self.pipeline.groups])
         if self.dist.enabled:
-            step_fn = DistributedDataParallel(self.renderer, device_ids=[self.device.index]
+            step_fn = DistributedDataParallel(step_fn, device_ids=[self.device.index]
                                               if self.device.type == "cuda" else None,
                                               find_unused_parameters=True, broadcast_buffers=False)
         bar = tqdm(range(plan.start, n_iters), desc=f"{stage} stage", disable=not self.progress,
@@ -297,34 +311,52 @@ class Trainer:
             bar.close()
 
     def _train_step(self, stage: str, i: int, step_fn, optimizer) -> dict:
-        """One step's batch, render, losses and gradients (``optimizer.step`` is the caller's)."""
+        """One step's batch, render, losses and gradients (``optimizer.step`` is the caller's).
+
+        Scenes of different sizes or lengths: each group of one size and length in turn, its loss weighted by its
+        share of the scenes and its gradients accumulated, so that equal groups would give the batch's mean."""
+        optimizer.zero_grad(set_to_none=True)
+        groups = self.pipeline.groups
+        S = self.data.num_scenes
+        logs, batches = {}, []
+        for g, part in enumerate(groups):
+            share = len(part.scene_ids) / S  # 1.0 for one group: every product below is then exact
+            # DDP: the gradients of every group but the last accumulate locally; the last backward averages them all
+            sync = contextlib.nullcontext() if g == len(groups) - 1 or not self.dist.enabled else step_fn.no_sync()
+            with sync:
+                total, part_logs, batch = self._group_loss(stage, i, g, functools.partial(step_fn, group=g))
+                (total * share).backward()
+            for k, v in {**part_logs, "loss": total}.items():
+                logs[k] = logs.get(k, 0.0) + v.detach() * share
+            batches.append(batch)
+        if stage == DYNAMIC and self.cfg.info.use_clip_grad_norm:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=10.0, norm_type=2.0)
+        self._last_batch, self._last_batches = batches[0], batches
+        return logs
+
+    def _group_loss(self, stage: str, i: int, g: int, step_fn) -> tuple[torch.Tensor, dict, RayBatch]:
+        """The loss of group ``g``'s scenes at step ``i`` (its batch, render and loss terms)."""
         dynamic = stage == DYNAMIC
-        frames = self.frames_dynamic if dynamic else self.frames_static
-        batch = self.data.sample_rays(self.sampler, self.n_rand, frames, stage=stage)
+        part = self.pipeline.groups[g]
+        d = part.data
+        frames = self.group_frames[g][0 if dynamic else 2]
+        batch = d.sample_rays(self.sampler, self.n_rand, frames, stage=stage)
         if self.cfg.info.without_time:
             batch.time = torch.zeros_like(batch.time)
-        rays = prepare_rays(batch.rays_o, batch.rays_d, self.data.height, self.data.width, self.data.focals,
-                            ndc=self.renderer.settings.ndc)
+        rays = prepare_rays(batch.rays_o, batch.rays_d, d.height, d.width, d.focals, ndc=part.renderer.settings.ndc)
         ret = step_fn(rays, batch.time, dynamic)
         if dynamic:
             total, logs = dynamic_stage_losses(
-                ret, batch, c2w_all=self.data.poses[..., :4], H=self.data.height, W=self.data.width,
-                focal=self.data.focals, num_frames=self.data.num_frames, num_static=batch.num_static,
-                weights=self.loss_weights, flags=self.loss_flags, quirks=self.loss_quirks, iteration=i,
+                ret, batch, c2w_all=d.poses[..., :4], H=d.height, W=d.width,
+                focal=d.focals, num_frames=d.num_frames, num_static=batch.num_static,
+                weights=self.loss_weights, flags=self.group_flags[g], quirks=self.loss_quirks, iteration=i,
                 train_blending=i >= int(self.cfg.train.blending_warmup))
         else:
             total, logs = static_stage_loss(ret, batch, float(self.cfg.train.static_loss_lambda))
         if not torch.isfinite(total):
             raise MonoNeRFError(f"{stage} stage, iteration {i}: the loss is {float(total.detach())}; stopping (the newest "
                                 f"checkpoint in {self.run_dir} is kept; lower train.lrate or resume from it)")
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        if dynamic and self.cfg.info.use_clip_grad_norm:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=10.0, norm_type=2.0)
-        logs = {k: v.detach() for k, v in logs.items()}
-        logs["loss"] = total.detach()
-        self._last_batch = batch
-        return logs
+        return total, logs, batch
 
     # ------------------------------------------------------------------------------------------------ periodic
     def _periodic(self, stage: str, i: int, logs: dict, optimizer, seconds: float) -> None:
@@ -357,43 +389,7 @@ class Trainer:
         if self.cfg.info.testset_all and (due(s.i_testset_all, skip_first=True) or (fast_end and s.i_testset_all > 0)):
             self.renders.testset_all(self.pipeline, i)
 
-    @torch.no_grad()
     def _log_images(self, stage: str, i: int) -> None:
-        if not self.dist.is_main or self.logger.writer is None:
-            return
-        batch: RayBatch = self._last_batch
-        d = self.data
-        k = int(self.cfg.train.i_img_downscale)
-        H, W = max(1, d.height // k), max(1, d.width // k)
-        c2w = d.poses[torch.arange(d.num_scenes), batch.frame, :, :4]
-        out = self.renderer.render_views(c2w, batch.time, H, W, d.focals / k, dynamic=stage == DYNAMIC,
-                                         chunk=int(self.cfg.info.chunk))
-        flows = self._induced_flow_images(out, batch.frame, k) if stage == DYNAMIC else {}
-        gt = d.images[torch.arange(d.num_scenes), batch.frame].cpu()  # (S, H, W, 3)
-        if k > 1:  # the ground truth at the render's size (area average)
-            gt = torch.nn.functional.interpolate(gt.permute(0, 3, 1, 2), size=(H, W), mode="area").permute(0, 2, 3, 1)
-        self.logger.images(stage, i, out, gt, flows)
-
-    def _induced_flow_images(self, out: dict, frame: torch.Tensor, downscale: int = 1) -> dict:
-        """Induced flow to t±1 of a full render and the GT flow, (S, H, W, 2) each (spec §3.5, §5.4 i_img); for a
-        render ``downscale`` times smaller, both in its pixels (the GT flow read at every ``downscale``-th pixel)."""
-        d = self.data
-        S, H, W = out["expected_pts_f"].shape[:3]
-        ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32),
-                                indexing="ij")
-        pixel_xy = torch.stack([xs, ys], -1).reshape(1, -1, 2).expand(S, -1, -1) + d.pixel_offset
-        poses, focal = d.poses[..., :4].cpu(), d.focals.cpu() / downscale
-        grids = d.grids[torch.arange(S), frame].cpu()[:, ::downscale, ::downscale][:, :H, :W]
-        if downscale > 1:
-            grids = grids.clone()
-            grids[..., 2:4] /= downscale
-            grids[..., 5:7] /= downscale
-        result = {}
-        for key, step, gt in (("f", 1, slice(2, 4)), ("b", -1, slice(5, 7))):
-            neighbour = poses[torch.arange(S), (frame.cpu() + step).clamp(0, d.num_frames - 1)]
-            pts = out[f"expected_pts_{key}"].reshape(S, -1, 1, 3)
-            flow = induce_flow(pts, torch.ones(pts.shape[:3]), neighbour, H, W, focal, pixel_xy,
-                               ndc=self.renderer.settings.ndc)
-            result[f"induced_flow_{key}"] = flow.reshape(S, H, W, 2)
-            result[f"flow_{key}_gt"] = grids[..., gt]
-        return result
+        if self.dist.is_main and self.logger.writer is not None:
+            log_step_images(self.pipeline, self._last_batches, self.logger, stage, i,
+                            int(self.cfg.train.i_img_downscale), int(self.cfg.info.chunk))

@@ -203,10 +203,12 @@ class SceneView:
     """
 
     def __init__(self, pipeline, scene: int, chunk: int = 1024, n_samples: int | None = None):
-
+        if not 0 <= scene < pipeline.data.num_scenes:
+            raise MonoNeRFError(f"scene {scene} is not in this run (0..{pipeline.data.num_scenes - 1})")
+        self.run_scene = scene  # the run's index; ``scene`` is the index in its group of one size and length
+        if len(getattr(pipeline, "groups", [pipeline])) > 1:
+            pipeline, scene = getattr(pipeline, "pipeline", pipeline).for_scene(scene)
         d = pipeline.data
-        if not 0 <= scene < d.num_scenes:
-            raise MonoNeRFError(f"scene {scene} is not in this run (0..{d.num_scenes - 1})")
         if pipeline.renderer.features is None:
             raise MonoNeRFError("the run's features are not encoded (call pipeline.encode() first)")
         self.pipeline, self.scene, self.chunk = pipeline, scene, int(chunk)

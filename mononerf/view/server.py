@@ -142,8 +142,8 @@ class Viewer:
         self.coarse_height, self.fine_height, self.rest_s = int(coarse_height), int(fine_height), float(rest_s)
         self.n_samples, self.chunk = n_samples, int(chunk)
         self.names = list(pipeline.data.names)
-        self.num_frames = int(pipeline.data.num_frames)
         self.view = SceneView(pipeline, scene, chunk=self.chunk, n_samples=n_samples)
+        self.num_frames = int(self.view.num_frames)  # the scene's (scenes of a run may differ in length)
         self.frame = 0.0
         self.output = "colour"
         self.playing = False
@@ -267,9 +267,13 @@ class Viewer:
         @self._scene.on_update
         def _(_) -> None:
             b = self.names.index(self._scene.value)
-            if b != self.view.scene:
+            if b != self.view.run_scene:
                 with self.render_lock:
                     self.view = SceneView(self.pipeline, b, chunk=self.chunk, n_samples=self.n_samples)
+                    if self.view.num_frames != self.num_frames:  # a scene of another length
+                        self.num_frames = int(self.view.num_frames)
+                        self._time.max = float(max(self.num_frames - 1, 1))
+                        self._time.value = min(float(self._time.value), float(self.num_frames - 1))
                 self._show_scene()
                 for c in list(self._clients.values()):
                     self._reset_camera(c.client, view=0, pull_back=4.0 * self._frustum_scale())
@@ -287,11 +291,11 @@ class Viewer:
     def _frustum_scale(self) -> float:
         """Frustum size: a tenth of the scene's nearest depth bound (forward-facing captures: the cameras sit close
         together, in front of the scene)."""
-        return 0.1 * float(self.pipeline.data.bds[self.view.scene].min())
+        return 0.1 * float(self.view.pipeline.data.bds[self.view.scene].min())
 
     def _show_scene(self) -> None:
         """Frustums of the training cameras of the current scene, with their frame thumbnails."""
-        d = self.pipeline.data
+        d = self.view.pipeline.data  # the scene's group (scenes of a run may differ in size)
         b = self.view.scene
         for f in self._frustums:
             f.remove()
@@ -327,7 +331,7 @@ class Viewer:
         """Put a browser's camera at training camera ``view`` of the current scene, ``pull_back`` scene units behind
         it (forward-facing scenes: start near the cameras and orbit around a point at the middle of the depth
         bounds)."""
-        d = self.pipeline.data
+        d = self.view.pipeline.data  # the scene's group (scenes of a run may differ in size)
         b = self.view.scene
         c2w = d.poses[b, view, :, :4].double().cpu().numpy()
         near, far = (float(x) for x in d.bds[b, view].double().cpu())
