@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The GPU figures of issue #8 in one call, for a session lent a GPU machine (the `device` tool): the CUDA tests, the
+# The GPU figures of issue #8 in one call, for a session lent a GPU machine (the `device` tool): first the CUDA tests
+# and the device-placement check (tests/test_device_placement.py; a failure there explains a failure below), then the
 # dynamic step at the original's 512 rays per scene (eager fp32, TF32, TF32 + torch.compile, bf16 autocast), 1024 rays
 # per scene, and full 270x480 frames (fp32, TF32, bf16 autocast). Prepared on the CPU machine (each option runs
 # there); not yet run on a GPU (benchmarks/README.md).
@@ -14,6 +15,7 @@ cd "$(dirname "$0")/.."
 PY="${PY:-.venv/bin/python}"
 B=benchmarks
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+"$PY" -m pytest -q -p no:cacheprovider tests/test_device_placement.py
 "$PY" -m pytest -q -m gpu -p no:cacheprovider tests
 "$PY" $B/train_step.py --device cuda --rays-per-scene 512 --steps 10 --stages static,dynamic
 "$PY" $B/train_step.py --device cuda --rays-per-scene 512 --steps 10 --stages dynamic --tf32

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from mononerf.geometry.flow import induce_flow
 from mononerf.utils.checks import check_shape
+from mononerf.utils.host import host_read
 from mononerf.utils.images import to_uint8
 
 # Per-frame outputs the render command can write, and the per-ray keys of render_views each one reads.
@@ -73,12 +74,13 @@ def induced_flow_map(expected_pts: Tensor, c2w: Tensor, H: int, W: int, focal: T
     """
     check_shape(expected_pts, f"S {H} {W} 3", "expected_pts")
     S = expected_pts.shape[0]
-    ys, xs = torch.meshgrid(torch.arange(H, dtype=expected_pts.dtype), torch.arange(W, dtype=expected_pts.dtype),
+    dev, dtype = expected_pts.device, expected_pts.dtype
+    ys, xs = torch.meshgrid(torch.arange(H, dtype=dtype, device=dev), torch.arange(W, dtype=dtype, device=dev),
                             indexing="ij")
     pixel_xy = (torch.stack([xs, ys], -1).reshape(1, -1, 2) + pixel_offset).expand(S, -1, -1)
     pts = expected_pts.reshape(S, -1, 1, 3)
-    flow = induce_flow(pts, torch.ones(pts.shape[:3], dtype=pts.dtype), c2w.to(pts), H, W, focal.to(pts),
-                       pixel_xy.to(pts.device), ndc=ndc, ndc_hwf=ndc_hwf)
+    flow = induce_flow(pts, torch.ones(pts.shape[:3], dtype=dtype, device=dev), c2w.to(pts), H, W, focal.to(pts),
+                       pixel_xy, ndc=ndc, ndc_hwf=ndc_hwf)
     return flow.reshape(S, H, W, 2)
 
 
@@ -156,7 +158,13 @@ def frame_maps(out: dict, outputs: tuple[str, ...], c2w: Tensor, focal: Tensor, 
                ndc: bool) -> dict[str, np.ndarray]:
     """The per-scene maps of one full render for each requested output: rgb (S, H, W, 3), depth = disparity
     (S, H, W), blend (S, H, W), flow = forward induced flow (S, H, W, 2), sceneflow = the dynamic surface's forward
-    scene flow times the blending weight (S, H, W, 3); numpy on the CPU."""
+    scene flow times the blending weight (S, H, W, 3); numpy on the CPU (made where ``out`` is: the host, for the
+    render commands' images)."""
+    with host_read("the maps are pictures, made where the render's outputs were gathered"):
+        return _frame_maps(out, outputs, c2w, focal, pixel_offset, ndc)
+
+
+def _frame_maps(out, outputs, c2w, focal, pixel_offset, ndc) -> dict[str, np.ndarray]:
     maps = {}
     for name in outputs:
         missing = [k for k in OUTPUT_KEYS[name] if k not in out]
@@ -173,6 +181,7 @@ def frame_maps(out: dict, outputs: tuple[str, ...], c2w: Tensor, focal: Tensor, 
             maps[name] = sf * out["dynamicness_map"].clamp(0.0, 1.0)[..., None]
         else:
             S, H, W = out["expected_pts_f"].shape[:3]
-            maps[name] = shown_flow(out["expected_pts_f"], out["acc_map_d"], out["dynamicness_map"], c2w.cpu(), H, W,
-                                    focal.cpu(), pixel_offset, ndc)
+            pts = out["expected_pts_f"]
+            maps[name] = shown_flow(pts, out["acc_map_d"], out["dynamicness_map"], c2w.to(pts.device), H, W,
+                                    focal.to(pts.device), pixel_offset, ndc)
     return {k: v.float().cpu().numpy() for k, v in maps.items()}

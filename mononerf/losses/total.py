@@ -36,6 +36,7 @@ from mononerf.losses.term import LossInputs, Term
 from mononerf.losses.weights import LossFlags, LossWeights, Weight, flow_temperature, mask_losses_active
 from mononerf.quirks import Quirks
 from mononerf.utils.checks import check_shape
+from mononerf.utils.host import host_read
 from mononerf.utils.tensors import constant_like
 
 
@@ -61,7 +62,8 @@ def _img_d_neighbours(x: LossInputs) -> dict[str, Tensor]:
     """#4-5 img_d_f_loss / img_d_b_loss: the dynamic renders at t+1 / t-1 against the frame-t colours."""
     out: dict[str, Tensor] = {}
     target = x.batch.target
-    frame = x.batch.frame.long().cpu()  # one read-back for both gates
+    with host_read("which scenes have a frame t+1 / t-1 gates the terms"):
+        frame = x.batch.frame.long().cpu()  # one read-back for both gates
     for key, psnr_key, rgb_key, has_neighbour in (
         ("img_d_f_loss", "psnr_d_f", "rgb_map_d_f", frame < x.num_frames - 1),
         ("img_d_b_loss", "psnr_d_b", "rgb_map_d_b", frame > 0),
@@ -129,7 +131,8 @@ def _mask_and_sparsity(x: LossInputs) -> dict[str, Tensor]:
     """#12 mask_loss (blending on static rays, dynamicness vs the motion mask) and #13 the entropies."""
     ret, ms = x.ret, x.batch.static_mask
     # (in this order: the order of the graph's operations decides the float sums of the backward pass)
-    mask = L1(ret["blending"][x.static_rays]) + img2mae(ret["dynamicness_map"][..., None], 1 - ms)
+    with host_read(MASKED_MEAN):
+        mask = L1(ret["blending"][x.static_rays]) + img2mae(ret["dynamicness_map"][..., None], 1 - ms)
     sparse_w = entropy(ret["weights_d"], batch_normalisation=x.quirks.entropy_batch_normalisation)
     sparse_b = entropy(ret["blending"], batch_normalisation=x.quirks.entropy_batch_normalisation)
     return {"mask_loss": mask, "sparse_loss": sparse_w + sparse_b, "sparse_weights_d_loss": sparse_w,
@@ -153,15 +156,19 @@ def _static_flow(x: LossInputs) -> dict[str, Tensor]:
 
 def _mask_flow(x: LossInputs) -> dict[str, Tensor]:
     """#16 mask_flow_loss: no blending at t±1 on the static rays."""
-    return {"mask_flow_loss": L1(x.ret["blending_f"][x.static_rays]) + L1(x.ret["blending_b"][x.static_rays])}
+    with host_read(MASKED_MEAN):
+        return {"mask_flow_loss": L1(x.ret["blending_f"][x.static_rays]) + L1(x.ret["blending_b"][x.static_rays])}
 
 
 def _depth_order_smoothness(x: LossInputs) -> dict[str, Tensor]:
     """#17 depth_loss, #18 order_loss, #19 sf_smooth_loss (temporal smoothness at t±1)."""
     ret, sr, H, W, f, ndc = x.ret, x.static_rays, x.H, x.W, x.focal, x.flags.ndc
+    depth = compute_depth_loss(ret["depth_map_d"], -x.batch.invdepth)  # first: the graph's order, as above
+    with host_read(MASKED_MEAN):
+        order = torch.mean(torch.square(ret["depth_map_d"][sr] - ret["depth_map_s"].detach()[sr]))
     return {
-        "depth_loss": compute_depth_loss(ret["depth_map_d"], -x.batch.invdepth),
-        "order_loss": torch.mean(torch.square(ret["depth_map_d"][sr] - ret["depth_map_s"].detach()[sr])),
+        "depth_loss": depth,
+        "order_loss": order,
         "sf_smooth_loss": (
             compute_sf_smooth_loss(ret["raw_pts_b"], ret["raw_pts"], ret["raw_pts_b_b"], H, W, f, ndc=ndc)
             + compute_sf_smooth_loss(ret["raw_pts_f"], ret["raw_pts_f_f"], ret["raw_pts"], H, W, f, ndc=ndc)),
@@ -178,6 +185,7 @@ def _blend_diagnostics(x: LossInputs) -> dict[str, Tensor]:
 
 _FULL, _DYN, _SMOOTH = "train.full_loss_lambda", "train.dynamic_loss_lambda", "train.smooth_loss_lambda"
 _MASK, _SPARSE = "train.mask_loss_lambda", "train.sparse_loss_lambda"
+MASKED_MEAN = "the original's means over the static rays count them (an index by a boolean mask)"
 _FLOW = Weight("info.flow_loss_lambda", schedule="decay")
 
 TERMS: tuple[Term, ...] = (

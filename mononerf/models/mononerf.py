@@ -29,6 +29,7 @@ from mononerf.models.projected import ProjectedLatent, ProjectedVolume
 from mononerf.models.trajectory import EulerSteps, Integrator, VelocityField, integrator_from_conf, integrator_name
 from mononerf.quirks import Quirks
 from mononerf.utils.checks import check_shape
+from mononerf.utils.host import host_read
 
 
 @dataclass
@@ -215,7 +216,8 @@ class MonoNeRF(nn.Module):
         tau = (t + 1.0) / 2.0 * feats.num_frames  # continuous frame index (spec §1.5)
         # one frame per scene, read back to the host once per query: the frame indices choose which maps the
         # lookups read (Python-level choices), and on a GPU each read of a device tensor waits for the device
-        frame = torch.ceil(tau[:, 0] - 0.5).long().clamp(0, feats.num_frames - 1).cpu()
+        with host_read("the frame indices choose the maps the lookups read"):
+            frame = torch.ceil(tau[:, 0] - 0.5).long().clamp(0, feats.num_frames - 1).cpu()
         if not self.quirks.neighbour_time_rounding:
             # spec §8.14: the original's velocity field runs at the continuous time while features are read at the
             # rounded frame; false evaluates the velocity at the rounded frame too

@@ -13,6 +13,7 @@ from torch import Tensor
 
 from mononerf.geometry.rays import RayBundle, get_rays, ndc_rays
 from mononerf.utils.checks import check_shape
+from mononerf.utils.host import host_read
 from mononerf.utils.tensors import constant_like
 
 RayFn = Callable[[RayBundle, Tensor, Tensor], "dict[str, Tensor]"]
@@ -127,8 +128,9 @@ def render_chunked(
     for start in range(0, R, chunk):
         sl = slice(start, start + chunk)
         out = ray_fn(RayBundle(*(x[:, sl] for x in rays)), near[:, sl], far[:, sl])
-        for key, value in out.items():
-            parts.setdefault(key, []).append(value if output_device is None else value.to(output_device))
+        with host_read("a chunk's outputs gathered where the caller asks (the host, for images)"):
+            for key, value in out.items():
+                parts.setdefault(key, []).append(value if output_device is None else value.to(output_device))
     return {key: torch.cat(values, 1) for key, values in parts.items()}
 
 

@@ -27,6 +27,7 @@ from mononerf.models.outputs import DYNAMIC_CHANNELS, RGB_SIGMA, STATIC_CHANNELS
 from mononerf.render.composite import composite_blended, composite_single
 from mononerf.render.sampling import sample_along_rays
 from mononerf.utils.checks import check_shape
+from mononerf.utils.host import host_read
 from mononerf.utils.tensors import constant_like
 
 FieldFn = Callable[[Tensor, Tensor], Tensor]
@@ -43,8 +44,9 @@ def check_finite_outputs(outputs: dict[str, Tensor]) -> None:
     # one read-back for all outputs (on a GPU each read waits for the device), the names only when one fails
     dev = floats[0][1].device
     finite = torch.stack([torch.isfinite(value).all().to(dev) for _, value in floats])
-    if bool(finite.all()):
-        return
+    with host_read("a non-finite output stops the run"):
+        if bool(finite.all()):
+            return
     for (key, value), ok in zip(floats, finite.tolist()):
         if not ok:
             n_nan = int(torch.isnan(value).sum())

@@ -38,6 +38,7 @@ from mononerf.train.logger import RunLogger
 from mononerf.train.optim import OptimSettings
 from mononerf.train.pipeline import Pipeline
 from mononerf.train.step import GroupedRenderer
+from mononerf.utils.host import host_read
 from mononerf.train.schedule import DYNAMIC, STATIC, Schedule, StageState
 
 class Trainer:
@@ -353,7 +354,9 @@ class Trainer:
                 train_blending=i >= int(self.cfg.train.blending_warmup))
         else:
             total, logs = static_stage_loss(ret, batch, float(self.cfg.train.static_loss_lambda))
-        if not torch.isfinite(total):
+        with host_read("a non-finite loss stops the run"):
+            finite = bool(torch.isfinite(total))
+        if not finite:
             raise MonoNeRFError(f"{stage} stage, iteration {i}: the loss is {float(total.detach())}; stopping (the newest "
                                 f"checkpoint in {self.run_dir} is kept; lower train.lrate or resume from it)")
         return total, logs, batch
