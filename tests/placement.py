@@ -64,16 +64,15 @@ class PlacementCheck(TorchFunctionMode):
         super().__init__()
         self.violations: list[str] = []
         self._host: dict[int, weakref.ref] = {}
-        self._default = None
+        self._meta = torch.device("meta")  # as a context: the default device inside, the previous one restored
 
     def __enter__(self):
-        self._default = torch.get_default_device()
-        torch.set_default_device("meta")
+        self._meta.__enter__()
         return super().__enter__()
 
     def __exit__(self, *exc):
         out = super().__exit__(*exc)
-        torch.set_default_device(self._default)
+        self._meta.__exit__(*exc)
         return out
 
     # -------------------------------------------------------------------------------------------- tags

@@ -432,9 +432,17 @@ def test_feature_volume_resizes_each_frame_once():
     assert vol.resizes == 3 and ref.resizes == 5  # cached: three distinct frames; uncached: every read
     one = 5 * 6 * 8 * 4  # bytes of one resized frame
     small = feat.FeatureVolume([fine, coarse], (6, 8), cache_bytes=2 * one)
-    for s, f in [(0, 0), (0, 1), (0, 2), (0, 0)]:  # room for two: the oldest goes first
-        small.frame_maps(s, f)
+    with torch.inference_mode():  # a render's reads
+        for s, f in [(0, 0), (0, 1), (0, 2), (0, 0)]:  # room for two: the oldest goes first
+            small.frame_maps(s, f)
     assert small.resizes == 4 and small.cached_bytes() == 2 * one
+    # a training step's reads (outside inference mode) use the cache only when every frame fits (here 2 of 8): they empty it
+    # and keep nothing, so the step's memory does not include maps it would seldom read again (issue 29)
+    for a, b in zip(small.frame_maps(0, 1), ref.frame_maps(0, 1)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    small.frame_maps(0, 1)
+    assert small.resizes == 6 and small.cached_bytes() == 0
+    assert vol.all_resized_bytes == 8 * one <= vol.cache_bytes and vol.cached_bytes() > 0  # all fit: kept in training
     # a map first read by a render (inference mode) is kept as an ordinary tensor: a training step can then
     # differentiate through a lookup of it (with respect to the sampling grid, as the trajectory's points are)
     with torch.inference_mode():

@@ -759,3 +759,29 @@ def test_resnet_block_inference_path_is_the_same_arithmetic():
     with torch.inference_mode():
         fast2 = block(x)
     assert torch.equal(fast, ref.detach()) and torch.equal(fast2, ref.detach())
+
+
+@pytest.mark.parametrize("projected", [False, True])
+def test_renders_over_blocks_of_points_equal_the_whole_call(tiny_setup, monkeypatch, projected):
+    # renders run the heads and the discrete trajectory over cache-sized blocks of points (models/rows.py); the
+    # temporal features' reshape quirk still mixes the points of the whole call, outside the blocks
+    import mononerf.models.rows as rows
+    from mononerf.models.projected import fold_latent_projections
+
+    images, c2w, focal, rays, t, T = tiny_setup
+    model = _tiny_model()
+    feats = model.encode(images, c2w, focal)
+    calls = []
+    model.mlp_dynamic.register_forward_hook(lambda *a: calls.append(1))
+    outs = {}
+    for block in (10 ** 9, 7):
+        monkeypatch.setattr(rows, "BLOCK_POINTS", block)
+        calls.clear()
+        with torch.inference_mode():
+            f = fold_latent_projections(model, feats, 10 ** 9) if projected else feats
+            outs[block] = _render(model, f, rays, t, T, inference=True, neighbour_passes=False)
+        n_calls = len(calls)
+        assert n_calls == (1 if block > 100 else -(-rays.origins.shape[1] * 8 // max(1, block // 2))), n_calls
+    assert (f.dynamic_proj is not None) == projected
+    for k, v in outs[10 ** 9].items():
+        torch.testing.assert_close(outs[7][k], v, rtol=1e-6, atol=1e-6, msg=k)

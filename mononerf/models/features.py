@@ -39,6 +39,10 @@ class FeatureVolume:
         cache_bytes: memory for the resized maps of recently read frames (0: resize on every read). A frame is
             resized once and read by every lookup after it (every chunk of a render, every frame of a video at one
             time, every training step) while it stays among the newest that fit; only for levels without autograd.
+            A read outside inference mode (a training step; renders run in inference mode) uses the cache only when
+            every frame's maps fit in it: a training step reads frames at random, so a partial cache would hold
+            memory for few hits; such a read empties the cache a render filled (issue 29: ~1 GB of a released-size
+            step's peak).
     """
 
     def __init__(self, levels: Sequence[torch.Tensor], grid: tuple[int, int], cache_bytes: int = CACHE_BYTES):
@@ -56,6 +60,9 @@ class FeatureVolume:
         self.cache_bytes = int(cache_bytes)
         self._resized: OrderedDict[tuple[int, int], list[torch.Tensor]] = OrderedDict()
         self.resizes = 0  # coarse maps resized so far (a count of work, for tests and benchmarks)
+        s, _, t = self.levels[0].shape[:3]
+        self.all_resized_bytes = s * t * self.grid[0] * self.grid[1] * sum(
+            lv.shape[1] * lv.element_size() for lv in self.levels if tuple(lv.shape[-2:]) != self.grid)
 
     def _layout(self, lv: torch.Tensor) -> torch.Tensor:
         """Memory layouts that make a lookup cheap (values unchanged): a level on the grid is channels-last, so a
@@ -86,10 +93,18 @@ class FeatureVolume:
     def frame_maps(self, s: int, f: int) -> list[torch.Tensor]:
         """Scene ``s``, frame ``f``: one (1, C_l, h, w) map per level (a view, or the level resized to the grid)."""
         key = (int(s), int(f))
+        if not torch.is_inference_mode_enabled() and self.all_resized_bytes > self.cache_bytes:
+            self._resized.clear()  # a training step: see cache_bytes
+            return self._resize(s, f)
         hit = self._resized.get(key)
         if hit is not None:
             self._resized.move_to_end(key)
             return list(hit)
+        maps = self._resize(s, f)
+        self._remember(key, maps)
+        return maps
+
+    def _resize(self, s: int, f: int) -> list[torch.Tensor]:
         maps = []
         # a map made inside a render's inference mode would be an inference tensor, which a later training step
         # could not save for backward: kept maps are made as ordinary tensors (no autograd: nothing requires grad)
@@ -102,7 +117,6 @@ class FeatureVolume:
                     m = m.contiguous(memory_format=torch.channels_last)  # grid_sample gathers ~2.5x faster from it
                 self.resizes += 1
             maps.append(m)
-        self._remember(key, maps)
         return maps
 
     def _remember(self, key: tuple[int, int], maps: list[torch.Tensor]) -> None:

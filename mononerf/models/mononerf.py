@@ -14,6 +14,7 @@ S scenes, T frames, R rays, K samples, P = R·K points per scene.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 
 import torch
@@ -26,6 +27,7 @@ from mononerf.models.encoders import Resnet18Encoder, SpatialTemporalEncoder, pr
 from mononerf.models.features import FeatureVolume, sample_frame_features, standardize_volume, temporal_features
 from mononerf.models.heads import DynamicHead, StaticHead
 from mononerf.models.projected import ProjectedLatent, ProjectedVolume
+from mononerf.models.rows import by_blocks
 from mononerf.models.trajectory import EulerSteps, Integrator, VelocityField, integrator_from_conf, integrator_name
 from mononerf.quirks import Quirks
 from mononerf.utils.checks import check_shape
@@ -237,15 +239,18 @@ class MonoNeRF(nn.Module):
         return project_to_pixels(pts_world, w2c, feats.focal, feats.principal)
 
     def _static(self, emb, views, uv, frame, feats):
+        inject = lat = None
         if feats.static_proj is not None:
             scaling = feats.latent2d_scaling if self.encoder2d is not None else feats.latent_scaling
-            lat = sample_frame_features(feats.static_proj, frame, uv, feats.image_size, scaling)
-            return self.mlp_static(drop_time_terms(emb), views, None, inject=ProjectedLatent(self.mlp_static, lat))
-        if self.encoder2d is not None:
+            inject = ProjectedLatent(self.mlp_static,
+                                     sample_frame_features(feats.static_proj, frame, uv, feats.image_size, scaling))
+        elif self.encoder2d is not None:
             lat = sample_frame_features(feats.latent2d, frame, uv, feats.image_size, feats.latent2d_scaling)
         else:
             lat = sample_frame_features(feats.latent, frame, uv, feats.image_size, feats.latent_scaling)
-        return self.mlp_static(drop_time_terms(emb), views, lat)
+        # renders: over blocks of points (models/rows.py)
+        return by_blocks(lambda e, v, z, i: self.mlp_static(e, v, z, inject=i), (drop_time_terms(emb), views, lat,
+                                                                                  inject))
 
     @property
     def flow_mode(self) -> str | None:
@@ -254,38 +259,42 @@ class MonoNeRF(nn.Module):
 
     def _dynamic(self, xyz, tau, frame, emb, views, uv, feats):
         code = self.mlp_dynamic.global_code(feats.pooled_flow_latent, self.feat_guided_flow)
-        field = VelocityField(self.mlp_dynamic, self.embed_pts, feats.num_frames, code)
-        x_b, x_f = self.integrator(field, xyz, tau)
         n = feats.num_frames
+
+        def trajectory(xyz, tau, code):
+            return self.integrator(VelocityField(self.mlp_dynamic, self.embed_pts, n, code), xyz, tau)
+
+        # renders: a pointwise integrator over blocks of points (models/rows.py)
+        x_b, x_f = (by_blocks(trajectory, (xyz, tau), (code,)) if getattr(self.integrator, "pointwise", False)
+                    else trajectory(xyz, tau, code))
         lat_proj = None
-        if feats.dynamic_proj is not None:
-            lat_proj = sample_frame_features(feats.dynamic_proj, frame, uv, feats.image_size, feats.latent_scaling)
-            # the raw features are read only where they stand in for a neighbour outside the video
-            at_ends = bool(((frame == 0) | (frame == n - 1)).any()) and self.use_temporal_feature
-            latent = (sample_frame_features(feats.latent, frame, uv, feats.image_size, feats.latent_scaling)
-                      if at_ends else None)
-        else:
-            latent = sample_frame_features(feats.latent, frame, uv, feats.image_size, feats.latent_scaling)
-        if self.freeze_enc and latent is not None:
-            # detached like the original (spec §2.7 step 7): in the t±1 passes the sampling positions depend on the
-            # trajectory, and no gradient may reach it through them
-            latent = latent.detach()
+        # frozen encoders: the lookups' results are detached like the original's (spec §2.7 steps 6-7: in the t±1
+        # passes the sampling positions depend on the trajectory, and no gradient may reach it through them), so
+        # they are made without autograd: the same values, without a graph that holds the maps it read
+        lookups = torch.no_grad() if self.freeze_enc else contextlib.nullcontext()
+        with lookups:
+            if feats.dynamic_proj is not None:
+                lat_proj = sample_frame_features(feats.dynamic_proj, frame, uv, feats.image_size, feats.latent_scaling)
+                # the raw features are read only where they stand in for a neighbour outside the video
+                at_ends = bool(((frame == 0) | (frame == n - 1)).any()) and self.use_temporal_feature
+                latent = (sample_frame_features(feats.latent, frame, uv, feats.image_size, feats.latent_scaling)
+                          if at_ends else None)
+            else:
+                latent = sample_frame_features(feats.latent, frame, uv, feats.image_size, feats.latent_scaling)
         latent_temporal = None
         if self.use_temporal_feature:
-            as_world = self.quirks.temporal_feature_ndc_as_world
-            pb = x_b if as_world else self._to_world(x_b, feats)  # spec §8.2: NDC points used as world points
-            pf = x_f if as_world else self._to_world(x_f, feats)
-            uv_b = self._project(pb, (frame - 1).clamp(0, n - 1), feats)
-            uv_f = self._project(pf, (frame + 1).clamp(0, n - 1), feats)
-            latent_temporal = temporal_features(feats.latent, frame, n, latent, uv_b, uv_f, feats.image_size,
-                                                feats.latent_scaling, self.quirks.latent_temporal_reshape)
-            if self.freeze_enc:
-                # the original detaches the gathered features (stop_encoder_grad, spec §2.7 step 6): no gradient
-                # reaches the trajectory through the sampling positions either
-                latent_temporal = latent_temporal.detach()
+            with lookups:
+                as_world = self.quirks.temporal_feature_ndc_as_world
+                pb = x_b if as_world else self._to_world(x_b, feats)  # spec §8.2: NDC points used as world points
+                pf = x_f if as_world else self._to_world(x_f, feats)
+                uv_b = self._project(pb, (frame - 1).clamp(0, n - 1), feats)
+                uv_f = self._project(pf, (frame + 1).clamp(0, n - 1), feats)
+                latent_temporal = temporal_features(feats.latent, frame, n, latent, uv_b, uv_f, feats.image_size,
+                                                    feats.latent_scaling, self.quirks.latent_temporal_reshape)
         # renders with projected maps: the head's latent layers stand-in (models/projected.py)
         inject = None if lat_proj is None else ProjectedLatent(self.mlp_dynamic, lat_proj, latent_temporal)
-        return self.mlp_dynamic(emb, views, latent, code, torch.cat([x_b, x_f], -1), latent_temporal, inject=inject)
+        return by_blocks(lambda e, v, z, sf, zt, i, c: self.mlp_dynamic(e, v, z, c, sf, zt, inject=i),
+                         (emb, views, latent, torch.cat([x_b, x_f], -1), latent_temporal, inject), (code,))
 
     # ------------------------------------------------------------------------------------------------ queries
     def query_static(self, pts_ref: torch.Tensor, viewdirs: torch.Tensor, feats: SceneFeatures,

@@ -105,6 +105,11 @@ class ProjectedLatent:
                  latent_temporal: torch.Tensor | None = None):
         self.head, self.latent_proj, self.latent_temporal = head, latent_proj, latent_temporal
 
+    def rows(self, sl: slice) -> "ProjectedLatent":
+        """The points ``sl`` of every scene, for :func:`~mononerf.models.rows.by_blocks`."""
+        lt = self.latent_temporal
+        return ProjectedLatent(self.head, self.latent_proj[:, sl], None if lt is None else lt[:, sl])
+
     def __call__(self, b: int, h: torch.Tensor) -> torch.Tensor:
         """Block ``b``'s latent term added to ``h`` (S, P, d_hidden), as the head's own layers would add it."""
         head = self.head

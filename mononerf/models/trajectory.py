@@ -174,6 +174,7 @@ class EulerSteps:
 
     steps: int = 1
     branch_mixup: bool = True
+    pointwise = True  # each point's steps read that point alone (renders may run it over blocks of points)
 
     @classmethod
     def from_conf(cls, conf, quirks: Quirks) -> "EulerSteps":
@@ -195,6 +196,7 @@ class NeuralODE:
     atol: float = 0.001
     step_size: float | None = None
     adjoint: bool = False
+    pointwise = False  # the adaptive steps are chosen from every point's error together
 
     @classmethod
     def from_conf(cls, conf, quirks: Quirks) -> "NeuralODE":

@@ -97,6 +97,8 @@ class FieldRenderer(nn.Module):
         :func:`~mononerf.models.projected.fold_latent_projections`).
         """
         s = self.settings
+        if not torch.is_inference_mode_enabled():
+            self._render_feats = None  # a training step: the last render's projected maps would only hold memory
         feats = self.features if feats is None else feats
         common = dict(n_samples=s.n_samples, perturb=s.perturb and not test, lindisp=s.lindisp,
                       raw_noise_std=0.0 if test else s.raw_noise_std)
