@@ -178,4 +178,8 @@ FLAG_KEYS: tuple[Key, ...] = (
        "backward pass instead of keeping its activations (same values and gradients; less memory, one more forward "
        "evaluation)", "mononerf/train/step.py", "--activation_checkpointing",
        note="new key: fits the original's 512 and 1024 rays per scene in less memory"),
+    _k("run.flush_denormal", "bool", False, "CPU: flush float results and inputs below 1.2e-38 to zero on every "
+       "thread (false = IEEE denormal numbers, the original's arithmetic; true changes only such values and keeps a "
+       "CPU training step from slowing down ~3x as the losses saturate: docs/training.md)", PIPELINE,
+       "--flush_denormal", note="new key: the demo sets it"),
 )

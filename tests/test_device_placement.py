@@ -75,3 +75,20 @@ def test_the_check_fails_on_a_tensor_made_on_the_default_device_and_on_a_hidden_
         h = torch.arange(4, device="cpu")  # a host tensor, said as such
         int(h[0])  # reading a host tensor costs no wait
     assert n == 4 and not check.violations, check.violations
+
+
+def test_flush_denormals_reaches_every_thread_of_the_pool():
+    # run.flush_denormal: a product whose inputs are denormal is zero on every thread that computes part of it (the
+    # matrix product is split over PyTorch's OpenMP threads; torch.set_flush_denormal alone sets the calling one)
+    from mononerf.utils.cpu import flush_denormals, flush_denormals_enabled
+
+    if torch.get_num_threads() < 2:
+        pytest.skip("one thread: nothing to reach beyond the calling one")
+    a, b = torch.ones(2048, 256), torch.full((256, 256), 1e-39)  # 1e-39 is below float32's normal range
+    try:
+        assert flush_denormals(True) and flush_denormals_enabled()
+        assert (a @ b).abs().max() == 0
+        assert flush_denormals(False) and not flush_denormals_enabled()
+        assert ((a @ b) > 0).all()  # IEEE again, on every thread
+    finally:
+        flush_denormals(False)

@@ -24,6 +24,7 @@ from mononerf.train import checkpoint as ckpt
 from mononerf.train.distributed import resolve_device
 from mononerf.train.feature_cache import encode_cached
 from mononerf.train.step import FieldRenderer, RenderSettings
+from mononerf.utils.cpu import flush_denormals
 
 
 def run_folder(cfg, world_size: int = 1) -> Path:
@@ -59,6 +60,7 @@ class Pipeline:
         self.device = torch.device(device) if device is not None else resolve_device(cfg.run.device)
         info, train = cfg.info, cfg.train
         self.quirks = Quirks.from_conf(cfg)  # made once, handed to the model, the renderer and the losses
+        flush_denormals(bool(cfg.run.flush_denormal))  # process-wide: each pipeline sets its run's arithmetic
         scene_dirs = resolve_scene_dirs(info.dataset_file_lists, train.datadir)
         if not self.quirks.render_path_neighbour_clamp:
             raise ConfigError("quirks.render_path_neighbour_clamp = false: induced-flow visualisation of render paths "
