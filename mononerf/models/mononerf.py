@@ -34,6 +34,14 @@ from mononerf.utils.checks import check_shape
 from mononerf.utils.host import host_read
 
 
+def _channel_major(volume: ProjectedVolume, uv: torch.Tensor) -> torch.Tensor:
+    """An (S, P, C) view of an (S, C, P) buffer for a render's lookups of a projected volume: grid_sample gives each
+    scene's lookups as (C, P), so they are copied in without a transpose (~1 s of a 160x90 frame); the blocks of
+    models/rows.py read them in the caches. The same values."""
+    return torch.empty(uv.shape[0], volume.shape[1], uv.shape[1], dtype=volume.weight.dtype,
+                       device=uv.device).transpose(1, 2)
+
+
 @dataclass
 class SceneFeatures:
     """What :meth:`MonoNeRF.encode` computes once and every query reads (spec §2.3).
@@ -243,7 +251,8 @@ class MonoNeRF(nn.Module):
         if feats.static_proj is not None:
             scaling = feats.latent2d_scaling if self.encoder2d is not None else feats.latent_scaling
             inject = ProjectedLatent(self.mlp_static,
-                                     sample_frame_features(feats.static_proj, frame, uv, feats.image_size, scaling))
+                                     sample_frame_features(feats.static_proj, frame, uv, feats.image_size, scaling,
+                                                           out=_channel_major(feats.static_proj, uv)))
         elif self.encoder2d is not None:
             lat = sample_frame_features(feats.latent2d, frame, uv, feats.image_size, feats.latent2d_scaling)
         else:
@@ -274,7 +283,8 @@ class MonoNeRF(nn.Module):
         lookups = torch.no_grad() if self.freeze_enc else contextlib.nullcontext()
         with lookups:
             if feats.dynamic_proj is not None:
-                lat_proj = sample_frame_features(feats.dynamic_proj, frame, uv, feats.image_size, feats.latent_scaling)
+                lat_proj = sample_frame_features(feats.dynamic_proj, frame, uv, feats.image_size, feats.latent_scaling,
+                                                 out=_channel_major(feats.dynamic_proj, uv))
                 # the raw features are read only where they stand in for a neighbour outside the video
                 at_ends = bool(((frame == 0) | (frame == n - 1)).any()) and self.use_temporal_feature
                 latent = (sample_frame_features(feats.latent, frame, uv, feats.image_size, feats.latent_scaling)
