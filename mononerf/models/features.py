@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # inference-only, and it imports this module
 # default memory for a FeatureVolume's resized frame maps: at the demo size (80x45 grid, SlowOnly layer 2's 512
 # channels) every frame of two 12-frame scenes (177 MB); at 240x135, ~15 frames
 CACHE_BYTES = 1 << 30
+LOOKUP_CHANNELS = 128  # channels per grid_sample call of a lookup (sample_frame_features)
 
 
 class FeatureVolume:
@@ -258,15 +259,19 @@ def sample_frame_features(latent: "torch.Tensor | FeatureVolume | ProjectedVolum
         raise ValueError(f"out has shape {tuple(out.shape)}, expected {(S, P, latent.shape[1])}")
     # one contiguous (S, P, C) result, each map's (1, C_l, P, 1) lookup written transposed into its channel slice:
     # a single copy (a transposed view would be copied again by every linear layer reading it)
+    # maps are read LOOKUP_CHANNELS channels at a time: grid_sample works per channel (the same values), and a
+    # channels-last map's gathers stay in the caches (a 512-channel 80x45 map at 32,768 points: 63 -> 34 ms)
     for s in range(S):
         f = int(frame[s])
         c0 = 0
         for m in _frame_maps(latent, s, f):
-            part = F.grid_sample(m, grid[s:s + 1], mode="bilinear", padding_mode="border", align_corners=True)
-            if out is None:
-                out = part.new_empty(S, P, latent.shape[1])
-            out[s, :, c0:c0 + part.shape[1]] = part[0, :, :, 0].T
-            c0 += part.shape[1]
+            for a in range(0, m.shape[1], LOOKUP_CHANNELS):
+                part = F.grid_sample(m[:, a:a + LOOKUP_CHANNELS], grid[s:s + 1], mode="bilinear",
+                                     padding_mode="border", align_corners=True)
+                if out is None:
+                    out = part.new_empty(S, P, latent.shape[1])
+                out[s, :, c0:c0 + part.shape[1]] = part[0, :, :, 0].T
+                c0 += part.shape[1]
     return out
 
 
