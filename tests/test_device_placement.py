@@ -92,3 +92,18 @@ def test_flush_denormals_reaches_every_thread_of_the_pool():
         assert ((a @ b) > 0).all()  # IEEE again, on every thread
     finally:
         flush_denormals(False)
+
+
+def test_flush_denormals_says_when_it_cannot_reach_the_pool(monkeypatch):
+    # another OpenMP runtime than GNU's (or none): only the calling thread is set, and the caller is told (the
+    # pipeline prints a note for run.flush_denormal = true)
+    import mononerf.utils.cpu as cpu
+
+    monkeypatch.setattr(cpu, "_libgomp", lambda: None)
+    try:
+        assert cpu.flush_denormals(True) is False
+        assert cpu.flush_denormals_enabled()  # this thread is flushed all the same
+    finally:
+        monkeypatch.undo()
+        cpu.flush_denormals(False)
+    assert not cpu.flush_denormals_enabled()

@@ -60,7 +60,11 @@ class Pipeline:
         self.device = torch.device(device) if device is not None else resolve_device(cfg.run.device)
         info, train = cfg.info, cfg.train
         self.quirks = Quirks.from_conf(cfg)  # made once, handed to the model, the renderer and the losses
-        flush_denormals(bool(cfg.run.flush_denormal))  # process-wide: each pipeline sets its run's arithmetic
+        # process-wide: each pipeline sets its run's arithmetic
+        if not flush_denormals(bool(cfg.run.flush_denormal)) and cfg.run.flush_denormal:
+            print("note: run.flush_denormal: this CPU or PyTorch build could not flush denormal numbers on every "
+                  "thread (no FTZ mode, or no GNU OpenMP pool); training may slow down as the run goes on",
+                  file=sys.stderr)
         scene_dirs = resolve_scene_dirs(info.dataset_file_lists, train.datadir)
         if not self.quirks.render_path_neighbour_clamp:
             raise ConfigError("quirks.render_path_neighbour_clamp = false: induced-flow visualisation of render paths "
