@@ -23,7 +23,6 @@ import mononerf  # noqa: E402,F401  (before torch: the allocator option)
 import torch  # noqa: E402
 
 from mononerf.config import load_config  # noqa: E402
-from mononerf.train.step import GroupedRenderer  # noqa: E402
 from mononerf.train.trainer import Trainer  # noqa: E402
 from mononerf.utils.cpu import flush_denormals  # noqa: E402
 
@@ -37,7 +36,7 @@ def main() -> None:
     tr = Trainer(load_config(["-c", str(a.run_dir / "config.conf"), "--device", "cpu",
                               "--set", "info.basedir=/tmp/denormal_bench/"]), progress=False)
     tr.encode()
-    step_fn = GroupedRenderer([part.renderer for part in tr.pipeline.groups])
+    step_fn = tr.pipeline.step_module()
     opt = torch.optim.SGD(tr._stage_modules("dynamic"), lr=0.0)
     print(f"{a.run_dir}, {torch.get_num_threads()} threads", flush=True)
     for name in a.checkpoints.split(","):

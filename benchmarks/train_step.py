@@ -18,8 +18,6 @@ from _common import (arguments, build_trainer, held_mb, load_note, peak_mb, prof
                      speed_context, sync)
 import torch  # after _common, which imports mononerf first (the allocator option)
 
-from mononerf.train.step import GroupedRenderer
-
 
 def main() -> None:
     p = arguments(__doc__, rays_per_scene=256)
@@ -38,7 +36,7 @@ def measure(tr, a, dev) -> None:
     sync(dev)
     print(f"encode: {time.perf_counter() - t0:.2f} s, peak memory {peak_mb(dev):.0f} MiB, features held "
           f"{held_mb(tr.renderer.features):.0f} MiB, process resident after it {rss_mb():.0f} MiB", flush=True)
-    step_fn = GroupedRenderer([part.renderer for part in tr.pipeline.groups])  # what Trainer.train steps with
+    step_fn = tr.pipeline.step_module()  # what Trainer.train steps with
     for stage in a.stages.split(","):
         opt = torch.optim.Adam(tr._stage_modules(stage), lr=5e-4)
         tr._train_step(stage, 0, step_fn, opt)  # warm-up
@@ -53,7 +51,6 @@ def measure(tr, a, dev) -> None:
         print(f"{stage} step: {dt:.3f} s/it ({1 / dt:.2f} it/s, {rays / dt:.0f} rays/s), "
               f"peak memory {peak_mb(dev):.0f} MiB; {load_note()}", flush=True)
     if a.profile:
-        step_fn = GroupedRenderer([part.renderer for part in tr.pipeline.groups])
         opt = torch.optim.Adam(tr._stage_modules("dynamic"), lr=5e-4)
         print(profile_table(dev, lambda: tr._train_step("dynamic", 99, step_fn, opt)))
 

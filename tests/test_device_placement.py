@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from mononerf.config import load_config
-from mononerf.train.step import GroupedRenderer
 from mononerf.train.trainer import Trainer
 from mononerf.utils.host import host_read
 from tests.placement import PlacementCheck
@@ -27,7 +26,7 @@ def trainer(scenes, tmp_path_factory):  # noqa: F811
 
 
 def _step(tr, stage):
-    step_fn = GroupedRenderer([part.renderer for part in tr.pipeline.groups])
+    step_fn = tr.pipeline.step_module()
     opt = torch.optim.Adam(tr._stage_modules(stage), lr=1e-5)
     tr._train_step(stage, 1, step_fn, opt)
     opt.step()
@@ -77,10 +76,16 @@ def test_the_check_fails_on_a_tensor_made_on_the_default_device_and_on_a_hidden_
     assert n == 4 and not check.violations, check.violations
 
 
+def flush_denormals_enabled() -> bool:
+    """Whether this thread flushes denormals: 1e-20 squared is 1e-40, a denormal number, or zero when flushed."""
+    tiny = torch.tensor([1e-20], dtype=torch.float32)
+    return bool((tiny * tiny).item() == 0.0)
+
+
 def test_flush_denormals_reaches_every_thread_of_the_pool():
     # run.flush_denormal: a product whose inputs are denormal is zero on every thread that computes part of it (the
     # matrix product is split over PyTorch's OpenMP threads; torch.set_flush_denormal alone sets the calling one)
-    from mononerf.utils.cpu import flush_denormals, flush_denormals_enabled
+    from mononerf.utils.cpu import flush_denormals
 
     if torch.get_num_threads() < 2:
         pytest.skip("one thread: nothing to reach beyond the calling one")
@@ -102,8 +107,8 @@ def test_flush_denormals_says_when_it_cannot_reach_the_pool(monkeypatch):
     monkeypatch.setattr(cpu, "_libgomp", lambda: None)
     try:
         assert cpu.flush_denormals(True) is False
-        assert cpu.flush_denormals_enabled()  # this thread is flushed all the same
+        assert flush_denormals_enabled()  # this thread is flushed all the same
     finally:
         monkeypatch.undo()
         cpu.flush_denormals(False)
-    assert not cpu.flush_denormals_enabled()
+    assert not flush_denormals_enabled()

@@ -277,7 +277,7 @@ class MonoNeRF(nn.Module):
         x_b, x_f = (by_blocks(trajectory, (xyz, tau), (code,)) if getattr(self.integrator, "pointwise", False)
                     else trajectory(xyz, tau, code))
         lat_proj = None
-        # frozen encoders: the lookups' results are detached like the original's (spec §2.7 steps 6-7: in the t±1
+        # frozen encoders: the lookups' results are detached like the original's (its stop_encoder_grad: in the t±1
         # passes the sampling positions depend on the trajectory, and no gradient may reach it through them), so
         # they are made without autograd: the same values, without a graph that holds the maps it read
         lookups = torch.no_grad() if self.freeze_enc else contextlib.nullcontext()

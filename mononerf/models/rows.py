@@ -5,7 +5,7 @@ A network call of a render holds ``train.netchunk`` points (65,536: ``netchunk /
 streams main memory (copies, ReLUs and sums were 7.2 s of a 15.5 s 160x90 frame of two scenes on 2 CPU cores). The
 heads and the discrete trajectory treat each point on its own, so running them over blocks of :data:`BLOCK_POINTS`
 points (all scenes together) computes the same values with activations that stay in the CPU's caches (a full frame
-at the demo size: benchmarks/README.md). What mixes points — the temporal features' reshape quirk (spec §8.3), the
+at the demo size: benchmarks/README.md). What mixes points — the temporal features' reshape quirk (docs/quirks.md, ``latent_temporal_reshape``), the
 adaptive Neural ODE — stays outside the blocks, on the whole call.
 
 Only in inference mode (renders): a training step's backward would sum each weight's gradient block by block, in

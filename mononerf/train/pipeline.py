@@ -23,7 +23,7 @@ from mononerf.quirks import Quirks
 from mononerf.train import checkpoint as ckpt
 from mononerf.train.distributed import resolve_device
 from mononerf.train.feature_cache import encode_cached
-from mononerf.train.step import FieldRenderer, RenderSettings
+from mononerf.train.step import FieldRenderer, GroupedRenderer, RenderSettings
 from mononerf.utils.cpu import flush_denormals
 
 
@@ -99,6 +99,11 @@ class Pipeline:
         part.renderer = FieldRenderer(self.model, settings, data.num_frames)
         part.groups = [part]
         return part
+
+    def step_module(self) -> GroupedRenderer:
+        """What a training step renders through: every group's renderer as one module (one DDP wrapper trains them
+        all; ``module(rays, t, dynamic, group=g)``)."""
+        return GroupedRenderer([part.renderer for part in self.groups])
 
     @property
     def mixed(self) -> bool:

@@ -37,7 +37,6 @@ from mononerf.train.interrupts import StopRequests
 from mononerf.train.logger import RunLogger
 from mononerf.train.optim import OptimSettings
 from mononerf.train.pipeline import Pipeline
-from mononerf.train.step import GroupedRenderer
 from mononerf.utils.host import host_read
 from mononerf.train.schedule import DYNAMIC, STATIC, Schedule, StageState
 
@@ -267,7 +266,7 @@ class Trainer:
         if plan.rng is not None:
             ckpt.set_rng_state(plan.rng, self.sampler)
         # one module over every group's renderer (one DDP wrapper for all of them; one group: the run's renderer)
-        step_fn = GroupedRenderer([part.renderer for part in self.pipeline.groups])
+        step_fn = self.pipeline.step_module()
         if self.dist.enabled:
             step_fn = DistributedDataParallel(step_fn, device_ids=[self.device.index]
                                               if self.device.type == "cuda" else None,

@@ -39,9 +39,3 @@ def flush_denormals(on: bool) -> bool:
     callback = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda _: torch.set_flush_denormal(on))
     ctypes.CDLL(path).GOMP_parallel(callback, None, ctypes.c_uint(0), ctypes.c_uint(0))
     return True
-
-
-def flush_denormals_enabled() -> bool:
-    """Whether this thread flushes denormals (a float32 product below the normal range comes out as zero)."""
-    tiny = torch.tensor([1e-20], dtype=torch.float32)
-    return bool((tiny * tiny).item() == 0.0)  # 1e-40: a denormal number, or zero when flushed
