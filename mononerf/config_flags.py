@@ -51,7 +51,9 @@ FLAG_KEYS: tuple[Key, ...] = (
     _k("train.render_only", "bool", False, "render without training", "ignored: never read by the original",
        "--render_only"),
     _k("train.dataset_type", "str", "llff", "scene folder format: a loader of mononerf.data.dataset.SCENE_FORMATS "
-       "(llff: poses_bounds.npy, images_<factor>/, disp/, motion_masks/, flow/)", PIPELINE, "--dataset_type",
+       "(llff: poses_bounds.npy, images_<factor>/, disp/, motion_masks/, flow/; nerfies: Nerfies / HyperNeRF; iphone: "
+       "DyCheck's iPhone set; docs/datasets.md), or auto: each folder's own format", PIPELINE, "--dataset_type",
+       choices=("llff", "nerfies", "iphone", "auto"),
        note="NDC is chosen by info.no_ndc (the original: NDC only for llff)"),
     _k("train.factor", "int", 2, "image downsample factor: the frames of images_<factor>/", PIPELINE, "--factor",
        note="the original's loader hard-coded 2 (images_2/)"),
@@ -164,7 +166,8 @@ FLAG_KEYS: tuple[Key, ...] = (
        "training", TRAIN_CLI, "--eval_only", note="the original only skipped writing args.txt"),
     _k("run.protocol", "str", "mononerf", "the novel-view protocol of --eval_only: mononerf = every camera at every "
        "time (the released evaluation.py), dynamicnerf = camera 0 at every time (DynamicNeRF's, the literature's "
-       "tables; docs/evaluation.md)", TRAIN_CLI, "--protocol", choices=("mononerf", "dynamicnerf"),
+       "tables), dycheck = the validation cameras of iPhone / Nerfies scenes over their co-visibility masks "
+       "(docs/evaluation.md)", TRAIN_CLI, "--protocol", choices=("mononerf", "dynamicnerf", "dycheck"),
        note="new flag"),
     _k("run.feature_cache", "str?", "{basedir}/feature_cache", "folder of cached encoder features, keyed by the "
        "frames, the encoder weights and the encoding quirks (null = no cache)", PIPELINE,

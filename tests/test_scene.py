@@ -253,7 +253,7 @@ def test_check_cli(scene_dir, tmp_path, capsys):
     d, _ = scene_dir
     assert check_main([str(d), "--rays", "8"]) == 0
     out = capsys.readouterr().out
-    assert "OK   Toy: 4 frames 12x8" in out and "dynamic pixels" in out and "valid flow" in out
+    assert "OK   Toy (llff): 4 frames 12x8" in out and "dynamic pixels" in out and "valid flow" in out
     assert check_main([str(d), str(tmp_path / "missing")]) == 1
     captured = capsys.readouterr()
     assert "FAIL" in captured.err and "missing" in captured.err

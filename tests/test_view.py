@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from mononerf.errors import MonoNeRFError
+from mononerf.eval.scene_render import RenderCancelled
 from mononerf.geometry.rays import get_rays
 from mononerf.render.images import prepare_rays
 from mononerf.view import render as vr
@@ -141,7 +142,7 @@ def test_time_changes_the_render_and_cancel_stops_it(loaded):
         calls.append(1)
         return len(calls) > 1
 
-    with pytest.raises(vr.RenderCancelled):
+    with pytest.raises(RenderCancelled):
         view.render(req, cancel=cancel)
     assert len(calls) == 2  # stopped before the second chunk
     with pytest.raises(MonoNeRFError, match="outside the video"):

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mononerf.data.scene import Scene, load_scene
+from mononerf.data.dataset import AUTO_FORMAT, SCENE_FORMATS, read_scenes
+from mononerf.data.scene import Scene
 from mononerf.errors import MonoNeRFError
 
 
@@ -22,6 +23,7 @@ def scene_summary(scene: Scene) -> dict:
     valid_b = scene.flow_bwd_mask[1:].mean() if scene.num_frames > 1 else 0.0
     return {
         "name": scene.name,
+        "format": scene.format,
         "frames": scene.num_frames,
         "size": f"{scene.width}x{scene.height}",
         "focal": round(scene.focal, 3),
@@ -31,13 +33,15 @@ def scene_summary(scene: Scene) -> dict:
         "flow_valid_fwd": round(float(valid_f), 4),
         "flow_valid_bwd": round(float(valid_b), 4),
         "disp_range": (round(float(scene.disp.min()), 4), round(float(scene.disp.max()), 4)),
+        "validation_views": len(scene.eval_views),
     }
 
 
 def format_summary(s: dict) -> str:
-    return (f"{s['name']}: {s['frames']} frames {s['size']}, focal {s['focal']}, bounds [{s['near']}, {s['far']}] "
+    return (f"{s['name']} ({s['format']}): {s['frames']} frames {s['size']}, focal {s['focal']}, bounds [{s['near']}, {s['far']}] "
             f"(scaled), dynamic pixels {100 * s['dynamic_share']:.1f}%, valid flow fwd {100 * s['flow_valid_fwd']:.1f}% "
-            f"/ bwd {100 * s['flow_valid_bwd']:.1f}%, disparity [{s['disp_range'][0]}, {s['disp_range'][1]}]")
+            f"/ bwd {100 * s['flow_valid_bwd']:.1f}%, disparity [{s['disp_range'][0]}, {s['disp_range'][1]}]"
+            + (f", {s['validation_views']} validation views" if s["validation_views"] else ""))
 
 
 def check_dynamic_sampling(scene: Scene, rays_per_scene: int) -> list[str]:
@@ -75,7 +79,9 @@ def scene_strip(scene: Scene, frames: int = 4) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mononerf.data", description=__doc__)
-    parser.add_argument("scenes", nargs="+", help="scene folders in the original's format")
+    parser.add_argument("scenes", nargs="+", help="scene folders (LLFF, Nerfies or iPhone layout; docs/datasets.md)")
+    parser.add_argument("--format", default=AUTO_FORMAT, choices=(AUTO_FORMAT,) + tuple(SCENE_FORMATS),
+                        help="the folders' layout (default: each folder's own, from its files)")
     parser.add_argument("--factor", type=int, default=2, help="read images_<factor>/ (default 2, as the original)")
     parser.add_argument("--rays", type=int, default=512, help="rays per scene per step to check against (default 512)")
     parser.add_argument("--picture", default=None, help="write a strip per scene: frame | disparity | flow | motion "
@@ -84,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     for d in args.scenes:
         try:
-            scene = load_scene(Path(d), factor=args.factor)
+            (scene,) = read_scenes([Path(d)], args.format, factor=args.factor)
         except MonoNeRFError as exc:
             print(f"FAIL {d}: {exc}", file=sys.stderr)
             failed += 1

@@ -27,6 +27,7 @@ import numpy as np
 
 from mononerf.errors import SceneFormatError
 from mononerf.geometry import poses as P
+from mononerf.geometry.cameras import Cameras
 from mononerf.utils.folders import staged
 
 IMAGE_SUFFIXES = ("JPG", "jpg", "png")
@@ -48,6 +49,10 @@ class Scene:
         bds: (T, 2) scaled near/far depth bounds.
         render_poses: (V, 3, 5) novel-view spiral (spec §1.2 step 5); render_focals: V focals.
         scale: the factor applied to translations and bounds.
+        format: the layout it was read from (``llff``, ``nerfies``, ``iphone``; docs/datasets.md).
+        eval_views: validation images of other cameras at the video's times
+            (:class:`~mononerf.data.capture.EvalView`; the iPhone and Nerfies layouts' val split), else empty.
+        resampled_frames: training frames resampled onto a centred pinhole camera by the loader.
     """
 
     name: str
@@ -64,6 +69,9 @@ class Scene:
     render_poses: np.ndarray
     render_focals: list = field(default_factory=list)
     scale: float = 1.0
+    format: str = "llff"
+    eval_views: list = field(default_factory=list)
+    resampled_frames: int = 0
 
     @property
     def num_frames(self) -> int:
@@ -80,6 +88,11 @@ class Scene:
     @property
     def focal(self) -> float:
         return float(self.poses[0, 2, 4])
+
+    @property
+    def cameras(self) -> Cameras:
+        """The training frames' cameras (:class:`~mononerf.geometry.cameras.Cameras`, one per frame)."""
+        return Cameras.from_llff(self.poses)
 
     @property
     def static_masks(self) -> np.ndarray:

@@ -1,8 +1,11 @@
 """Synthetic dynamic scene generator: writes a scene folder in the original's on-disk format (spec §1.1).
 
     python -m mononerf.data.synthetic --out data/NAME [--preset a|b|c] [--frames N] [--size WxH] [--seed S]
+        [--format llff|nerfies|iphone]
 
-The clip is rendered by :mod:`mononerf.data.synthetic_render` (numpy ray casting, no weights, no downloads). Written:
+The clip is rendered by :mod:`mononerf.data.synthetic_render` (numpy ray casting, no weights, no downloads).
+``--format nerfies|iphone`` writes the same scene in the Nerfies / DyCheck iPhone layout instead
+(:mod:`mononerf.data.synthetic_formats`); the LLFF layout, the default, is:
 
 - ``poses_bounds.npy`` (N, 17) float64: per frame [R | t | hwf] row-major in LLFF column order [down, right, back]
   (= OpenGL [-up, right, back]), hwf = (H, W, focal) at full resolution, then near/far = min/max true depth.
@@ -21,6 +24,7 @@ import io
 import json
 import shutil
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -31,6 +35,7 @@ import numpy as np
 from mononerf.data.synthetic_render import (
     PRESETS, Layer, Scene, build_scene, camera_dirs, composite, project, render_layer,
 )
+from mononerf.data.synthetic_formats import FORMATS, write_capture
 from mononerf.errors import MonoNeRFError, report
 from mononerf.utils.images import to_uint8
 from mononerf.utils.video import write_video
@@ -42,6 +47,8 @@ JPEG_QUALITY = 95
 VIDEO_FPS = 10
 OUR_DIRS = ("images", "images_2", "disp", "motion_masks", "flow", "multiview_GT", "multiview_masks")
 OUR_FILES = ("poses_bounds.npy", "video.mp4", "synthetic.json")
+CAPTURE_DIRS = ("camera", "rgb", "depth", "covisible", "splits")  # the Nerfies / iPhone layouts' own
+CAPTURE_FILES = ("dataset.json", "metadata.json", "scene.json", "extra.json")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -69,19 +76,21 @@ def _validate(preset: str, frames: int, size: tuple[int, int], seed: int) -> tup
     return w, h
 
 
-def _prepare_out(out: Path) -> None:
-    """Create ``out``; clear our own outputs of an earlier synthetic scene; refuse any other non-empty folder."""
+def _prepare_out(out: Path, make: bool = True) -> None:
+    """Create ``out``; clear our own outputs of an earlier synthetic scene (of any layout); refuse any other
+    non-empty folder. ``make``: create the LLFF layout's folders."""
     if out.exists() and not out.is_dir():
         raise MonoNeRFError(f"--out {out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):
         if not (out / "synthetic.json").is_file():
             raise MonoNeRFError(f"--out {out} is a non-empty folder without synthetic.json; refusing to overwrite "
                                 "what may be a real scene (choose a new or empty folder)")
-        for name in OUR_DIRS:
+        for name in OUR_DIRS + CAPTURE_DIRS:
             shutil.rmtree(out / name, ignore_errors=True)
-        for name in OUR_FILES:
+        for name in OUR_FILES + CAPTURE_FILES:
             (out / name).unlink(missing_ok=True)
-    for name in OUR_DIRS:
+    out.mkdir(parents=True, exist_ok=True)
+    for name in OUR_DIRS if make else ():
         (out / name).mkdir(parents=True, exist_ok=True)
 
 
@@ -158,8 +167,9 @@ def _progress(iterable, enabled: bool, desc: str):
 
 
 def generate_scene(out_dir, preset: str = "a", frames: int = 12, size: tuple[int, int] = (320, 180), seed: int = 0,
-                   progress: bool = False) -> dict:
-    """Render and write a synthetic dynamic scene into ``out_dir`` (format in the module docstring).
+                   progress: bool = False, fmt: str = "llff") -> dict:
+    """Render and write a synthetic dynamic scene into ``out_dir`` (format in the module docstring; ``fmt``
+    ``nerfies`` or ``iphone``: the same scene in that layout, :mod:`mononerf.data.synthetic_formats`).
 
     Args:
         out_dir: target folder; created if missing; an earlier synthetic scene there is replaced; a non-empty folder
@@ -177,8 +187,28 @@ def generate_scene(out_dir, preset: str = "a", frames: int = 12, size: tuple[int
     """
     t0 = time.perf_counter()
     w, h = _validate(preset, frames, size, seed)
+    if fmt not in FORMATS:
+        raise MonoNeRFError(f"unknown --format {fmt!r}; expected one of {', '.join(FORMATS)}")
     out = Path(out_dir)
-    _prepare_out(out)
+    _prepare_out(out, make=fmt == "llff")
+    if fmt == "llff":
+        scene, depths = _render_llff(out, preset, frames, w, h, seed, progress)
+    else:  # the LLFF scene in a sibling folder first, then its other layout (synthetic_formats.py)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.resolve().parent))
+        try:
+            for name in OUR_DIRS:
+                (staging / name).mkdir()
+            scene, depths = _render_llff(staging, preset, frames, w, h, seed, progress)
+            write_capture(staging, out, scene, fmt, depths)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return {"out_dir": str(out), "preset": preset, "seed": int(seed), "frames": scene.frames, "size": (w, h),
+            "size_half": (w // 2, h // 2), "focal": scene.focal, "seconds": time.perf_counter() - t0, "format": fmt}
+
+
+def _render_llff(out: Path, preset: str, frames: int, w: int, h: int, seed: int, progress: bool):
+    """Render the scene and write its LLFF layout into the prepared folder ``out``; returns the renderer's scene
+    and the full-resolution depth of each training frame."""
     scene = build_scene(preset, int(frames), w, h, int(seed))
     n = scene.frames
     moving = [k for k, p in enumerate(scene.primitives) if p.moving]
@@ -225,7 +255,6 @@ def generate_scene(out_dir, preset: str = "a", frames: int = 12, size: tuple[int
     np.save(out / "poses_bounds.npy", llff_poses_bounds(scene.c2w, h, w, scene.focal, bounds))
     write_video(out / "video.mp4", images, fps=VIDEO_FPS)
 
-    seconds = time.perf_counter() - t0
     meta = {
         "generator": "mononerf.data.synthetic", "preset": preset, "seed": int(seed), "frames": n,
         "size": [w, h], "size_half": [w // 2, h // 2], "focal": scene.focal, "focal_half": scene.focal / 2,
@@ -244,8 +273,7 @@ def generate_scene(out_dir, preset: str = "a", frames: int = 12, size: tuple[int
         "static_obj2world": {p.name: p.obj2world[0].tolist() for p in scene.primitives if not p.moving},
     }
     (out / "synthetic.json").write_text(json.dumps(meta, indent=1))
-    return {"out_dir": str(out), "preset": preset, "seed": int(seed), "frames": n, "size": (w, h),
-            "size_half": (w // 2, h // 2), "focal": scene.focal, "seconds": seconds}
+    return scene, [layer.depth for layer in diag]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,14 +283,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=12, help="number of frames (default 12)")
     parser.add_argument("--size", default="320x180", help="full-resolution WxH, both even (default 320x180)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--format", default="llff", choices=FORMATS,
+                        help="folder layout: llff (the original's, default), nerfies (Nerfies / HyperNeRF) or iphone "
+                             "(DyCheck, with LiDAR-style depth and co-visibility masks); docs/datasets.md")
     args = parser.parse_args(argv)
     try:
         info = generate_scene(args.out, preset=args.preset, frames=args.frames, size=parse_size(args.size),
-                              seed=args.seed, progress=sys.stderr.isatty())
+                              seed=args.seed, progress=sys.stderr.isatty(), fmt=args.format)
     except MonoNeRFError as err:
         return report(err)
     (w, h), (w2, h2) = info["size"], info["size_half"]
-    print(f"wrote {info['out_dir']}: preset {info['preset']}, seed {info['seed']}, {info['frames']} frames, "
+    print(f"wrote {info['out_dir']} ({info['format']} layout): preset {info['preset']}, seed {info['seed']}, "
+          f"{info['frames']} frames, "
           f"images {w}x{h}, images_2 {w2}x{h2}, {info['seconds']:.1f} s")
     return 0
 

@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 
 from mononerf.errors import MonoNeRFError, report
-from mononerf.eval.protocols import PROTOCOLS
+from mononerf.eval.protocols import PROTOCOL_NAMES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,10 +20,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights-dir", default="checkpoints", help="folder with alexnet-owt-7be5be79.pth")
     p.add_argument("--rgb", action="store_true", help="feed LPIPS RGB images (the original fed cv2's BGR)")
     p.add_argument("--evaldir", default="multiview", help="sub-folder of the run dir with the step dirs")
-    p.add_argument("--protocol", choices=tuple(PROTOCOLS), default="mononerf",
+    p.add_argument("--protocol", choices=PROTOCOL_NAMES, default="mononerf",
                    help="mononerf: every camera at every time (the released evaluation.py, default); dynamicnerf: "
-                        "camera 0 at every time (DynamicNeRF's evaluation.py, the literature's tables); "
-                        "docs/evaluation.md")
+                        "camera 0 at every time (DynamicNeRF's evaluation.py, the literature's tables); dycheck: "
+                        "the validation cameras of iPhone / Nerfies scenes, mPSNR / mSSIM / mLPIPS over their "
+                        "co-visibility masks; docs/evaluation.md")
     p.add_argument("--picture", type=Path, metavar="PNG", help="also write a comparison picture of a few views per "
                    "scene (GT | blended | static | dynamic | blending | mask) of the newest step dir")
     p.add_argument("--views", type=int, default=3, help="views per scene in --picture (default 3)")
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = evaluate_run(args.path, args.data, use_lpips=not args.no_lpips, weights_dir=args.weights_dir,
                                bgr_quirk=not args.rgb, evaldir=args.evaldir, protocol=args.protocol)
-        if args.picture is not None:
+        if args.picture is not None and args.protocol != "dycheck":
             from mononerf.eval.pictures import write_picture
 
             print(f"wrote {write_picture(Path(results[-1]['step_dir']), args.data, args.picture, args.views)}")

@@ -31,7 +31,7 @@ import numpy as np
 
 from mononerf.errors import MissingWeightsError, MonoNeRFError, SceneFormatError
 from mononerf.eval.metrics import LPIPSMetric, masked_psnr, masked_ssim, psnr, ssim
-from mononerf.eval.protocols import Protocol, check_dump, get_protocol, read_dump_info
+from mononerf.eval.protocols import DYCHECK, Protocol, check_dump, get_protocol, read_dump_info
 
 ORIGINAL_SCENE_ORDER = ("Balloon2", "Balloon1")  # the original's hard-coded `sequences` (spec §6.1)
 MASK_DIRS = ("multiview_masks", "mv_masks")
@@ -68,7 +68,7 @@ def scene_batch_index(step_dir: Path) -> dict[str, int]:
         raise SceneFormatError(f"{index_file}: expected a JSON object batch index → scene name ({exc})") from exc
 
 
-def _scene_dirs(data: str | os.PathLike | Iterable | Mapping, names: Iterable[str]) -> dict[str, Path]:
+def scene_folders(data: str | os.PathLike | Iterable | Mapping, names: Iterable[str]) -> dict[str, Path]:
     if isinstance(data, Mapping):
         dirs = {str(k): Path(v) for k, v in data.items()}
     elif isinstance(data, (str, os.PathLike)):
@@ -162,7 +162,7 @@ def evaluate_step(step_dir: Path, data, lpips_metric: LPIPSMetric | None,
     info = read_dump_info(step_dir)
     check_dump(proto, step_dir, info)
     index = scene_batch_index(step_dir)
-    dirs = _scene_dirs(data, list(index))
+    dirs = scene_folders(data, list(index))
     times = sorted(int(p.name) for p in step_dir.iterdir() if p.name.isdigit() and (p / "imgs").is_dir())
     scenes = {}
     grid = [0, 0]  # the most times and cameras a scene has
@@ -251,12 +251,18 @@ def evaluate_run(step_dir: str | os.PathLike, data_root_or_scene_dirs="data", *,
         write: write the protocol's results file in the step dir (``results.json`` for ``mononerf``,
             ``results_dynamicnerf.json``). verbose: print the table.
         protocol: ``mononerf`` (every camera at every time) or ``dynamicnerf`` (camera 0 at every time);
-            :mod:`mononerf.eval.protocols`.
+            :mod:`mononerf.eval.protocols`; ``dycheck``: the validation cameras' renders
+            (:mod:`mononerf.eval.dycheck`, whose results these then are).
     Returns:
         one dict per step dir: ``scenes[name] = {batch_index, mean, dynamic_mean, frames}``, ``mean`` over scenes.
     Raises:
         MonoNeRFError: no step dirs; SceneFormatError: a missing GT/prediction file or scene folder.
     """
+    if protocol == DYCHECK:  # its own renders, images and metrics (mononerf/eval/dycheck.py)
+        from mononerf.eval import dycheck
+
+        return dycheck.evaluate_run(step_dir, data_root_or_scene_dirs, use_lpips=use_lpips, weights_dir=weights_dir,
+                                    evaldir=evaldir, write=write, verbose=verbose)
     proto = get_protocol(protocol)
     steps = find_step_dirs(step_dir, evaldir)
     metric = None

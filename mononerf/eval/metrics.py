@@ -165,16 +165,32 @@ class LPIPSMetric:
         return float(self._net(self._tensor(gt_u8), self._tensor(pred_u8)).item())
 
     @torch.no_grad()
+    def spatial_map(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """The (H, W) LPIPS map (lpips ``spatial=True``) of two (H, W, 3) images in [0, 1] (float64), in the channel
+        order given (DyCheck's masked LPIPS, :func:`mononerf.eval.dycheck_metrics.mlpips`, feeds RGB)."""
+        if a.shape != b.shape or a.ndim != 3 or a.shape[-1] != 3:
+            raise ValueError(f"expected two (H, W, 3) images of equal shape, got {a.shape} and {b.shape}")
+        net = self._spatial_net()
+
+        def tensor(img):
+            return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float()[None] * 2.0 - 1.0
+
+        return net(tensor(a), tensor(b))[0, 0].double().numpy()
+
+    def _spatial_net(self):
+        if self._spatial is None:
+            import copy
+
+            self._spatial = copy.deepcopy(self._net)
+            self._spatial.spatial = True
+        return self._spatial
+
+    @torch.no_grad()
     def masked(self, gt_u8: np.ndarray, pred_u8: np.ndarray, mask: np.ndarray) -> float | None:
         """Mean of the spatial LPIPS map (lpips ``spatial=True``) over the masked pixels; None if the mask is empty."""
         _check_pair(gt_u8, pred_u8)
         mask = _check_mask(mask, gt_u8)
         if not mask.any():
             return None
-        if self._spatial is None:
-            import copy
-
-            self._spatial = copy.deepcopy(self._net)
-            self._spatial.spatial = True
-        smap = self._spatial(self._tensor(gt_u8), self._tensor(pred_u8))[0, 0].numpy()
+        smap = self._spatial_net()(self._tensor(gt_u8), self._tensor(pred_u8))[0, 0].numpy()
         return float(smap[mask].astype(np.float64).mean())

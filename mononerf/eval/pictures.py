@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from mononerf.errors import SceneFormatError
-from mononerf.eval.evaluate import _cameras, _read, _read_mask, _scene_dirs, _scene_times, scene_batch_index
+from mononerf.eval.evaluate import _cameras, _read, _read_mask, _scene_times, scene_folders, scene_batch_index
 from mononerf.eval.renders import DISPARITY_DIR, MULTIVIEW_MAPS, read_blend_png
 from mononerf.eval.visuals import colorize
 
@@ -46,7 +46,7 @@ def comparison_rows(step_dir: Path, data, views: int = 3, scale: int = 2) -> np.
     """
     step_dir = Path(step_dir)
     index = scene_batch_index(step_dir)
-    dirs = _scene_dirs(data, list(index))
+    dirs = scene_folders(data, list(index))
     times = sorted(int(p.name) for p in step_dir.iterdir() if p.name.isdigit() and (p / "imgs").is_dir())
     if not times:
         raise SceneFormatError(f"{step_dir}: no time folders with imgs/")

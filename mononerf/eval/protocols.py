@@ -71,6 +71,11 @@ PROTOCOLS = {
 }
 
 
+# a third protocol with its own views, images and metrics: DyCheck's validation cameras (mononerf/eval/dycheck.py)
+DYCHECK = "dycheck"
+PROTOCOL_NAMES = tuple(PROTOCOLS) + (DYCHECK,)
+
+
 def get_protocol(name: str | Protocol) -> Protocol:
     """The protocol of a name; one line naming both when it is neither."""
     if isinstance(name, Protocol):

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from mononerf.errors import MonoNeRFError, os_error, report
-from mononerf.eval.protocols import PROTOCOLS
+from mononerf.eval.protocols import DYCHECK, PROTOCOL_NAMES
 from mononerf.geometry.poses import frame_time
 
 MODES = ("spiral", "fixed-time", "fixed-view", "testset", "multiview")
@@ -61,6 +61,10 @@ def render_mode(pipeline, step: int, mode: str, out: Path | None = None, time: i
                                              outputs=outputs, downscale=downscale, frames=frames)
     if mode == "multiview":
         folder = out or pipeline.run_dir / str(pipeline.cfg.info.evaldir) / f"step_{step:06d}"
+        if protocol == DYCHECK:  # the validation cameras of the scenes that have them (mononerf/eval/dycheck.py)
+            from mononerf.eval import dycheck
+
+            return dycheck.render_views(pipeline, step, folder, progress=progress)
         return renders.testset_all(pipeline, step, grid=grid, downscale=downscale, folder=folder, progress=progress,
                                    protocol=protocol)
     if mode not in MODES:
@@ -118,9 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--substeps", type=int, default=1, help="renders per frame interval for --mode fixed-view")
     p.add_argument("--repeat", type=int, default=4, help="renders per frame for --mode spiral (the original: 4)")
     p.add_argument("--grid", type=int, help="--mode multiview: only K evenly spaced times x the same K cameras")
-    p.add_argument("--protocol", choices=tuple(PROTOCOLS), default="mononerf",
-                   help="--mode multiview: the views to render: every camera at every time (mononerf) or camera 0 "
-                        "at every time (dynamicnerf); docs/evaluation.md")
+    p.add_argument("--protocol", choices=PROTOCOL_NAMES, default="mononerf",
+                   help="--mode multiview: the views to render: every camera at every time (mononerf), camera 0 "
+                        "at every time (dynamicnerf) or the validation cameras of iPhone / Nerfies scenes (dycheck); "
+                        "docs/evaluation.md")
     p.add_argument("--frames", type=int, help="--mode spiral / fixed-time: N frames (cameras spread over the spiral; "
                    "default: spiral 22 x --repeat for 12 frames, fixed-time every spiral camera)")
     p.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/renders/MODE_STEP)")

@@ -105,11 +105,33 @@ def pixel_rays(xs: Tensor, ys: Tensor, H: int, W: int, focal: Tensor, c2w: Tenso
     Returns:
         rays_o, rays_d: each (S, *, 3).
     """
+    return intrinsic_rays(xs, ys, focal, focal, W * 0.5, H * 0.5, c2w)
+
+
+def intrinsic_rays(xs: Tensor, ys: Tensor, fx, fy, cx, cy, c2w: Tensor) -> tuple[Tensor, Tensor]:
+    """World-space rays through pixel coordinates of pinhole cameras with their own intrinsics.
+
+    .. math::
+        d_{cam} = \\left(\\frac{x - c_x}{f_x},\\; -\\frac{y - c_y}{f_y},\\; -1\\right),\\quad
+        d = R\\, d_{cam},\\quad o = t
+
+    With ``fx = fy = focal`` and ``(cx, cy) = (W/2, H/2)`` this is :func:`pixel_rays`, value for value.
+
+    Args:
+        xs, ys: (S, *) pixel coordinates (x to the right, y downwards; pixel index k at coordinate k).
+        fx, fy, cx, cy: numbers or per-scene (S,) / (S, 1), in pixels.
+        c2w: (S, 3, 4) camera-to-world poses (OpenGL axes).
+
+    Returns:
+        rays_o, rays_d: each (S, *, 3).
+    """
     check_shape(c2w, "S 3 4", "c2w")
     extra = (1,) * (xs.dim() - 1)
-    f = per_scene(focal, xs[..., None], "focal")  # (S, 1, ..., 1) or 0-d
+    like = xs[..., None]
+    fx, fy = per_scene(fx, like, "fx"), per_scene(fy, like, "fy")  # (S, 1, ..., 1) or 0-d
+    cx, cy = per_scene(cx, like, "cx"), per_scene(cy, like, "cy")
     rot = c2w[:, :3, :3].reshape((-1,) + extra + (3, 3))
-    dirs = torch.stack([(xs - W * 0.5) / f, -(ys - H * 0.5) / f, -torch.ones_like(xs)], -1)
+    dirs = torch.stack([(xs - cx) / fx, -(ys - cy) / fy, -torch.ones_like(xs)], -1)
     rays_d = torch.sum(dirs[..., None, :] * rot, -1)
     rays_o = c2w[:, :3, 3].reshape((-1,) + extra + (3,)).expand(rays_d.shape)
     return rays_o, rays_d

@@ -15,7 +15,6 @@ Dimension vocabulary: ``H``×``W`` pixels of the requested image, ``R = H·W`` r
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -26,10 +25,9 @@ from torch import Tensor
 
 from mononerf.errors import MonoNeRFError
 from mononerf.eval import visuals
-from mononerf.geometry.poses import frame_time
+from mononerf.eval.scene_render import RAY_KEYS, SceneRenderer
 from mononerf.geometry.rays import RayBundle, get_rays
-from mononerf.models.projected import fold_latent_projections
-from mononerf.render.images import batchify_field, prepare_rays, render_chunked
+from mononerf.render.images import prepare_rays
 from mononerf.utils.checks import check_shape
 
 # What the viewer can show, in the order of its menu: key → label.
@@ -42,14 +40,9 @@ OUTPUTS = {
     "flow": "induced flow",
 }
 # Per-ray maps of one render: every output above comes from one network pass.
-VIEW_KEYS = ("rgb_map_full", "rgb_map_s", "rgb_map_d", "depth_map_full", "dynamicness_map", "expected_pts_f",
-             "acc_map_d")
+VIEW_KEYS = RAY_KEYS
 # OpenCV camera axes (x right, y down, z forward) ↔ OpenGL (x right, y up, z back): flip y and z.
 _FLIP_YZ = np.diag([1.0, -1.0, -1.0])
-
-
-class RenderCancelled(Exception):
-    """A render was abandoned because a newer request arrived (raised between chunks of rays)."""
 
 
 # ------------------------------------------------------------------------------------------------- camera conventions
@@ -194,36 +187,10 @@ def client_flow(expected_pts: Tensor, c2w: Tensor, H: int, W: int, focal: float,
                                     ndc_hwf=box)[0]
 
 
-class SceneView:
-    """Renders one scene of a loaded run (:func:`mononerf.eval.video.load_run`) from any camera at any time.
-
-    One network pass gives every output of :data:`OUTPUTS` (the joint static + dynamic query of the renderer's test
-    settings: no jitter, no noise, no t±1 passes; spec §3.2, §3.6), on the features of this scene alone
-    (:meth:`SceneFeatures.select`), so a multi-scene run costs one scene per frame.
-    """
-
-    def __init__(self, pipeline, scene: int, chunk: int = 1024, n_samples: int | None = None):
-        if not 0 <= scene < pipeline.data.num_scenes:
-            raise MonoNeRFError(f"scene {scene} is not in this run (0..{pipeline.data.num_scenes - 1})")
-        self.run_scene = scene  # the run's index; ``scene`` is the index in its group of one size and length
-        if len(getattr(pipeline, "groups", [pipeline])) > 1:
-            pipeline, scene = getattr(pipeline, "pipeline", pipeline).for_scene(scene)
-        d = pipeline.data
-        if pipeline.renderer.features is None:
-            raise MonoNeRFError("the run's features are not encoded (call pipeline.encode() first)")
-        self.pipeline, self.scene, self.chunk = pipeline, scene, int(chunk)
-        self.n_samples = int(n_samples or pipeline.renderer.settings.n_samples)
-        if self.n_samples < 2:
-            raise MonoNeRFError(f"--n-samples {self.n_samples}: need at least 2 samples per ray")
-        self.num_frames = d.num_frames
-        self.ndc_hwf = (float(d.height), float(d.width), float(d.focals[scene]))
-        self.device = d.device
-        self.feats = pipeline.renderer.features.select([scene])
-        self._render_feats = self.feats  # with projected feature maps once a render is big enough (weights fixed)
-
-    @property
-    def name(self) -> str:
-        return self.pipeline.data.names[self.scene]
+class SceneView(SceneRenderer):
+    """Renders one scene of a loaded run (:func:`mononerf.eval.video.load_run`) from any browser camera at any time
+    (:class:`~mononerf.eval.scene_render.SceneRenderer`: one network pass gives every output of :data:`OUTPUTS`, on
+    the features of this scene alone)."""
 
     def training_request(self, view: int, frame: float | None = None, height: int | None = None) -> ViewRequest:
         """The request of training camera ``view`` (its pose, field of view and aspect) at ``frame`` (default: its
@@ -239,33 +206,16 @@ class SceneView:
         ``depth_map_full``/``dynamicness_map`` (H, W), ``expected_pts_f`` (H, W, 3), on the CPU.
 
         ``cancel()`` is polled before each chunk of rays; when it returns True the render stops with
-        :class:`RenderCancelled`.
+        :class:`~mononerf.eval.scene_render.RenderCancelled`.
         """
         if not 0.0 <= req.frame <= self.num_frames - 1:
             raise MonoNeRFError(f"time {req.frame:g} is outside the video (0..{self.num_frames - 1})")
         s = self.pipeline.renderer.settings
-        model = self.pipeline.model
         H, W = req.size
-        c2w = req.pose(device=self.device)
-        rays = client_rays(c2w, H, W, req.focal, self.ndc_hwf, ndc=s.ndc, pixel_offset=s.pixel_offset)
-        t = torch.tensor([frame_time(req.frame, self.num_frames)], dtype=torch.float32, device=self.device)
-        if self._render_feats is self.feats:
-            with torch.inference_mode():  # the heads' first latent layers applied per frame map (exact), kept:
-                # the viewer's weights never change, so the coarse and full passes of one time share the maps
-                self._render_feats = fold_latent_projections(model, self.feats, H * W * self.n_samples)
-        joint_fn = batchify_field(functools.partial(model.query_joint, feats=self._render_feats), max(1, s.netchunk))
-
-        def ray_fn(rays, near, far):
-            if cancel is not None and cancel():
-                raise RenderCancelled
-            out = self.pipeline.renderer.render_time(rays, near, far, t, joint_fn, n_samples=self.n_samples)
-            # expected flowed position under the current dynamic weights (spec §3.5), per ray
-            out["expected_pts_f"] = (out["weights_d"][..., None] * out["raw_pts_f"]).sum(-2)
-            return {k: v for k, v in out.items() if k in VIEW_KEYS}
-
-        with torch.inference_mode():
-            out = render_chunked(rays, ray_fn, chunk=self.chunk, near=s.near, far=s.far, output_device="cpu")
-        return {k: v.reshape((H, W) + tuple(v.shape[2:])) for k, v in out.items()}
+        rays = client_rays(req.pose(device=self.device), H, W, req.focal, self.ndc_hwf, ndc=s.ndc,
+                           pixel_offset=s.pixel_offset)
+        out = self.render_rays(rays, req.frame, cancel)
+        return {k: v.reshape((H, W) + tuple(v.shape[1:])) for k, v in out.items()}
 
     def image(self, req: ViewRequest, output: str, maps: dict[str, Tensor]) -> np.ndarray:
         """One output of a render as an (H, W, 3) uint8 RGB image (see :func:`output_image`)."""

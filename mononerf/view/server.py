@@ -18,7 +18,8 @@ import numpy as np
 
 from mononerf.errors import MonoNeRFError
 from mononerf.utils.images import to_uint8
-from mononerf.view.render import OUTPUTS, RenderCancelled, SceneView, ViewRequest, client_from_c2w, fov_y
+from mononerf.eval.scene_render import RenderCancelled
+from mononerf.view.render import OUTPUTS, SceneView, ViewRequest, client_from_c2w, fov_y
 
 PLAY_TICK_S = 0.1  # how often the play loop advances the time slider
 

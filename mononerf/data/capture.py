@@ -1,0 +1,316 @@
+"""Scenes in the Nerfies / HyperNeRF layout and DyCheck's iPhone layout (docs/datasets.md).
+
+Layout of a capture folder (Nerfies; the iPhone set adds ``depth/``, ``covisible/``, ``splits/`` and ``extra.json``)::
+
+    camera/<id>.json          orientation (world-to-camera rotation, OpenCV axes), position, focal_length,
+                              principal_point (pixel centres at k + 0.5), pixel_aspect_ratio, skew,
+                              radial_distortion (k1, k2, k3), tangential_distortion (p1, p2), image_size (W, H) at 1x
+    rgb/<s>x/<id>.png         frames at 1/s of the camera's image size
+    dataset.json              ids, train_ids, val_ids
+    metadata.json             <id>: warp_id (the time), camera_id
+    scene.json                center, scale (world = (x - center) * scale), near, far (in scaled units)
+    depth/<s>x/<id>.npy       iPhone: LiDAR depth along the optical axis (h, w, 1), unscaled; 0 = none
+    covisible/<s>x/val/<id>.png  iPhone: 255 where a validation pixel is seen by enough training frames
+    splits/train.json, val.json  iPhone: frame_names, time_ids, camera_ids (preferred to dataset.json)
+    disp/NNN.npy, motion_masks/NNN.png, flow/NNN_{fwd,bwd}.npz   beside the capture, per training frame in time
+                              order, as the LLFF layout names them (these formats do not ship them; the
+                              synthetic writer and the preprocessing write them)
+
+The training video is the training split ordered by time. Its cameras are converted to this package's convention
+(OpenGL axes, pixel index k at coordinate k), then processed as the LLFF loader processes its poses (bounds
+rescale, recentring, the novel-view spiral), so that one scene written in both layouts loads to the same cameras.
+Frames whose camera is not a centred pinhole (fx != fy, an off-centre principal point, lens distortion) are
+resampled once onto the centred pinhole camera with the same fx (OpenCV's remap): the model's rays, NDC and
+projections assume one focal and the image centre per scene. The validation split becomes the scene's
+``eval_views`` (their own cameras, no resampling: evaluation casts their rays).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from mononerf.data import scene as llff
+from mononerf.data.scene import Scene
+from mononerf.errors import SceneFormatError
+from mononerf.geometry import poses as P
+from mononerf.geometry.cameras import Cameras
+
+CAMERA_KEYS = ("orientation", "position", "focal_length", "principal_point", "image_size")
+RESAMPLE_TOL = 1e-3  # pixels: a principal point this close to the centre is the centre
+
+
+@dataclass
+class EvalView:
+    """A validation image of a capture: another camera at a time of the training video.
+
+    Attributes:
+        name: frame id.  frame: index of the training frame with the same time.  camera_id: the capture's camera.
+        camera: its :class:`~mononerf.geometry.cameras.Cameras` (one camera, processed like the training cameras).
+        image: (h, w, 3) float32 RGB in [0, 1].  covisible: (h, w) bool, or None (no ``covisible/`` mask).
+    """
+
+    name: str
+    frame: int
+    camera_id: int
+    camera: Cameras
+    image: np.ndarray
+    covisible: np.ndarray | None = None
+
+
+def _json(path: Path, what: str) -> dict:
+    if not path.is_file():
+        raise SceneFormatError(f"{path}: missing file ({what})")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SceneFormatError(f"{path}: not readable JSON ({exc.__class__.__name__}: {exc})") from None
+
+
+def read_camera(path: Path, factor: int) -> dict:
+    """One camera JSON at 1/``factor`` of its image size: OpenGL c2w (3, 4) in the capture's world, fx, fy, and the
+    principal point (pixel index k at k), the image size (W, H) and OpenCV distortion (k1, k2, p1, p2, k3)."""
+    cam = _json(path, "camera")
+    missing = [k for k in CAMERA_KEYS if k not in cam]
+    if missing:
+        raise SceneFormatError(f"{path}: camera JSON lacks {', '.join(missing)}")
+    try:
+        rot = np.asarray(cam["orientation"], np.float64).reshape(3, 3)
+        pos = np.asarray(cam["position"], np.float64).reshape(3)
+        f = float(cam["focal_length"]) / factor
+        pp = np.asarray(cam["principal_point"], np.float64).reshape(2) / factor
+        size = np.asarray(cam["image_size"], np.float64).reshape(2)
+        aspect = float(cam.get("pixel_aspect_ratio", 1.0))
+        skew = float(cam.get("skew", 0.0))
+        radial = np.asarray(cam.get("radial_distortion", [0, 0, 0]), np.float64).reshape(-1)
+        tangential = np.asarray(cam.get("tangential_distortion", cam.get("tangential", [0, 0])),
+                                np.float64).reshape(2)
+    except (TypeError, ValueError) as exc:
+        raise SceneFormatError(f"{path}: malformed camera ({exc})") from None
+    if skew != 0.0:
+        raise SceneFormatError(f"{path}: skew {skew} is not supported (the model's cameras have square, "
+                               "orthogonal pixel axes); resample the capture without skew")
+    radial = np.pad(radial, (0, max(0, 3 - radial.size)))[:3]
+    c2w_cv = np.concatenate([rot.T, pos[:, None]], 1)  # OpenCV axes: x right, y down, z forward
+    c2w = c2w_cv @ np.diag([1.0, -1.0, -1.0, 1.0])  # OpenGL: right, up, back (the translation column unchanged)
+    w, h = (int(round(v / factor)) for v in size)
+    return {"c2w": c2w, "fx": f, "fy": f * aspect, "cx": pp[0] - 0.5, "cy": pp[1] - 0.5, "width": w, "height": h,
+            "distortion": np.array([radial[0], radial[1], tangential[0], tangential[1], radial[2]])}
+
+
+def _split(folder: Path, kind: str, split: str) -> tuple[list[str], list[int], list[int]]:
+    """(ids, time ids, camera ids) of a split: ``splits/<split>.json`` (iPhone) or dataset.json + metadata.json."""
+    path = folder / "splits" / f"{split}.json"
+    if path.is_file():
+        d = _json(path, f"the {split} split")
+        try:
+            names, times, cams = list(d["frame_names"]), [int(t) for t in d["time_ids"]], [int(c) for c in
+                                                                                          d["camera_ids"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SceneFormatError(f"{path}: expected frame_names, time_ids and camera_ids ({exc})") from None
+        if not len(names) == len(times) == len(cams):
+            raise SceneFormatError(f"{path}: frame_names, time_ids and camera_ids differ in length")
+        return names, times, cams
+    if kind == "iphone" and split == "train":
+        raise SceneFormatError(f"{path}: missing file (the iPhone layout's training split)")
+    dataset = _json(folder / "dataset.json", "ids, train_ids, val_ids")
+    meta = _json(folder / "metadata.json", "warp_id and camera_id per id")
+    names = list(dataset.get(f"{split}_ids", []))
+    if split == "train" and not names:
+        raise SceneFormatError(f"{folder / 'dataset.json'}: no train_ids")
+    try:
+        return names, [int(meta[n]["warp_id"]) for n in names], [int(meta[n].get("camera_id", 0)) for n in names]
+    except KeyError as exc:
+        raise SceneFormatError(f"{folder / 'metadata.json'}: no warp_id for {exc}") from None
+
+
+def _centring_maps(cam: dict):
+    """OpenCV remap tables from the centred pinhole camera (fx, the image centre, no distortion) into ``cam``."""
+    k_src = np.array([[cam["fx"], 0, cam["cx"]], [0, cam["fy"], cam["cy"]], [0, 0, 1]])
+    k_dst = np.array([[cam["fx"], 0, cam["width"] * 0.5], [0, cam["fx"], cam["height"] * 0.5], [0, 0, 1]])
+    return cv2.initUndistortRectifyMap(k_src, cam["distortion"], None, k_dst, (cam["width"], cam["height"]),
+                                       cv2.CV_32FC1)
+
+
+def _centred(cam: dict) -> bool:
+    return (cam["fx"] == cam["fy"] and not np.any(cam["distortion"]) and abs(cam["cx"] - cam["width"] * 0.5)
+            <= RESAMPLE_TOL and abs(cam["cy"] - cam["height"] * 0.5) <= RESAMPLE_TOL)
+
+
+def _image(path: Path, cam: dict) -> np.ndarray:
+    img = llff.read_image(path)
+    if img.shape[:2] != (cam["height"], cam["width"]):
+        raise SceneFormatError(f"{path}: {img.shape[1]}x{img.shape[0]} but its camera says "
+                               f"{cam['width']}x{cam['height']} at this factor")
+    return img.astype(np.float32) / 255.0
+
+
+def _per_frame(folder: Path, name: str, suffix: str, count: int, what: str, hint: str) -> list[Path]:
+    d = folder / name
+    if not d.is_dir():
+        raise SceneFormatError(f"{d}: missing folder ({what}); {hint}")
+    files = sorted(p for p in d.iterdir() if p.name.endswith(suffix))
+    if len(files) != count:
+        raise SceneFormatError(f"{d}: {len(files)} {suffix} files but the training split has {count} frames")
+    return files
+
+
+def load_capture(scene_dir, factor: int = 2, recenter: bool = True, bd_factor: float | None = 0.9,
+                 spherify: bool = False, num_novelviews: int = 60, x_trans_multiplier: float = 1.0,
+                 y_trans_multiplier: float = 0.33, kind: str = "nerfies") -> Scene:
+    """A Nerfies (``kind="nerfies"``) or DyCheck iPhone (``"iphone"``) capture as a :class:`Scene` (module
+    docstring); the arguments are :func:`mononerf.data.scene.load_scene`'s (``factor`` picks ``rgb/<factor>x/``).
+
+    Raises:
+        SceneFormatError: naming the offending file and what was expected.
+    """
+    folder = Path(scene_dir)
+    if not folder.is_dir():
+        raise SceneFormatError(f"{folder}: scene folder does not exist")
+    info = _json(folder / "scene.json", "center, scale, near, far")
+    try:
+        center = np.asarray(info["center"], np.float64).reshape(3)
+        scale, near, far = float(info["scale"]), float(info["near"]), float(info["far"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SceneFormatError(f"{folder / 'scene.json'}: expected center (3), scale, near, far ({exc})") from None
+    if scale <= 0 or not 0 < near < far:
+        raise SceneFormatError(f"{folder / 'scene.json'}: need scale > 0 and 0 < near < far")
+    names, times, _ = _split(folder, kind, "train")
+    order = sorted(range(len(names)), key=lambda i: times[i])
+    names, times = [names[i] for i in order], [times[i] for i in order]
+    if len(set(times)) != len(times) or len(names) < 2:
+        raise SceneFormatError(f"{folder}: the training split needs >= 2 frames with distinct times (warp ids)")
+
+    def camera(name: str) -> dict:
+        cam = read_camera(folder / "camera" / f"{name}.json", factor)
+        cam["c2w"][:, 3] = (cam["c2w"][:, 3] - center) * scale
+        return cam
+
+    cams = [camera(n) for n in names]
+    if len({(c["width"], c["height"]) for c in cams}) != 1:
+        raise SceneFormatError(f"{folder / 'camera'}: the training cameras' image sizes differ")
+    rgb = folder / "rgb" / f"{factor}x"
+    images, resampled = [], 0
+    for n, cam in zip(names, cams):
+        img = _image(rgb / f"{n}.png", cam)
+        if not _centred(cam):
+            img = cv2.remap(img, *_centring_maps(cam), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            resampled += 1
+        images.append(img)
+    height, width = images[0].shape[:2]
+    num = len(names)
+
+    hint = (f"make it with python -m mononerf.preprocess {{step}} --out {folder} (or write it with the scene, as "
+            "python -m mononerf.data.synthetic --format does)")
+    if (folder / "disp").is_dir() or kind != "iphone":
+        disp = np.stack([cv2.resize(llff._load_map(f, height, width), (width, height), interpolation=cv2.INTER_NEAREST)
+                         for f in _per_frame(folder, "disp", ".npy", num, "disparity per training frame",
+                                             hint.format(step="depth"))], 0)
+    else:  # the LiDAR depth: disparity = 1 / (depth * scale), 0 where the sensor saw nothing
+        disp = []
+        for n, cam in zip(names, cams):
+            path = folder / "depth" / f"{factor}x" / f"{n}.npy"
+            if not path.is_file():
+                raise SceneFormatError(f"{path}: missing file (the iPhone layout's LiDAR depth)")
+            depth = llff._load_npy(path, 3, "depth (h, w, 1)")[..., 0].astype(np.float32) * np.float32(scale)
+            if not _centred(cam):
+                depth = cv2.remap(depth, *_centring_maps(cam), cv2.INTER_NEAREST)
+            disp.append(np.where(depth > 0, 1.0 / np.maximum(depth, 1e-12), 0.0).astype(np.float32))
+        disp = np.stack(disp, 0)
+    masks = np.stack([cv2.resize(llff._read_mask_image(f, height, width), (width, height),
+                                 interpolation=cv2.INTER_NEAREST)
+                      for f in _per_frame(folder, "motion_masks", ".png", num, "motion mask per training frame",
+                                          hint.format(step="motion-masks"))], 0)
+    masks = (masks > 1e-3).astype(np.float32)
+    flow_dir = folder / "flow"
+    if not flow_dir.is_dir():
+        raise SceneFormatError(f"{flow_dir}: missing folder (optical flow NNN_fwd.npz / NNN_bwd.npz); "
+                               + hint.format(step="flow"))
+    zeros_flow, zeros_mask = np.zeros((height, width, 2), np.float32), np.zeros((height, width), np.float32)
+    ff, fm, bf, bm = [], [], [], []
+    for i in range(num):
+        f, m = (zeros_flow, zeros_mask) if i == num - 1 else llff._load_flow(flow_dir / f"{i:03d}_fwd.npz", height,
+                                                                             width)
+        ff.append(f)
+        fm.append(m)
+        f, m = (zeros_flow, zeros_mask) if i == 0 else llff._load_flow(flow_dir / f"{i:03d}_bwd.npz", height, width)
+        bf.append(f)
+        bm.append(m)
+
+    # the LLFF loader's processing (spec §1.2) on the converted cameras
+    if len({round(float(c["fx"]), 6) for c in cams}) != 1:
+        raise SceneFormatError(f"{folder / 'camera'}: the training cameras' focal lengths differ (the model holds "
+                               "one focal per scene)")
+    poses = np.concatenate([np.stack([c["c2w"] for c in cams]),
+                            np.broadcast_to(np.array([height, width, cams[0]["fx"]])[None, :, None], (num, 3, 1))],
+                           2).astype(np.float32)
+    bds = np.tile(np.array([[near, far]], np.float32), (num, 1))
+    poses, bds, sc = P.rescale_bounds(poses, bds, bd_factor)
+    if spherify:
+        poses, bds = (a.astype(np.float32) for a in P.spherify_poses(poses, bds))
+    avg = P.poses_avg(poses)
+    if recenter:
+        poses = P.recenter_poses(poses)
+    render_poses, render_focals = P.spiral_render_path(P.poses_avg(poses), num_novelviews,
+                                                       x_mult=x_trans_multiplier, y_mult=y_trans_multiplier)
+    scene = Scene(name=folder.name, path=folder, images=np.stack(images, 0), disp=disp, motion_masks=masks,
+                  flow_fwd=np.stack(ff, 0), flow_fwd_mask=np.stack(fm, 0).astype(np.float32),
+                  flow_bwd=np.stack(bf, 0), flow_bwd_mask=np.stack(bm, 0).astype(np.float32),
+                  poses=poses.astype(np.float32), bds=bds.astype(np.float32), render_poses=render_poses,
+                  render_focals=render_focals, scale=float(sc), format=kind, resampled_frames=resampled)
+    to_scene = np.linalg.inv(P._to_homogeneous(avg)) if recenter else None
+    # (a spherified capture's frame is another transform: its views are left out)
+    scene.eval_views = [] if spherify else _eval_views(folder, kind, factor, center, scale, sc, to_scene, times)
+    return scene
+
+
+def _eval_views(folder: Path, kind: str, factor: int, center, scale: float, sc: float, to_scene, times: list[int]):
+    """The validation split as :class:`EvalView`s, their cameras moved into the scene's frame like the training
+    ones (the capture's scale, the bounds' rescale ``sc``, the recentring ``to_scene``); views at a time outside
+    the training video are left out."""
+    names, vtimes, vcams = _split(folder, kind, "val")
+    frame_of = {t: i for i, t in enumerate(times)}
+    views = []
+    for name, t, cid in zip(names, vtimes, vcams):
+        if t not in frame_of:
+            continue
+        cam = read_camera(folder / "camera" / f"{name}.json", factor)
+        c2w = cam["c2w"]
+        c2w[:, 3] = (c2w[:, 3] - center) * scale * sc
+        if to_scene is not None:
+            c2w = (to_scene @ P._to_homogeneous(c2w))[:3]
+        cams = Cameras.create(torch.from_numpy(c2w[None].astype(np.float32)), cam["fx"], cam["fy"], cam["cx"],
+                              cam["cy"], cam["height"], cam["width"], cam["distortion"])
+        img = _image(folder / "rgb" / f"{factor}x" / f"{name}.png", cam)
+        cov_path = folder / "covisible" / f"{factor}x" / "val" / f"{name}.png"
+        cov = llff._read_mask_image(cov_path, cam["height"], cam["width"]) > 0.5 if cov_path.is_file() else None
+        views.append(EvalView(name, frame_of[t], cid, cams, img, cov))
+    return views
+
+
+def load_nerfies(scene_dir, **kwargs) -> Scene:
+    """A Nerfies / HyperNeRF capture (:func:`load_capture`)."""
+    return load_capture(scene_dir, kind="nerfies", **kwargs)
+
+
+def load_iphone(scene_dir, **kwargs) -> Scene:
+    """A DyCheck iPhone capture (:func:`load_capture`): LiDAR depth as the disparity when ``disp/`` is absent,
+    co-visibility masks on the validation views."""
+    return load_capture(scene_dir, kind="iphone", **kwargs)
+
+
+def detect_format(scene_dir) -> str:
+    """``llff`` (poses_bounds.npy), ``iphone`` (splits/ or depth/ beside dataset.json) or ``nerfies``
+    (dataset.json); one line naming what was looked for otherwise."""
+    folder = Path(scene_dir)
+    if (folder / "poses_bounds.npy").is_file():
+        return "llff"
+    if (folder / "dataset.json").is_file():
+        return "iphone" if (folder / "splits").is_dir() or (folder / "depth").is_dir() else "nerfies"
+    raise SceneFormatError(f"{folder}: neither poses_bounds.npy (LLFF) nor dataset.json (Nerfies / iPhone): not a "
+                           "scene folder of a known format")

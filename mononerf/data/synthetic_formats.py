@@ -1,0 +1,145 @@
+"""A synthetic scene in the Nerfies / HyperNeRF and DyCheck iPhone layouts (``python -m mononerf.data.synthetic
+--format nerfies|iphone``; docs/datasets.md).
+
+:func:`write_capture` turns an LLFF-layout synthetic scene (what :func:`mononerf.data.synthetic.generate_scene`
+writes) into the other layout, with the same training frames and cameras, so that the loaders can be checked
+against each other:
+
+- training split: camera 0, ids ``0_00000``…, the LLFF frames (``rgb/2x/`` = ``images_2/``) and their cameras.
+  Camera JSONs hold the full-resolution camera whose half is the ``images_2`` one: ``images_2`` takes every second
+  pixel of a render through integer pixel coordinates, so with pixel centres at k + 0.5 its principal point is
+  ``(W/2 + 1, H/2 + 1)`` at 1x (no ``rgb/1x/`` is written: a 1x image would need ``(W/2 + 0.5, H/2 + 0.5)``);
+- validation split (``iphone``: ``splits/val.json``, ``nerfies``: ``dataset.json``'s ``val_ids``): two fixed
+  cameras (ids ``1_…`` and ``2_…``) at the poses of the first and last training frames, with a focal 0.9x the
+  training one, at every time, rendered afresh;
+- ``scene.json``: center 0, scale 1, near = the 5th percentile of the frames' nearest depths (the value the LLFF
+  loader scales by), far = the farthest depth; ``extra.json`` (iPhone);
+- ``depth/2x/`` (iPhone): the true depth along the optical axis of each training frame, and no ``disp/`` (the
+  loader derives it); ``disp/`` (Nerfies), ``motion_masks/``, ``flow/`` beside, as the preprocessing would write;
+- ``covisible/2x/val/`` (iPhone): a validation pixel is co-visible when its surface point, moved with its object
+  to each training time, lands inside that frame unoccluded in more than ``max(5, 0.1 x frames)`` training frames
+  (DyCheck's rule, with exact geometry in place of RAFT's occlusion test);
+- ``multiview_GT/``, ``multiview_masks/``, ``synthetic.json``, ``video.mp4`` as in the LLFF layout.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mononerf.data.synthetic_render import Scene, camera_dirs, composite, project, render_layer
+from mononerf.errors import MonoNeRFError
+from mononerf.utils.images import to_uint8
+
+FORMATS = ("llff", "nerfies", "iphone")
+VAL_FOCAL = 0.9  # the validation cameras' focal, relative to the training camera's
+MIN_COVISIBLE = 5  # DyCheck's num_min_frames
+MIN_COVISIBLE_RATIO = 0.1  # DyCheck's min_frame_ratio
+VISIBILITY_TOL = 0.03
+
+
+def train_id(i: int) -> str:
+    return f"0_{i:05d}"
+
+
+def camera_json(c2w: np.ndarray, focal: float, width: int, height: int) -> dict:
+    """The Nerfies camera of an OpenGL c2w (4, 4) whose half-resolution image is ``images_2``-style (module
+    docstring)."""
+    rot_cv = c2w[:3, :3] @ np.diag([1.0, -1.0, -1.0])  # OpenCV camera axes: right, down, forward
+    return {"orientation": rot_cv.T.tolist(), "position": c2w[:3, 3].tolist(), "focal_length": float(focal),
+            "principal_point": [width / 2 + 1.0, height / 2 + 1.0], "skew": 0.0, "pixel_aspect_ratio": 1.0,
+            "radial_distortion": [0.0, 0.0, 0.0], "tangential_distortion": [0.0, 0.0], "image_size": [width, height]}
+
+
+def _write_png(path: Path, img: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), img[..., ::-1] if img.ndim == 3 else img):
+        raise MonoNeRFError(f"could not write {path}")
+
+
+def _dump(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=1))
+
+
+def covisible(scene: Scene, depth: np.ndarray, prim: np.ndarray, c2w: np.ndarray, focal: float, time: int,
+              train_depths: list[np.ndarray]) -> np.ndarray:
+    """(h, w) bool: pixels of a half-resolution view (``depth``, ``prim`` of camera ``c2w`` with full-res ``focal``
+    at ``time``) seen unoccluded by more than max(5, 0.1 T) of the T half-resolution training frames."""
+    h2, w2 = depth.shape
+    w, h = scene.width // 2, scene.height // 2
+    dirs = camera_dirs(w2, h2, focal / 2) @ c2w[:3, :3].T
+    finite = np.isfinite(depth)
+    pts0 = c2w[:3, 3] + np.where(finite, depth, 0.0)[..., None] * dirs
+    seen = np.zeros((h2, w2), np.int64)
+    for j, d_train in enumerate(train_depths):
+        pts = pts0.copy()
+        for k, p in enumerate(scene.primitives):
+            sel = prim == k
+            if p.moving and sel.any():
+                rel = p.obj2world[j] @ np.linalg.inv(p.obj2world[time])
+                pts[sel] = pts[sel] @ rel[:3, :3].T + rel[:3, 3]
+        px, py, d = project(pts, scene.c2w[j], w, h, scene.focal / 2)
+        ok = finite & (d > 0) & np.isfinite(px) & np.isfinite(py)
+        ok &= (px >= 0) & (px <= w - 1) & (py >= 0) & (py <= h - 1)
+        xi = np.clip(np.round(np.where(ok, px, 0)), 0, w - 1).astype(np.int64)
+        yi = np.clip(np.round(np.where(ok, py, 0)), 0, h - 1).astype(np.int64)
+        seen += ok & (np.abs(d_train[yi, xi] - d) <= VISIBILITY_TOL * np.abs(d))
+    return seen > max(MIN_COVISIBLE, int(MIN_COVISIBLE_RATIO * len(train_depths)))
+
+
+def write_capture(llff_dir: Path, out: Path, scene: Scene, kind: str, train_depths_full: list[np.ndarray]) -> None:
+    """Write the capture layout ``kind`` of the LLFF synthetic scene in ``llff_dir`` (rendered from ``scene``, with
+    the full-resolution depth of each training frame) into the empty folder ``out`` (module docstring)."""
+    if kind not in ("nerfies", "iphone"):
+        raise MonoNeRFError(f"unknown capture layout {kind!r}; expected nerfies or iphone")
+    n, w, h = scene.frames, scene.width, scene.height
+    train_depths = [d[::2, ::2] for d in train_depths_full]
+    moving = [k for k, p in enumerate(scene.primitives) if p.moving]
+    static = [k for k, p in enumerate(scene.primitives) if not p.moving]
+    ids, meta = [], {}
+    for i in range(n):
+        ids.append(train_id(i))
+        meta[train_id(i)] = {"warp_id": i, "appearance_id": i, "camera_id": 0}
+        _dump(out / "camera" / f"{train_id(i)}.json", camera_json(scene.c2w[i], scene.focal, w, h))
+        (out / "rgb" / "2x").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(llff_dir / "images_2" / f"{i:03d}.png", out / "rgb" / "2x" / f"{train_id(i)}.png")
+        if kind == "iphone":
+            (out / "depth" / "2x").mkdir(parents=True, exist_ok=True)
+            np.save(out / "depth" / "2x" / f"{train_id(i)}.npy", train_depths[i][..., None].astype(np.float32))
+    val = {"frame_names": [], "time_ids": [], "camera_ids": []}
+    for cam_id, pose in ((1, scene.c2w[0]), (2, scene.c2w[n - 1])):
+        focal = VAL_FOCAL * scene.focal
+        back = render_layer(scene.primitives, 0, pose, w, h, focal, static)
+        for t in range(n):
+            layer = composite(back, render_layer(scene.primitives, t, pose, w, h, focal, moving))
+            name = f"{cam_id}_{t:05d}"
+            _write_png(out / "rgb" / "2x" / f"{name}.png", to_uint8(layer.rgb)[::2, ::2])
+            _dump(out / "camera" / f"{name}.json", camera_json(pose, focal, w, h))
+            meta[name] = {"warp_id": t, "appearance_id": t, "camera_id": cam_id}
+            for key, value in (("frame_names", name), ("time_ids", t), ("camera_ids", cam_id)):
+                val[key].append(value)
+            if kind == "iphone":
+                cov = covisible(scene, layer.depth[::2, ::2], layer.prim[::2, ::2], pose, focal, t, train_depths)
+                _write_png(out / "covisible" / "2x" / "val" / f"{name}.png", np.where(cov, 255, 0).astype(np.uint8))
+    all_ids = ids + val["frame_names"]
+    _dump(out / "dataset.json", {"count": len(all_ids), "num_exemplars": n, "ids": all_ids, "train_ids": ids,
+                                 "val_ids": val["frame_names"]})
+    _dump(out / "metadata.json", meta)
+    nearest = [float(d.min()) for d in train_depths_full]
+    _dump(out / "scene.json", {"center": [0.0, 0.0, 0.0], "scale": 1.0, "near": float(np.percentile(nearest, 5)),
+                               "far": float(max(d.max() for d in train_depths_full))})
+    if kind == "iphone":
+        _dump(out / "splits" / "train.json", {"frame_names": ids, "time_ids": list(range(n)), "camera_ids": [0] * n})
+        _dump(out / "splits" / "val.json", val)
+        _dump(out / "extra.json", {"factor": 2, "fps": 10.0, "lookat": [0.0, 0.0, -1.0], "up": [0.0, 1.0, 0.0],
+                                   "bbox": [[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]]})
+    derived = ("motion_masks", "flow") + (("disp",) if kind == "nerfies" else ())
+    for name in derived + ("multiview_GT", "multiview_masks"):
+        shutil.copytree(llff_dir / name, out / name)
+    for name in ("video.mp4", "synthetic.json"):
+        shutil.copyfile(llff_dir / name, out / name)

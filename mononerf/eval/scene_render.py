@@ -1,0 +1,112 @@
+"""One scene of a loaded run rendered through any rays at any time: the viewer's renders and DyCheck's validation
+cameras (:mod:`mononerf.eval.dycheck`) go through :class:`SceneRenderer`.
+
+A camera other than the scene's training camera (its own size, focal lengths and principal point) casts its own
+rays; they are converted to NDC with the scene's *training* intrinsics (spec §1.3), a fixed frame of the scene, so
+that any camera's rays can be expressed in it. With the training camera, the rays are exactly those of
+:func:`~mononerf.render.images.render_full_image`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from mononerf.errors import MonoNeRFError
+from mononerf.geometry.cameras import Cameras
+from mononerf.geometry.poses import frame_time
+from mononerf.geometry.rays import RayBundle
+from mononerf.models.projected import fold_latent_projections
+from mononerf.render.images import batchify_field, prepare_rays, render_chunked
+
+# Per-ray maps of one render (one network pass gives all of them).
+RAY_KEYS = ("rgb_map_full", "rgb_map_s", "rgb_map_d", "depth_map_full", "dynamicness_map", "expected_pts_f",
+            "acc_map_d")
+
+
+class RenderCancelled(Exception):
+    """A render was abandoned because a newer request arrived (raised between chunks of rays)."""
+
+
+class SceneRenderer:
+    """Renders one scene of a loaded run (:meth:`Pipeline.from_run`) through given rays at any time.
+
+    One network pass gives every map of :data:`RAY_KEYS` (the joint static + dynamic query of the renderer's test
+    settings: no jitter, no noise, no t±1 passes; spec §3.2, §3.6), on the features of this scene alone
+    (:meth:`SceneFeatures.select`), so a multi-scene run costs one scene per frame.
+    """
+
+    def __init__(self, pipeline, scene: int, chunk: int = 1024, n_samples: int | None = None):
+        if not 0 <= scene < pipeline.data.num_scenes:
+            raise MonoNeRFError(f"scene {scene} is not in this run (0..{pipeline.data.num_scenes - 1})")
+        self.run_scene = scene  # the run's index; ``scene`` is the index in its group of one size and length
+        if len(getattr(pipeline, "groups", [pipeline])) > 1:
+            pipeline, scene = getattr(pipeline, "pipeline", pipeline).for_scene(scene)
+        d = pipeline.data
+        if pipeline.renderer.features is None:
+            raise MonoNeRFError("the run's features are not encoded (call pipeline.encode() first)")
+        self.pipeline, self.scene, self.chunk = pipeline, scene, int(chunk)
+        self.n_samples = int(n_samples or pipeline.renderer.settings.n_samples)
+        if self.n_samples < 2:
+            raise MonoNeRFError(f"--n-samples {self.n_samples}: need at least 2 samples per ray")
+        self.num_frames = d.num_frames
+        self.ndc_hwf = (float(d.height), float(d.width), float(d.focals[scene]))
+        self.device = d.device
+        self.feats = pipeline.renderer.features.select([scene])
+        self._render_feats = self.feats  # with projected feature maps once a render is big enough (weights fixed)
+
+    @property
+    def name(self) -> str:
+        return self.pipeline.data.names[self.scene]
+
+    def rays_of(self, rays_o: Tensor, rays_d: Tensor) -> RayBundle:
+        """World rays (1, R, 3) ×2 of a camera as the renderer takes them: in the scene's NDC box when the run
+        renders in NDC (the training intrinsics :attr:`ndc_hwf` define it), with unit world view directions."""
+        h0, w0, f0 = (torch.tensor([v], dtype=rays_o.dtype, device=rays_o.device) for v in self.ndc_hwf)
+        return prepare_rays(rays_o, rays_d, h0, w0, f0, ndc=self.pipeline.renderer.settings.ndc)
+
+    def camera_rays(self, camera: Cameras) -> RayBundle:
+        """The rays of one camera (:class:`~mononerf.geometry.cameras.Cameras` of length 1, any intrinsics; lens
+        distortion is refused), (1, H·W, 3) ×3."""
+        if len(camera) != 1:
+            raise MonoNeRFError(f"camera_rays renders one camera, got {len(camera)}")
+        if camera.has_distortion:
+            raise MonoNeRFError("this camera has lens distortion; undistort its images and use the pinhole camera")
+        cam = Cameras(camera.c2w.to(self.device, torch.float32), *(v.to(self.device, torch.float32) for v in
+                      (camera.fx, camera.fy, camera.cx, camera.cy)), camera.height, camera.width)
+        rays_o, rays_d = cam.rays(pixel_offset=self.pipeline.renderer.settings.pixel_offset)
+        return self.rays_of(rays_o.reshape(1, -1, 3), rays_d.reshape(1, -1, 3))
+
+    def render_rays(self, rays: RayBundle, frame: float, cancel: Callable[[], bool] | None = None) -> dict[str, Tensor]:
+        """The maps of :data:`RAY_KEYS` per ray, (R, ...) on the CPU, at ``frame`` (a frame index; fractions are
+        times between frames). ``cancel()`` is polled before each chunk of rays (:class:`RenderCancelled`)."""
+        if not 0.0 <= frame <= self.num_frames - 1:
+            raise MonoNeRFError(f"time {frame:g} is outside the video (0..{self.num_frames - 1})")
+        s = self.pipeline.renderer.settings
+        model = self.pipeline.model
+        t = torch.tensor([frame_time(frame, self.num_frames)], dtype=torch.float32, device=self.device)
+        if self._render_feats is self.feats:
+            with torch.inference_mode():  # the heads' first latent layers applied per frame map (exact), kept:
+                # the weights never change here, so the coarse and full passes of one time share the maps
+                self._render_feats = fold_latent_projections(model, self.feats, rays.origins.shape[1] * self.n_samples)
+        joint_fn = batchify_field(functools.partial(model.query_joint, feats=self._render_feats), max(1, s.netchunk))
+
+        def ray_fn(rays, near, far):
+            if cancel is not None and cancel():
+                raise RenderCancelled
+            out = self.pipeline.renderer.render_time(rays, near, far, t, joint_fn, n_samples=self.n_samples)
+            # expected flowed position under the current dynamic weights (spec §3.5), per ray
+            out["expected_pts_f"] = (out["weights_d"][..., None] * out["raw_pts_f"]).sum(-2)
+            return {k: v for k, v in out.items() if k in RAY_KEYS}
+
+        with torch.inference_mode():
+            out = render_chunked(rays, ray_fn, chunk=self.chunk, near=s.near, far=s.far, output_device="cpu")
+        return {k: v[0] for k, v in out.items()}
+
+    def render_camera(self, camera: Cameras, frame: float) -> dict[str, Tensor]:
+        """The maps of one camera at ``frame``, each (H, W, ...) on the CPU."""
+        out = self.render_rays(self.camera_rays(camera), frame)
+        return {k: v.reshape((camera.height, camera.width) + tuple(v.shape[1:])) for k, v in out.items()}

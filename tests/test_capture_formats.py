@@ -1,0 +1,208 @@
+"""The Nerfies / HyperNeRF and DyCheck iPhone layouts (mononerf/data/capture.py), the synthetic writer of each layout
+(mononerf/data/synthetic_formats.py) and the dycheck protocol (mononerf/eval/dycheck.py); docs/datasets.md."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+
+from mononerf.data.capture import detect_format
+from mononerf.data.dataset import read_scenes
+from mononerf.data.synthetic import generate_scene
+from mononerf.errors import MonoNeRFError, SceneFormatError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def layouts(tmp_path_factory) -> Path:
+    """One synthetic scene (8 frames, 96x64 full size) in the three layouts."""
+    root = tmp_path_factory.mktemp("layouts")
+    for fmt in ("llff", "nerfies", "iphone"):
+        generate_scene(root / fmt, frames=8, size=(96, 64), fmt=fmt)
+    return root
+
+
+def test_each_layout_loads_to_the_same_cameras_rays_and_frames(layouts):
+    assert [detect_format(layouts / f) for f in ("llff", "nerfies", "iphone")] == ["llff", "nerfies", "iphone"]
+    llff, nerfies, iphone = read_scenes([layouts / f for f in ("llff", "nerfies", "iphone")], "auto")
+    ref_o, ref_d = llff.cameras.rays()
+    for s in (nerfies, iphone):
+        assert s.resampled_frames == 0  # the writer's cameras are centred pinholes: nothing resampled
+        np.testing.assert_allclose(s.poses, llff.poses, atol=1e-6)
+        np.testing.assert_allclose(s.render_poses, llff.render_poses, atol=1e-6)
+        assert s.scale == pytest.approx(llff.scale, rel=1e-6)
+        o, d = s.cameras.rays()
+        torch.testing.assert_close(o, ref_o, atol=1e-6, rtol=0)
+        torch.testing.assert_close(d, ref_d, atol=1e-6, rtol=0)
+        for key in ("images", "motion_masks", "flow_fwd", "flow_bwd", "flow_fwd_mask", "flow_bwd_mask"):
+            np.testing.assert_array_equal(getattr(s, key), getattr(llff, key), err_msg=key)
+    np.testing.assert_array_equal(nerfies.disp, llff.disp)
+    # the iPhone layout's disparity is the loader's 1 / LiDAR depth (the writer gave it the true depth)
+    np.testing.assert_allclose(iphone.disp, llff.disp, rtol=1e-6)
+    assert (llff.format, nerfies.format, iphone.format) == ("llff", "nerfies", "iphone")
+
+
+def test_validation_views_carry_their_own_cameras_and_covisibility(layouts):
+    nerfies, iphone = read_scenes([layouts / "nerfies", layouts / "iphone"], "auto")
+    llff = read_scenes([layouts / "llff"])[0]
+    assert len(iphone.eval_views) == 16 and len(llff.eval_views) == 0
+    first = iphone.eval_views[0]
+    assert (first.name, first.frame, first.camera_id) == ("1_00000", 0, 1)
+    # camera 1 stands where training frame 0 stood, with a focal 0.9x the training one
+    np.testing.assert_allclose(first.camera.c2w[0].numpy(), llff.poses[0, :, :4], atol=1e-6)
+    assert float(first.camera.fx[0]) == pytest.approx(0.9 * llff.focal, rel=1e-6)
+    assert first.image.shape == (32, 48, 3)
+    assert all(v.covisible is not None and 0.2 < v.covisible.mean() < 1.0 for v in iphone.eval_views)
+    assert all(v.covisible is None for v in nerfies.eval_views)
+    # the view at frame 0 seen by the training camera's own render: where its pixels coincide (camera 1 at time 0
+    # is camera 0 zoomed out by 0.9), the centre pixel is the same surface point
+    c = iphone.images[0][16, 24]
+    np.testing.assert_allclose(first.image[16, 24], c, atol=0.1)
+
+
+def test_an_off_centre_camera_is_resampled_onto_the_centred_pinhole(layouts, tmp_path):
+    """Shift every training frame one pixel right and say so in its camera (principal point +1 px): the loader's
+    resample undoes the shift, away from the border."""
+    src = tmp_path / "shifted"
+    shutil.copytree(layouts / "nerfies", src)
+    ref = read_scenes([layouts / "nerfies"], "auto")[0]
+    for path in sorted((src / "camera").glob("0_*.json")):
+        cam = json.loads(path.read_text())
+        cam["principal_point"][0] += 2.0  # 1x pixels: +1 at the 2x factor
+        path.write_text(json.dumps(cam))
+        img = iio.imread(src / "rgb" / "2x" / f"{path.stem}.png")
+        iio.imwrite(src / "rgb" / "2x" / f"{path.stem}.png", np.concatenate([img[:, :1], img[:, :-1]], 1))
+    s = read_scenes([src], "nerfies")[0]
+    assert s.resampled_frames == 8
+    np.testing.assert_allclose(s.images[:, :, 1:-1], ref.images[:, :, 1:-1], atol=1e-5)
+    np.testing.assert_allclose(s.poses, ref.poses, atol=1e-6)
+
+
+def test_capture_errors_name_the_file_and_the_fix(layouts, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(layouts / "iphone", bad)
+    shutil.rmtree(bad / "flow")
+    with pytest.raises(SceneFormatError, match=r"flow: missing folder .*python -m mononerf.preprocess flow"):
+        read_scenes([bad], "iphone")
+    shutil.copytree(layouts / "iphone" / "flow", bad / "flow")
+    cam = bad / "camera" / "0_00003.json"
+    d = json.loads(cam.read_text())
+    d["skew"] = 0.5
+    cam.write_text(json.dumps(d))
+    with pytest.raises(SceneFormatError, match=r"0_00003.json: skew 0.5 is not supported"):
+        read_scenes([bad], "iphone")
+    (bad / "scene.json").unlink()
+    with pytest.raises(SceneFormatError, match=r"scene.json: missing file"):
+        read_scenes([bad], "iphone")
+    with pytest.raises(SceneFormatError, match="not a scene folder of a known format"):
+        detect_format(tmp_path)
+    with pytest.raises(SceneFormatError, match="unknown scene format 'colmap'"):
+        read_scenes([bad], "colmap")
+    with pytest.raises(MonoNeRFError, match="unknown --format"):
+        generate_scene(tmp_path / "x", frames=3, size=(64, 48), fmt="colmap")
+
+
+def test_the_writer_cli_names_the_layout(tmp_path, capsys):
+    from mononerf.data.synthetic import main
+
+    assert main(["--out", str(tmp_path / "n"), "--frames", "3", "--size", "64x48", "--format", "nerfies"]) == 0
+    assert "(nerfies layout)" in capsys.readouterr().out
+    assert detect_format(tmp_path / "n") == "nerfies" and not (tmp_path / "n" / "poses_bounds.npy").exists()
+    # rewriting the folder in another layout replaces the first one's files
+    assert main(["--out", str(tmp_path / "n"), "--frames", "3", "--size", "64x48"]) == 0
+    assert detect_format(tmp_path / "n") == "llff" and not (tmp_path / "n" / "dataset.json").exists()
+
+
+# ------------------------------------------------------------------------------------------- the dycheck protocol
+def _argv(dirs, basedir: Path, extra=()) -> list[str]:
+    from tests.test_train import TINY
+
+    lists = ", ".join(f'"{d}"' for d in dirs)
+    argv = ["-c", str(ROOT / "mononerf_conf/exp/synthetic/multiscene.conf"), "--device", "cpu",
+            "--set", f"info.basedir={basedir}/", "--set", f"info.dataset_file_lists=[{lists}]",
+            "--set", "train.dataset_type=auto"]
+    for item in TINY + list(extra):
+        argv += ["--set", item]
+    return argv
+
+
+def test_llff_and_iphone_scenes_train_together_and_score_under_their_protocols(layouts, tmp_path):
+    from mononerf.config import load_config
+    from mononerf.eval import dycheck, renders
+    from mononerf.eval.evaluate import evaluate_run
+    from mononerf.eval.video import load_run, render_mode
+    from mononerf.train.trainer import Trainer
+
+    dirs = [layouts / "llff", layouts / "iphone"]
+    cfg = load_config(_argv(dirs, tmp_path, ["train.N_static_iters=2", "train.N_iters=2"]))
+    trainer = Trainer(cfg, progress=False)
+    assert [s.format for s in trainer.data.scenes] == ["llff", "iphone"]
+    trainer.fit()
+    pipeline, step = load_run(trainer.run_dir, "cpu")
+    with torch.inference_mode():
+        dump = render_mode(pipeline, step, "multiview", out=tmp_path / "dc", progress=False, protocol="dycheck")
+        mv = renders.testset_all(pipeline, step, grid=2, folder=tmp_path / "mv")
+    # a camera's rays in the scene's NDC box: the training camera's are render_full_image's, to the bit
+    from mononerf.eval.scene_render import SceneRenderer
+    from mononerf.geometry.cameras import Cameras
+    from mononerf.geometry.rays import get_rays
+    from mononerf.render.images import prepare_rays
+
+    sr = SceneRenderer(pipeline, 1)
+    d, b = sr.pipeline.data, sr.scene
+    got = sr.camera_rays(Cameras.from_llff(d.poses[b, 2:3]))
+    o, dd = get_rays(d.height, d.width, d.focals[b:b + 1], d.poses[b, 2:3, :, :4])
+    ref = prepare_rays(o, dd, float(d.height), float(d.width), d.focals[b:b + 1])
+    assert all(torch.equal(x, y) for x, y in zip(got, ref))
+    info = json.loads((dump / "dycheck" / "dump.json").read_text())
+    assert info["protocol"] == "dycheck" and list(info["scenes"]) == ["iphone"] and len(info["scenes"]["iphone"]) == 16
+    render = iio.imread(dump / "dycheck" / "iphone" / "1_00003.png")
+    assert render.shape == (32, 48, 3)
+    (res,) = evaluate_run(dump, {d.name: d for d in dirs}, use_lpips=False, verbose=False, protocol="dycheck")
+    rows = res["scenes"]["iphone"]["views"]
+    assert len(rows) == 16 and all(np.isfinite(r["mpsnr"]) and 0 < r["mssim"] <= 1 for r in rows)
+    assert res["mean"]["mpsnr"] == pytest.approx(np.mean([r["mpsnr"] for r in rows]))
+    assert (dump / dycheck.RESULTS_FILE).is_file() and not res["notes"]
+    # the multi-view protocol applies to both scenes (the iPhone layout keeps the synthetic multiview_GT)
+    (mono,) = evaluate_run(mv, {d.name: d for d in dirs}, use_lpips=False, verbose=False)
+    assert set(mono["scenes"]) == {"llff", "iphone"}
+
+
+def test_dycheck_scores_a_known_dump_over_the_covisible_pixels_only(layouts, tmp_path):
+    """Renders made by hand: the view's image plus 12 grey levels where the mask keeps pixels and noise elsewhere.
+    mPSNR must be the PSNR of the masked pixels alone (26.5 dB or a little more where 255 clips the offset); over
+    every pixel the noise pulls it below 15 dB."""
+    from mononerf.eval import dycheck
+    from mononerf.utils.images import to_uint8
+
+    scene = read_scenes([layouts / "iphone"], "auto")[0]
+    views = scene.eval_views[:3]
+    step = tmp_path / "step_000001"
+    (step / "dycheck" / "iphone").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    expected, unmasked = [], []
+    for v in views:
+        gt = to_uint8(v.image).astype(np.int32)
+        pred = np.where(v.covisible[..., None], np.clip(gt + 12, 0, 255), rng.integers(0, 256, gt.shape))
+        pred = pred.astype(np.uint8)
+        cv2.imwrite(str(step / "dycheck" / "iphone" / f"{v.name}.png"), pred[..., ::-1])
+        err = ((pred.astype(np.float64) - gt) / 255.0) ** 2
+        expected.append(-10 * np.log10(err[v.covisible].mean()))
+        unmasked.append(-10 * np.log10(err.mean()))
+    (step / "dycheck" / "dump.json").write_text(json.dumps({"protocol": "dycheck", "factor": 2,
+                                                           "scenes": {"iphone": [v.name for v in views]}}))
+    (res,) = dycheck.evaluate_run(step, layouts, use_lpips=False, verbose=False)
+    got = [r["mpsnr"] for r in res["scenes"]["iphone"]["views"]]
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
+    assert min(got) > 26.5 and max(unmasked) < 15  # 12 grey levels: 20 log10(255 / 12) = 26.5 dB at most clipping
+    assert "mPSNR" in dycheck.format_table(res)
+    with pytest.raises(MonoNeRFError, match="render them with python -m mononerf.eval.video"):
+        dycheck.evaluate_run(tmp_path / "nothing", layouts, use_lpips=False, verbose=False)
