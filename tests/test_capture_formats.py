@@ -171,6 +171,8 @@ def test_llff_and_iphone_scenes_train_together_and_score_under_their_protocols(l
     assert len(rows) == 16 and all(np.isfinite(r["mpsnr"]) and 0 < r["mssim"] <= 1 for r in rows)
     assert res["mean"]["mpsnr"] == pytest.approx(np.mean([r["mpsnr"] for r in rows]))
     assert (dump / dycheck.RESULTS_FILE).is_file() and not res["notes"]
+    pic = cv2.imread(str(dycheck.write_picture(res, {d.name: d for d in dirs}, tmp_path / "dc.png", views=2)))
+    assert pic.shape[0] == 2 * (14 + 2 * 32) and pic.shape[1] == 5 * 2 * 48  # 2 rows of 5 panels, enlarged 2x
     # the multi-view protocol applies to both scenes (the iPhone layout keeps the synthetic multiview_GT)
     (mono,) = evaluate_run(mv, {d.name: d for d in dirs}, use_lpips=False, verbose=False)
     assert set(mono["scenes"]) == {"llff", "iphone"}
@@ -206,3 +208,25 @@ def test_dycheck_scores_a_known_dump_over_the_covisible_pixels_only(layouts, tmp
     assert "mPSNR" in dycheck.format_table(res)
     with pytest.raises(MonoNeRFError, match="render them with python -m mononerf.eval.video"):
         dycheck.evaluate_run(tmp_path / "nothing", layouts, use_lpips=False, verbose=False)
+
+
+def test_preprocessing_writes_a_captures_flow_and_masks_beside_it(layouts, tmp_path, capsys):
+    """A capture without its derived files: the flow and motion-mask steps run on its training frames and write
+    beside it; the iPhone layout's depth step is skipped (LiDAR); frames / poses are refused."""
+    from mononerf.preprocess.cli import main
+
+    cap = tmp_path / "cap"
+    shutil.copytree(layouts / "iphone", cap)
+    shutil.rmtree(cap / "flow")
+    shutil.rmtree(cap / "motion_masks")
+    assert main(["flow", "--out", str(cap), "--flow", "classical"]) == 0
+    assert main(["depth", "--out", str(cap)]) == 0 and not (cap / "disp").exists()
+    assert main(["motion-masks", "--out", str(cap)]) == 0
+    assert not (cap / ".llff_view").exists() and detect_format(cap) == "iphone"
+    truth, made = read_scenes([layouts / "iphone", cap], "auto")
+    valid = truth.flow_fwd_mask[:-1] > 0
+    assert np.abs(made.flow_fwd[:-1] - truth.flow_fwd[:-1])[valid].mean() < 1.0  # pixels, classical flow at 48x32
+    assert made.motion_masks.shape == truth.motion_masks.shape
+    capsys.readouterr()
+    assert main(["poses", "--out", str(cap)]) != 0
+    assert "brings its own frames and cameras" in capsys.readouterr().err

@@ -160,15 +160,40 @@ def _per_frame(folder: Path, name: str, suffix: str, count: int, what: str, hint
     return files
 
 
-def load_capture(scene_dir, factor: int = 2, recenter: bool = True, bd_factor: float | None = 0.9,
-                 spherify: bool = False, num_novelviews: int = 60, x_trans_multiplier: float = 1.0,
-                 y_trans_multiplier: float = 0.33, kind: str = "nerfies") -> Scene:
-    """A Nerfies (``kind="nerfies"``) or DyCheck iPhone (``"iphone"``) capture as a :class:`Scene` (module
-    docstring); the arguments are :func:`mononerf.data.scene.load_scene`'s (``factor`` picks ``rgb/<factor>x/``).
+@dataclass
+class TrainingFrames:
+    """A capture's training split as the loader sees it: ``names`` and ``times`` in time order, the cameras
+    (:func:`read_camera` dicts, positions in the scaled world ``(x - center) * scale``), the frames as float32 RGB
+    (h, w, 3), resampled onto the centred pinhole camera where theirs is not one (``resampled`` of them), and
+    ``scene.json``'s values."""
 
-    Raises:
-        SceneFormatError: naming the offending file and what was expected.
-    """
+    folder: Path
+    kind: str
+    factor: int
+    names: list
+    times: list
+    cams: list
+    images: list
+    resampled: int
+    center: np.ndarray
+    scale: float
+    near: float
+    far: float
+
+    def llff_rows(self) -> np.ndarray:
+        """(T, 17) ``poses_bounds.npy`` rows of the frames' centred cameras in the capture's scaled world: LLFF
+        columns [down, right, back], hwf (h, w, fx) of the frames, then near and far."""
+        h, w = self.images[0].shape[:2]
+        gl = np.concatenate([np.stack([c["c2w"] for c in self.cams]),
+                             np.broadcast_to(np.array([h, w, self.cams[0]["fx"]])[None, :, None],
+                                             (len(self.cams), 3, 1))], 2)
+        llff_rows = P.opengl_to_llff(gl).reshape(-1, 15)
+        return np.concatenate([llff_rows, np.tile([[self.near, self.far]], (len(self.cams), 1))], 1)
+
+
+def read_training_frames(scene_dir, kind: str = "nerfies", factor: int = 2) -> TrainingFrames:
+    """The training split of a capture without its derived files (disparity, flow, motion masks): what the
+    preprocessing steps work on (:class:`TrainingFrames`)."""
     folder = Path(scene_dir)
     if not folder.is_dir():
         raise SceneFormatError(f"{folder}: scene folder does not exist")
@@ -194,6 +219,9 @@ def load_capture(scene_dir, factor: int = 2, recenter: bool = True, bd_factor: f
     cams = [camera(n) for n in names]
     if len({(c["width"], c["height"]) for c in cams}) != 1:
         raise SceneFormatError(f"{folder / 'camera'}: the training cameras' image sizes differ")
+    if len({round(float(c["fx"]), 6) for c in cams}) != 1:
+        raise SceneFormatError(f"{folder / 'camera'}: the training cameras' focal lengths differ (the model holds "
+                               "one focal per scene)")
     rgb = folder / "rgb" / f"{factor}x"
     images, resampled = [], 0
     for n, cam in zip(names, cams):
@@ -202,6 +230,21 @@ def load_capture(scene_dir, factor: int = 2, recenter: bool = True, bd_factor: f
             img = cv2.remap(img, *_centring_maps(cam), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             resampled += 1
         images.append(img)
+    return TrainingFrames(folder, kind, factor, names, times, cams, images, resampled, center, scale, near, far)
+
+
+def load_capture(scene_dir, factor: int = 2, recenter: bool = True, bd_factor: float | None = 0.9,
+                 spherify: bool = False, num_novelviews: int = 60, x_trans_multiplier: float = 1.0,
+                 y_trans_multiplier: float = 0.33, kind: str = "nerfies") -> Scene:
+    """A Nerfies (``kind="nerfies"``) or DyCheck iPhone (``"iphone"``) capture as a :class:`Scene` (module
+    docstring); the arguments are :func:`mononerf.data.scene.load_scene`'s (``factor`` picks ``rgb/<factor>x/``).
+
+    Raises:
+        SceneFormatError: naming the offending file and what was expected.
+    """
+    tf = read_training_frames(scene_dir, kind, factor)
+    folder, names, times, cams, images = tf.folder, tf.names, tf.times, tf.cams, tf.images
+    center, scale, near, far = tf.center, tf.scale, tf.near, tf.far
     height, width = images[0].shape[:2]
     num = len(names)
 
@@ -243,9 +286,6 @@ def load_capture(scene_dir, factor: int = 2, recenter: bool = True, bd_factor: f
         bm.append(m)
 
     # the LLFF loader's processing (spec §1.2) on the converted cameras
-    if len({round(float(c["fx"]), 6) for c in cams}) != 1:
-        raise SceneFormatError(f"{folder / 'camera'}: the training cameras' focal lengths differ (the model holds "
-                               "one focal per scene)")
     poses = np.concatenate([np.stack([c["c2w"] for c in cams]),
                             np.broadcast_to(np.array([height, width, cams[0]["fx"]])[None, :, None], (num, 3, 1))],
                            2).astype(np.float32)
@@ -262,7 +302,7 @@ def load_capture(scene_dir, factor: int = 2, recenter: bool = True, bd_factor: f
                   flow_fwd=np.stack(ff, 0), flow_fwd_mask=np.stack(fm, 0).astype(np.float32),
                   flow_bwd=np.stack(bf, 0), flow_bwd_mask=np.stack(bm, 0).astype(np.float32),
                   poses=poses.astype(np.float32), bds=bds.astype(np.float32), render_poses=render_poses,
-                  render_focals=render_focals, scale=float(sc), format=kind, resampled_frames=resampled)
+                  render_focals=render_focals, scale=float(sc), format=kind, resampled_frames=tf.resampled)
     to_scene = np.linalg.inv(P._to_homogeneous(avg)) if recenter else None
     # (a spherified capture's frame is another transform: its views are left out)
     scene.eval_views = [] if spherify else _eval_views(folder, kind, factor, center, scale, sc, to_scene, times)

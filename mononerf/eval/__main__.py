@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "the validation cameras of iPhone / Nerfies scenes, mPSNR / mSSIM / mLPIPS over their "
                         "co-visibility masks; docs/evaluation.md")
     p.add_argument("--picture", type=Path, metavar="PNG", help="also write a comparison picture of a few views per "
-                   "scene (GT | blended | static | dynamic | blending | mask) of the newest step dir")
+                   "scene (GT | blended | static | dynamic | blending | mask; dycheck: GT | render | blending | "
+                   "co-visibility | error) of the newest step dir")
     p.add_argument("--views", type=int, default=3, help="views per scene in --picture (default 3)")
     return p
 
@@ -40,7 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = evaluate_run(args.path, args.data, use_lpips=not args.no_lpips, weights_dir=args.weights_dir,
                                bgr_quirk=not args.rgb, evaldir=args.evaldir, protocol=args.protocol)
-        if args.picture is not None and args.protocol != "dycheck":
+        if args.picture is not None and args.protocol == "dycheck":
+            from mononerf.eval.dycheck import write_picture as dycheck_picture
+
+            print(f"wrote {dycheck_picture(results[-1], args.data, args.picture, args.views)}")
+        elif args.picture is not None:
             from mononerf.eval.pictures import write_picture
 
             print(f"wrote {write_picture(Path(results[-1]['step_dir']), args.data, args.picture, args.views)}")

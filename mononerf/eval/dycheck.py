@@ -123,6 +123,49 @@ def evaluate_step(step_dir: Path, scene_dirs: dict[str, Path], metric=None) -> d
             "render": info.get("render"), "step": info.get("step"), "scenes": scenes, "mean": mean, "notes": notes}
 
 
+def write_picture(result: dict, data, path: Path, views: int = 3, scale: int = 2) -> Path:
+    """Rows of ground truth | render | blending | co-visibility (the pixels left out dimmed) | the render's error
+    where the mask keeps pixels (|difference| x 4), for ``views`` validation views per scene of an evaluated step
+    (``result`` from :func:`evaluate_step`); each panel enlarged ``scale`` x. Returns ``path``."""
+    import cv2
+
+    from mononerf.data.dataset import read_scenes
+    from mononerf.eval.evaluate import scene_folders
+    from mononerf.eval.pictures import _label
+
+    step_dir = Path(result["step_dir"])
+    info = json.loads((step_dir / FOLDER / DUMP_INFO).read_text())
+    dirs = scene_folders(data, list(result["scenes"]))
+    rows = []
+    for name, sc in result["scenes"].items():
+        (scene,) = read_scenes([dirs[name]], "auto", factor=int(info.get("factor", 2)))
+        by_name = {v.name: v for v in scene.eval_views}
+        picked = np.linspace(0, len(sc["views"]) - 1, min(views, len(sc["views"]))).round().astype(int)
+        for i in dict.fromkeys(picked.tolist()):
+            row = sc["views"][i]
+            v = by_name[row["view"]]
+            gt = to_uint8(v.image)
+            pred = iio.imread(step_dir / FOLDER / name / f"{v.name}.png")[..., :3]
+            blend = iio.imread(step_dir / FOLDER / name / f"{v.name}_blend.png")
+            mask = np.ones(gt.shape[:2], bool) if v.covisible is None else v.covisible
+            shown = np.where(mask[..., None], gt, gt // 4)
+            err = np.abs(gt.astype(np.int32) - pred).mean(-1) * 4
+            err = np.where(mask, np.clip(err, 0, 255), 0).astype(np.uint8)
+            panels = [(gt, f"{name} {v.name} (frame {v.frame})"), (pred, f"mPSNR {row['mpsnr']:.2f}"),
+                      (np.repeat(blend[..., None], 3, -1), "blending"), (shown, "co-visible"),
+                      (np.repeat(err[..., None], 3, -1), "|error| x4 in mask")]
+            big = [cv2.resize(np.ascontiguousarray(img), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+                   for img, _ in panels]
+            rows.append(np.concatenate([_label(img[..., ::-1], text) for img, (_, text) in zip(big, panels)], 1))
+    width = max(r.shape[1] for r in rows)
+    pic = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows], 0)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), pic):
+        raise MonoNeRFError(f"could not write the picture {path}")
+    return path
+
+
 def _mean(rows: list[dict]) -> dict:
     out = {}
     for k in ("mpsnr", "mssim", "mlpips"):

@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a video could not be written
         return report(os_error(exc))
     if a.mode == "multiview":
-        print(f"wrote {folder} (evaluate with: python -m mononerf.eval {folder} --data DATA_ROOT)")
+        proto = "" if a.protocol == "mononerf" else f" --protocol {a.protocol}"
+        print(f"wrote {folder} (evaluate with: python -m mononerf.eval {folder} --data DATA_ROOT{proto})")
     else:
         print(f"wrote {', '.join(str(p) for p in sorted(folder.glob('*.mp4')))}")
     return 0

@@ -7,6 +7,8 @@
                                                                            generate_flow, generate_motion_mask)
 
 A step whose outputs exist is skipped unless ``--force``; in ``all``, every step after one that ran is redone.
+On a Nerfies / DyCheck iPhone capture (docs/datasets.md), ``depth``, ``flow`` and ``motion-masks`` run on its training
+frames and write beside it (the iPhone layout's depth step is skipped: its LiDAR depth gives the disparity).
 """
 
 from __future__ import annotations
@@ -38,8 +40,22 @@ def _default_device() -> str:
 
 
 def run_step(step: str, args: argparse.Namespace, show_progress: bool) -> str:
-    """Run one step; returns a one-line summary."""
+    """Run one step; returns a one-line summary. On a Nerfies / iPhone capture the depth, flow and motion-masks
+    steps run on its training frames and write beside it (:mod:`mononerf.preprocess.capture`)."""
     out = Path(args.out)
+    from mononerf.preprocess.capture import capture_kind, run_on_capture
+
+    kind = capture_kind(out) if out.is_dir() else None
+    if kind is not None:
+        if step == "depth" and kind == "iphone" and not args.force:
+            return "skipped: the iPhone layout's LiDAR depth gives the disparity (--force: estimate it instead)"
+        view_args = argparse.Namespace(**{**vars(args), "half": False})
+
+        def on_view(view: Path) -> str:
+            view_args.out = str(view)
+            return run_step(step, view_args, show_progress)
+
+        return run_on_capture(step, out, kind, int(args.factor), on_view)
     device = args.device or _default_device()
     source = "images_2" if args.half else "images"
     if step == "frames":
@@ -112,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--flow-iters", type=int, default=20, help="RAFT iterations (the original: 20)")
         p.add_argument("--half", action="store_true",
                        help="depth and flow on images_2/ instead of images/ (4x fewer pixels; faster on a CPU)")
+        p.add_argument("--factor", type=int, default=2,
+                       help="a Nerfies / iPhone capture: the rgb/<factor>x/ frames to work on (default 2)")
         p.add_argument("--epi-threshold", type=float, default=1.0,
                        help="epipolar distance (pixels) above which a pixel moves (default 1.0)")
     return parser
@@ -146,10 +164,22 @@ def main(argv: list[str] | None = None) -> int:
             force = force or args.step == "all"  # later steps depend on this one's outputs
         if args.step == "all" or args.step == "motion-masks":
             from mononerf.data.check import format_summary, scene_summary
-            from mononerf.data.scene import load_scene
+            from mononerf.data.dataset import read_scenes
 
-            print("[check] " + format_summary(scene_summary(load_scene(out))))
-            print(f"train on it: SCENE={out} ./your_own_scene.sh 0")
+            from mononerf.preprocess.capture import capture_kind
+
+            try:
+                (scene,) = read_scenes([out], "auto", factor=args.factor)
+            except MonoNeRFError as err:
+                if capture_kind(out) is None:
+                    raise
+                print(f"[check] not trainable yet: {err}")  # a capture's steps run one at a time, in any order
+                return 0
+            print("[check] " + format_summary(scene_summary(scene)))
+            if scene.format == "llff":
+                print(f"train on it: SCENE={out} ./your_own_scene.sh 0")
+            else:
+                print(f"train on it with --dataset_type {scene.format} (or auto; docs/datasets.md)")
     except MonoNeRFError as err:
         return report(err)
     return 0
