@@ -28,6 +28,7 @@ def data(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow  # 23 s: the whole driver (four experiments); its parts are tested on their own in the default tier
 def test_experiment_driver_on_a_tiny_case(data, tmp_path, capsys):
     out, rep = tmp_path / "runs", tmp_path / "docs" / "results.md"
     argv = ["--quick", "--device", "cpu", "--data", str(data), "--out", str(out), "--report", str(rep),

@@ -100,6 +100,7 @@ def test_the_dynamic_branch_collapses_as_released_and_lives_with_the_recipe(scen
     assert on[1]["sf_smooth_loss"] < 10 * on[0]["sf_smooth_loss"]  # not with the recipe
 
 
+@pytest.mark.slow  # 7 s: the ablation driver end to end (docs/recipe-results.md)
 def test_recipe_ablation_driver_on_a_tiny_case(scenes, tmp_path, capsys):
     from mononerf.eval import ablation
 
@@ -478,6 +479,10 @@ def test_entry_points_set_the_huge_page_allocator_before_torch(entry):
     names = [line.split("|")[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")]
     assert "mononerf" in names
     assert "torch" not in names or names.index("mononerf") < names.index("torch")
+
+
+def test_the_package_sets_the_huge_page_allocator_unless_the_user_did():
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
     probe = "import mononerf, os; print(os.environ.get('THP_MEM_ALLOC_ENABLE'))"
     assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True).stdout.strip() == "1"
     assert subprocess.run([sys.executable, "-c", probe], env={**env, "THP_MEM_ALLOC_ENABLE": "0"},
