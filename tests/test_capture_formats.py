@@ -134,48 +134,57 @@ def _argv(dirs, basedir: Path, extra=()) -> list[str]:
     return argv
 
 
-def test_llff_and_iphone_scenes_train_together_and_score_under_their_protocols(layouts, tmp_path):
+def test_the_three_layouts_train_together_and_score_under_their_protocols(layouts, tmp_path, capsys):
+    """One run of an LLFF, a Nerfies and an iPhone-layout scene (train.dataset_type = auto); --eval_only --protocol
+    dycheck renders and scores the validation cameras of the two that have them; the multi-view protocol applies
+    to all three (the synthetic layouts keep multiview_GT)."""
     from mononerf.config import load_config
     from mononerf.eval import dycheck, renders
     from mononerf.eval.evaluate import evaluate_run
-    from mononerf.eval.video import load_run, render_mode
+    from mononerf.eval.video import load_run
+    from mononerf.train.cli import main as train_main
     from mononerf.train.trainer import Trainer
 
-    dirs = [layouts / "llff", layouts / "iphone"]
-    cfg = load_config(_argv(dirs, tmp_path, ["train.N_static_iters=2", "train.N_iters=2"]))
-    trainer = Trainer(cfg, progress=False)
-    assert [s.format for s in trainer.data.scenes] == ["llff", "iphone"]
+    dirs = [layouts / "llff", layouts / "nerfies", layouts / "iphone"]
+    argv = _argv(dirs, tmp_path, ["train.N_static_iters=1", "train.N_iters=1"])
+    trainer = Trainer(load_config(argv), progress=False)
+    assert [s.format for s in trainer.data.scenes] == ["llff", "nerfies", "iphone"]
     trainer.fit()
+    assert train_main(argv + ["--eval_only", "--protocol", "dycheck"]) == 0
+    (dump,) = (trainer.run_dir / "multiview").glob("step_*")  # the newest checkpoint's
+    info = json.loads((dump / "dycheck" / "dump.json").read_text())
+    assert info["protocol"] == "dycheck" and list(info["scenes"]) == ["nerfies", "iphone"]
+    assert all(len(v) == 16 for v in info["scenes"].values())
+    assert iio.imread(dump / "dycheck" / "iphone" / "1_00003.png").shape == (32, 48, 3)
+    res = json.loads((dump / dycheck.RESULTS_FILE).read_text())
+    assert "[protocol dycheck]" in capsys.readouterr().out
+    rows = res["scenes"]["iphone"]["views"]
+    assert len(rows) == 16 and all(np.isfinite(r["mpsnr"]) and 0 < r["mssim"] <= 1 for r in rows)
+    assert res["scenes"]["iphone"]["mean"]["mpsnr"] == pytest.approx(np.mean([r["mpsnr"] for r in rows]))
+    assert res["mean"]["mpsnr"] == pytest.approx(np.mean([s["mean"]["mpsnr"] for s in res["scenes"].values()]))
+    # the Nerfies layout has no co-visibility masks: its views are scored over every pixel, and the result says so
+    assert all(r["covisible"] is None for r in res["scenes"]["nerfies"]["views"])
+    assert res["notes"] == ["nerfies: views without a co-visibility mask were scored over every pixel"]
+    pic = cv2.imread(str(dycheck.write_picture(res, {d.name: d for d in dirs}, tmp_path / "dc.png", views=2)))
+    assert pic.shape[0] == 4 * (14 + 2 * 32) and pic.shape[1] == 5 * 2 * 48  # 2 views x 2 scenes, 5 panels, 2x
+
     pipeline, step = load_run(trainer.run_dir, "cpu")
-    with torch.inference_mode():
-        dump = render_mode(pipeline, step, "multiview", out=tmp_path / "dc", progress=False, protocol="dycheck")
-        mv = renders.testset_all(pipeline, step, grid=2, folder=tmp_path / "mv")
     # a camera's rays in the scene's NDC box: the training camera's are render_full_image's, to the bit
     from mononerf.eval.scene_render import SceneRenderer
     from mononerf.geometry.cameras import Cameras
     from mononerf.geometry.rays import get_rays
     from mononerf.render.images import prepare_rays
 
-    sr = SceneRenderer(pipeline, 1)
+    sr = SceneRenderer(pipeline, 2)
     d, b = sr.pipeline.data, sr.scene
     got = sr.camera_rays(Cameras.from_llff(d.poses[b, 2:3]))
     o, dd = get_rays(d.height, d.width, d.focals[b:b + 1], d.poses[b, 2:3, :, :4])
     ref = prepare_rays(o, dd, float(d.height), float(d.width), d.focals[b:b + 1])
     assert all(torch.equal(x, y) for x, y in zip(got, ref))
-    info = json.loads((dump / "dycheck" / "dump.json").read_text())
-    assert info["protocol"] == "dycheck" and list(info["scenes"]) == ["iphone"] and len(info["scenes"]["iphone"]) == 16
-    render = iio.imread(dump / "dycheck" / "iphone" / "1_00003.png")
-    assert render.shape == (32, 48, 3)
-    (res,) = evaluate_run(dump, {d.name: d for d in dirs}, use_lpips=False, verbose=False, protocol="dycheck")
-    rows = res["scenes"]["iphone"]["views"]
-    assert len(rows) == 16 and all(np.isfinite(r["mpsnr"]) and 0 < r["mssim"] <= 1 for r in rows)
-    assert res["mean"]["mpsnr"] == pytest.approx(np.mean([r["mpsnr"] for r in rows]))
-    assert (dump / dycheck.RESULTS_FILE).is_file() and not res["notes"]
-    pic = cv2.imread(str(dycheck.write_picture(res, {d.name: d for d in dirs}, tmp_path / "dc.png", views=2)))
-    assert pic.shape[0] == 2 * (14 + 2 * 32) and pic.shape[1] == 5 * 2 * 48  # 2 rows of 5 panels, enlarged 2x
-    # the multi-view protocol applies to both scenes (the iPhone layout keeps the synthetic multiview_GT)
+    with torch.inference_mode():
+        mv = renders.testset_all(pipeline, step, grid=2, folder=tmp_path / "mv", downscale=2)
     (mono,) = evaluate_run(mv, {d.name: d for d in dirs}, use_lpips=False, verbose=False)
-    assert set(mono["scenes"]) == {"llff", "iphone"}
+    assert set(mono["scenes"]) == {"llff", "nerfies", "iphone"}
 
 
 def test_dycheck_scores_a_known_dump_over_the_covisible_pixels_only(layouts, tmp_path):
