@@ -239,3 +239,23 @@ def test_preprocessing_writes_a_captures_flow_and_masks_beside_it(layouts, tmp_p
     capsys.readouterr()
     assert main(["poses", "--out", str(cap)]) != 0
     assert "brings its own frames and cameras" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # 5 s: world-space rays for captures that are not forward-facing (the whole run's switch)
+def test_an_iphone_capture_trains_and_scores_in_world_space(layouts, tmp_path):
+    from mononerf.config import load_config
+    from mononerf.eval import dycheck
+    from mononerf.train.cli import main as train_main
+    from mononerf.train.trainer import Trainer
+
+    argv = _argv([layouts / "iphone"], tmp_path, ["train.N_static_iters=1", "train.N_iters=1", "model.use_ndc=false"])
+    argv += ["--no_ndc"]
+    trainer = Trainer(load_config(argv), progress=False)
+    s = trainer.pipeline.renderer.settings
+    assert not s.ndc and s.near == pytest.approx(0.9 * float(trainer.data.bds.min())) and s.far > s.near
+    trainer.fit()
+    assert train_main(argv + ["--eval_only", "--protocol", "dycheck"]) == 0
+    (dump,) = (trainer.run_dir / "multiview").glob("step_*")
+    res = json.loads((dump / dycheck.RESULTS_FILE).read_text())
+    assert json.loads((dump / "dycheck" / "dump.json").read_text())["render"]["ndc"] is False
+    assert len(res["scenes"]["iphone"]["views"]) == 16 and np.isfinite(res["mean"]["mpsnr"])
