@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 
-from mononerf.errors import MissingWeightsError, MonoNeRFError, SceneFormatError
+from mononerf.errors import MonoNeRFError, SceneFormatError
 from mononerf.eval import dycheck_metrics as dm
 from mononerf.utils.images import to_uint8
 
@@ -197,14 +196,9 @@ def evaluate_run(path, data="data", *, use_lpips: bool = True, weights_dir="chec
     scene folders or a mapping name → folder (as :func:`mononerf.eval.evaluate.evaluate_run`); writes
     :data:`RESULTS_FILE` in each."""
     from mononerf.eval.evaluate import scene_folders
-    from mononerf.eval.metrics import LPIPSMetric
+    from mononerf.eval.metrics import lpips_or_none
 
-    metric = None
-    if use_lpips:
-        try:
-            metric = LPIPSMetric(weights_dir=weights_dir, bgr_quirk=False)
-        except MissingWeightsError as exc:
-            warnings.warn(f"mLPIPS not computed: {exc}")
+    metric = lpips_or_none(use_lpips, weights_dir, bgr_quirk=False, label="mLPIPS")
     results = []
     for step in find_dumps(path, evaldir):
         names = list(json.loads((step / FOLDER / DUMP_INFO).read_text())["scenes"])

@@ -29,8 +29,8 @@ from typing import Iterable, Mapping
 import cv2
 import numpy as np
 
-from mononerf.errors import MissingWeightsError, MonoNeRFError, SceneFormatError
-from mononerf.eval.metrics import LPIPSMetric, masked_psnr, masked_ssim, psnr, ssim
+from mononerf.errors import MonoNeRFError, SceneFormatError
+from mononerf.eval.metrics import LPIPSMetric, lpips_or_none, masked_psnr, masked_ssim, psnr, ssim
 from mononerf.eval.protocols import DYCHECK, Protocol, check_dump, get_protocol, read_dump_info
 
 ORIGINAL_SCENE_ORDER = ("Balloon2", "Balloon1")  # the original's hard-coded `sequences` (spec §6.1)
@@ -265,12 +265,7 @@ def evaluate_run(step_dir: str | os.PathLike, data_root_or_scene_dirs="data", *,
                                     evaldir=evaldir, write=write, verbose=verbose)
     proto = get_protocol(protocol)
     steps = find_step_dirs(step_dir, evaldir)
-    metric = None
-    if use_lpips:
-        try:
-            metric = LPIPSMetric(weights_dir=weights_dir, bgr_quirk=bgr_quirk)
-        except MissingWeightsError as exc:
-            warnings.warn(f"LPIPS not computed: {exc}")
+    metric = lpips_or_none(use_lpips, weights_dir, bgr_quirk)
     results = []
     for step in steps:
         result = evaluate_step(step, data_root_or_scene_dirs, metric, proto)

@@ -194,3 +194,16 @@ class LPIPSMetric:
             return None
         smap = self._spatial_net()(self._tensor(gt_u8), self._tensor(pred_u8))[0, 0].numpy()
         return float(smap[mask].astype(np.float64).mean())
+
+
+def lpips_or_none(use: bool, weights_dir="checkpoints", bgr_quirk: bool = True,
+                  label: str = "LPIPS") -> LPIPSMetric | None:
+    """An :class:`LPIPSMetric`, or None (not asked for, or its AlexNet file is missing: then a warning says that
+    ``label`` is not computed; a table shows n/a, never 0)."""
+    if not use:
+        return None
+    try:
+        return LPIPSMetric(weights_dir=weights_dir, bgr_quirk=bgr_quirk)
+    except MissingWeightsError as exc:
+        warnings.warn(f"{label} not computed: {exc}")
+        return None
