@@ -251,39 +251,22 @@ def load_capture(scene_dir, factor: int = 2, recenter: bool = True, bd_factor: f
     hint = (f"make it with python -m mononerf.preprocess {{step}} --out {folder} (or write it with the scene, as "
             "python -m mononerf.data.synthetic --format does)")
     if (folder / "disp").is_dir() or kind != "iphone":
-        disp = np.stack([cv2.resize(llff._load_map(f, height, width), (width, height), interpolation=cv2.INTER_NEAREST)
-                         for f in _per_frame(folder, "disp", ".npy", num, "disparity per training frame",
-                                             hint.format(step="depth"))], 0)
+        disp = llff.read_disparities(_per_frame(folder, "disp", ".npy", num, "disparity per training frame",
+                                                hint.format(step="depth")), height, width)
     else:  # the LiDAR depth: disparity = 1 / (depth * scale), 0 where the sensor saw nothing
         disp = []
         for n, cam in zip(names, cams):
             path = folder / "depth" / f"{factor}x" / f"{n}.npy"
             if not path.is_file():
                 raise SceneFormatError(f"{path}: missing file (the iPhone layout's LiDAR depth)")
-            depth = llff._load_npy(path, 3, "depth (h, w, 1)")[..., 0].astype(np.float32) * np.float32(scale)
+            depth = llff.load_npy(path, 3, "depth (h, w, 1)")[..., 0].astype(np.float32) * np.float32(scale)
             if not _centred(cam):
                 depth = cv2.remap(depth, *_centring_maps(cam), cv2.INTER_NEAREST)
             disp.append(np.where(depth > 0, 1.0 / np.maximum(depth, 1e-12), 0.0).astype(np.float32))
         disp = np.stack(disp, 0)
-    masks = np.stack([cv2.resize(llff._read_mask_image(f, height, width), (width, height),
-                                 interpolation=cv2.INTER_NEAREST)
-                      for f in _per_frame(folder, "motion_masks", ".png", num, "motion mask per training frame",
-                                          hint.format(step="motion-masks"))], 0)
-    masks = (masks > 1e-3).astype(np.float32)
-    flow_dir = folder / "flow"
-    if not flow_dir.is_dir():
-        raise SceneFormatError(f"{flow_dir}: missing folder (optical flow NNN_fwd.npz / NNN_bwd.npz); "
-                               + hint.format(step="flow"))
-    zeros_flow, zeros_mask = np.zeros((height, width, 2), np.float32), np.zeros((height, width), np.float32)
-    ff, fm, bf, bm = [], [], [], []
-    for i in range(num):
-        f, m = (zeros_flow, zeros_mask) if i == num - 1 else llff._load_flow(flow_dir / f"{i:03d}_fwd.npz", height,
-                                                                             width)
-        ff.append(f)
-        fm.append(m)
-        f, m = (zeros_flow, zeros_mask) if i == 0 else llff._load_flow(flow_dir / f"{i:03d}_bwd.npz", height, width)
-        bf.append(f)
-        bm.append(m)
+    masks = llff.read_motion_masks(_per_frame(folder, "motion_masks", ".png", num, "motion mask per training frame",
+                                              hint.format(step="motion-masks")), height, width)
+    ff, fm, bf, bm = llff.read_flows(folder / "flow", num, height, width, "; " + hint.format(step="flow"))
 
     # the LLFF loader's processing (spec §1.2) on the converted cameras
     poses = np.concatenate([np.stack([c["c2w"] for c in cams]),
@@ -299,11 +282,10 @@ def load_capture(scene_dir, factor: int = 2, recenter: bool = True, bd_factor: f
     render_poses, render_focals = P.spiral_render_path(P.poses_avg(poses), num_novelviews,
                                                        x_mult=x_trans_multiplier, y_mult=y_trans_multiplier)
     scene = Scene(name=folder.name, path=folder, images=np.stack(images, 0), disp=disp, motion_masks=masks,
-                  flow_fwd=np.stack(ff, 0), flow_fwd_mask=np.stack(fm, 0).astype(np.float32),
-                  flow_bwd=np.stack(bf, 0), flow_bwd_mask=np.stack(bm, 0).astype(np.float32),
+                  flow_fwd=ff, flow_fwd_mask=fm, flow_bwd=bf, flow_bwd_mask=bm,
                   poses=poses.astype(np.float32), bds=bds.astype(np.float32), render_poses=render_poses,
                   render_focals=render_focals, scale=float(sc), format=kind, resampled_frames=tf.resampled)
-    to_scene = np.linalg.inv(P._to_homogeneous(avg)) if recenter else None
+    to_scene = np.linalg.inv(P.homogeneous(avg)) if recenter else None
     # (a spherified capture's frame is another transform: its views are left out)
     scene.eval_views = [] if spherify else _eval_views(folder, kind, factor, center, scale, sc, to_scene, times)
     return scene
@@ -323,12 +305,12 @@ def _eval_views(folder: Path, kind: str, factor: int, center, scale: float, sc: 
         c2w = cam["c2w"]
         c2w[:, 3] = (c2w[:, 3] - center) * scale * sc
         if to_scene is not None:
-            c2w = (to_scene @ P._to_homogeneous(c2w))[:3]
+            c2w = (to_scene @ P.homogeneous(c2w))[:3]
         cams = Cameras.create(torch.from_numpy(c2w[None].astype(np.float32)), cam["fx"], cam["fy"], cam["cx"],
                               cam["cy"], cam["height"], cam["width"], cam["distortion"])
         img = _image(folder / "rgb" / f"{factor}x" / f"{name}.png", cam)
         cov_path = folder / "covisible" / f"{factor}x" / "val" / f"{name}.png"
-        cov = llff._read_mask_image(cov_path, cam["height"], cam["width"]) > 0.5 if cov_path.is_file() else None
+        cov = llff.read_mask_image(cov_path, cam["height"], cam["width"]) > 0.5 if cov_path.is_file() else None
         views.append(EvalView(name, frame_of[t], cid, cams, img, cov))
     return views
 

@@ -141,7 +141,7 @@ def read_image(path: Path) -> np.ndarray:
     return img[..., :3]
 
 
-def _read_mask_image(path: Path, height: int, width: int) -> np.ndarray:
+def read_mask_image(path: Path, height: int, width: int) -> np.ndarray:
     try:
         img = iio.imread(path)
     except Exception as exc:
@@ -154,7 +154,7 @@ def _read_mask_image(path: Path, height: int, width: int) -> np.ndarray:
     return img.astype(np.float64) / 255.0
 
 
-def _load_npy(path: Path, ndim: int, what: str) -> np.ndarray:
+def load_npy(path: Path, ndim: int, what: str) -> np.ndarray:
     try:
         arr = np.load(path, allow_pickle=False)
     except Exception as exc:
@@ -180,7 +180,7 @@ def check_aspect(path: Path, shape: tuple[int, ...], height: int, width: int, wh
 
 def _load_map(path: Path, height: int, width: int) -> np.ndarray:
     """One disparity map (h, w) as float32, at the frame's aspect ratio."""
-    disp = _load_npy(path, 2, "a disparity map (h, w)")
+    disp = load_npy(path, 2, "a disparity map (h, w)")
     check_aspect(path, disp.shape, height, width, "the disparity map")
     return disp.astype(np.float32)
 
@@ -216,6 +216,39 @@ def _load_flow(path: Path, height: int, width: int):
     return flow, mask
 
 
+def read_disparities(files: list[Path], height: int, width: int) -> np.ndarray:
+    """(T, H, W) float32 disparity maps, each resized to the frame (nearest)."""
+    return np.stack([cv2.resize(_load_map(f, height, width), (width, height), interpolation=cv2.INTER_NEAREST)
+                     for f in files], 0)
+
+
+def read_motion_masks(files: list[Path], height: int, width: int) -> np.ndarray:
+    """(T, H, W) float32 motion masks, 1 = dynamic pixel (any non-zero value), each resized to the frame (nearest)."""
+    masks = np.stack([cv2.resize(read_mask_image(f, height, width), (width, height),
+                                 interpolation=cv2.INTER_NEAREST) for f in files], 0)
+    return (masks > 1e-3).astype(np.float32)
+
+
+def read_flows(flow_dir: Path, num: int, height: int, width: int, hint: str = ""):
+    """The ``NNN_fwd.npz`` (frames 0..T-2) and ``NNN_bwd.npz`` (1..T-1) flows of ``flow_dir`` at the frame's size:
+    (T, H, W, 2) forward flow, (T, H, W) its mask, then the backward pair (zeros where there is no neighbour).
+    ``hint`` ends the message of a missing folder."""
+    if not flow_dir.is_dir():
+        raise SceneFormatError(f"{flow_dir}: missing folder (optical flow NNN_fwd.npz / NNN_bwd.npz)" + hint)
+    zeros_flow = np.zeros((height, width, 2), np.float32)
+    zeros_mask = np.zeros((height, width), np.float32)
+    ff, fm, bf, bm = [], [], [], []
+    for i in range(num):
+        f, m = (zeros_flow, zeros_mask) if i == num - 1 else _load_flow(flow_dir / f"{i:03d}_fwd.npz", height, width)
+        ff.append(f)
+        fm.append(m)
+        f, m = (zeros_flow, zeros_mask) if i == 0 else _load_flow(flow_dir / f"{i:03d}_bwd.npz", height, width)
+        bf.append(f)
+        bm.append(m)
+    return (np.stack(ff, 0), np.stack(fm, 0).astype(np.float32), np.stack(bf, 0),
+            np.stack(bm, 0).astype(np.float32))
+
+
 def make_downsampled_images(scene_dir: Path, factor: int) -> Path:
     """Write ``images_<factor>/`` from ``images/`` in Python (the original shells out to ImageMagick, spec §8.31)."""
     src_files = _listdir(scene_dir / "images", IMAGE_SUFFIXES + ("jpeg", "PNG"), "full-resolution frames")
@@ -236,7 +269,7 @@ def read_poses_bounds(scene_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     path = scene_dir / "poses_bounds.npy"
     if not path.is_file():
         raise SceneFormatError(f"{path}: missing file (camera poses and depth bounds, shape (T, 17))")
-    arr = _load_npy(path, 2, "camera poses (T, 17)")
+    arr = load_npy(path, 2, "camera poses (T, 17)")
     if arr.shape[1] != 17 or arr.shape[0] < 2:
         raise SceneFormatError(f"{path}: expected shape (T, 17) with T >= 2, got {arr.shape}")
     bds = arr[:, -2:]
@@ -296,29 +329,13 @@ def load_scene(
     disp_files = _listdir(scene_dir / "disp", (".npy",), "disparity maps")
     if len(disp_files) != num:
         raise SceneFormatError(f"{scene_dir / 'disp'}: {len(disp_files)} .npy files but {num} frames")
-    disp = np.stack([cv2.resize(_load_map(f, height, width), (width, height), interpolation=cv2.INTER_NEAREST)
-                     for f in disp_files], 0)
+    disp = read_disparities(disp_files, height, width)
 
     mask_files = _listdir(scene_dir / "motion_masks", ("png",), "motion masks")
     if len(mask_files) != num:
         raise SceneFormatError(f"{scene_dir / 'motion_masks'}: {len(mask_files)} .png files but {num} frames")
-    masks = np.stack([cv2.resize(_read_mask_image(f, height, width), (width, height),
-                                 interpolation=cv2.INTER_NEAREST) for f in mask_files], 0)
-    masks = (masks > 1e-3).astype(np.float32)
-
-    flow_dir = scene_dir / "flow"
-    if not flow_dir.is_dir():
-        raise SceneFormatError(f"{flow_dir}: missing folder (optical flow NNN_fwd.npz / NNN_bwd.npz)")
-    zeros_flow = np.zeros((height, width, 2), np.float32)
-    zeros_mask = np.zeros((height, width), np.float32)
-    ff, fm, bf, bm = [], [], [], []
-    for i in range(num):
-        f, m = (zeros_flow, zeros_mask) if i == num - 1 else _load_flow(flow_dir / f"{i:03d}_fwd.npz", height, width)
-        ff.append(f)
-        fm.append(m)
-        f, m = (zeros_flow, zeros_mask) if i == 0 else _load_flow(flow_dir / f"{i:03d}_bwd.npz", height, width)
-        bf.append(f)
-        bm.append(m)
+    masks = read_motion_masks(mask_files, height, width)
+    ff, fm, bf, bm = read_flows(scene_dir / "flow", num, height, width)
 
     # Pose processing (spec §1.2): axis fix, hwf of the loaded images, scale, recentre, render path.
     poses = P.llff_to_opengl(poses_llff).astype(np.float32)
@@ -336,8 +353,7 @@ def load_scene(
                                                        x_mult=x_trans_multiplier, y_mult=y_trans_multiplier)
     return Scene(
         name=scene_dir.name, path=scene_dir, images=images, disp=disp, motion_masks=masks,
-        flow_fwd=np.stack(ff, 0), flow_fwd_mask=np.stack(fm, 0).astype(np.float32),
-        flow_bwd=np.stack(bf, 0), flow_bwd_mask=np.stack(bm, 0).astype(np.float32),
+        flow_fwd=ff, flow_fwd_mask=fm, flow_bwd=bf, flow_bwd_mask=bm,
         poses=poses.astype(np.float32), bds=bds.astype(np.float32), render_poses=render_poses,
         render_focals=render_focals, scale=float(scale),
     )

@@ -54,7 +54,8 @@ def poses_avg(poses: np.ndarray) -> np.ndarray:
     return np.concatenate([view_matrix(z, up, center), hwf], axis=1)
 
 
-def _to_homogeneous(m34: np.ndarray) -> np.ndarray:
+def homogeneous(m34: np.ndarray) -> np.ndarray:
+    """(..., 4, 4) of (..., 3, 4) rigid transforms (the row [0, 0, 0, 1] added)."""
     bottom = np.broadcast_to(np.array([0.0, 0.0, 0.0, 1.0]), m34.shape[:-2] + (1, 4))
     return np.concatenate([m34[..., :3, :4], bottom], axis=-2)
 
@@ -66,8 +67,8 @@ def recenter_poses(poses: np.ndarray) -> np.ndarray:
         poses: (T, 3, 5). Returns (T, 3, 5) of the same dtype, hwf column unchanged.
     """
     out = poses + 0
-    c2w = _to_homogeneous(poses_avg(poses))
-    recentred = np.linalg.inv(c2w) @ _to_homogeneous(poses)
+    c2w = homogeneous(poses_avg(poses))
+    recentred = np.linalg.inv(c2w) @ homogeneous(poses)
     out[:, :3, :4] = recentred[:, :3, :4]
     return out
 
@@ -98,7 +99,7 @@ def spherify_poses(poses: np.ndarray, bds: np.ndarray):
     x = normalize(np.cross([0.1, 0.2, 0.3], up))
     y = normalize(np.cross(up, x))
     c2w = np.stack([x, y, up, center], axis=1)
-    reset = np.linalg.inv(_to_homogeneous(c2w)) @ _to_homogeneous(poses)
+    reset = np.linalg.inv(homogeneous(c2w)) @ homogeneous(poses)
     radius = np.sqrt(np.mean(np.sum(np.square(reset[:, :3, 3]), -1)))
     reset[:, :3, 3] /= radius
     out = poses.copy()
@@ -127,7 +128,7 @@ def spiral_render_path(
     hwf = c2w[:, 4:5]
     focal = float(hwf[2, 0])
     max_trans = max_disp / focal
-    ref = _to_homogeneous(c2w[:, :4])
+    ref = homogeneous(c2w[:, :4])
     out = []
     for i in range(num_views):
         angle = 2.0 * np.pi * float(i) / float(num_views)
