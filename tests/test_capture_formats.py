@@ -284,8 +284,25 @@ def test_a_distorted_capture_is_undistorted_onto_the_pinhole(layouts, tmp_path):
         distorted = cv2.remap(pin, und[..., 0].astype(np.float32), und[..., 1].astype(np.float32), cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
         iio.imwrite(src / "rgb" / "2x" / f"{path.stem}.png", np.clip(np.round(distorted), 0, 255).astype(np.uint8))
+    # a validation view with the same lens: undistorted onto its own pinhole (focal 0.9x, principal point kept)
+    view = src / "camera" / "1_00002.json"
+    cam = json.loads(view.read_text())
+    cam["radial_distortion"], cam["tangential_distortion"] = radial, tangential
+    view.write_text(json.dumps(cam))
+    K1 = np.array([[0.9 * f, 0, w / 2], [0, 0.9 * f, h / 2], [0, 0, 1.0]])
+    und1 = cv2.undistortPoints(np.stack([xs, ys], -1).reshape(-1, 1, 2), K1, dist, P=K1).reshape(h, w, 2)
+    pin = iio.imread(src / "rgb" / "2x" / "1_00002.png").astype(np.float32)
+    iio.imwrite(src / "rgb" / "2x" / "1_00002.png", np.clip(np.round(cv2.remap(
+        pin, und1[..., 0].astype(np.float32), und1[..., 1].astype(np.float32), cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE)), 0, 255).astype(np.uint8))
     s = read_scenes([src], "nerfies")[0]
     assert s.resampled_frames == 8
+    v = next(v for v in s.eval_views if v.name == "1_00002")
+    v_ref = next(v for v in ref.eval_views if v.name == "1_00002")
+    assert not v.camera.has_distortion and float(v.camera.fx[0]) == pytest.approx(0.9 * f)
+    raw_v = iio.imread(src / "rgb" / "2x" / "1_00002.png").astype(np.float32)[4:-4, 4:-4] / 255
+    err_v = np.abs(v.image[4:-4, 4:-4] - v_ref.image[4:-4, 4:-4]).mean()
+    assert err_v < 0.03 and err_v < 0.5 * np.abs(raw_v - v_ref.image[4:-4, 4:-4]).mean()
     inner = (slice(None), slice(4, -4), slice(4, -4))
     back = np.abs(s.images[inner] - ref.images[inner]).mean()
     raw = np.stack([iio.imread(src / "rgb" / "2x" / f"0_{i:05d}.png") for i in range(8)]).astype(np.float32) / 255

@@ -22,7 +22,8 @@ rescale, recentring, the novel-view spiral), so that one scene written in both l
 Frames whose camera is not a centred pinhole (fx != fy, an off-centre principal point, lens distortion) are
 resampled once onto the centred pinhole camera with the same fx (OpenCV's remap): the model's rays, NDC and
 projections assume one focal and the image centre per scene. The validation split becomes the scene's
-``eval_views`` (their own cameras, no resampling: evaluation casts their rays).
+``eval_views`` (their own cameras: evaluation casts their rays; a view with lens distortion is undistorted onto the
+pinhole with its own focal lengths and principal point).
 """
 
 from __future__ import annotations
@@ -129,12 +130,14 @@ def _split(folder: Path, kind: str, split: str) -> tuple[list[str], list[int], l
         raise SceneFormatError(f"{folder / 'metadata.json'}: no warp_id for {exc}") from None
 
 
-def _centring_maps(cam: dict):
-    """OpenCV remap tables from the centred pinhole camera (fx, the image centre, no distortion) into ``cam``."""
+def _centring_maps(cam: dict, centre: bool = True):
+    """OpenCV remap tables from the centred pinhole camera (fx, the image centre, no distortion) into ``cam``;
+    ``centre=False``: from the pinhole with ``cam``'s own focal lengths and principal point (distortion only)."""
     k_src = np.array([[cam["fx"], 0, cam["cx"]], [0, cam["fy"], cam["cy"]], [0, 0, 1]])
     k_dst = np.array([[cam["fx"], 0, cam["width"] * 0.5], [0, cam["fx"], cam["height"] * 0.5], [0, 0, 1]])
-    return cv2.initUndistortRectifyMap(k_src, cam["distortion"], None, k_dst, (cam["width"], cam["height"]),
-                                       cv2.CV_32FC1)
+    return cv2.initUndistortRectifyMap(k_src, cam["distortion"], None, k_dst if centre else k_src,
+                                       (cam["width"], cam["height"]), cv2.CV_32FC1)
+
 
 
 def _centred(cam: dict) -> bool:
@@ -306,11 +309,15 @@ def _eval_views(folder: Path, kind: str, factor: int, center, scale: float, sc: 
         c2w[:, 3] = (c2w[:, 3] - center) * scale * sc
         if to_scene is not None:
             c2w = (to_scene @ P.homogeneous(c2w))[:3]
-        cams = Cameras.create(torch.from_numpy(c2w[None].astype(np.float32)), cam["fx"], cam["fy"], cam["cx"],
-                              cam["cy"], cam["height"], cam["width"], cam["distortion"])
         img = _image(folder / "rgb" / f"{factor}x" / f"{name}.png", cam)
         cov_path = folder / "covisible" / f"{factor}x" / "val" / f"{name}.png"
         cov = llff.read_mask_image(cov_path, cam["height"], cam["width"]) > 0.5 if cov_path.is_file() else None
+        if np.any(cam["distortion"]):  # undistorted onto the same pinhole (its own focal lengths, principal point)
+            maps = _centring_maps(cam, centre=False)
+            img = cv2.remap(img, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            cov = None if cov is None else cv2.remap(cov.astype(np.uint8), *maps, cv2.INTER_NEAREST) > 0
+        cams = Cameras.create(torch.from_numpy(c2w[None].astype(np.float32)), cam["fx"], cam["fy"], cam["cx"],
+                              cam["cy"], cam["height"], cam["width"])
         views.append(EvalView(name, frame_of[t], cid, cams, img, cov))
     return views
 
