@@ -82,6 +82,9 @@ def test_an_off_centre_camera_is_resampled_onto_the_centred_pinhole(layouts, tmp
         iio.imwrite(src / "rgb" / "2x" / f"{path.stem}.png", np.concatenate([img[:, :1], img[:, :-1]], 1))
     s = read_scenes([src], "nerfies")[0]
     assert s.resampled_frames == 8
+    from mononerf.data.check import format_summary, scene_summary
+
+    assert "8 frames resampled onto the centred pinhole camera" in format_summary(scene_summary(s))
     np.testing.assert_allclose(s.images[:, :, 1:-1], ref.images[:, :, 1:-1], atol=1e-5)
     np.testing.assert_allclose(s.poses, ref.poses, atol=1e-6)
 

@@ -34,6 +34,7 @@ def scene_summary(scene: Scene) -> dict:
         "flow_valid_bwd": round(float(valid_b), 4),
         "disp_range": (round(float(scene.disp.min()), 4), round(float(scene.disp.max()), 4)),
         "validation_views": len(scene.eval_views),
+        "resampled_frames": scene.resampled_frames,
     }
 
 
@@ -41,7 +42,9 @@ def format_summary(s: dict) -> str:
     return (f"{s['name']} ({s['format']}): {s['frames']} frames {s['size']}, focal {s['focal']}, bounds [{s['near']}, {s['far']}] "
             f"(scaled), dynamic pixels {100 * s['dynamic_share']:.1f}%, valid flow fwd {100 * s['flow_valid_fwd']:.1f}% "
             f"/ bwd {100 * s['flow_valid_bwd']:.1f}%, disparity [{s['disp_range'][0]}, {s['disp_range'][1]}]"
-            + (f", {s['validation_views']} validation views" if s["validation_views"] else ""))
+            + (f", {s['validation_views']} validation views" if s["validation_views"] else "")
+            + (f", {s['resampled_frames']} frames resampled onto the centred pinhole camera (docs/datasets.md)"
+               if s["resampled_frames"] else ""))
 
 
 def check_dynamic_sampling(scene: Scene, rays_per_scene: int) -> list[str]:
