@@ -312,3 +312,25 @@ def test_a_distorted_capture_is_undistorted_onto_the_pinhole(layouts, tmp_path):
     off = np.abs(raw[inner] - ref.images[inner]).mean()
     assert back < 0.03 and back < 0.5 * off  # measured: 0.017 (two interpolations) against 0.049 left distorted
     np.testing.assert_allclose(s.poses, ref.poses, atol=1e-6)
+
+
+def test_validation_views_between_training_times_sit_between_their_frames(layouts, tmp_path):
+    """HyperNeRF's interp captures: the training frames take every other time and the validation frames the times
+    between. Doubling the training warp ids and giving camera 1's views the odd ones puts each half-way between
+    two frames; a view after the last training time is left out."""
+    from mononerf.data.capture import video_position
+
+    assert video_position([0, 2, 4], 3) == 1.5 and video_position([0, 2, 4], 4) == 2.0
+    assert video_position([0, 2, 4], 5) is None and video_position([2, 4], 1) is None
+    src = tmp_path / "interp"
+    shutil.copytree(layouts / "nerfies", src)
+    meta = json.loads((src / "metadata.json").read_text())
+    for name, m in meta.items():
+        m["warp_id"] = 2 * m["warp_id"] + (1 if name.startswith("1_") else 0)
+    (src / "metadata.json").write_text(json.dumps(meta))
+    s = read_scenes([src], "nerfies")[0]
+    ref = read_scenes([layouts / "nerfies"], "nerfies")[0]
+    np.testing.assert_array_equal(s.images, ref.images)  # the same training video
+    cam1 = [(v.name, v.frame) for v in s.eval_views if v.camera_id == 1]
+    assert cam1 == [(f"1_{t:05d}", t + 0.5) for t in range(7)]  # 1_00007 (time 15) is after the last frame (14)
+    assert [v.frame for v in s.eval_views if v.camera_id == 2] == [float(t) for t in range(8)]

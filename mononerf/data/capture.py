@@ -51,13 +51,14 @@ class EvalView:
     """A validation image of a capture: another camera at a time of the training video.
 
     Attributes:
-        name: frame id.  frame: index of the training frame with the same time.  camera_id: the capture's camera.
+        name: frame id.  frame: its place in the training video, a frame index (a fraction between two training
+            frames when its time lies between theirs: :func:`video_position`).  camera_id: the capture's camera.
         camera: its :class:`~mononerf.geometry.cameras.Cameras` (one camera, processed like the training cameras).
         image: (h, w, 3) float32 RGB in [0, 1].  covisible: (h, w) bool, or None (no ``covisible/`` mask).
     """
 
     name: str
-    frame: int
+    frame: float
     camera_id: int
     camera: Cameras
     image: np.ndarray
@@ -294,15 +295,25 @@ def load_capture(scene_dir, factor: int = 2, recenter: bool = True, bd_factor: f
     return scene
 
 
+def video_position(times: list[int], t: int) -> float | None:
+    """Where time id ``t`` falls in a training video whose frames have the increasing time ids ``times``: the frame
+    index of an equal time, linearly between the two frames around it (HyperNeRF's ``interp`` captures hold their
+    validation frames between the training ones; the model's time is continuous), None before the first or after
+    the last training time."""
+    if not times[0] <= t <= times[-1]:
+        return None
+    return float(np.interp(t, times, np.arange(len(times), dtype=np.float64)))
+
+
 def _eval_views(folder: Path, kind: str, factor: int, center, scale: float, sc: float, to_scene, times: list[int]):
     """The validation split as :class:`EvalView`s, their cameras moved into the scene's frame like the training
-    ones (the capture's scale, the bounds' rescale ``sc``, the recentring ``to_scene``); views at a time outside
-    the training video are left out."""
+    ones (the capture's scale, the bounds' rescale ``sc``, the recentring ``to_scene``), each at its place in the
+    training video (:func:`video_position`); views before or after the training video are left out."""
     names, vtimes, vcams = _split(folder, kind, "val")
-    frame_of = {t: i for i, t in enumerate(times)}
     views = []
     for name, t, cid in zip(names, vtimes, vcams):
-        if t not in frame_of:
+        frame = video_position(times, t)
+        if frame is None:
             continue
         cam = read_camera(folder / "camera" / f"{name}.json", factor)
         c2w = cam["c2w"]
@@ -318,7 +329,7 @@ def _eval_views(folder: Path, kind: str, factor: int, center, scale: float, sc: 
             cov = None if cov is None else cv2.remap(cov.astype(np.uint8), *maps, cv2.INTER_NEAREST) > 0
         cams = Cameras.create(torch.from_numpy(c2w[None].astype(np.float32)), cam["fx"], cam["fy"], cam["cx"],
                               cam["cy"], cam["height"], cam["width"])
-        views.append(EvalView(name, frame_of[t], cid, cams, img, cov))
+        views.append(EvalView(name, frame, cid, cams, img, cov))
     return views
 
 

@@ -150,7 +150,7 @@ def write_picture(result: dict, data, path: Path, views: int = 3, scale: int = 2
             shown = np.where(mask[..., None], gt, gt // 4)
             err = np.abs(gt.astype(np.int32) - pred).mean(-1) * 4
             err = np.where(mask, np.clip(err, 0, 255), 0).astype(np.uint8)
-            panels = [(gt, f"{name} {v.name} (frame {v.frame})"), (pred, f"mPSNR {row['mpsnr']:.2f}"),
+            panels = [(gt, f"{name} {v.name} (frame {v.frame:g})"), (pred, f"mPSNR {row['mpsnr']:.2f}"),
                       (np.repeat(blend[..., None], 3, -1), "blending"), (shown, "co-visible"),
                       (np.repeat(err[..., None], 3, -1), "|error| x4 in mask")]
             big = [cv2.resize(np.ascontiguousarray(img), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
