@@ -272,7 +272,7 @@ def load_capture(scene_dir, factor: int = 2, recenter: bool = True, bd_factor: f
                                               hint.format(step="motion-masks")), height, width)
     ff, fm, bf, bm = llff.read_flows(folder / "flow", num, height, width, "; " + hint.format(step="flow"))
 
-    # the LLFF loader's processing (spec §1.2) on the converted cameras
+    # the LLFF loader's processing (mononerf/data/scene.py, load_scene) on the converted cameras
     poses = np.concatenate([np.stack([c["c2w"] for c in cams]),
                             np.broadcast_to(np.array([height, width, cams[0]["fx"]])[None, :, None], (num, 3, 1))],
                            2).astype(np.float32)

@@ -2,7 +2,7 @@
 cameras (:mod:`mononerf.eval.dycheck`) go through :class:`SceneRenderer`.
 
 A camera other than the scene's training camera (its own size, focal lengths and principal point) casts its own
-rays; they are converted to NDC with the scene's *training* intrinsics (spec §1.3), a fixed frame of the scene, so
+rays; they are converted to NDC with the scene's *training* intrinsics (docs/viewer.md), a fixed frame of the scene, so
 that any camera's rays can be expressed in it. With the training camera, the rays are exactly those of
 :func:`~mononerf.render.images.render_full_image`.
 """
@@ -35,7 +35,7 @@ class SceneRenderer:
     """Renders one scene of a loaded run (:meth:`Pipeline.from_run`) through given rays at any time.
 
     One network pass gives every map of :data:`RAY_KEYS` (the joint static + dynamic query of the renderer's test
-    settings: no jitter, no noise, no t±1 passes; spec §3.2, §3.6), on the features of this scene alone
+    settings: no jitter, no noise, no t±1 passes), on the features of this scene alone
     (:meth:`SceneFeatures.select`), so a multi-scene run costs one scene per frame.
     """
 
@@ -98,7 +98,7 @@ class SceneRenderer:
             if cancel is not None and cancel():
                 raise RenderCancelled
             out = self.pipeline.renderer.render_time(rays, near, far, t, joint_fn, n_samples=self.n_samples)
-            # expected flowed position under the current dynamic weights (spec §3.5), per ray
+            # expected flowed position under the current dynamic weights (the induced flow's point), per ray
             out["expected_pts_f"] = (out["weights_d"][..., None] * out["raw_pts_f"]).sum(-2)
             return {k: v for k, v in out.items() if k in RAY_KEYS}
 

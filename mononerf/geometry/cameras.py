@@ -106,12 +106,6 @@ class Cameras:
                 and bool(torch.all((self.cx - self.width * 0.5).abs() <= tol))
                 and bool(torch.all((self.cy - self.height * 0.5).abs() <= tol)))
 
-    def intrinsics(self) -> Tensor:
-        """(N, 3, 3) matrices ``[[fx, 0, cx], [0, fy, cy], [0, 0, 1]]`` (pixel index k at coordinate k)."""
-        k = torch.zeros(len(self), 3, 3, dtype=self.fx.dtype, device=self.fx.device)
-        k[:, 0, 0], k[:, 1, 1], k[:, 0, 2], k[:, 1, 2], k[:, 2, 2] = self.fx, self.fy, self.cx, self.cy, 1.0
-        return k
-
     def scaled(self, factor: float) -> "Cameras":
         """The cameras of images resized by ``factor`` (0.5: half the width and height), as LLFF's loader scales
         the focal of ``images_<k>/``: focal lengths and principal point times ``factor``, the size rounded."""

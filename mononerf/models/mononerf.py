@@ -295,7 +295,7 @@ class MonoNeRF(nn.Module):
         if self.use_temporal_feature:
             with lookups:
                 as_world = self.quirks.temporal_feature_ndc_as_world
-                pb = x_b if as_world else self._to_world(x_b, feats)  # spec §8.2: NDC points used as world points
+                pb = x_b if as_world else self._to_world(x_b, feats)  # quirk temporal_feature_ndc_as_world (docs/quirks.md): NDC points used as world points
                 pf = x_f if as_world else self._to_world(x_f, feats)
                 uv_b = self._project(pb, (frame - 1).clamp(0, n - 1), feats)
                 uv_f = self._project(pf, (frame + 1).clamp(0, n - 1), feats)
