@@ -28,6 +28,7 @@ pinhole with its own focal lengths and principal point).
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,17 +134,30 @@ def _split(folder: Path, kind: str, split: str) -> tuple[list[str], list[int], l
 
 def _centring_maps(cam: dict, centre: bool = True):
     """OpenCV remap tables from the centred pinhole camera (fx, the image centre, no distortion) into ``cam``;
-    ``centre=False``: from the pinhole with ``cam``'s own focal lengths and principal point (distortion only)."""
-    k_src = np.array([[cam["fx"], 0, cam["cx"]], [0, cam["fy"], cam["cy"]], [0, 0, 1]])
-    k_dst = np.array([[cam["fx"], 0, cam["width"] * 0.5], [0, cam["fx"], cam["height"] * 0.5], [0, 0, 1]])
-    return cv2.initUndistortRectifyMap(k_src, cam["distortion"], None, k_dst if centre else k_src,
-                                       (cam["width"], cam["height"]), cv2.CV_32FC1)
+    ``centre=False``: from the pinhole with ``cam``'s own focal lengths and principal point (distortion only).
+    Made once per intrinsics: a capture's frames share theirs."""
+    return _remap_tables(cam["fx"], cam["fy"], cam["cx"], cam["cy"], cam["width"], cam["height"],
+                         tuple(cam["distortion"]), centre)
 
+
+@functools.lru_cache(maxsize=8)
+def _remap_tables(fx, fy, cx, cy, width, height, distortion, centre):
+    k_src = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]])
+    k_dst = np.array([[fx, 0, width * 0.5], [0, fx, height * 0.5], [0, 0, 1]])
+    return cv2.initUndistortRectifyMap(k_src, np.array(distortion), None, k_dst if centre else k_src,
+                                       (width, height), cv2.CV_32FC1)
+
+
+def _as_cameras(cam: dict, c2w: np.ndarray | None = None, distortion: bool = True) -> Cameras:
+    """The :class:`Cameras` (one camera) of a :func:`read_camera` dict, with pose ``c2w`` (default its own) in
+    that array's float type; ``distortion=False`` leaves the lens out (undone)."""
+    pose = torch.from_numpy(np.asarray(cam["c2w"] if c2w is None else c2w)[None])
+    return Cameras.create(pose, cam["fx"], cam["fy"], cam["cx"], cam["cy"], cam["height"], cam["width"],
+                          cam["distortion"] if distortion else None)
 
 
 def _centred(cam: dict) -> bool:
-    return (cam["fx"] == cam["fy"] and not np.any(cam["distortion"]) and abs(cam["cx"] - cam["width"] * 0.5)
-            <= RESAMPLE_TOL and abs(cam["cy"] - cam["height"] * 0.5) <= RESAMPLE_TOL)
+    return _as_cameras(cam).is_centred(RESAMPLE_TOL)
 
 
 def _image(path: Path, cam: dict) -> np.ndarray:
@@ -184,14 +198,17 @@ class TrainingFrames:
     near: float
     far: float
 
-    def llff_rows(self) -> np.ndarray:
-        """(T, 17) ``poses_bounds.npy`` rows of the frames' centred cameras in the capture's scaled world: LLFF
-        columns [down, right, back], hwf (h, w, fx) of the frames, then near and far."""
+    def poses(self) -> np.ndarray:
+        """(T, 3, 5) float64 ``[R | t | hwf]`` of the frames' centred cameras in the capture's scaled world, OpenGL
+        columns, hwf = (h, w, fx) of the frames."""
         h, w = self.images[0].shape[:2]
-        gl = np.concatenate([np.stack([c["c2w"] for c in self.cams]),
-                             np.broadcast_to(np.array([h, w, self.cams[0]["fx"]])[None, :, None],
-                                             (len(self.cams), 3, 1))], 2)
-        llff_rows = P.opengl_to_llff(gl).reshape(-1, 15)
+        return np.concatenate([np.stack([c["c2w"] for c in self.cams]),
+                               np.broadcast_to(np.array([h, w, self.cams[0]["fx"]])[None, :, None],
+                                               (len(self.cams), 3, 1))], 2)
+
+    def llff_rows(self) -> np.ndarray:
+        """(T, 17) ``poses_bounds.npy`` rows of :meth:`poses`: LLFF columns [down, right, back], then near, far."""
+        llff_rows = P.opengl_to_llff(self.poses()).reshape(-1, 15)
         return np.concatenate([llff_rows, np.tile([[self.near, self.far]], (len(self.cams), 1))], 1)
 
 
@@ -273,9 +290,7 @@ def load_capture(scene_dir, factor: int = 2, recenter: bool = True, bd_factor: f
     ff, fm, bf, bm = llff.read_flows(folder / "flow", num, height, width, "; " + hint.format(step="flow"))
 
     # the LLFF loader's processing (mononerf/data/scene.py, load_scene) on the converted cameras
-    poses = np.concatenate([np.stack([c["c2w"] for c in cams]),
-                            np.broadcast_to(np.array([height, width, cams[0]["fx"]])[None, :, None], (num, 3, 1))],
-                           2).astype(np.float32)
+    poses = tf.poses().astype(np.float32)
     bds = np.tile(np.array([[near, far]], np.float32), (num, 1))
     poses, bds, sc = P.rescale_bounds(poses, bds, bd_factor)
     if spherify:
@@ -327,9 +342,7 @@ def _eval_views(folder: Path, kind: str, factor: int, center, scale: float, sc: 
             maps = _centring_maps(cam, centre=False)
             img = cv2.remap(img, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             cov = None if cov is None else cv2.remap(cov.astype(np.uint8), *maps, cv2.INTER_NEAREST) > 0
-        cams = Cameras.create(torch.from_numpy(c2w[None].astype(np.float32)), cam["fx"], cam["fy"], cam["cx"],
-                              cam["cy"], cam["height"], cam["width"])
-        views.append(EvalView(name, frame, cid, cams, img, cov))
+        views.append(EvalView(name, frame, cid, _as_cameras(cam, c2w.astype(np.float32), distortion=False), img, cov))
     return views
 
 
