@@ -62,6 +62,7 @@ def test_validation_views_carry_their_own_cameras_and_covisibility(layouts):
     assert first.image.shape == (32, 48, 3)
     assert all(v.covisible is not None and 0.2 < v.covisible.mean() < 1.0 for v in iphone.eval_views)
     assert all(v.covisible is None for v in nerfies.eval_views)
+    assert not any(isinstance(x, np.ndarray) for v in iphone.eval_views for x in vars(v).values())  # read lazily
     # the view at frame 0 seen by the training camera's own render: where its pixels coincide (camera 1 at time 0
     # is camera 0 zoomed out by 0.9), the centre pixel is the same surface point
     c = iphone.images[0][16, 24]
@@ -101,6 +102,12 @@ def test_capture_errors_name_the_file_and_the_fix(layouts, tmp_path):
     d["skew"] = 0.5
     cam.write_text(json.dumps(d))
     with pytest.raises(SceneFormatError, match=r"0_00003.json: skew 0.5 is not supported"):
+        read_scenes([bad], "iphone")
+    d["skew"] = 0.0
+    cam.write_text(json.dumps(d))
+    # a validation image is checked at load time from its header (its pixels are read when evaluation asks)
+    iio.imwrite(bad / "rgb" / "2x" / "2_00005.png", np.zeros((10, 12, 3), np.uint8))
+    with pytest.raises(SceneFormatError, match=r"2_00005.png: 12x10 but its camera says 48x32"):
         read_scenes([bad], "iphone")
     (bad / "scene.json").unlink()
     with pytest.raises(SceneFormatError, match=r"scene.json: missing file"):

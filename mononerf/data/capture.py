@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import imageio.v3 as iio
 import numpy as np
 import torch
 
@@ -54,16 +55,41 @@ class EvalView:
     Attributes:
         name: frame id.  frame: its place in the training video, a frame index (a fraction between two training
             frames when its time lies between theirs: :func:`video_position`).  camera_id: the capture's camera.
-        camera: its :class:`~mononerf.geometry.cameras.Cameras` (one camera, processed like the training cameras).
-        image: (h, w, 3) float32 RGB in [0, 1].  covisible: (h, w) bool, or None (no ``covisible/`` mask).
+        camera: its :class:`~mononerf.geometry.cameras.Cameras` (one camera, processed like the training cameras,
+            without lens distortion).
+        image_path, covisible_path: its ``rgb/`` image and ``covisible/`` mask (None: none).
+        lens: the :func:`read_camera` dict when the files are undistorted as they are read, else None.
+
+    :attr:`image` and :attr:`covisible` read the files when asked for: a capture's validation split (hundreds of
+    images in DyCheck's sequences) is not held in memory through a training run that never looks at it.
     """
 
     name: str
     frame: float
     camera_id: int
     camera: Cameras
-    image: np.ndarray
-    covisible: np.ndarray | None = None
+    image_path: Path
+    covisible_path: Path | None = None
+    lens: dict | None = None
+
+    @property
+    def image(self) -> np.ndarray:
+        """(h, w, 3) float32 RGB in [0, 1]."""
+        img = _image(self.image_path, self.camera.height, self.camera.width)
+        if self.lens is None:
+            return img
+        return cv2.remap(img, *_centring_maps(self.lens, centre=False), cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
+
+    @property
+    def covisible(self) -> np.ndarray | None:
+        """(h, w) bool co-visibility mask, or None."""
+        if self.covisible_path is None:
+            return None
+        cov = llff.read_mask_image(self.covisible_path, self.camera.height, self.camera.width) > 0.5
+        if self.lens is None:
+            return cov
+        return cv2.remap(cov.astype(np.uint8), *_centring_maps(self.lens, centre=False), cv2.INTER_NEAREST) > 0
 
 
 def _json(path: Path, what: str) -> dict:
@@ -160,12 +186,23 @@ def _centred(cam: dict) -> bool:
     return _as_cameras(cam).is_centred(RESAMPLE_TOL)
 
 
-def _image(path: Path, cam: dict) -> np.ndarray:
+def _image(path: Path, height: int, width: int) -> np.ndarray:
     img = llff.read_image(path)
-    if img.shape[:2] != (cam["height"], cam["width"]):
-        raise SceneFormatError(f"{path}: {img.shape[1]}x{img.shape[0]} but its camera says "
-                               f"{cam['width']}x{cam['height']} at this factor")
+    if img.shape[:2] != (height, width):
+        raise SceneFormatError(f"{path}: {img.shape[1]}x{img.shape[0]} but its camera says {width}x{height} at "
+                               "this factor")
     return img.astype(np.float32) / 255.0
+
+
+def _check_size(path: Path, height: int, width: int) -> None:
+    """The checks :func:`_image` makes, from the file's header only."""
+    try:
+        shape = iio.improps(path).shape
+    except Exception as exc:  # imageio raises many types for missing or broken files
+        raise SceneFormatError(f"{path}: not a readable image ({exc.__class__.__name__}); replace or remove "
+                               "it") from None
+    if tuple(shape[:2]) != (height, width):
+        raise SceneFormatError(f"{path}: {shape[1]}x{shape[0]} but its camera says {width}x{height} at this factor")
 
 
 def _per_frame(folder: Path, name: str, suffix: str, count: int, what: str, hint: str) -> list[Path]:
@@ -246,7 +283,7 @@ def read_training_frames(scene_dir, kind: str = "nerfies", factor: int = 2) -> T
     rgb = folder / "rgb" / f"{factor}x"
     images, resampled = [], 0
     for n, cam in zip(names, cams):
-        img = _image(rgb / f"{n}.png", cam)
+        img = _image(rgb / f"{n}.png", cam["height"], cam["width"])
         if not _centred(cam):
             img = cv2.remap(img, *_centring_maps(cam), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             resampled += 1
@@ -335,14 +372,12 @@ def _eval_views(folder: Path, kind: str, factor: int, center, scale: float, sc: 
         c2w[:, 3] = (c2w[:, 3] - center) * scale * sc
         if to_scene is not None:
             c2w = (to_scene @ P.homogeneous(c2w))[:3]
-        img = _image(folder / "rgb" / f"{factor}x" / f"{name}.png", cam)
-        cov_path = folder / "covisible" / f"{factor}x" / "val" / f"{name}.png"
-        cov = llff.read_mask_image(cov_path, cam["height"], cam["width"]) > 0.5 if cov_path.is_file() else None
-        if np.any(cam["distortion"]):  # undistorted onto the same pinhole (its own focal lengths, principal point)
-            maps = _centring_maps(cam, centre=False)
-            img = cv2.remap(img, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            cov = None if cov is None else cv2.remap(cov.astype(np.uint8), *maps, cv2.INTER_NEAREST) > 0
-        views.append(EvalView(name, frame, cid, _as_cameras(cam, c2w.astype(np.float32), distortion=False), img, cov))
+        image = folder / "rgb" / f"{factor}x" / f"{name}.png"
+        _check_size(image, cam["height"], cam["width"])  # its pixels are read when evaluation asks for them
+        cov = folder / "covisible" / f"{factor}x" / "val" / f"{name}.png"
+        # lens distortion undone as the files are read, onto the same pinhole (own focal lengths, principal point)
+        views.append(EvalView(name, frame, cid, _as_cameras(cam, c2w.astype(np.float32), distortion=False), image,
+                              cov if cov.is_file() else None, cam if np.any(cam["distortion"]) else None))
     return views
 
 
