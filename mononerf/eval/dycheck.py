@@ -69,16 +69,13 @@ def render_views(pipeline, step: int, folder: Path, progress: bool = False) -> P
 
 
 def find_dumps(path: str | os.PathLike, evaldir: str = "multiview") -> list[Path]:
-    """Step dirs holding ``dycheck/dump.json``: ``path`` itself, or ``step*`` dirs in it or in ``path/evaldir``."""
-    path = Path(path)
-    if (path / FOLDER / DUMP_INFO).is_file():
-        return [path]
-    for root in (path / evaldir, path):
-        steps = sorted(p for p in root.glob("step*") if (p / FOLDER / DUMP_INFO).is_file()) if root.is_dir() else []
-        if steps:
-            return steps
-    raise MonoNeRFError(f"no DyCheck renders (step*/{FOLDER}/{DUMP_INFO}) in {path} or {path / evaldir}; render them "
-                        "with python -m mononerf.eval.video RUN_DIR --mode multiview --protocol dycheck")
+    """Step dirs holding ``dycheck/dump.json``: ``path`` itself, or ``step*`` dirs in ``path/evaldir`` or ``path``
+    (:func:`~mononerf.eval.evaluate.find_step_dirs`)."""
+    from mononerf.eval.evaluate import find_step_dirs
+
+    return find_step_dirs(path, evaldir, marker=f"{FOLDER}/{DUMP_INFO}", what="DyCheck renders",
+                          hint="; render them with python -m mononerf.eval.video RUN_DIR --mode multiview --protocol "
+                               "dycheck")
 
 
 def evaluate_step(step_dir: Path, scene_dirs: dict[str, Path], metric=None) -> dict:

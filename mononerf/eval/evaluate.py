@@ -40,17 +40,19 @@ BRANCH_SUBDIRS = {"dpsnr_s": "imgs_static", "dpsnr_d": "imgs_dynamic"}
 SCORE_KEYS = ("psnr", "ssim", "lpips", "dpsnr", "dssim", "dlpips", "dpsnr_s", "dpsnr_d", "blend_in", "blend_out")
 
 
-def find_step_dirs(path: str | os.PathLike, evaldir: str = "multiview") -> list[Path]:
-    """Step dirs under ``path``: the path itself if it holds ``00000001/imgs``, else ``step*`` dirs in it or in
-    ``path/evaldir`` (a run dir). Raises MonoNeRFError when none are found."""
+def find_step_dirs(path: str | os.PathLike, evaldir: str = "multiview", marker: str = f"{1:08d}/imgs",
+                   what: str = "multi-view step dirs", hint: str = "") -> list[Path]:
+    """Step dirs under ``path``: the path itself if it holds ``marker`` (a multi-view dump's ``00000001/imgs``),
+    else the ``step*`` dirs holding it in ``path/evaldir`` (a run dir) or in ``path``. Raises MonoNeRFError when
+    none are found, naming ``what`` was looked for (``hint`` ends the message)."""
     path = Path(path)
-    if (path / f"{1:08d}" / "imgs").is_dir():
+    if (path / marker).exists():
         return [path]
     for root in (path / evaldir, path):
-        steps = sorted(p for p in root.glob("step*") if (p / f"{1:08d}" / "imgs").is_dir()) if root.is_dir() else []
+        steps = sorted(p for p in root.glob("step*") if (p / marker).exists()) if root.is_dir() else []
         if steps:
             return steps
-    raise MonoNeRFError(f"no multi-view step dirs (step*/00000001/imgs) in {path} or {path / evaldir}")
+    raise MonoNeRFError(f"no {what} (step*/{marker}) in {path} or {path / evaldir}{hint}")
 
 
 def scene_batch_index(step_dir: Path) -> dict[str, int]:
