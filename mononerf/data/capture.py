@@ -60,9 +60,8 @@ class EvalView:
         image_path, covisible_path: its ``rgb/`` image and ``covisible/`` mask (None: none).
         lens: the :func:`read_camera` dict when the files are undistorted as they are read, else None.
 
-    :attr:`image` and :attr:`covisible` read the files when asked for: a capture's validation split (hundreds of
-    images in DyCheck's sequences) is not held in memory through a training run that never looks at it.
-    """
+    :attr:`image` and :attr:`covisible` read the files when asked for: a validation split (hundreds of images in
+    DyCheck's sequences) is not held in memory through a training run that never looks at it."""
 
     name: str
     frame: float
@@ -175,8 +174,8 @@ def _remap_tables(fx, fy, cx, cy, width, height, distortion, centre):
 
 
 def _as_cameras(cam: dict, c2w: np.ndarray | None = None, distortion: bool = True) -> Cameras:
-    """The :class:`Cameras` (one camera) of a :func:`read_camera` dict, with pose ``c2w`` (default its own) in
-    that array's float type; ``distortion=False`` leaves the lens out (undone)."""
+    """The :class:`Cameras` of a :func:`read_camera` dict (pose ``c2w``, default its own; ``distortion=False``: the
+    lens left out), in the pose's float type."""
     pose = torch.from_numpy(np.asarray(cam["c2w"] if c2w is None else c2w)[None])
     return Cameras.create(pose, cam["fx"], cam["fy"], cam["cx"], cam["cy"], cam["height"], cam["width"],
                           cam["distortion"] if distortion else None)
@@ -194,8 +193,7 @@ def _image(path: Path, height: int, width: int) -> np.ndarray:
     return img.astype(np.float32) / 255.0
 
 
-def _check_size(path: Path, height: int, width: int) -> None:
-    """The checks :func:`_image` makes, from the file's header only."""
+def _check_size(path: Path, height: int, width: int) -> None:  # _image's checks, from the file's header only
     try:
         shape = iio.improps(path).shape
     except Exception as exc:  # imageio raises many types for missing or broken files
@@ -301,8 +299,7 @@ def load_capture(scene_dir, factor: int = 2, recenter: bool = True, bd_factor: f
         SceneFormatError: naming the offending file and what was expected.
     """
     tf = read_training_frames(scene_dir, kind, factor)
-    folder, names, times, cams, images = tf.folder, tf.names, tf.times, tf.cams, tf.images
-    center, scale, near, far = tf.center, tf.scale, tf.near, tf.far
+    folder, names, cams, images, scale = tf.folder, tf.names, tf.cams, tf.images, tf.scale
     height, width = images[0].shape[:2]
     num = len(names)
 
@@ -328,7 +325,7 @@ def load_capture(scene_dir, factor: int = 2, recenter: bool = True, bd_factor: f
 
     # the LLFF loader's processing (mononerf/data/scene.py, load_scene) on the converted cameras
     poses = tf.poses().astype(np.float32)
-    bds = np.tile(np.array([[near, far]], np.float32), (num, 1))
+    bds = np.tile(np.array([[tf.near, tf.far]], np.float32), (num, 1))
     poses, bds, sc = P.rescale_bounds(poses, bds, bd_factor)
     if spherify:
         poses, bds = (a.astype(np.float32) for a in P.spherify_poses(poses, bds))
@@ -343,7 +340,7 @@ def load_capture(scene_dir, factor: int = 2, recenter: bool = True, bd_factor: f
                   render_focals=render_focals, scale=float(sc), format=kind, resampled_frames=tf.resampled)
     to_scene = np.linalg.inv(P.homogeneous(avg)) if recenter else None
     # (a spherified capture's frame is another transform: its views are left out)
-    scene.eval_views = [] if spherify else _eval_views(folder, kind, factor, center, scale, sc, to_scene, times)
+    scene.eval_views = [] if spherify else _eval_views(folder, kind, factor, tf.center, scale, sc, to_scene, tf.times)
     return scene
 
 
@@ -387,8 +384,7 @@ def load_nerfies(scene_dir, **kwargs) -> Scene:
 
 
 def load_iphone(scene_dir, **kwargs) -> Scene:
-    """A DyCheck iPhone capture (:func:`load_capture`): LiDAR depth as the disparity when ``disp/`` is absent,
-    co-visibility masks on the validation views."""
+    """A DyCheck iPhone capture (:func:`load_capture`): LiDAR disparity unless ``disp/``, co-visibility masks."""
     return load_capture(scene_dir, kind="iphone", **kwargs)
 
 

@@ -33,16 +33,15 @@ import cv2
 import numpy as np
 
 from mononerf.data.synthetic_render import (
-    PRESETS, Layer, Scene, build_scene, camera_dirs, composite, project, render_layer,
+    PRESETS, Layer, Scene, build_scene, composite, moved, render_layer, seen_from, surface_points,
 )
 from mononerf.data.synthetic_formats import FORMATS, write_capture
 from mononerf.errors import MonoNeRFError, report
-from mononerf.utils.images import to_uint8
+from mononerf.utils.images import to_uint8, write_image
 from mononerf.utils.video import write_video
 
 MIN_SIZE = 32  # smallest full-resolution width/height
 MAX_FRAMES = 999  # file names are %03d
-VISIBILITY_TOL = 0.03  # relative depth tolerance of the flow visibility test
 JPEG_QUALITY = 95
 VIDEO_FPS = 10
 OUR_DIRS = ("images", "images_2", "disp", "motion_masks", "flow", "multiview_GT", "multiview_masks")
@@ -117,27 +116,13 @@ def scene_flow(scene: Scene, half: list[Layer], src: int, dst: int) -> tuple[np.
     ``dst`` at the nearest pixel agrees within ``VISIBILITY_TOL`` (relative). Returns flow (H2, W2, 2) float32 and
     mask (H2, W2) bool.
     """
-    w2, h2, f2 = scene.width // 2, scene.height // 2, scene.focal / 2
-    c2w = scene.c2w[src]
+    f2 = scene.focal / 2
     layer = half[src]
-    dirs = camera_dirs(w2, h2, f2) @ c2w[:3, :3].T
-    finite = np.isfinite(layer.depth)
-    pts = c2w[:3, 3] + np.where(finite, layer.depth, 0.0)[..., None] * dirs  # (H2, W2, 3) world at time src
-    for k, prim in enumerate(scene.primitives):
-        sel = layer.prim == k
-        if prim.moving and sel.any():
-            rel = prim.obj2world[dst] @ np.linalg.inv(prim.obj2world[src])
-            pts[sel] = pts[sel] @ rel[:3, :3].T + rel[:3, 3]
-    px, py, d = project(pts, scene.c2w[dst], w2, h2, f2)
-    xs, ys = np.meshgrid(np.arange(w2), np.arange(h2), indexing="xy")
-    flow = np.stack([px - xs, py - ys], axis=-1)
-    ok = finite & (d > 0) & np.isfinite(px) & np.isfinite(py)
-    ok &= (px >= 0) & (px <= w2 - 1) & (py >= 0) & (py <= h2 - 1)
-    xi = np.clip(np.round(np.where(ok, px, 0)), 0, w2 - 1).astype(np.int64)
-    yi = np.clip(np.round(np.where(ok, py, 0)), 0, h2 - 1).astype(np.int64)
-    seen = half[dst].depth[yi, xi]
-    mask = ok & (np.abs(seen - d) <= VISIBILITY_TOL * np.abs(d))
-    flow = np.where(ok[..., None], flow, 0.0).astype(np.float32)
+    pts, finite = surface_points(layer.depth, scene.c2w[src], f2)  # (H2, W2, 3) world at time src
+    px, py, ok, mask = seen_from(moved(scene, pts, layer.prim, src, dst), finite, scene.c2w[dst], f2,
+                                 half[dst].depth)
+    xs, ys = np.meshgrid(np.arange(px.shape[1]), np.arange(px.shape[0]), indexing="xy")
+    flow = np.where(ok[..., None], np.stack([px - xs, py - ys], axis=-1), 0.0).astype(np.float32)
     return flow, mask
 
 
@@ -149,13 +134,6 @@ def llff_poses_bounds(c2w: np.ndarray, height: int, width: int, focal: float, bo
                            np.broadcast_to(np.array([height, width, focal], dtype=np.float64)[None, :, None],
                                            (c2w.shape[0], 3, 1))], axis=2)
     return np.concatenate([llff.reshape(-1, 15), bounds], axis=1).astype(np.float64)
-
-
-def _write_image(path: Path, img: np.ndarray, params: list[int] | None = None) -> None:
-    """Write an RGB (H, W, 3) or grey (H, W) uint8 image (format from the suffix)."""
-    ok = cv2.imwrite(str(path), img[..., ::-1] if img.ndim == 3 else img, params or [])
-    if not ok:
-        raise MonoNeRFError(f"could not write {path}")
 
 
 def _progress(iterable, enabled: bool, desc: str):
@@ -224,8 +202,8 @@ def _render_llff(out: Path, preset: str, frames: int, w: int, h: int, seed: int,
         for p in range(n):
             layer = composite(statics[p], render_layer(scene.primitives, t, scene.c2w[p], w, h, scene.focal, moving))
             rgb8 = to_uint8(layer.rgb)
-            _write_image(gt_dir / f"cam{p + 1:02d}.jpg", rgb8, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-            _write_image(mask_dir / f"cam{p + 1:02d}.png",
+            write_image(gt_dir / f"cam{p + 1:02d}.jpg", rgb8, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            write_image(mask_dir / f"cam{p + 1:02d}.png",
                          np.where(np.isin(layer.prim, moving), 255, 0).astype(np.uint8))
             if p == t:
                 diag.append(layer)
@@ -236,10 +214,10 @@ def _render_llff(out: Path, preset: str, frames: int, w: int, h: int, seed: int,
     for i, layer in enumerate(diag):
         rgb8 = to_uint8(layer.rgb)
         images.append(rgb8)
-        _write_image(out / "images" / f"{i:03d}.png", rgb8)
-        _write_image(out / "images_2" / f"{i:03d}.png", rgb8[::2, ::2])
+        write_image(out / "images" / f"{i:03d}.png", rgb8)
+        write_image(out / "images_2" / f"{i:03d}.png", rgb8[::2, ::2])
         np.save(out / "disp" / f"{i:03d}.npy", (1.0 / layer.depth[::2, ::2]).astype(np.float32))
-        _write_image(out / "motion_masks" / f"{i:03d}.png",
+        write_image(out / "motion_masks" / f"{i:03d}.png",
                    np.where(np.isin(layer.prim[::2, ::2], moving), 255, 0).astype(np.uint8))
 
     half = [_half(layer) for layer in diag]

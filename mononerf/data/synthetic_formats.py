@@ -28,18 +28,16 @@ import json
 import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from mononerf.data.synthetic_render import Scene, camera_dirs, composite, project, render_layer
+from mononerf.data.synthetic_render import Scene, composite, moved, render_layer, seen_from, surface_points
 from mononerf.errors import MonoNeRFError
-from mononerf.utils.images import to_uint8
+from mononerf.utils.images import to_uint8, write_image
 
 FORMATS = ("llff", "nerfies", "iphone")
 VAL_FOCAL = 0.9  # the validation cameras' focal, relative to the training camera's
 MIN_COVISIBLE = 5  # DyCheck's num_min_frames
 MIN_COVISIBLE_RATIO = 0.1  # DyCheck's min_frame_ratio
-VISIBILITY_TOL = 0.03
 
 
 def train_id(i: int) -> str:
@@ -55,12 +53,6 @@ def camera_json(c2w: np.ndarray, focal: float, width: int, height: int) -> dict:
             "radial_distortion": [0.0, 0.0, 0.0], "tangential_distortion": [0.0, 0.0], "image_size": [width, height]}
 
 
-def _write_png(path: Path, img: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), img[..., ::-1] if img.ndim == 3 else img):
-        raise MonoNeRFError(f"could not write {path}")
-
-
 def _dump(path: Path, obj) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=1))
@@ -70,25 +62,10 @@ def covisible(scene: Scene, depth: np.ndarray, prim: np.ndarray, c2w: np.ndarray
               train_depths: list[np.ndarray]) -> np.ndarray:
     """(h, w) bool: pixels of a half-resolution view (``depth``, ``prim`` of camera ``c2w`` with full-res ``focal``
     at ``time``) seen unoccluded by more than max(5, 0.1 T) of the T half-resolution training frames."""
-    h2, w2 = depth.shape
-    w, h = scene.width // 2, scene.height // 2
-    dirs = camera_dirs(w2, h2, focal / 2) @ c2w[:3, :3].T
-    finite = np.isfinite(depth)
-    pts0 = c2w[:3, 3] + np.where(finite, depth, 0.0)[..., None] * dirs
-    seen = np.zeros((h2, w2), np.int64)
-    for j, d_train in enumerate(train_depths):
-        pts = pts0.copy()
-        for k, p in enumerate(scene.primitives):
-            sel = prim == k
-            if p.moving and sel.any():
-                rel = p.obj2world[j] @ np.linalg.inv(p.obj2world[time])
-                pts[sel] = pts[sel] @ rel[:3, :3].T + rel[:3, 3]
-        px, py, d = project(pts, scene.c2w[j], w, h, scene.focal / 2)
-        ok = finite & (d > 0) & np.isfinite(px) & np.isfinite(py)
-        ok &= (px >= 0) & (px <= w - 1) & (py >= 0) & (py <= h - 1)
-        xi = np.clip(np.round(np.where(ok, px, 0)), 0, w - 1).astype(np.int64)
-        yi = np.clip(np.round(np.where(ok, py, 0)), 0, h - 1).astype(np.int64)
-        seen += ok & (np.abs(d_train[yi, xi] - d) <= VISIBILITY_TOL * np.abs(d))
+    pts, finite = surface_points(depth, c2w, focal / 2)
+    seen = np.zeros(depth.shape, np.int64)
+    for j, d_train in enumerate(train_depths):  # the visibility test of the training flows (synthetic.scene_flow)
+        seen += seen_from(moved(scene, pts, prim, time, j), finite, scene.c2w[j], scene.focal / 2, d_train)[3]
     return seen > max(MIN_COVISIBLE, int(MIN_COVISIBLE_RATIO * len(train_depths)))
 
 
@@ -112,20 +89,22 @@ def write_capture(llff_dir: Path, out: Path, scene: Scene, kind: str, train_dept
             (out / "depth" / "2x").mkdir(parents=True, exist_ok=True)
             np.save(out / "depth" / "2x" / f"{train_id(i)}.npy", train_depths[i][..., None].astype(np.float32))
     val = {"frame_names": [], "time_ids": [], "camera_ids": []}
+    if kind == "iphone":
+        (out / "covisible" / "2x" / "val").mkdir(parents=True)
     for cam_id, pose in ((1, scene.c2w[0]), (2, scene.c2w[n - 1])):
         focal = VAL_FOCAL * scene.focal
         back = render_layer(scene.primitives, 0, pose, w, h, focal, static)
         for t in range(n):
             layer = composite(back, render_layer(scene.primitives, t, pose, w, h, focal, moving))
             name = f"{cam_id}_{t:05d}"
-            _write_png(out / "rgb" / "2x" / f"{name}.png", to_uint8(layer.rgb)[::2, ::2])
+            write_image(out / "rgb" / "2x" / f"{name}.png", to_uint8(layer.rgb)[::2, ::2])
             _dump(out / "camera" / f"{name}.json", camera_json(pose, focal, w, h))
             meta[name] = {"warp_id": t, "appearance_id": t, "camera_id": cam_id}
             for key, value in (("frame_names", name), ("time_ids", t), ("camera_ids", cam_id)):
                 val[key].append(value)
             if kind == "iphone":
                 cov = covisible(scene, layer.depth[::2, ::2], layer.prim[::2, ::2], pose, focal, t, train_depths)
-                _write_png(out / "covisible" / "2x" / "val" / f"{name}.png", np.where(cov, 255, 0).astype(np.uint8))
+                write_image(out / "covisible" / "2x" / "val" / f"{name}.png", np.where(cov, 255, 0).astype(np.uint8))
     all_ids = ids + val["frame_names"]
     _dump(out / "dataset.json", {"count": len(all_ids), "num_exemplars": n, "ids": all_ids, "train_ids": ids,
                                  "val_ids": val["frame_names"]})

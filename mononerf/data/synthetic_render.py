@@ -31,6 +31,7 @@ CAMERA_SWEEP = 0.4  # sideways camera travel over the clip (scene units)
 CHROMA = {"color": 0.8, "luma": 0.35}  # weight of the colour (per-channel) part of the noise
 LUMA_GAIN = 1.7  # the luminance part (mean of three noises, std / sqrt(3)) is boosted for SIFT features
 _BOX_FACE_SHADE = np.array([1.0, 0.78, 0.92, 0.7, 0.96, 0.84])  # faces +x, -x, +y, -y, +z, -z
+VISIBILITY_TOL = 0.03  # relative depth tolerance of a visibility test (seen_from)
 
 
 @dataclass
@@ -119,6 +120,37 @@ def project(pts_world: np.ndarray, c2w: np.ndarray, width: int, height: int, foc
         px = width / 2 + focal * pts_cam[..., 0] / depth
         py = height / 2 - focal * pts_cam[..., 1] / depth
     return px, py, depth
+
+
+def surface_points(depth: np.ndarray, c2w: np.ndarray, focal: float) -> tuple[np.ndarray, np.ndarray]:
+    """World points (H, W, 3) of a view's depth (H, W) along -z (inf: no hit, the camera centre), and the hits."""
+    h, w = depth.shape
+    dirs = camera_dirs(w, h, focal) @ c2w[:3, :3].T
+    finite = np.isfinite(depth)
+    return c2w[:3, 3] + np.where(finite, depth, 0.0)[..., None] * dirs, finite
+
+
+def moved(scene: "Scene", pts: np.ndarray, prim: np.ndarray, src: int, dst: int) -> np.ndarray:
+    """A copy of ``pts`` (H, W, 3) on primitives ``prim`` (H, W) at time ``src``, moved with them to ``dst``."""
+    out = pts.copy()
+    for k, p in enumerate(scene.primitives):
+        sel = prim == k
+        if p.moving and sel.any():
+            rel = p.obj2world[dst] @ np.linalg.inv(p.obj2world[src])
+            out[sel] = out[sel] @ rel[:3, :3].T + rel[:3, 3]
+    return out
+
+
+def seen_from(pts: np.ndarray, finite: np.ndarray, c2w: np.ndarray, focal: float, depth: np.ndarray):
+    """World points (H, W, 3) seen by camera ``c2w`` with view depth (h, w): pixel x, y (H, W), inside the image
+    (the bilinear range [0, w-1] x [0, h-1]), and visible (depth at the nearest pixel within VISIBILITY_TOL)."""
+    h, w = depth.shape
+    px, py, d = project(pts, c2w, w, h, focal)
+    ok = finite & (d > 0) & np.isfinite(px) & np.isfinite(py)
+    ok &= (px >= 0) & (px <= w - 1) & (py >= 0) & (py <= h - 1)
+    xi = np.clip(np.round(np.where(ok, px, 0)), 0, w - 1).astype(np.int64)
+    yi = np.clip(np.round(np.where(ok, py, 0)), 0, h - 1).astype(np.int64)
+    return px, py, ok, ok & (np.abs(depth[yi, xi] - d) <= VISIBILITY_TOL * np.abs(d))
 
 
 def _intersect(prim: Primitive, frame: int, orig: np.ndarray, dirs: np.ndarray):

@@ -14,7 +14,6 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-import cv2
 import numpy as np
 
 from mononerf.preprocess.common import PreprocessError
@@ -39,7 +38,7 @@ def capture_kind(scene_dir: Path) -> str | None:
 def write_view(scene_dir: Path, kind: str, factor: int) -> Path:
     """The hidden LLFF view of a capture's training frames (module docstring); returns its folder."""
     from mononerf.data.capture import read_training_frames
-    from mononerf.utils.images import to_uint8
+    from mononerf.utils.images import to_uint8, write_image
 
     frames = read_training_frames(scene_dir, kind, factor)
     view = scene_dir / VIEW
@@ -47,8 +46,7 @@ def write_view(scene_dir: Path, kind: str, factor: int) -> Path:
         shutil.rmtree(view)
     (view / "images").mkdir(parents=True)
     for i, img in enumerate(frames.images):
-        if not cv2.imwrite(str(view / "images" / f"{i:03d}.png"), to_uint8(img)[..., ::-1]):
-            raise PreprocessError(f"could not write {view / 'images'}")
+        write_image(view / "images" / f"{i:03d}.png", to_uint8(img), error=PreprocessError)
     np.save(view / "poses_bounds.npy", frames.llff_rows())
     return view
 

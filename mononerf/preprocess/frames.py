@@ -21,6 +21,7 @@ import numpy as np
 
 from mononerf.preprocess.common import PreprocessError, progress
 from mononerf.utils.folders import staged
+from mononerf.utils.images import write_image
 
 MAX_FRAMES = 100  # the original keeps at most 100 frames
 JPEG_QUALITY = 95
@@ -52,11 +53,6 @@ def read_video_frames(video: str | os.PathLike, max_frames: int = MAX_FRAMES):
     return (np.frombuffer(raw, np.uint8).reshape(height, width, 3) for i, raw in enumerate(reader) if i % step == 0)
 
 
-def _write(path: Path, img: np.ndarray, params=()) -> None:
-    if not cv2.imwrite(str(path), img[..., ::-1] if img.ndim == 3 else img, list(params)):
-        raise PreprocessError(f"could not write {path}")
-
-
 def extract_frames(video: str | os.PathLike, scene_dir: str | os.PathLike, max_frames: int = MAX_FRAMES,
                    weights_dir: str | os.PathLike | None = None, device: str = "cpu",
                    show_progress: bool = True, log=print) -> int:
@@ -74,10 +70,12 @@ def extract_frames(video: str | os.PathLike, scene_dir: str | os.PathLike, max_f
     with staged(Path(scene_dir), "images", "images_colmap", "background_mask", "images_2") as dirs:
         for k, rgb in enumerate(progress(frames, show_progress, "frames")):
             name = f"{k:03d}"
-            _write(dirs["images"] / f"{name}.png", rgb)
-            _write(dirs["images_colmap"] / f"{name}.jpg", rgb, (cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY))
+            write_image(dirs["images"] / f"{name}.png", rgb, error=PreprocessError)
+            write_image(dirs["images_colmap"] / f"{name}.jpg", rgb, (cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY),
+                        error=PreprocessError)
             keep = np.ones(rgb.shape[:2], bool) if model is None else ~semantic.object_mask(model, rgb, device=device)
-            _write(dirs["background_mask"] / f"{name}.jpg.png", keep.astype(np.uint8) * 255)
+            write_image(dirs["background_mask"] / f"{name}.jpg.png", keep.astype(np.uint8) * 255,
+                        error=PreprocessError)
             count += 1
         if count < 2:
             raise PreprocessError(f"video {video} gave {count} frame(s); a scene needs at least 2")
