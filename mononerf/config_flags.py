@@ -50,7 +50,7 @@ FLAG_KEYS: tuple[Key, ...] = (
        "--raw_noise_std"),
     _k("train.render_only", "bool", False, "render without training", "ignored: never read by the original",
        "--render_only"),
-    _k("train.dataset_type", "str", "llff", "scene folder format: a loader of mononerf.data.dataset.SCENE_FORMATS "
+    _k("train.dataset_type", "str", "llff", "scene folder format: a loader of mononerf.data.formats.SCENE_FORMATS "
        "(llff: poses_bounds.npy, images_<factor>/, disp/, motion_masks/, flow/; nerfies: Nerfies / HyperNeRF; iphone: "
        "DyCheck's iPhone set; docs/datasets.md), or auto: each folder's own format", PIPELINE, "--dataset_type",
        choices=("llff", "nerfies", "iphone", "auto"),

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from mononerf.data.capture import detect_format
+from mononerf.data.formats import detect_format
 from mononerf.data.dataset import read_scenes
 from mononerf.data.synthetic import generate_scene
 from mononerf.errors import MonoNeRFError, SceneFormatError

@@ -32,17 +32,19 @@ import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import imageio.v3 as iio
 import numpy as np
-import torch
 
 from mononerf.data import scene as llff
 from mononerf.data.scene import Scene
 from mononerf.errors import SceneFormatError
 from mononerf.geometry import poses as P
-from mononerf.geometry.cameras import Cameras
+
+if TYPE_CHECKING:  # the cameras need PyTorch, imported where one is made
+    from mononerf.geometry.cameras import Cameras
 
 CAMERA_KEYS = ("orientation", "position", "focal_length", "principal_point", "image_size")
 RESAMPLE_TOL = 1e-3  # pixels: a principal point this close to the centre is the centre
@@ -176,6 +178,10 @@ def _remap_tables(fx, fy, cx, cy, width, height, distortion, centre):
 def _as_cameras(cam: dict, c2w: np.ndarray | None = None, distortion: bool = True) -> Cameras:
     """The :class:`Cameras` of a :func:`read_camera` dict (pose ``c2w``, default its own; ``distortion=False``: the
     lens left out), in the pose's float type."""
+    import torch
+
+    from mononerf.geometry.cameras import Cameras
+
     pose = torch.from_numpy(np.asarray(cam["c2w"] if c2w is None else c2w)[None])
     return Cameras.create(pose, cam["fx"], cam["fy"], cam["cx"], cam["cy"], cam["height"], cam["width"],
                           cam["distortion"] if distortion else None)
@@ -387,14 +393,3 @@ def load_iphone(scene_dir, **kwargs) -> Scene:
     """A DyCheck iPhone capture (:func:`load_capture`): LiDAR disparity unless ``disp/``, co-visibility masks."""
     return load_capture(scene_dir, kind="iphone", **kwargs)
 
-
-def detect_format(scene_dir) -> str:
-    """``llff`` (poses_bounds.npy), ``iphone`` (splits/ or depth/ beside dataset.json) or ``nerfies``
-    (dataset.json); one line naming what was looked for otherwise."""
-    folder = Path(scene_dir)
-    if (folder / "poses_bounds.npy").is_file():
-        return "llff"
-    if (folder / "dataset.json").is_file():
-        return "iphone" if (folder / "splits").is_dir() or (folder / "depth").is_dir() else "nerfies"
-    raise SceneFormatError(f"{folder}: neither poses_bounds.npy (LLFF) nor dataset.json (Nerfies / iPhone): not a "
-                           "scene folder of a known format")

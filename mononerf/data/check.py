@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mononerf.data.dataset import AUTO_FORMAT, SCENE_FORMATS, read_scenes
+from mononerf.data.formats import AUTO_FORMAT, SCENE_FORMATS, read_scenes
 from mononerf.data.scene import Scene
 from mononerf.errors import MonoNeRFError
 

@@ -11,13 +11,13 @@ import glob
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
-from mononerf.data.capture import detect_format, load_iphone, load_nerfies
-from mononerf.data.scene import Scene, load_scene
+from mononerf.data.formats import AUTO_FORMAT, SCENE_FORMATS, read_scenes  # noqa: F401 (the registry, here too)
+from mononerf.data.scene import Scene, load_scene  # noqa: F401
 from mononerf.errors import MonoNeRFError, SceneFormatError
 from mononerf.geometry.poses import frame_time
 from mononerf.geometry.rays import pixel_rays
@@ -40,23 +40,6 @@ def resolve_scene_dirs(file_lists: Sequence[str] | None, datadir: str | None = N
     if not dirs:
         raise SceneFormatError(f"no scene folders found (file_lists={file_lists!r}, datadir={datadir!r})")
     return [Path(d) for d in dirs]
-
-
-# Scene folder formats (``train.dataset_type``; docs/datasets.md): name -> loader(folder, factor=, spherify=,
-# num_novelviews=, x_trans_multiplier=, y_trans_multiplier=) -> Scene. A new format is one loader returning a Scene
-# and one entry (and, for ``auto``, a rule in capture.detect_format).
-SCENE_FORMATS: dict[str, Callable[..., Scene]] = {"llff": load_scene, "nerfies": load_nerfies, "iphone": load_iphone}
-AUTO_FORMAT = "auto"  # each folder's format from its files (capture.detect_format)
-
-
-def read_scenes(scene_dirs: Sequence[str | Path], scene_format: str = "llff", **load_kwargs) -> list[Scene]:
-    """Each folder read with the ``scene_format`` loader of :data:`SCENE_FORMATS` (``load_kwargs`` go to it), or
-    with the loader of its own format (``auto``: :func:`~mononerf.data.capture.detect_format`)."""
-    if scene_format != AUTO_FORMAT and scene_format not in SCENE_FORMATS:
-        raise SceneFormatError(f"unknown scene format {scene_format!r} (train.dataset_type); the formats are "
-                               f"{', '.join(SCENE_FORMATS)} and {AUTO_FORMAT} (mononerf.data.dataset.SCENE_FORMATS)")
-    return [SCENE_FORMATS[detect_format(d) if scene_format == AUTO_FORMAT else scene_format](d, **load_kwargs)
-            for d in scene_dirs]
 
 
 def scene_index(names: Sequence[str], text: str) -> int:
@@ -159,7 +142,7 @@ class MultiSceneDataset:
     @classmethod
     def from_dirs(cls, scene_dirs: Sequence[str | Path], device: torch.device | str = "cpu",
                   pixel_offset: float = 0.0, scene_format: str = "llff", **load_kwargs):
-        """Load each folder with the ``scene_format`` loader of :data:`SCENE_FORMATS` (``load_kwargs`` go to it)."""
+        """Load each folder with the ``scene_format`` loader of ``SCENE_FORMATS`` (:func:`~.formats.read_scenes`)."""
         return cls(read_scenes(scene_dirs, scene_format, **load_kwargs), device=device, pixel_offset=pixel_offset)
 
     def scene_index(self, text: str) -> int:

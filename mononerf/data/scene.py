@@ -20,6 +20,7 @@ import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import imageio.v3 as iio
@@ -27,8 +28,10 @@ import numpy as np
 
 from mononerf.errors import SceneFormatError
 from mononerf.geometry import poses as P
-from mononerf.geometry.cameras import Cameras
 from mononerf.utils.folders import staged
+
+if TYPE_CHECKING:  # the cameras need PyTorch; reading a scene does not
+    from mononerf.geometry.cameras import Cameras
 
 IMAGE_SUFFIXES = ("JPG", "jpg", "png")
 
@@ -92,6 +95,8 @@ class Scene:
     @property
     def cameras(self) -> Cameras:
         """The training frames' cameras (:class:`~mononerf.geometry.cameras.Cameras`, one per frame)."""
+        from mononerf.geometry.cameras import Cameras
+
         return Cameras.from_llff(self.poses)
 
     @property

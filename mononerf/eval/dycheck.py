@@ -80,7 +80,7 @@ def find_dumps(path: str | os.PathLike, evaldir: str = "multiview") -> list[Path
 
 def evaluate_step(step_dir: Path, scene_dirs: dict[str, Path], metric=None) -> dict:
     """Scores of one step dir's DyCheck renders (module docstring); ``scene_dirs`` maps scene names to folders."""
-    from mononerf.data.dataset import read_scenes
+    from mononerf.data.formats import read_scenes
 
     info = json.loads((step_dir / FOLDER / DUMP_INFO).read_text())
     scenes, notes = {}, []
@@ -125,7 +125,7 @@ def write_picture(result: dict, data, path: Path, views: int = 3, scale: int = 2
     (``result`` from :func:`evaluate_step`); each panel enlarged ``scale`` x. Returns ``path``."""
     import cv2
 
-    from mononerf.data.dataset import read_scenes
+    from mononerf.data.formats import read_scenes
     from mononerf.eval.evaluate import scene_folders
     from mononerf.eval.pictures import _label
 

@@ -25,7 +25,7 @@ INPUTS = {"depth": (), "flow": (), "motion-masks": ("flow",)}  # the capture's d
 
 def capture_kind(scene_dir: Path) -> str | None:
     """``nerfies`` or ``iphone`` for a capture folder, None for anything else (an LLFF scene, a new folder)."""
-    from mononerf.data.capture import detect_format
+    from mononerf.data.formats import detect_format
     from mononerf.errors import SceneFormatError
 
     try:

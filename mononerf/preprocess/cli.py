@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             force = force or args.step == "all"  # later steps depend on this one's outputs
         if args.step == "all" or args.step == "motion-masks":
             from mononerf.data.check import format_summary, scene_summary
-            from mononerf.data.dataset import read_scenes
+            from mononerf.data.formats import read_scenes
 
             from mononerf.preprocess.capture import capture_kind
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mononerf.data.dataset import SceneGroups, load_scenes, read_scenes, resolve_scene_dirs
+from mononerf.data.dataset import SceneGroups, load_scenes, resolve_scene_dirs
+from mononerf.data.formats import read_scenes
 from mononerf.errors import ConfigError, MonoNeRFError
 from mononerf.models.mononerf import MonoNeRF
 from mononerf.quirks import Quirks
