@@ -32,7 +32,7 @@ DUMP_INFO = "dump.json"
 
 def scenes_with_views(pipeline) -> list[tuple[int, object]]:
     """(run scene index, Scene) of every scene of the run that has validation views."""
-    return [(b, s) for b, s in enumerate(pipeline.data.scenes) if getattr(s, "eval_views", None)]
+    return [(b, s) for b, s in enumerate(pipeline.data.scenes) if s.eval_views]
 
 
 def render_views(pipeline, step: int, folder: Path, progress: bool = False) -> Path:
