@@ -28,7 +28,7 @@ def main() -> None:
 
     def step():
         batch = d.sample_rays(rng, tr.n_rand, tr.frames_dynamic)
-        rays = prepare_rays(batch.rays_o, batch.rays_d, d.height, d.width, d.focals)
+        rays = prepare_rays(batch.rays_o, batch.rays_d, d.camera)
         ret = tr.renderer(rays, batch.time, True)
         (ret["rgb_map_full"].sum() + ret["rgb_map_d_f"].sum() + ret["sceneflow_f"].abs().sum()).backward()
 

@@ -36,11 +36,12 @@ def measure(tr, a) -> None:
     c2w = d.poses[:, 0, :, :4].to(dev)
     t = torch.full((S,), -1.0, device=dev)
     chunk = a.chunk or int(tr.cfg.info.chunk)
-    tr.renderer.render_views(c2w, t, 2, W, d.focals, chunk=chunk)  # warm-up
+    # the top rows of the training camera (its principal point kept)
+    tr.renderer.render_views(c2w, t, d.camera._replace(height=2), chunk=chunk)  # warm-up
     sync(dev)
     reset_peak(dev)
     t0 = time.perf_counter()
-    out = tr.renderer.render_views(c2w, t, rows, W, d.focals, chunk=chunk)
+    out = tr.renderer.render_views(c2w, t, d.camera._replace(height=rows), chunk=chunk)
     sync(dev)
     dt = time.perf_counter() - t0
     assert out["rgb_map_full"].shape[:3] == (S, rows, W)
@@ -50,7 +51,8 @@ def measure(tr, a) -> None:
           f"peak memory {peak_mb(dev):.0f} MiB; chunk {chunk} rays, {tr.renderer.settings.netchunk // S} points "
           f"per network call; {load_note()}")
     if a.profile:
-        print(profile_table(dev, lambda: tr.renderer.render_views(c2w, t, min(rows, 2), W, d.focals, chunk=chunk)))
+        top = d.camera._replace(height=min(rows, 2))
+        print(profile_table(dev, lambda: tr.renderer.render_views(c2w, t, top, chunk=chunk)))
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def main() -> None:
             sync(tr.device)
             dt = (time.perf_counter() - t0) / len(cams)
             results[ds] = dt
-            H, W, _ = renders.render_size(tr, ds)
+            W, H = renders.render_camera(tr, ds).size
             print(f"downscale {ds}: {W}x{H}, {dt:.2f} s per frame ({S} scenes in one call, {a.samples} samples, "
                   f"{len(cams)} frames at {a.times} times)", flush=True)
     base = results.get(1)

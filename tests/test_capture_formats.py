@@ -181,7 +181,7 @@ def test_the_three_layouts_train_together_and_score_under_their_protocols(layout
     pipeline, step = load_run(trainer.run_dir, "cpu")
     # a camera's rays in the scene's NDC box: the training camera's are render_full_image's, to the bit
     from mononerf.eval.scene_render import SceneRenderer
-    from mononerf.geometry.cameras import Cameras
+    from mononerf.geometry.cameras import Cameras, Pinhole
     from mononerf.geometry.rays import get_rays
     from mononerf.render.images import prepare_rays
 
@@ -189,7 +189,7 @@ def test_the_three_layouts_train_together_and_score_under_their_protocols(layout
     d, b = sr.pipeline.data, sr.scene
     got = sr.camera_rays(Cameras.from_llff(d.poses[b, 2:3]))
     o, dd = get_rays(d.height, d.width, d.focals[b:b + 1], d.poses[b, 2:3, :, :4])
-    ref = prepare_rays(o, dd, float(d.height), float(d.width), d.focals[b:b + 1])
+    ref = prepare_rays(o, dd, Pinhole.centred(float(d.height), float(d.width), d.focals[b:b + 1]))
     assert all(torch.equal(x, y) for x, y in zip(got, ref))
     with torch.inference_mode():
         mv = renders.testset_all(pipeline, step, grid=2, folder=tmp_path / "mv", downscale=2)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from mononerf.geometry.cameras import Pinhole
 from mononerf.edit import fields
 from mononerf.edit.cli import EditSpec, edit_frames
 from mononerf.edit.paths import camera_path, interpolate_pose, playback_ticks
@@ -191,12 +192,12 @@ def test_induced_flow_map_known_motion():
     pts_world = torch.stack([(xs - W / 2) / f * depth, -(ys - H / 2) / f * depth, torch.full_like(xs, -depth)], -1)
     pts_ndc = world_to_ndc(pts_world[None], H, W, f)
     focal = torch.tensor([f], dtype=torch.float64)
-    still = visuals.induced_flow_map(pts_ndc, c2w, H, W, focal)
+    still = visuals.induced_flow_map(pts_ndc, c2w, Pinhole.centred(H, W, focal))
     assert still.shape == (1, H, W, 2)
     torch.testing.assert_close(still, torch.zeros_like(still), rtol=0, atol=1e-9)
     moved = c2w.clone()
     moved[0, 0, 3] = dx
-    flow = visuals.induced_flow_map(pts_ndc, moved, H, W, focal)
+    flow = visuals.induced_flow_map(pts_ndc, moved, Pinhole.centred(H, W, focal))
     torch.testing.assert_close(flow[..., 0], torch.full((1, H, W), -f * dx / depth, dtype=torch.float64))
     torch.testing.assert_close(flow[..., 1], torch.zeros(1, H, W, dtype=torch.float64), rtol=0, atol=1e-9)
 
@@ -226,8 +227,7 @@ def tiny_run(tmp_path_factory):
 def _plain(trainer, c2w, t, downscale=2):
     d = trainer.data
     with torch.inference_mode():
-        return trainer.renderer.render_views(c2w, t, d.height // downscale, d.width // downscale,
-                                             d.focals / downscale, dynamic=True)
+        return trainer.renderer.render_views(c2w, t, d.camera.downscaled(downscale), dynamic=True)
 
 
 def test_static_field_is_the_joint_pass_static_output(tiny_run):
@@ -491,7 +491,7 @@ def test_edits_warn_when_the_dynamic_part_is_empty(tiny_run, tmp_path, capsys, m
     expect = 0.0
     for e in sorted({0, (n - 1) // 2, n - 1}):
         t = torch.full((2,), frame_time(e, n))
-        out = tiny_run.renderer.render_views(d.poses[:, e, :, :4], t, H, W, focal, chunk=4096)
+        out = tiny_run.renderer.render_views(d.poses[:, e, :, :4], t, Pinhole.centred(H, W, focal), chunk=4096)
         expect = max(expect, float(out["dynamicness_map"][1].max()))
     assert probe == pytest.approx(expect, abs=1e-5)
     assert cli.empty_dynamic_warning(tiny_run, EditSpec("compose", 0, 1), 0.5) is None
@@ -544,7 +544,8 @@ def test_renders_with_other_settings_leave_the_runs_alone(tiny_run):
         with renderer.using(n_samples=3) as r:
             assert r is renderer and renderer.settings.n_samples == 3 and renderer.settings.ndc == kept.ndc
             with torch.inference_mode():
-                out = renderer.render_views(d.poses[:, 0, :, :4], t, 4, 6, d.focals, dynamic=True, chunk=64)
+                out = renderer.render_views(d.poses[:, 0, :, :4], t, Pinhole.centred(4, 6, d.focals), dynamic=True,
+                                            chunk=64)
             assert out["rgb_map_full"].shape[:3] == (d.num_scenes, 4, 6)
             raise RuntimeError("inside")
     assert renderer.settings is kept

@@ -45,8 +45,7 @@ def render(run) -> dict[str, np.ndarray]:
     with torch.inference_mode():
         for view, frame in VIEWS:
             t = torch.full((d.num_scenes,), frame_time(frame, d.num_frames))
-            r = run.renderer.render_views(d.poses[:, view, :, :4], t, d.height, d.width, d.focals, dynamic=True,
-                                          chunk=4096)
+            r = run.renderer.render_views(d.poses[:, view, :, :4], t, d.camera, dynamic=True, chunk=4096)
             for k in MAPS:
                 out[f"{k}_{view}_{frame}"] = r[k].numpy()
     return out

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from mononerf.geometry.cameras import Pinhole
 from mononerf.config import parse_config_file
 from mononerf.data.dataset import RayBatch
 from mononerf.quirks import Quirks
@@ -90,7 +91,7 @@ def make_inputs(S=2, R=4, K=10, T=6, frames=(2, 3), seed=0, num_static=2):
     c2w_all = torch.zeros(S, T, 3, 4, dtype=D64)
     c2w_all[..., :3, :3] = torch.eye(3, dtype=D64)
     c2w_all[..., :3, 3] = rnd(S, T, 3, lo=-0.2, hi=0.2)
-    geo = dict(c2w_all=c2w_all, H=8, W=10, focal=t([5.0, 6.0])[:S], num_frames=T)
+    geo = dict(c2w_all=c2w_all, camera=Pinhole.centred(8, 10, t([5.0, 6.0])[:S]), num_frames=T)
     return ret, batch, geo
 
 
@@ -169,9 +170,9 @@ def test_sf_smooth_temporal_on_known_ndc_points():
     pts_b[..., 2] = 0.5
     pts_f[..., 9, :] = 0.9  # the last 10% of the samples are ignored
     # (p_f - p) + (p_b - p) = (1, 0, 0) + (0, 0, -2) -> L1 = (1 + 0 + 2) / 3 = 1
-    assert compute_sf_smooth_loss(pts, pts_f, pts_b, 2, 2, 1.0).item() == pytest.approx(1.0)
+    assert compute_sf_smooth_loss(pts, pts_f, pts_b, Pinhole.centred(2, 2, 1.0)).item() == pytest.approx(1.0)
     # without NDC: raw (0.5, 0, 0) + (0, 0, 0.5), L2 = (0.25 + 0.25) / 3
-    assert compute_sf_smooth_loss(pts, pts_f, pts_b, 2, 2, 1.0, ndc=False).item() == pytest.approx(0.5 / 3)
+    assert compute_sf_smooth_loss(pts, pts_f, pts_b, Pinhole.centred(2, 2, 1.0), ndc=False).item() == pytest.approx(0.5 / 3)
 
 
 def test_sf_smooth_spatial_on_known_ndc_points():
@@ -181,10 +182,10 @@ def test_sf_smooth_spatial_on_known_ndc_points():
     pts1[..., 0] = 0.5 * torch.arange(K, dtype=D64)  # world x = -0.5k · (-2) = k
     pts1[..., 9, 0] = 100.0  # ignored
     # sf_k = (k, 0, 0); sf_k - sf_{k+1} = (-1, 0, 0) -> L1 = 1/3
-    assert compute_sf_smooth_s_loss(pts1, pts2, 2, 2, 1.0).item() == pytest.approx(1 / 3)
+    assert compute_sf_smooth_s_loss(pts1, pts2, Pinhole.centred(2, 2, 1.0)).item() == pytest.approx(1 / 3)
     # per-scene intrinsics: scene 1 with W = 4 doubles x -> differences (-2, 0, 0)
     two = torch.cat([pts1, pts1], 0), torch.cat([pts2, pts2], 0)
-    assert compute_sf_smooth_s_loss(*two, 2, t([2.0, 4.0]), t([1.0, 1.0])).item() == pytest.approx((1 + 2) / 6)
+    assert compute_sf_smooth_s_loss(*two, Pinhole.centred(2, t([2.0, 4.0]), t([1.0, 1.0]))).item() == pytest.approx((1 + 2) / 6)
 
 
 # ---------------------------------------------------------------------------------------- depth-blending term
@@ -245,13 +246,13 @@ def test_induced_flow_loss_by_hand():
     c2w = torch.cat([torch.eye(3, dtype=D64), torch.zeros(3, 1, dtype=D64)], 1).expand(S, 3, 4)
     zeros2 = torch.zeros(S, R, 2, dtype=D64)
     mask = torch.ones(S, R, 1, dtype=D64)
-    per_scene = induced_flow_loss(pts, weights, c2w, 2, 2, t([1.0, 1.0]), zeros2, zeros2, mask)
+    per_scene = induced_flow_loss(pts, weights, c2w, Pinhole.centred(2, 2, t([1.0, 1.0])), zeros2, zeros2, mask)
     assert per_scene.tolist() == pytest.approx([1.0, 1.25])
     # the mask selects rays: only ray 0 of scene 0 counted, with GT (1, 0) -> |0| + |1| over 2 channels
     gt = zeros2.clone()
     gt[0, 0] = t([1.0, 0.0])
     mask[0, 1:] = 0.0
-    assert induced_flow_loss(pts, weights, c2w, 2, 2, 1.0, zeros2, gt, mask)[0].item() == pytest.approx(0.5)
+    assert induced_flow_loss(pts, weights, c2w, Pinhole.centred(2, 2, 1.0), zeros2, gt, mask)[0].item() == pytest.approx(0.5)
     with pytest.raises(ValueError, match="mask"):
         masked_mae_per_scene(zeros2, zeros2, mask[..., 0])
 
@@ -286,7 +287,7 @@ def test_simple_terms_by_hand():
                sceneflow_b_f=torch.full(shape + (3,), 0.1, dtype=D64),
                blending_f=torch.full(shape, 0.4, dtype=D64), blending_b=torch.full(shape, 0.6, dtype=D64),
                depth_map_d=t([[0.5, 0.5, 0.9, 0.1]]), depth_map_s=t([[0.2, 0.2, 0.0, 0.0]]))
-    geo["focal"] = 5.0
+    geo["camera"] = Pinhole.centred(8, 10, 5.0)
     _, logs = run(ret, batch, geo)
     # mask: L1(blending on the 2 static rays) = 0.2; dynamicness 0.3 vs Md [0, 0, 1, 1]: (0.3+0.3+0.7+0.7)/4 = 0.5
     assert logs["mask_loss"].item() == pytest.approx(0.7)
@@ -358,8 +359,8 @@ def test_flow_losses_scene_sum_or_mean_and_neighbour_frames():
     ref = {}
     for key, pts_key, step, gt in (("f", "raw_pts_f", 1, slice(2, 5)), ("b", "raw_pts_b", -1, slice(5, 8))):
         c2w = torch.stack([geo["c2w_all"][s, int(batch.frame[s]) + step] for s in range(2)])
-        ref[key] = [induced_flow_loss(ret[pts_key][s:s + 1], ret["weights_d"][s:s + 1], c2w[s:s + 1], 8, 10,
-                                      geo["focal"][s], batch.grid[s:s + 1, :, 0:2], batch.grid[s:s + 1, :, gt][..., :2],
+        ref[key] = [induced_flow_loss(ret[pts_key][s:s + 1], ret["weights_d"][s:s + 1], c2w[s:s + 1],
+                                      geo["camera"].select([s]), batch.grid[s:s + 1, :, 0:2], batch.grid[s:s + 1, :, gt][..., :2],
                                       batch.grid[s:s + 1, :, gt][..., 2:]).item() for s in range(2)]
     _, summed = run(ret, batch, geo)
     _, mean = run(ret, batch, geo, quirks=Quirks(flow_loss_scene_sum=False))
@@ -519,8 +520,8 @@ def test_missing_keys_and_bad_shapes_are_named():
     ret, batch, geo = make_inputs()
     with pytest.raises(ValueError, match="c2w_all"):
         run(ret, batch, dict(geo, c2w_all=geo["c2w_all"][0]))
-    with pytest.raises(ValueError, match="focal"):
-        run(ret, batch, dict(geo, focal=t([1.0, 2.0, 3.0])))
+    with pytest.raises(ValueError, match="fx must be a number or hold one value per scene"):
+        run(ret, batch, dict(geo, camera=Pinhole.centred(8, 10, t([1.0, 2.0, 3.0]))))
 
 
 def test_with_the_renderer_and_backward_through_in_place_target():

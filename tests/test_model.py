@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from mononerf.geometry.cameras import Pinhole
 from mononerf.models.embedder import PositionalEncoding, drop_time_terms
 from mononerf.models.encoders import Resnet18Encoder, SpatialTemporalEncoder
 from mononerf.models.features import sample_frame_features, temporal_features
@@ -265,7 +266,7 @@ def tiny_setup():
     focal = torch.tensor([40.0, 44.0])
     R = 6
     rays_d = torch.randn(S, R, 3, generator=g) * 0.1 + torch.tensor([0.0, 0.0, -1.0])
-    rays = prepare_rays(c2w[:, 1, :, 3][:, None].expand(S, R, 3), rays_d, H, W, focal)
+    rays = prepare_rays(c2w[:, 1, :, 3][:, None].expand(S, R, 3), rays_d, Pinhole.centred(H, W, focal))
     t = torch.tensor([-1 + 2 / T * 1, -1 + 2 / T * 3])
     return images, c2w, focal, rays, t, T
 
@@ -341,7 +342,7 @@ def test_scene_features_save_and_load_their_encoded_state(tiny_setup, tmp_path, 
                 assert all(torch.equal(x, y) for x, y in zip(a.levels, b.levels))
             elif b is not None:
                 assert torch.equal(a, b), key
-        assert torch.equal(back.w2c, f.w2c) and torch.equal(back.focal, f.focal) and back.image_size == f.image_size
+        assert torch.equal(back.w2c, f.w2c) and torch.equal(back.camera.fx, f.camera.fx) and back.image_size == f.image_size
     assert "latent2d" not in state and "latent2d_levels" not in state and back.latent2d is None
     projected = replace(feats, dynamic_proj=object(), static_proj=object()).detach()  # cameras kept, folds dropped
     assert projected.dynamic_proj is None and projected.static_proj is None and projected.w2c is feats.w2c

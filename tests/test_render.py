@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from mononerf.errors import MonoNeRFError
+from mononerf.geometry.cameras import Pinhole
 from mononerf.geometry.flow import induce_flow
 from mononerf.geometry.rays import (
     camera_to_pixels,
@@ -345,7 +346,7 @@ def test_induce_flow_static_point_translated_camera(ndc):
     weights = torch.full((1, 1, K), 1.0 / K, dtype=D64)
     own = torch.tensor([[[X / -Z * f + W / 2, -Y / -Z * f + H / 2]]], dtype=D64)  # its pixel in the identity camera
     Hs, Ws, fs = torch.tensor([H]), torch.tensor([W]), torch.tensor([f], dtype=D64)
-    flow = induce_flow(pts, weights, c2w_nb, Hs, Ws, fs, own, ndc=ndc)
+    flow = induce_flow(pts, weights, c2w_nb, Pinhole.centred(Hs, Ws, fs), own, ndc=ndc)
     # moving the camera by +tx shifts the image by -tx f/(-Z); by +ty shifts v by +ty f/(-Z)
     expected = torch.tensor([[[-tx * f / -Z, ty * f / -Z]]], dtype=D64)
     assert torch.allclose(flow, expected, atol=1e-9)
@@ -359,13 +360,13 @@ def test_induce_flow_batched_equals_per_scene():
     c2w = torch.stack([_pose(7), _pose(8)])
     grid = torch.rand(S, R, 2, generator=g, dtype=D64) * 50
     H, W, f = torch.tensor([[60], [40]]), torch.tensor([[80], [70]]), torch.tensor([[50.0], [45.0]], dtype=D64)
-    flow = induce_flow(pts, w, c2w, H, W, f, grid)
+    flow = induce_flow(pts, w, c2w, Pinhole.centred(H, W, f), grid)
     assert flow.shape == (S, R, 2)
     for s in range(S):
-        one = induce_flow(pts[s], w[s], c2w[s], int(H[s]), int(W[s]), float(f[s]), grid[s])
+        one = induce_flow(pts[s], w[s], c2w[s], Pinhole.centred(int(H[s]), int(W[s]), float(f[s])), grid[s])
         assert torch.allclose(flow[s], one)
     with pytest.raises(ValueError):
-        induce_flow(pts, w[..., :-1], c2w, H, W, f, grid)
+        induce_flow(pts, w[..., :-1], c2w, Pinhole.centred(H, W, f), grid)
 
 
 # ------------------------------------------------------------------------------------------------------------ renderer
@@ -565,13 +566,13 @@ def test_prepare_rays_viewdirs_are_world_and_ndc():
     f = torch.tensor([4.0, 5.0])
     c2w = torch.stack([_pose(9, torch.float32), _pose(10, torch.float32)])
     rays_o, rays_d = get_rays(H, W, f, c2w)
-    rays = prepare_rays(rays_o, rays_d, H, W, f, ndc=True)
+    rays = prepare_rays(rays_o, rays_d, Pinhole.centred(H, W, f), ndc=True)
     assert rays.origins.shape == rays.viewdirs.shape == (2, H * W, 3)
     assert torch.allclose(rays.viewdirs, torch.nn.functional.normalize(rays_d, dim=-1).reshape(2, -1, 3))
     o_ndc, d_ndc = ndc_rays(H, W, f, 1.0, rays_o, rays_d)
     assert torch.allclose(rays.origins, o_ndc.reshape(2, -1, 3))
     assert torch.allclose(rays.directions, d_ndc.reshape(2, -1, 3))
-    world = prepare_rays(rays_o, rays_d, H, W, f, ndc=False)
+    world = prepare_rays(rays_o, rays_d, Pinhole.centred(H, W, f), ndc=False)
     assert torch.equal(world.directions, rays_d.reshape(2, -1, 3))
 
 
@@ -582,8 +583,8 @@ def test_full_image_chunked_equals_unchunked():
     t = torch.tensor([-1.0, 0.5])
     kw, _ = _dyn_kwargs(inference=True)
     ray_fn = functools.partial(render_rays_dynamic, t=t, **kw)
-    big = render_full_image(c2w, H, W, f, ray_fn, chunk=H * W)
-    small = render_full_image(c2w, H, W, f, ray_fn, chunk=4, inference_mode=True, output_device="cpu")
+    big = render_full_image(c2w, Pinhole.centred(H, W, f), ray_fn, chunk=H * W)
+    small = render_full_image(c2w, Pinhole.centred(H, W, f), ray_fn, chunk=4, inference_mode=True, output_device="cpu")
     assert set(big) == set(small)
     assert big["rgb_map_full"].shape == (S, H, W, 3) and big["weights_d"].shape == (S, H, W, 6)
     assert big["sceneflow_f"].shape == (S, H, W, 6, 3)

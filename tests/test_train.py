@@ -359,6 +359,7 @@ def test_shown_flow_is_zero_on_the_static_background():
     times the blending weight; where nothing is dynamic it is zero, where the original's un-normalised expected
     point would project to a large spurious flow."""
     from mononerf.eval.visuals import induced_flow_map, shown_flow
+    from mononerf.geometry.cameras import Pinhole
 
     S, H, W = 1, 2, 3
     c2w = torch.eye(4)[:3][None].clone()
@@ -372,8 +373,8 @@ def test_shown_flow_is_zero_on_the_static_background():
     pts = torch.stack([x, y, torch.full_like(x, -1.0)], -1)[None]  # (1, H, W, 3), no NDC
     acc = torch.tensor([[[1.0, 0.5, 0.0], [1.0, 1.0, 1.0]]])
     blend = torch.tensor([[[1.0, 1.0, 1.0], [0.0, 0.5, 1.0]]])
-    raw = induced_flow_map(pts * acc[..., None], c2w, H, W, focal, ndc=False)
-    flow = shown_flow(pts * acc[..., None], acc, blend, c2w, H, W, focal, ndc=False)
+    raw = induced_flow_map(pts * acc[..., None], c2w, Pinhole.centred(H, W, focal), ndc=False)
+    flow = shown_flow(pts * acc[..., None], acc, blend, c2w, Pinhole.centred(H, W, focal), ndc=False)
     np.testing.assert_allclose(flow[0, 0, 0].numpy(), [0.1, 0.0], atol=1e-5)  # 0.1 world at depth 2, focal 2
     np.testing.assert_allclose(flow[0, 0, 1].numpy(), [0.1, 0.0], atol=1e-5)  # half-weight: same surface flow
     assert (raw[0, 0, 1] - flow[0, 0, 1]).abs().max() > 0.2  # the un-normalised point: a spurious flow

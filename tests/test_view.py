@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from mononerf.geometry.cameras import Pinhole
 from mononerf.errors import MonoNeRFError
 from mononerf.eval.scene_render import RenderCancelled
 from mononerf.geometry.rays import get_rays
@@ -81,13 +82,14 @@ def test_client_rays_of_a_training_camera_are_the_render_rays():
     req = vr.ViewRequest(tuple(map(tuple, c2w.tolist())), vr.fov_y(h0, f0), w0 / h0, 0.0, 16)
     H, W = req.size
     assert (H, W) == (16, 24) and req.focal == pytest.approx(20.0)
-    got = vr.client_rays(req.pose(torch.float64), H, W, req.focal, (h0, w0, f0), pixel_offset=0.5)
+    got = vr.client_rays(req.pose(torch.float64), req.camera, Pinhole.centred(h0, w0, f0), pixel_offset=0.5)
     rays_o, rays_d = get_rays(16, 24, torch.tensor([20.0], dtype=torch.float64), c2w[None], pixel_offset=0.5)
-    want = prepare_rays(rays_o, rays_d, 16, 24, torch.tensor([20.0], dtype=torch.float64))
+    want = prepare_rays(rays_o, rays_d, Pinhole.centred(16, 24, torch.tensor([20.0], dtype=torch.float64)))
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
     # a wider client canvas sees more of the scene in the same NDC box: its centre column keeps the same rays
-    wide = vr.client_rays(req.pose(torch.float64), 16, 48, req.focal, (h0, w0, f0), pixel_offset=0.5)
+    wide = vr.client_rays(req.pose(torch.float64), Pinhole.centred(16, 48, req.focal), Pinhole.centred(h0, w0, f0),
+                          pixel_offset=0.5)
     torch.testing.assert_close(wide.directions.reshape(16, 48, 3)[:, 12:36], got.directions.reshape(16, 24, 3))
 
 
@@ -96,10 +98,11 @@ def test_client_flow_of_a_static_point_is_zero_and_of_a_shift_is_the_shift():
     H, W, f = 4, 6, 5.0
     rays_o, rays_d = get_rays(H, W, f, c2w, pixel_offset=0.0)
     pts = rays_o + 2.0 * rays_d  # world points on each pixel's ray (camera at the origin looking down -z)
-    torch.testing.assert_close(vr.client_flow(pts, c2w, H, W, f, (H, W, f), ndc=False),
+    torch.testing.assert_close(vr.client_flow(pts, c2w, Pinhole.centred(H, W, f), Pinhole.centred(H, W, f), ndc=False),
                                torch.zeros(H, W, 2, dtype=torch.float64), atol=1e-12, rtol=0)
     # the points move 0.4 to the right at depth 2: f·0.4/2 = 1 pixel to the right
-    moved = vr.client_flow(pts + torch.tensor([0.4, 0, 0], dtype=torch.float64), c2w, H, W, f, (H, W, f), ndc=False)
+    cam = Pinhole.centred(H, W, f)
+    moved = vr.client_flow(pts + torch.tensor([0.4, 0, 0], dtype=torch.float64), c2w, cam, cam, ndc=False)
     torch.testing.assert_close(moved, torch.tensor([1.0, 0.0], dtype=torch.float64).expand(H, W, 2))
 
 
@@ -118,7 +121,7 @@ def test_training_camera_render_equals_the_run_render(loaded):
     maps = view.render(req)
     t = torch.full((d.num_scenes,), frame_time(2, d.num_frames))
     with torch.inference_mode():
-        ref = loaded.renderer.render_views(d.poses[:, 2, :, :4], t, d.height // 2, d.width // 2, d.focals / 2)
+        ref = loaded.renderer.render_views(d.poses[:, 2, :, :4], t, d.camera.downscaled(2))
     for key in vr.VIEW_KEYS:
         torch.testing.assert_close(maps[key], ref[key][1], rtol=1e-4, atol=1e-5, msg=key)
     for name in vr.OUTPUTS:

@@ -20,7 +20,7 @@ from mononerf.data.formats import AUTO_FORMAT, SCENE_FORMATS, read_scenes  # noq
 from mononerf.data.scene import Scene, load_scene  # noqa: F401
 from mononerf.errors import MonoNeRFError, SceneFormatError
 from mononerf.geometry.poses import frame_time
-from mononerf.geometry.rays import pixel_rays
+from mononerf.geometry.cameras import Pinhole
 
 
 def resolve_scene_dirs(file_lists: Sequence[str] | None, datadir: str | None = None, data_root: str = "data") -> list[Path]:
@@ -133,7 +133,9 @@ class MultiSceneDataset:
         self.poses = stack(lambda s: s.poses)
         self.bds = stack(lambda s: s.bds)
         self.render_poses = stack(lambda s: s.render_poses)
-        self.focals = torch.tensor([s.focal for s in scenes], dtype=torch.float32, device=self.device)
+        # (S, 4) fx, fy, cx, cy of each scene's training frames (LLFF: f, f, W/2, H/2)
+        self.intrinsics = torch.tensor([s.frame_intrinsics for s in scenes], dtype=torch.float32, device=self.device)
+        self.focals = self.intrinsics[:, 0]
         # Pixel coordinates of each frame's static / dynamic pixels, in row-major order like torch.where (spec §5.3).
         masks = [s.static_masks for s in scenes]
         self._coords_s = [[np.stack(np.nonzero(m[t] >= 0.5), -1) for t in range(first.num_frames)] for m in masks]
@@ -158,7 +160,8 @@ class MultiSceneDataset:
         out.__dict__.update(self.__dict__)
         sel = torch.tensor(idx, device=self.device)
         out.scenes, out.names = [self.scenes[i] for i in idx], [self.names[i] for i in idx]
-        for key in ("images", "disp", "static_masks", "grids", "poses", "bds", "render_poses", "focals"):
+        for key in ("images", "disp", "static_masks", "grids", "poses", "bds", "render_poses", "intrinsics",
+                    "focals"):
             setattr(out, key, getattr(self, key)[sel])
         out._coords_s, out._coords_d = [self._coords_s[i] for i in idx], [self._coords_d[i] for i in idx]
         return out
@@ -229,8 +232,7 @@ class MultiSceneDataset:
         ys, xs = yx[..., 0], yx[..., 1]
         c2w = self.poses[torch.arange(self.num_scenes, device=dev), frame, :3, :4]  # (S, 3, 4)
         off = self.pixel_offset
-        rays_o, rays_d = pixel_rays(xs.to(torch.float32) + off, ys.to(torch.float32) + off, self.height, self.width,
-                                    self.focal_per_scene(), c2w)
+        rays_o, rays_d = self.camera.rays(xs.to(torch.float32) + off, ys.to(torch.float32) + off, c2w)
         return RayBatch(
             rays_o=rays_o, rays_d=rays_d,
             target=self.images[sidx, fidx, ys, xs],
@@ -243,8 +245,15 @@ class MultiSceneDataset:
         )
 
     def focal_per_scene(self) -> torch.Tensor:
-        """(S,) focal length of each scene's training images."""
+        """(S,) focal length (f_x) of each scene's training images."""
         return self.focals
+
+    @property
+    def camera(self) -> Pinhole:
+        """The training frames' intrinsics, one per scene (:class:`~mononerf.geometry.cameras.Pinhole` with (S,)
+        fields on the dataset's device): the rays, the NDC box, the projections and the induced flow use it."""
+        fx, fy, cx, cy = self.intrinsics.unbind(-1)
+        return Pinhole(fx, fy, cx, cy, self.height, self.width)
 
 
 def group_scenes(scenes: Sequence[Scene]) -> list[list[int]]:

@@ -55,7 +55,9 @@ class Scene:
         format: the layout it was read from (``llff``, ``nerfies``, ``iphone``; docs/datasets.md).
         eval_views: validation images of other cameras at the video's times
             (:class:`~mononerf.data.capture.EvalView`; the iPhone and Nerfies layouts' val split), else empty.
-        resampled_frames: training frames resampled onto a centred pinhole camera by the loader.
+        resampled_frames: training frames resampled by the loader (undistorted, or onto the first frame's camera).
+        intrinsics: (fx, fy, cx, cy) of every training frame in pixels (pixel index k at coordinate k), where the
+            camera is not LLFF's centred one; None = ``(f, f, W/2, H/2)`` from the hwf column of ``poses``.
     """
 
     name: str
@@ -75,6 +77,7 @@ class Scene:
     format: str = "llff"
     eval_views: list = field(default_factory=list)
     resampled_frames: int = 0
+    intrinsics: tuple | None = None
 
     @property
     def num_frames(self) -> int:
@@ -90,14 +93,24 @@ class Scene:
 
     @property
     def focal(self) -> float:
+        """f_x of the training frames (the hwf column's focal)."""
         return float(self.poses[0, 2, 4])
+
+    @property
+    def frame_intrinsics(self) -> tuple[float, float, float, float]:
+        """(fx, fy, cx, cy) of the training frames: :attr:`intrinsics`, or LLFF's ``(f, f, W/2, H/2)``."""
+        if self.intrinsics is not None:
+            return tuple(float(v) for v in self.intrinsics)
+        return self.focal, self.focal, self.width * 0.5, self.height * 0.5
 
     @property
     def cameras(self) -> Cameras:
         """The training frames' cameras (:class:`~mononerf.geometry.cameras.Cameras`, one per frame)."""
         from mononerf.geometry.cameras import Cameras
 
-        return Cameras.from_llff(self.poses)
+        if self.intrinsics is None:
+            return Cameras.from_llff(self.poses)
+        return Cameras.create(self.poses[:, :, :4], *self.frame_intrinsics, self.height, self.width)
 
     @property
     def static_masks(self) -> np.ndarray:

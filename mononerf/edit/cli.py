@@ -78,7 +78,7 @@ def edit_frames(pipeline, spec: EditSpec, downscale: int = 1, progress: bool = F
     ((H, W) / (H, W, 3) tensors on the CPU: ``rgb_map_full`` is the edited image)."""
     from mononerf.edit.fields import dynamic_field, edited_joint_fn, render_edit, static_field
     from mononerf.edit.paths import camera_path, playback_ticks
-    from mononerf.eval.renders import render_size
+    from mononerf.eval.renders import render_camera
 
     pipeline, spec = in_group(pipeline, spec)
     d = pipeline.data
@@ -92,8 +92,8 @@ def edit_frames(pipeline, spec: EditSpec, downscale: int = 1, progress: bool = F
     if feats is None:
         raise MonoNeRFError("the run's features are not encoded (call pipeline.encode() first)")
     model, a = pipeline.model, spec.static_scene
-    H, W, focal = render_size(pipeline, downscale)
-    points = H * W * pipeline.renderer.settings.n_samples  # per frame: worth projecting the maps?
+    camera = render_camera(pipeline, downscale)
+    points = camera.size[0] * camera.size[1] * pipeline.renderer.settings.n_samples  # per frame: worth projecting the maps?
     with torch.inference_mode():
         feats_a = feats.select([a])
         dynamic_fn = None
@@ -119,7 +119,7 @@ def edit_frames(pipeline, spec: EditSpec, downscale: int = 1, progress: bool = F
     with torch.inference_mode():
         for cam, tick in steps:
             t = torch.tensor([frame_time(tick, n)], dtype=torch.float32, device=d.device)
-            out = render_edit(pipeline.renderer, joint_fn, cam[None].to(d.device), t, H, W, focal[a:a + 1],
+            out = render_edit(pipeline.renderer, joint_fn, cam[None].to(d.device), t, camera.select([a]),
                               chunk=int(pipeline.cfg.info.chunk))
             frames.append({k: v[0] for k, v in out.items()})
     return frames
@@ -131,20 +131,20 @@ def dynamic_blend_peak(pipeline, spec: EditSpec, frames: list[dict], downscale: 
     4x smaller than the edit's)."""
     if spec.kind != "remove-dynamic":
         return max(float(f["dynamicness_map"].max()) for f in frames)
-    from mononerf.eval.renders import render_size
+    from mononerf.eval.renders import render_camera
 
     pipeline, spec = in_group(pipeline, spec)
     d = pipeline.data
     n, a = d.num_frames, spec.static_scene
     small = max(1, min(4 * downscale, d.height // 8, d.width // 8))
-    H, W, focal = render_size(pipeline, small)
+    camera = render_camera(pipeline, small).select([a])
     renderer = pipeline.renderer
     full, renderer.features = renderer.features, renderer.features.select([a])
     try:
         peak = 0.0
         for e in sorted({0, (n - 1) // 2, n - 1}):
             t = torch.tensor([frame_time(e, n)], dtype=torch.float32, device=d.device)
-            out = renderer.render_views(d.poses[a:a + 1, e, :, :4], t, H, W, focal[a:a + 1],
+            out = renderer.render_views(d.poses[a:a + 1, e, :, :4], t, camera,
                                         chunk=int(pipeline.cfg.info.chunk))
             peak = max(peak, float(out["dynamicness_map"].max()))
     finally:

@@ -24,6 +24,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from mononerf.geometry.cameras import Pinhole
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
 from mononerf.models.outputs import DYNAMIC_CHANNELS, empty_dynamic, without_static_blending
 from mononerf.render.images import batchify_field, render_full_image
@@ -94,7 +95,7 @@ def edited_joint_fn(static_fn: FieldFn, dynamic_fn: FieldFn | None) -> JointFiel
     return joint
 
 
-def render_edit(renderer, joint_fn: JointFieldFn, c2w: Tensor, t: Tensor, H: int, W: int, focal: Tensor,
+def render_edit(renderer, joint_fn: JointFieldFn, c2w: Tensor, t: Tensor, camera: Pinhole,
                 chunk: int = 1024 * 32) -> dict[str, Tensor]:
     """Full images of an edited field with the run's test settings (no jitter, no noise; spec §3.6).
 
@@ -102,7 +103,7 @@ def render_edit(renderer, joint_fn: JointFieldFn, c2w: Tensor, t: Tensor, H: int
         renderer: the run's :class:`~mononerf.train.step.FieldRenderer` (settings and frame count).
         joint_fn: e.g. :func:`edited_joint_fn`.
         c2w: (S, 3, 4) cameras; t: (S,) normalised time (the static part's; the dynamic part's unless frozen).
-        H, W, focal: image size and (S,) focal.
+        camera: the render's intrinsics (:class:`~mononerf.geometry.cameras.Pinhole`, (S,) fields).
 
     Returns:
         dict of :data:`EDIT_KEYS` maps, (S, H, W) or (S, H, W, 3), on the CPU.
@@ -116,5 +117,5 @@ def render_edit(renderer, joint_fn: JointFieldFn, c2w: Tensor, t: Tensor, H: int
         return {k: v for k, v in out.items() if k in EDIT_KEYS}
 
     with torch.inference_mode():
-        return render_full_image(c2w, H, W, focal, ray_fn, chunk=chunk, ndc=s.ndc, near=s.near, far=s.far,
+        return render_full_image(c2w, camera, ray_fn, chunk=chunk, ndc=s.ndc, near=s.near, far=s.far,
                                  pixel_offset=s.pixel_offset, output_device="cpu")

@@ -25,19 +25,22 @@ import torch
 from mononerf.errors import MonoNeRFError
 from mononerf.eval import visuals
 from mononerf.eval.protocols import get_protocol, write_dump_info
+from mononerf.geometry.cameras import Pinhole
 from mononerf.geometry.poses import frame_time
 from mononerf.utils.images import to_uint8
 from mononerf.utils.video import write_video
 
 
-def render_size(pipeline, downscale: int = 1) -> tuple[int, int, torch.Tensor]:
-    """(H, W, focal (S,)) of renders ``downscale`` times smaller than the training images (1 = the training size).
+def render_camera(pipeline, downscale: int = 1) -> Pinhole:
+    """The intrinsics (:class:`~mononerf.geometry.cameras.Pinhole`, (S,) fields) of renders ``downscale`` times
+    smaller than the training images (1 = the training camera; its ``size`` is (W, H)).
 
-    Dividing H, W and the focal length together keeps every ray (NDC and world directions depend on their ratios)."""
+    Dividing the size and the focal lengths together keeps every ray (NDC and world directions depend on their
+    ratios; :meth:`Pinhole.downscaled <mononerf.geometry.cameras.Pinhole.downscaled>`)."""
     d = pipeline.data
     if downscale < 1 or d.height // downscale < 1 or d.width // downscale < 1:
         raise MonoNeRFError(f"downscale {downscale} does not fit {d.width}x{d.height} images")
-    return d.height // downscale, d.width // downscale, d.focals / downscale
+    return d.camera.downscaled(downscale)
 
 
 def render_frames(pipeline, c2w: torch.Tensor, times: torch.Tensor, downscale: int = 1) -> np.ndarray:
@@ -51,11 +54,11 @@ def render_outputs(pipeline, c2w: torch.Tensor, times: torch.Tensor, outputs: tu
     :func:`mononerf.eval.visuals.frame_maps`): rgb (S, H, W, 3), depth (disparity) and blend (S, H, W), flow
     (S, H, W, 2)."""
     d = pipeline.data
-    H, W, focal = render_size(pipeline, downscale)
-    out = pipeline.renderer.render_views(c2w, times.to(d.device), H, W, focal, dynamic=True,
+    camera = render_camera(pipeline, downscale)
+    out = pipeline.renderer.render_views(c2w, times.to(d.device), camera, dynamic=True,
                                         chunk=int(pipeline.cfg.info.chunk))
     s = pipeline.renderer.settings
-    return visuals.frame_maps(out, outputs, c2w, focal, s.pixel_offset, s.ndc)
+    return visuals.frame_maps(out, outputs, c2w, camera, s.pixel_offset, s.ndc)
 
 
 def write_scene_index(folder: Path, names: list[str]) -> None:
@@ -202,7 +205,7 @@ def testset_all(pipeline, step: int, grid: int | None = None, downscale: int = 1
     for part in pipeline.groups:
         picked = grid_indices(part.data.num_frames, grid)
         jobs += [(part, e, view) for e, view in proto.render_views(picked)]
-        H, W, _ = render_size(part, downscale)
+        W, H = render_camera(part, downscale).size
         sizes.update({name: [W, H] for name in part.data.names})
     write_dump_info(root, proto, step=int(step), grid=grid, downscale=int(downscale), sizes=sizes,
                     n_samples=int(pipeline.renderer.settings.n_samples), ndc=bool(pipeline.renderer.settings.ndc))
@@ -212,9 +215,8 @@ def testset_all(pipeline, step: int, grid: int | None = None, downscale: int = 1
         jobs = tqdm(jobs, desc=f"multi-view {root.name}", unit="view")
     for part, e, view in jobs:
         d = part.data
-        H, W, focal = render_size(part, downscale)
         t = torch.full((d.num_scenes,), frame_time(e, d.num_frames), device=d.device)
-        out = part.renderer.render_views(d.poses[:, view, :, :4], t, H, W, focal, dynamic=True,
+        out = part.renderer.render_views(d.poses[:, view, :, :4], t, render_camera(part, downscale), dynamic=True,
                                          chunk=int(pipeline.cfg.info.chunk))
         for sub, key in MULTIVIEW_MAPS.items():
             folder_e = root / f"{e + 1:08d}" / sub

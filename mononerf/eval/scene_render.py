@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from mononerf.errors import MonoNeRFError
-from mononerf.geometry.cameras import Cameras
+from mononerf.geometry.cameras import Cameras, Pinhole
 from mononerf.geometry.poses import frame_time
 from mononerf.geometry.rays import RayBundle
 from mononerf.models.projected import fold_latent_projections
@@ -53,10 +53,16 @@ class SceneRenderer:
         if self.n_samples < 2:
             raise MonoNeRFError(f"--n-samples {self.n_samples}: need at least 2 samples per ray")
         self.num_frames = d.num_frames
-        self.ndc_hwf = (float(d.height), float(d.width), float(d.focals[scene]))
+        self.ndc_box: Pinhole = d.camera.select([scene])  # the scene's training intrinsics: its NDC box
         self.device = d.device
         self.feats = pipeline.renderer.features.select([scene])
         self._render_feats = self.feats  # with projected feature maps once a render is big enough (weights fixed)
+
+    @property
+    def ndc_hwf(self) -> tuple[float, float, float]:
+        """(H0, W0, f_y) of the scene's training camera (the viewer's default window and field of view)."""
+        box = self.ndc_box
+        return float(box.height), float(box.width), float(box.fy[0])
 
     @property
     def name(self) -> str:
@@ -64,9 +70,8 @@ class SceneRenderer:
 
     def rays_of(self, rays_o: Tensor, rays_d: Tensor) -> RayBundle:
         """World rays (1, R, 3) ×2 of a camera as the renderer takes them: in the scene's NDC box when the run
-        renders in NDC (the training intrinsics :attr:`ndc_hwf` define it), with unit world view directions."""
-        h0, w0, f0 = (torch.tensor([v], dtype=rays_o.dtype, device=rays_o.device) for v in self.ndc_hwf)
-        return prepare_rays(rays_o, rays_d, h0, w0, f0, ndc=self.pipeline.renderer.settings.ndc)
+        renders in NDC (the training intrinsics :attr:`ndc_box` define it), with unit world view directions."""
+        return prepare_rays(rays_o, rays_d, self.ndc_box.to(rays_o), ndc=self.pipeline.renderer.settings.ndc)
 
     def camera_rays(self, camera: Cameras) -> RayBundle:
         """The rays of one camera (:class:`~mononerf.geometry.cameras.Cameras` of length 1, any intrinsics; lens

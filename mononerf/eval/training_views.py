@@ -62,12 +62,13 @@ def score_frames(pipeline, frames: list[int], out: Path, downscale: int = 1, pro
     import torch
 
     from mononerf.eval.metrics import psnr, ssim
-    from mononerf.eval.renders import render_size
+    from mononerf.eval.renders import render_camera
     from mononerf.geometry.poses import frame_time
     from mononerf.utils.images import to_uint8
 
     d = pipeline.data
-    H, W, focal = render_size(pipeline, downscale)
+    camera = render_camera(pipeline, downscale)
+    W, H = camera.size
     held = held_out_frames(pipeline.cfg, d.num_frames)
     out.mkdir(parents=True, exist_ok=True)
     rows = {name: [] for name in d.names}
@@ -80,7 +81,7 @@ def score_frames(pipeline, frames: list[int], out: Path, downscale: int = 1, pro
     for k in it:
         c2w = d.poses[:, k, :, :4]
         times = torch.full((d.num_scenes,), frame_time(k, d.num_frames))
-        maps = pipeline.renderer.render_views(c2w, times.to(d.device), H, W, focal, dynamic=True,
+        maps = pipeline.renderer.render_views(c2w, times.to(d.device), camera, dynamic=True,
                                               chunk=int(pipeline.cfg.info.chunk))
         for b, name in enumerate(d.names):
             gt = to_uint8(d.images[b, k].cpu().numpy())

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mononerf.geometry.cameras import Pinhole
 from mononerf.geometry.flow import induce_flow
 from mononerf.utils.checks import check_shape
 from mononerf.utils.host import host_read
@@ -54,8 +55,8 @@ def colorize(values: np.ndarray, lo: float, hi: float, colormap: str = "turbo") 
     return cv2.applyColorMap((scaled * 255.0).round().astype(np.uint8), cmap)[..., ::-1].copy()
 
 
-def induced_flow_map(expected_pts: Tensor, c2w: Tensor, H: int, W: int, focal: Tensor, pixel_offset: float = 0.0,
-                     ndc: bool = True, ndc_hwf: tuple | None = None) -> Tensor:
+def induced_flow_map(expected_pts: Tensor, c2w: Tensor, camera: Pinhole, pixel_offset: float = 0.0,
+                     ndc: bool = True, ndc_box: Pinhole | None = None) -> Tensor:
     """Optical flow induced by the scene flow of a full render, seen from the same camera (spec §3.5, §3.6).
 
     For a rendered (non-training) view the original takes the neighbour pose equal to the current one, so the flow
@@ -65,13 +66,15 @@ def induced_flow_map(expected_pts: Tensor, c2w: Tensor, H: int, W: int, focal: T
         expected_pts: (S, H, W, 3) per-pixel expected flowed point ``Σ_k w_d,k p±_k`` (``expected_pts_f``/``_b``
             of :meth:`FieldRenderer.render_views`), NDC when ``ndc``.
         c2w: (S, 3, 4) the camera of the render.
-        H, W, focal: render size and (S,) focal.
+        camera: the render's intrinsics (its size, per-scene (S,) fields or numbers).
         pixel_offset: the render's pixel offset (0 = the original's integer grid).
-        ndc_hwf: the scene's NDC box (H0, W0, f0) when the render's camera differs from it (the viewer).
+        ndc_box: the scene's training intrinsics (its NDC box) when the render's camera differs from them (a
+            validation camera, the viewer).
 
     Returns:
         (S, H, W, 2) flow in pixels.
     """
+    W, H = camera.size
     check_shape(expected_pts, f"S {H} {W} 3", "expected_pts")
     S = expected_pts.shape[0]
     dev, dtype = expected_pts.device, expected_pts.dtype
@@ -79,13 +82,13 @@ def induced_flow_map(expected_pts: Tensor, c2w: Tensor, H: int, W: int, focal: T
                             indexing="ij")
     pixel_xy = (torch.stack([xs, ys], -1).reshape(1, -1, 2) + pixel_offset).expand(S, -1, -1)
     pts = expected_pts.reshape(S, -1, 1, 3)
-    flow = induce_flow(pts, torch.ones(pts.shape[:3], dtype=dtype, device=dev), c2w.to(pts), H, W, focal.to(pts),
-                       pixel_xy, ndc=ndc, ndc_hwf=ndc_hwf)
+    flow = induce_flow(pts, torch.ones(pts.shape[:3], dtype=dtype, device=dev), c2w.to(pts), camera.to(pts),
+                       pixel_xy, ndc=ndc, ndc_box=None if ndc_box is None else ndc_box.to(pts))
     return flow.reshape(S, H, W, 2)
 
 
-def shown_flow(expected_pts: Tensor, acc_d: Tensor, blend: Tensor, c2w: Tensor, H: int, W: int, focal: Tensor,
-               pixel_offset: float = 0.0, ndc: bool = True, ndc_hwf: tuple | None = None) -> Tensor:
+def shown_flow(expected_pts: Tensor, acc_d: Tensor, blend: Tensor, c2w: Tensor, camera: Pinhole,
+               pixel_offset: float = 0.0, ndc: bool = True, ndc_box: Pinhole | None = None) -> Tensor:
     """The induced flow a video shows: that of the dynamic part's surface, weighted by how much of the pixel it is.
 
     ``expected_pts`` (the original's ``Σ_k w_d,k p±_k``, spec §3.5) is pulled towards the origin where the dynamic
@@ -100,7 +103,7 @@ def shown_flow(expected_pts: Tensor, acc_d: Tensor, blend: Tensor, c2w: Tensor, 
         (S, H, W, 2) flow in pixels.
     """
     pts = expected_pts / acc_d.clamp_min(1e-6)[..., None].to(expected_pts)
-    flow = induced_flow_map(pts, c2w, H, W, focal, pixel_offset, ndc, ndc_hwf=ndc_hwf)
+    flow = induced_flow_map(pts, c2w, camera, pixel_offset, ndc, ndc_box=ndc_box)
     return flow * blend.to(flow).clamp(0.0, 1.0)[..., None]
 
 
@@ -154,17 +157,17 @@ def video_frames(output: str, maps: list[np.ndarray]) -> list[np.ndarray]:
     raise ValueError(f"unknown output {output!r}; expected one of {OUTPUTS}")
 
 
-def frame_maps(out: dict, outputs: tuple[str, ...], c2w: Tensor, focal: Tensor, pixel_offset: float,
-               ndc: bool) -> dict[str, np.ndarray]:
+def frame_maps(out: dict, outputs: tuple[str, ...], c2w: Tensor, camera: Pinhole, pixel_offset: float,
+               ndc: bool, ndc_box: Pinhole | None = None) -> dict[str, np.ndarray]:
     """The per-scene maps of one full render for each requested output: rgb (S, H, W, 3), depth = disparity
     (S, H, W), blend (S, H, W), flow = forward induced flow (S, H, W, 2), sceneflow = the dynamic surface's forward
     scene flow times the blending weight (S, H, W, 3); numpy on the CPU (made where ``out`` is: the host, for the
-    render commands' images)."""
+    render commands' images). ``camera``: the render's intrinsics; ``ndc_box`` as :func:`induced_flow_map`."""
     with host_read("the maps are pictures, made where the render's outputs were gathered"):
-        return _frame_maps(out, outputs, c2w, focal, pixel_offset, ndc)
+        return _frame_maps(out, outputs, c2w, camera, pixel_offset, ndc, ndc_box)
 
 
-def _frame_maps(out, outputs, c2w, focal, pixel_offset, ndc) -> dict[str, np.ndarray]:
+def _frame_maps(out, outputs, c2w, camera, pixel_offset, ndc, ndc_box) -> dict[str, np.ndarray]:
     maps = {}
     for name in outputs:
         missing = [k for k in OUTPUT_KEYS[name] if k not in out]
@@ -180,8 +183,7 @@ def _frame_maps(out, outputs, c2w, focal, pixel_offset, ndc) -> dict[str, np.nda
             sf = out["sceneflow_map_f"] / out["acc_map_d"].clamp_min(1e-6)[..., None]
             maps[name] = sf * out["dynamicness_map"].clamp(0.0, 1.0)[..., None]
         else:
-            S, H, W = out["expected_pts_f"].shape[:3]
             pts = out["expected_pts_f"]
-            maps[name] = shown_flow(pts, out["acc_map_d"], out["dynamicness_map"], c2w.to(pts.device), H, W,
-                                    focal.to(pts.device), pixel_offset, ndc)
+            maps[name] = shown_flow(pts, out["acc_map_d"], out["dynamicness_map"], c2w.to(pts.device), camera,
+                                    pixel_offset, ndc, ndc_box=ndc_box)
     return {k: v.float().cpu().numpy() for k, v in maps.items()}

@@ -13,13 +13,139 @@ Shapes: ``N`` cameras, ``*`` any further dims.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from mononerf.geometry.rays import intrinsic_rays, pixel_grid, world_to_camera
+from mononerf.geometry.rays import (
+    camera_to_pixels,
+    intrinsic_rays,
+    ndc_rays,
+    ndc_to_world,
+    pixel_grid,
+    transform_points,
+    world_to_camera,
+    world_to_ndc,
+)
 from mononerf.utils.checks import check_shape
+from mononerf.utils.tensors import constant_like
+
+
+class Pinhole(NamedTuple):
+    """The intrinsics of ``S`` scenes' cameras, one per scene (no pose): what the model's rays, NDC box,
+    projections onto feature maps and induced flow need. Each field is a number or a per-scene (S,) tensor.
+
+    Attributes:
+        fx, fy: focal lengths in pixels.  cx, cy: principal point (pixel index k at coordinate k).
+        height, width: image size in pixels.
+
+    :meth:`centred` is the original's camera (one focal, the image centre): with it every method gives the values
+    of the original's (H, W, focal) functions to the bit.
+    """
+
+    fx: float | Tensor
+    fy: float | Tensor
+    cx: float | Tensor
+    cy: float | Tensor
+    height: float | Tensor
+    width: float | Tensor
+
+    @classmethod
+    def centred(cls, height, width, focal) -> "Pinhole":
+        """One focal and the principal point at the image centre ``(W/2, H/2)`` (LLFF's hwf)."""
+        return cls(focal, focal, width * 0.5, height * 0.5, height, width)
+
+    @property
+    def principal(self) -> tuple:
+        return self.cx, self.cy
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(W, H) as ints (the scenes of one group share their size)."""
+        return int(_first(self.width)), int(_first(self.height))
+
+    def select(self, index) -> "Pinhole":
+        """Some scenes' intrinsics (an index tensor / list / bool mask into the scene dim); numbers stay."""
+        def pick(v):
+            if isinstance(v, Tensor) and v.dim() > 0:
+                return v[index.to(v.device) if isinstance(index, Tensor) else index]
+            return v
+        return Pinhole(*(pick(v) for v in self))
+
+    def expand(self, n: int, like: Tensor) -> "Pinhole":
+        """Every field as an (n,) tensor on ``like``'s device and dtype (a number is shared by the n scenes)."""
+        def one(v, name):
+            t = constant_like(v, like)
+            if t.numel() == 1:
+                return t.reshape(()).expand(n)
+            if t.numel() != n:
+                raise ValueError(f"{name} must be a number or hold one value per scene ({n}); got shape "
+                                 f"{tuple(t.shape)}")
+            return t.reshape(n)
+        return Pinhole(*(one(v, name) for v, name in zip(self, self._fields)))
+
+    def to(self, like: Tensor) -> "Pinhole":
+        """Tensor fields on the device and in the dtype of ``like`` (numbers stay numbers)."""
+        return Pinhole(*(v.to(like) if isinstance(v, Tensor) else v for v in self))
+
+    def downscaled(self, k: int) -> "Pinhole":
+        """The camera of renders ``k`` times smaller: ``H // k``, ``W // k``, focal lengths / k, and the principal
+        point's offset from the image centre / k (so a centred camera stays centred, as the original's renders)."""
+        if k == 1:
+            return self
+        h, w = max(1, self.height // k), max(1, self.width // k)
+        return Pinhole(self.fx / k, self.fy / k, w * 0.5 + (self.cx - self.width * 0.5) / k,
+                       h * 0.5 + (self.cy - self.height * 0.5) / k, h, w)
+
+    # ---------------------------------------------------------------------------------------------- geometry
+    def rays(self, xs: Tensor, ys: Tensor, c2w: Tensor) -> tuple[Tensor, Tensor]:
+        """World rays through pixel coordinates xs, ys (S, *) of each scene's pose c2w (S, 3, 4): (S, *, 3) each."""
+        return intrinsic_rays(xs, ys, self.fx, self.fy, self.cx, self.cy, c2w)
+
+    def image_rays(self, c2w: Tensor, *, pixel_offset: float = 0.0) -> tuple[Tensor, Tensor]:
+        """World rays through every pixel of each scene's pose c2w (S, 3, 4): (S, H, W, 3) each (``get_rays``'s
+        values for :meth:`centred`)."""
+        check_shape(c2w, "S 3 4", "c2w")
+        w, h = self.size
+        i, j = pixel_grid(h, w, pixel_offset=pixel_offset, device=c2w.device, dtype=c2w.dtype)
+        n = c2w.shape[0]
+        return self.rays(i.expand(n, h, w), j.expand(n, h, w), c2w)
+
+    def _ndc_args(self) -> dict:
+        return {"fy": self.fy, "principal": self.principal}
+
+    def ndc_rays(self, near: float, rays_o: Tensor, rays_d: Tensor) -> tuple[Tensor, Tensor]:
+        """World rays (S, *, 3) into this camera's NDC box (:func:`~mononerf.geometry.rays.ndc_rays`)."""
+        return ndc_rays(self.height, self.width, self.fx, near, rays_o, rays_d, **self._ndc_args())
+
+    def ndc_to_world(self, pts_ndc: Tensor, *, near: float = 1.0) -> Tensor:
+        """NDC points (S, *, 3) of this camera's box to world (:func:`~mononerf.geometry.rays.ndc_to_world`)."""
+        return ndc_to_world(pts_ndc, self.height, self.width, self.fx, near=near, **self._ndc_args())
+
+    def world_to_ndc(self, pts_world: Tensor, *, near: float = 1.0) -> Tensor:
+        """World points (S, *, 3) into this camera's NDC box (:func:`~mononerf.geometry.rays.world_to_ndc`)."""
+        return world_to_ndc(pts_world, self.height, self.width, self.fx, near=near, **self._ndc_args())
+
+    def to_pixels(self, pts_cam: Tensor) -> Tensor:
+        """Camera-space points (S, *, 3) to pixels (S, *, 2) (:func:`~mononerf.geometry.rays.camera_to_pixels`)."""
+        return camera_to_pixels(pts_cam, self.fx, self._principal_like(pts_cam), fy=self.fy)
+
+    def project(self, pts_world: Tensor, w2c: Tensor) -> Tensor:
+        """World points (S, *, 3) to pixels (S, *, 2) of world-to-camera poses w2c (S, 3, 4)."""
+        return self.to_pixels(transform_points(w2c, pts_world))
+
+    def _principal_like(self, like: Tensor) -> Tensor:
+        """(c_x, c_y) as (2,), or (S, 2) for per-scene values, on ``like``'s device."""
+        cx, cy = constant_like(self.cx, like), constant_like(self.cy, like)
+        if cx.numel() == 1 and cy.numel() == 1:
+            return torch.stack([cx.reshape(()), cy.reshape(())])
+        return torch.stack(torch.broadcast_tensors(cx.reshape(-1), cy.reshape(-1)), -1)
+
+
+def _first(v) -> float:
+    return float(v.reshape(-1)[0]) if isinstance(v, Tensor) else float(v)
 
 
 def _vector(value, n: int, like: Tensor, name: str) -> Tensor:
@@ -94,6 +220,11 @@ class Cameras:
         idx = [index] if isinstance(index, int) else index
         return replace(self, c2w=self.c2w[idx], fx=self.fx[idx], fy=self.fy[idx], cx=self.cx[idx], cy=self.cy[idx],
                        distortion=None if self.distortion is None else self.distortion[idx])
+
+    @property
+    def pinhole(self) -> Pinhole:
+        """The intrinsics as a :class:`Pinhole` with (N,) fields (one "scene" per camera)."""
+        return Pinhole(self.fx, self.fy, self.cx, self.cy, self.height, self.width)
 
     @property
     def has_distortion(self) -> bool:

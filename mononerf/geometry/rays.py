@@ -168,8 +168,31 @@ def get_rays(
     return (rays_o, rays_d) if batched else (rays_o[0], rays_d[0])
 
 
+def ndc_offsets(H: float | Tensor, W: float | Tensor, principal, like: Tensor) -> tuple[Tensor, Tensor] | None:
+    """NDC shift of an off-centre principal point: ``(a_x, a_y) = (2 c_x / W - 1, 1 - 2 c_y / H)``.
+
+    A pinhole camera whose principal point ``(c_x, c_y)`` is not the image centre sees the pixel ``(x, y)`` at
+    ``x_{ndc} = 2 x / W - 1``: the centred formulas of :func:`ndc_rays` plus ``a_x`` (and ``a_y`` for y, which
+    points up). Zero for ``(W/2, H/2)``.
+
+    Args:
+        H, W: numbers or per-scene (S,) / (S, 1).
+        principal: None (the image centre), or ``(c_x, c_y)``, each a number or per-scene (S,).
+        like: the tensor (S, *, C) the shifts are added to.
+
+    Returns:
+        None for ``principal=None``, else ``(a_x, a_y)``, each broadcastable against ``like[..., 0]``.
+    """
+    if principal is None:
+        return None
+    cx, cy = principal
+    H, W = per_scene(H, like, "H"), per_scene(W, like, "W")
+    return 2.0 * per_scene(cx, like, "cx") / W - 1.0, 1.0 - 2.0 * per_scene(cy, like, "cy") / H
+
+
 def ndc_rays(
-    H: float | Tensor, W: float | Tensor, focal: float | Tensor, near: float, rays_o: Tensor, rays_d: Tensor
+    H: float | Tensor, W: float | Tensor, focal: float | Tensor, near: float, rays_o: Tensor, rays_d: Tensor, *,
+    fy: float | Tensor | None = None, principal=None,
 ) -> tuple[Tensor, Tensor]:
     """Convert world rays of forward-facing scenes to normalised device coordinates (spec §1.3).
 
@@ -181,12 +204,17 @@ def ndc_rays(
         d' = \\left(-\\frac{f}{W/2}\\Big(\\frac{d_x}{d_z} - \\frac{o_x}{o_z}\\Big),\\;
                     -\\frac{f}{H/2}\\Big(\\frac{d_y}{d_z} - \\frac{o_y}{o_z}\\Big),\\; -\\frac{2n}{o_z}\\right)
 
-    The renderer always passes ``near = 1.0`` (spec §3.1, §8.15).
+    The renderer always passes ``near = 1.0`` (spec §3.1, §8.15). A camera with ``f_y \\ne f_x`` (``fy``) uses
+    ``f_y`` in the y terms; an off-centre principal point adds :func:`ndc_offsets` to ``o'`` (the directions, which
+    are differences, do not change). Without them (the original's camera) the values are the original's to the bit.
 
     Args:
-        H, W, focal: numbers or per-scene tensors (S,) / (S, 1) broadcast against the rays' scene dim.
+        H, W, focal: numbers or per-scene tensors (S,) / (S, 1) broadcast against the rays' scene dim; ``focal``
+            is f_x.
         near: near-plane depth n.
         rays_o, rays_d: (S, *, 3) world rays (or (*, 3) with scalar intrinsics).
+        fy: f_y, as ``focal``; None = ``focal``.
+        principal: ``(c_x, c_y)`` (numbers or (S,)); None = the image centre.
 
     Returns:
         rays_o, rays_d in NDC, same shapes as the inputs.
@@ -194,22 +222,27 @@ def ndc_rays(
     check_shape(rays_o, "* 3", "rays_o")
     if rays_d.shape != rays_o.shape:
         raise ValueError(f"rays_d shape {tuple(rays_d.shape)} differs from rays_o shape {tuple(rays_o.shape)}")
+    shift = ndc_offsets(H, W, principal, rays_o)
     H = per_scene(H, rays_o, "H")
     W = per_scene(W, rays_o, "W")
-    focal = per_scene(focal, rays_o, "focal")
+    fx = per_scene(focal, rays_o, "focal")
+    fy = fx if fy is None else per_scene(fy, rays_o, "fy")
     t = -(near + rays_o[..., 2]) / rays_d[..., 2]
     rays_o = rays_o + t[..., None] * rays_d
-    o0 = -1.0 / (W / (2.0 * focal)) * rays_o[..., 0] / rays_o[..., 2]
-    o1 = -1.0 / (H / (2.0 * focal)) * rays_o[..., 1] / rays_o[..., 2]
+    o0 = -1.0 / (W / (2.0 * fx)) * rays_o[..., 0] / rays_o[..., 2]
+    o1 = -1.0 / (H / (2.0 * fy)) * rays_o[..., 1] / rays_o[..., 2]
     o2 = 1.0 + 2.0 * near / rays_o[..., 2]
-    d0 = -1.0 / (W / (2.0 * focal)) * (rays_d[..., 0] / rays_d[..., 2] - rays_o[..., 0] / rays_o[..., 2])
-    d1 = -1.0 / (H / (2.0 * focal)) * (rays_d[..., 1] / rays_d[..., 2] - rays_o[..., 1] / rays_o[..., 2])
+    d0 = -1.0 / (W / (2.0 * fx)) * (rays_d[..., 0] / rays_d[..., 2] - rays_o[..., 0] / rays_o[..., 2])
+    d1 = -1.0 / (H / (2.0 * fy)) * (rays_d[..., 1] / rays_d[..., 2] - rays_o[..., 1] / rays_o[..., 2])
     d2 = -2.0 * near / rays_o[..., 2]
+    if shift is not None:
+        o0, o1 = o0 + shift[0], o1 + shift[1]
     return torch.stack([o0, o1, o2], -1), torch.stack([d0, d1, d2], -1)
 
 
 def ndc_to_world(
-    pts_ndc: Tensor, H: float | Tensor, W: float | Tensor, focal: float | Tensor, *, near: float = 1.0
+    pts_ndc: Tensor, H: float | Tensor, W: float | Tensor, focal: float | Tensor, *, near: float = 1.0,
+    fy: float | Tensor | None = None, principal=None,
 ) -> Tensor:
     """NDC points back to world (reference-camera) coordinates, with the original's clamp (spec §1.3, §4.1).
 
@@ -218,28 +251,36 @@ def ndc_to_world(
         x = -x_{ndc}\\, z\\, \\frac{W}{2f},\\quad y = -y_{ndc}\\, z\\, \\frac{H}{2f}
 
     The original hard-wires ``n = 1`` (``NDC2world``). NDC depth 1 (infinity) is clamped to 1-1e-3, i.e.
-    world depth -2000·n.
+    world depth -2000·n. ``fy`` and ``principal`` invert those of :func:`ndc_rays` (the shift is subtracted
+    first); without them the values are the original's.
 
     Args:
         pts_ndc: (S, *, 3) points in NDC (or (*, 3) with scalar intrinsics).
-        H, W, focal: numbers or per-scene tensors (S,) / (S, 1).
+        H, W, focal: numbers or per-scene tensors (S,) / (S, 1); ``focal`` is f_x.
         near: near-plane depth n used when the rays were converted.
+        fy: f_y; None = ``focal``.  principal: ``(c_x, c_y)``; None = the image centre.
 
     Returns:
         (S, *, 3) world points.
     """
     check_shape(pts_ndc, "* 3", "pts_ndc")
+    shift = ndc_offsets(H, W, principal, pts_ndc)
     H = per_scene(H, pts_ndc, "H")[..., None]
     W = per_scene(W, pts_ndc, "W")[..., None]
     f = per_scene(focal, pts_ndc, "focal")[..., None]
+    f_y = f if fy is None else per_scene(fy, pts_ndc, "fy")[..., None]
+    x_ndc, y_ndc = pts_ndc[..., 0:1], pts_ndc[..., 1:2]
+    if shift is not None:
+        x_ndc, y_ndc = x_ndc - shift[0][..., None], y_ndc - shift[1][..., None]
     pts_z = 2 * near / (torch.clamp(pts_ndc[..., 2:], min=-1.0, max=NDC_Z_MAX) - 1)
-    pts_x = -pts_ndc[..., 0:1] * pts_z * W / 2 / f
-    pts_y = -pts_ndc[..., 1:2] * pts_z * H / 2 / f
+    pts_x = -x_ndc * pts_z * W / 2 / f
+    pts_y = -y_ndc * pts_z * H / 2 / f_y
     return torch.cat([pts_x, pts_y, pts_z], -1)
 
 
 def world_to_ndc(
-    pts_world: Tensor, H: float | Tensor, W: float | Tensor, focal: float | Tensor, *, near: float = 1.0
+    pts_world: Tensor, H: float | Tensor, W: float | Tensor, focal: float | Tensor, *, near: float = 1.0,
+    fy: float | Tensor | None = None, principal=None,
 ) -> Tensor:
     """World (reference-camera) points to NDC; the inverse of :func:`ndc_to_world` for z in [-2000n, -n].
 
@@ -249,18 +290,24 @@ def world_to_ndc(
 
     Args:
         pts_world: (S, *, 3) points (z < 0 in front of the reference camera).
-        H, W, focal: numbers or per-scene tensors (S,) / (S, 1).
+        H, W, focal: numbers or per-scene tensors (S,) / (S, 1); ``focal`` is f_x.
         near: near-plane depth n.
+        fy: f_y; None = ``focal``.  principal: ``(c_x, c_y)``; None = the image centre (:func:`ndc_offsets`).
 
     Returns:
         (S, *, 3) points in NDC.
     """
     check_shape(pts_world, "* 3", "pts_world")
+    shift = ndc_offsets(H, W, principal, pts_world)
     H = per_scene(H, pts_world, "H")
     W = per_scene(W, pts_world, "W")
     f = per_scene(focal, pts_world, "focal")
+    f_y = f if fy is None else per_scene(fy, pts_world, "fy")
     x, y, z = pts_world.unbind(-1)
-    return torch.stack([-1.0 / (W / (2.0 * f)) * x / z, -1.0 / (H / (2.0 * f)) * y / z, 1.0 + 2.0 * near / z], -1)
+    x_ndc, y_ndc = -1.0 / (W / (2.0 * f)) * x / z, -1.0 / (H / (2.0 * f_y)) * y / z
+    if shift is not None:
+        x_ndc, y_ndc = x_ndc + shift[0], y_ndc + shift[1]
+    return torch.stack([x_ndc, y_ndc, 1.0 + 2.0 * near / z], -1)
 
 
 def invert_pose(c2w: Tensor) -> Tensor:
@@ -324,40 +371,45 @@ def _principal_point_like(principal_point, pts: Tensor) -> Tensor:
     return pp
 
 
-def camera_to_pixels(pts_cam: Tensor, focal: float | Tensor, principal_point) -> Tensor:
+def camera_to_pixels(pts_cam: Tensor, focal: float | Tensor, principal_point, *, fy: float | Tensor | None = None
+                     ) -> Tensor:
     """Pinhole projection of camera-space points (camera looks along -z) to pixels (spec §2.4, §3.5).
 
     .. math::
-        u = \\frac{x}{-z} f + c_x,\\quad v = -\\frac{y}{-z} f + c_y
+        u = \\frac{x}{-z} f_x + c_x,\\quad v = -\\frac{y}{-z} f_y + c_y
 
     Args:
         pts_cam: (S, *, 3) camera-space points (or (*, 3) with scalar intrinsics).
-        focal: number or per-scene (S,) / (S, 1).
+        focal: f_x, a number or per-scene (S,) / (S, 1).
         principal_point: (c_x, c_y): a pair of numbers, a (2,) tensor, or (S, 2).
+        fy: f_y, as ``focal``; None = ``focal`` (the original's one focal).
 
     Returns:
         (S, *, 2) pixel coordinates (u to the right, v downwards).
     """
     check_shape(pts_cam, "* 3", "pts_cam")
     f = per_scene(focal, pts_cam, "focal")[..., None]
+    f_y = f if fy is None else per_scene(fy, pts_cam, "fy")[..., None]
     pp = _principal_point_like(principal_point, pts_cam)
     u = pts_cam[..., 0:1] / (-pts_cam[..., 2:]) * f
-    v = -pts_cam[..., 1:2] / (-pts_cam[..., 2:]) * f
+    v = -pts_cam[..., 1:2] / (-pts_cam[..., 2:]) * f_y
     return torch.cat([u, v], -1) + pp
 
 
-def project_to_pixels(pts_world: Tensor, w2c: Tensor, focal: float | Tensor, principal_point) -> Tensor:
+def project_to_pixels(pts_world: Tensor, w2c: Tensor, focal: float | Tensor, principal_point, *,
+                      fy: float | Tensor | None = None) -> Tensor:
     """World points to pixel coordinates of a camera given world-to-camera ``w2c`` (spec §2.4, §3.5).
 
-    ``camera_to_pixels(transform_points(w2c, pts_world), focal, principal_point)``.
+    ``camera_to_pixels(transform_points(w2c, pts_world), focal, principal_point, fy=fy)``.
 
     Args:
         pts_world: (S, *, 3), or (*, 3) with an unbatched pose.
         w2c: (3, 4) or (S, 3, 4) world-to-camera.
-        focal: number or per-scene (S,) / (S, 1).
+        focal: f_x, a number or per-scene (S,) / (S, 1).
         principal_point: (c_x, c_y) pair, (2,) or (S, 2).
+        fy: f_y; None = ``focal``.
 
     Returns:
         (S, *, 2) pixel coordinates.
     """
-    return camera_to_pixels(transform_points(w2c, pts_world), focal, principal_point)
+    return camera_to_pixels(transform_points(w2c, pts_world), focal, principal_point, fy=fy)

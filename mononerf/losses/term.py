@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from torch import Tensor
 
 from mononerf.data.dataset import RayBatch
+from mononerf.geometry.cameras import Pinhole
 from mononerf.losses.weights import LossFlags, Weight
 from mononerf.quirks import Quirks
 
@@ -21,9 +22,7 @@ class LossInputs:
     ret: dict[str, Tensor]
     batch: RayBatch
     c2w_all: Tensor
-    H: float | Tensor
-    W: float | Tensor
-    focal: float | Tensor
+    camera: Pinhole
     num_frames: int
     num_static: int
     flags: LossFlags

@@ -11,8 +11,8 @@ import math
 import torch
 from torch import Tensor
 
+from mononerf.geometry.cameras import Pinhole
 from mononerf.geometry.flow import induce_flow
-from mononerf.geometry.rays import ndc_to_world
 from mononerf.utils.checks import check_shape
 
 # Added to the mask sum of the masked means (spec §4.1 img2mse / img2mae).
@@ -123,13 +123,12 @@ def compute_depth_loss(pred_depth: Tensor, gt_depth: Tensor) -> Tensor:
     return torch.mean(((pred_depth - t_p) / s_p - (gt_depth - t_g) / s_g) ** 2)
 
 
-def _to_world(pts: Tensor, H, W, focal, ndc: bool) -> Tensor:
-    return ndc_to_world(pts, H, W, focal) if ndc else pts
+def _to_world(pts: Tensor, camera: Pinhole, ndc: bool) -> Tensor:
+    return camera.ndc_to_world(pts) if ndc else pts
 
 
 def compute_sf_smooth_loss(
-    pts: Tensor, pts_f: Tensor, pts_b: Tensor, H: float | Tensor, W: float | Tensor, focal: float | Tensor,
-    *, ndc: bool = True,
+    pts: Tensor, pts_f: Tensor, pts_b: Tensor, camera: Pinhole, *, ndc: bool = True,
 ) -> Tensor:
     """Temporal scene-flow smoothness: forward and backward world scene flow should cancel (spec §4.1, §4.3 #9).
 
@@ -143,21 +142,21 @@ def compute_sf_smooth_loss(
 
     Args:
         pts, pts_f, pts_b: (S, R, K, 3) sample positions at t and their positions at t+1 / t-1 (NDC if ``ndc``).
-        H, W, focal: numbers or per-scene (S,) tensors.
+        camera: the scenes' training intrinsics (their NDC box; numbers or per-scene (S,) fields).
     """
     check_shape(pts, "S R K 3", "pts")
     if pts_f.shape != pts.shape or pts_b.shape != pts.shape:
         raise ValueError(f"pts {tuple(pts.shape)}, pts_f {tuple(pts_f.shape)}, pts_b {tuple(pts_b.shape)} must match")
     k = int(pts.shape[2] * SF_SMOOTH_TEMPORAL_FRACTION)
-    p = _to_world(pts[..., :k, :], H, W, focal, ndc)
-    p_f = _to_world(pts_f[..., :k, :], H, W, focal, ndc)
-    p_b = _to_world(pts_b[..., :k, :], H, W, focal, ndc)
+    p = _to_world(pts[..., :k, :], camera, ndc)
+    p_f = _to_world(pts_f[..., :k, :], camera, ndc)
+    p_b = _to_world(pts_b[..., :k, :], camera, ndc)
     residual = (p_f - p) + (p_b - p)
     return L1(residual) if ndc else L2(residual)
 
 
 def compute_sf_smooth_s_loss(
-    pts1: Tensor, pts2: Tensor, H: float | Tensor, W: float | Tensor, focal: float | Tensor, *, ndc: bool = True
+    pts1: Tensor, pts2: Tensor, camera: Pinhole, *, ndc: bool = True
 ) -> Tensor:
     """Spatial scene-flow smoothness along a ray (NSFF; spec §4.1, §4.3 #10).
 
@@ -171,13 +170,13 @@ def compute_sf_smooth_s_loss(
 
     Args:
         pts1, pts2: (S, R, K, 3) (NDC if ``ndc``).
-        H, W, focal: numbers or per-scene (S,) tensors.
+        camera: the scenes' training intrinsics (their NDC box).
     """
     check_shape(pts1, "S R K 3", "pts1")
     if pts2.shape != pts1.shape:
         raise ValueError(f"pts1 {tuple(pts1.shape)} and pts2 {tuple(pts2.shape)} must match")
     k = int(pts1.shape[2] * SF_SMOOTH_SPATIAL_FRACTION)
-    sf = _to_world(pts1[..., :k, :], H, W, focal, ndc) - _to_world(pts2[..., :k, :], H, W, focal, ndc)
+    sf = _to_world(pts1[..., :k, :], camera, ndc) - _to_world(pts2[..., :k, :], camera, ndc)
     return L1(sf[..., :-1, :] - sf[..., 1:, :])
 
 
@@ -271,9 +270,7 @@ def induced_flow_loss(
     pts_flowed: Tensor,
     weights: Tensor,
     c2w_neighbour: Tensor,
-    H: float | Tensor,
-    W: float | Tensor,
-    focal: float | Tensor,
+    camera: Pinhole,
     pixel_xy: Tensor,
     gt_flow: Tensor,
     gt_mask: Tensor,
@@ -289,7 +286,7 @@ def induced_flow_loss(
         pts_flowed: (S, R, K, 3) samples moved to the neighbour time (``raw_pts_f`` / ``raw_pts_b``).
         weights: (S, R, K) current-frame dynamic weights (``weights_d``).
         c2w_neighbour: (S, 3, 4) pose of each scene's neighbour frame.
-        H, W, focal: numbers or per-scene (S,) tensors.
+        camera: the scenes' training intrinsics (numbers or per-scene (S,) fields).
         pixel_xy: (S, R, 2) the rays' pixel coordinates (``grid[..., 0:2]``).
         gt_flow: (S, R, 2) ground-truth flow (``grid[..., 2:4]`` forward, ``[..., 5:7]`` backward).
         gt_mask: (S, R, 1) its mask (``grid[..., 4:5]`` / ``[..., 7:8]``).
@@ -298,5 +295,5 @@ def induced_flow_loss(
     Returns:
         (S,) loss of each scene.
     """
-    induced = induce_flow(pts_flowed, weights, c2w_neighbour, H, W, focal, pixel_xy, ndc=ndc)
+    induced = induce_flow(pts_flowed, weights, c2w_neighbour, camera, pixel_xy, ndc=ndc)
     return masked_mae_per_scene(induced, gt_flow, gt_mask)

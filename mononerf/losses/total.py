@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from mononerf.data.dataset import RayBatch
+from mononerf.geometry.cameras import Pinhole
 from mononerf.losses.terms import (
     L1,
     L2,
@@ -37,7 +38,6 @@ from mononerf.losses.weights import LossFlags, LossWeights, Weight, flow_tempera
 from mononerf.quirks import Quirks
 from mononerf.utils.checks import check_shape
 from mononerf.utils.host import host_read
-from mononerf.utils.tensors import constant_like
 
 
 # ---------------------------------------------------------------------------------------------------- the terms
@@ -77,15 +77,6 @@ def _img_d_neighbours(x: LossInputs) -> dict[str, Tensor]:
     return out
 
 
-def _per_scene_value(value: float | Tensor, S: int, like: Tensor, name: str) -> Tensor:
-    v = constant_like(value, like)
-    if v.numel() == 1:
-        return v.reshape(()).expand(S)
-    if v.numel() != S:
-        raise ValueError(f"{name} must be a number or hold one value per scene ({S}); got shape {tuple(v.shape)}")
-    return v.reshape(S)
-
-
 def _flow(x: LossInputs) -> dict[str, Tensor]:
     """#6-7 flow_f_loss / flow_b_loss: induced optical flow vs RAFT flow, per scene with an existing neighbour
     frame (spec §3.5, §8.10)."""
@@ -93,7 +84,7 @@ def _flow(x: LossInputs) -> dict[str, Tensor]:
     S = batch.grid.shape[0]
     like = ret["raw_pts_f"]
     check_shape(c2w_all, f"{S} T 3 4", "c2w_all")
-    Hs, Ws, fs = (_per_scene_value(v, S, like, n) for v, n in ((x.H, "H"), (x.W, "W"), (x.focal, "focal")))
+    cams = x.camera.expand(S, like)
     frame = batch.frame.to(c2w_all.device).long()
     scenes = torch.arange(S, device=c2w_all.device)
     out = {}
@@ -107,7 +98,7 @@ def _flow(x: LossInputs) -> dict[str, Tensor]:
         v = valid.to(like.device)
         gt_flow = batch.grid[v][..., gt]
         per_scene = induced_flow_loss(
-            ret[pts_key][v], ret["weights_d"][v], c2w[valid].to(like), Hs[v], Ws[v], fs[v],
+            ret[pts_key][v], ret["weights_d"][v], c2w[valid].to(like), cams.select(v),
             batch.grid[v][..., 0:2], gt_flow[..., 0:2], gt_flow[..., 2:3], ndc=x.flags.ndc,
         )
         out[key] = per_scene.sum() if x.quirks.flow_loss_scene_sum else per_scene.mean()
@@ -116,12 +107,12 @@ def _flow(x: LossInputs) -> dict[str, Tensor]:
 
 def _scene_flow_priors(x: LossInputs) -> dict[str, Tensor]:
     """#8 slow_loss, #9 smooth_loss, #10 sp_smooth_loss, #11 consistency_loss."""
-    ret, H, W, f, ndc = x.ret, x.H, x.W, x.focal, x.flags.ndc
+    ret, cam, ndc = x.ret, x.camera, x.flags.ndc
     return {
         "slow_loss": L1(ret["sceneflow_b"]) + L1(ret["sceneflow_f"]),
-        "smooth_loss": compute_sf_smooth_loss(ret["raw_pts"], ret["raw_pts_f"], ret["raw_pts_b"], H, W, f, ndc=ndc),
-        "sp_smooth_loss": (compute_sf_smooth_s_loss(ret["raw_pts"], ret["raw_pts_f"], H, W, f, ndc=ndc)
-                           + compute_sf_smooth_s_loss(ret["raw_pts"], ret["raw_pts_b"], H, W, f, ndc=ndc)),
+        "smooth_loss": compute_sf_smooth_loss(ret["raw_pts"], ret["raw_pts_f"], ret["raw_pts_b"], cam, ndc=ndc),
+        "sp_smooth_loss": (compute_sf_smooth_s_loss(ret["raw_pts"], ret["raw_pts_f"], cam, ndc=ndc)
+                           + compute_sf_smooth_s_loss(ret["raw_pts"], ret["raw_pts_b"], cam, ndc=ndc)),
         "consistency_loss": (L1(ret["sceneflow_f"] + ret["sceneflow_f_b"])
                              + L1(ret["sceneflow_b"] + ret["sceneflow_b_f"])),
     }
@@ -162,7 +153,7 @@ def _mask_flow(x: LossInputs) -> dict[str, Tensor]:
 
 def _depth_order_smoothness(x: LossInputs) -> dict[str, Tensor]:
     """#17 depth_loss, #18 order_loss, #19 sf_smooth_loss (temporal smoothness at t±1)."""
-    ret, sr, H, W, f, ndc = x.ret, x.static_rays, x.H, x.W, x.focal, x.flags.ndc
+    ret, sr, cam, ndc = x.ret, x.static_rays, x.camera, x.flags.ndc
     depth = compute_depth_loss(ret["depth_map_d"], -x.batch.invdepth)  # first: the graph's order, as above
     with host_read(MASKED_MEAN):
         order = torch.mean(torch.square(ret["depth_map_d"][sr] - ret["depth_map_s"].detach()[sr]))
@@ -170,8 +161,8 @@ def _depth_order_smoothness(x: LossInputs) -> dict[str, Tensor]:
         "depth_loss": depth,
         "order_loss": order,
         "sf_smooth_loss": (
-            compute_sf_smooth_loss(ret["raw_pts_b"], ret["raw_pts"], ret["raw_pts_b_b"], H, W, f, ndc=ndc)
-            + compute_sf_smooth_loss(ret["raw_pts_f"], ret["raw_pts_f_f"], ret["raw_pts"], H, W, f, ndc=ndc)),
+            compute_sf_smooth_loss(ret["raw_pts_b"], ret["raw_pts"], ret["raw_pts_b_b"], cam, ndc=ndc)
+            + compute_sf_smooth_loss(ret["raw_pts_f"], ret["raw_pts_f_f"], ret["raw_pts"], cam, ndc=ndc)),
     }
 
 
@@ -279,9 +270,7 @@ def dynamic_stage_losses(
     batch: RayBatch,
     *,
     c2w_all: Tensor,
-    H: float | Tensor,
-    W: float | Tensor,
-    focal: float | Tensor,
+    camera: Pinhole,
     num_frames: int,
     num_static: int | None = None,
     weights: LossWeights,
@@ -331,7 +320,8 @@ def dynamic_stage_losses(
         ret: output of :func:`mononerf.render.renderer.render_rays_dynamic` (training, not inference).
         batch: the step's rays (``target``, ``static_mask``, ``invdepth``, ``grid``, ``frame``).
         c2w_all: (S, T, 3, 4) camera-to-world poses of every frame.
-        H, W, focal: image size and focal, numbers or per-scene (S,).
+        camera: the scenes' training intrinsics (:class:`~mononerf.geometry.cameras.Pinhole`, numbers or
+            per-scene (S,) fields); ``Pinhole.centred(H, W, focal)`` is the original's camera.
         num_frames: T.
         num_static: rays [0, num_static) of each scene are static-sampled; None = ``batch.num_static``.
         weights, flags, quirks: see :class:`LossWeights`, :class:`LossFlags`, :class:`~mononerf.quirks.Quirks`.
@@ -345,7 +335,7 @@ def dynamic_stage_losses(
         to the graph) in its order.
     """
     _check_inputs(ret, batch, flags)
-    x = LossInputs(ret, batch, c2w_all, H, W, focal, num_frames,
+    x = LossInputs(ret, batch, c2w_all, camera, num_frames,
                    batch.num_static if num_static is None else int(num_static), flags, quirks, near, far)
     logs: dict[str, Tensor] = {}
     for term in active_terms(flags):

@@ -3,7 +3,7 @@
 Use::
 
     model = MonoNeRF.from_conf(cfg)
-    feats = model.encode(images, poses, focal)          # once per run (frozen encoders), spec §2.3
+    feats = model.encode(images, poses, camera)         # once per run (frozen encoders), spec §2.3
     raw_s = model.query_static(pts_ref, viewdirs, feats)                 # static pretraining pass
     raw_s, raw_d = model.query_joint(pts_ref, viewdirs, feats)           # main pass at time t
     raw_d = model.query_dynamic(pts_ref, viewdirs, feats)                # t±1 passes
@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from mononerf.errors import ConfigError, MonoNeRFError
-from mononerf.geometry.rays import invert_pose, ndc_to_world, project_to_pixels
+from mononerf.geometry.cameras import Pinhole
+from mononerf.geometry.rays import invert_pose
 from mononerf.models.embedder import PositionalEncoding, drop_time_terms
 from mononerf.models.encoders import Resnet18Encoder, SpatialTemporalEncoder, preprocess_clip
 from mononerf.models.features import FeatureVolume, sample_frame_features, standardize_volume, temporal_features
@@ -42,6 +43,18 @@ def _channel_major(volume: ProjectedVolume, uv: torch.Tensor) -> torch.Tensor:
                        device=uv.device).transpose(1, 2)
 
 
+def _as_pinhole(camera, image_size) -> Pinhole:
+    """A Pinhole as given, or the centred camera of ``image_size`` (W, H) with the focal ``camera``."""
+    if isinstance(camera, Pinhole):
+        if image_size is not None and tuple(camera.size) != tuple(image_size):
+            raise ValueError(f"the camera is {camera.size[0]}x{camera.size[1]} but the images are "
+                             f"{image_size[0]}x{image_size[1]}")
+        return camera
+    if image_size is None:
+        raise ValueError("a focal length needs the image size (W, H) to make the centred camera")
+    return Pinhole.centred(int(image_size[1]), int(image_size[0]), camera)
+
+
 @dataclass
 class SceneFeatures:
     """What :meth:`MonoNeRF.encode` computes once and every query reads (spec §2.3).
@@ -52,7 +65,9 @@ class SceneFeatures:
         pooled_flow_latent: (S, 2048) average-pooled SlowOnly layer4 (input of the global code).
         latent2d: (S, 512, T, h2, w2) ResNet18 features (tensor or FeatureVolume), or None.
         latent2d_scaling: (2,) or None.
-        w2c: (S, T, 3, 4) world-to-camera poses.  focal: (S,).  image_size: (W, H) of the training images.
+        w2c: (S, T, 3, 4) world-to-camera poses.
+        camera: the training images' intrinsics (:class:`~mononerf.geometry.cameras.Pinhole`, per-scene (S,) fields
+            or numbers): the NDC box of the scenes and the projection onto their feature maps.
         dynamic_proj, static_proj: the volumes the heads read multiplied by their first latent layers
             (:func:`~mononerf.models.projected.fold_latent_projections`, renders only), or None.
     """
@@ -63,8 +78,7 @@ class SceneFeatures:
     latent2d: torch.Tensor | None
     latent2d_scaling: torch.Tensor | None
     w2c: torch.Tensor
-    focal: torch.Tensor
-    image_size: tuple[int, int]
+    camera: Pinhole
     dynamic_proj: ProjectedVolume | None = None
     static_proj: ProjectedVolume | None = None
 
@@ -73,9 +87,9 @@ class SceneFeatures:
         return int(self.w2c.shape[1])
 
     @property
-    def principal(self) -> tuple[float, float]:
-        """(W/2, H/2): the principal point of the training images (spec §2.3, generalised per §8.5 decision)."""
-        return (self.image_size[0] * 0.5, self.image_size[1] * 0.5)
+    def image_size(self) -> tuple[int, int]:
+        """(W, H) of the training images."""
+        return self.camera.size
 
     ENCODED = ("latent", "latent_scaling", "pooled_flow_latent", "latent2d", "latent2d_scaling")
     """The encoders' outputs: what depends on the frames and encoder weights, not on the cameras."""
@@ -100,10 +114,12 @@ class SceneFeatures:
         return state
 
     @classmethod
-    def from_encoded_state(cls, state: dict, c2w: torch.Tensor, focal: torch.Tensor,
-                           image_size: tuple[int, int]) -> "SceneFeatures":
-        """Features from :meth:`encoded_state` and the cameras (c2w (S, T, 3, 4), focal (S,), image_size (W, H));
-        tensors stay on the device ``state`` was loaded to, volumes in the channels-last layout of a fresh encode."""
+    def from_encoded_state(cls, state: dict, c2w: torch.Tensor, camera: "Pinhole | torch.Tensor",
+                           image_size: tuple[int, int] | None = None) -> "SceneFeatures":
+        """Features from :meth:`encoded_state` and the cameras (c2w (S, T, 3, 4); ``camera`` a
+        :class:`~mononerf.geometry.cameras.Pinhole`, or a focal (S,) with ``image_size`` (W, H) for the centred
+        camera); tensors stay on the device ``state`` was loaded to, volumes in the channels-last layout of a fresh
+        encode."""
 
         def unpack(key):
             if f"{key}_levels" in state:
@@ -113,8 +129,8 @@ class SceneFeatures:
 
         return cls(latent=unpack("latent"), latent_scaling=state["latent_scaling"],
                    pooled_flow_latent=state["pooled_flow_latent"], latent2d=unpack("latent2d"),
-                   latent2d_scaling=state.get("latent2d_scaling"), w2c=invert_pose(c2w), focal=focal,
-                   image_size=image_size)
+                   latent2d_scaling=state.get("latent2d_scaling"), w2c=invert_pose(c2w),
+                   camera=_as_pinhole(camera, image_size))
 
     def select(self, index: "list[int] | torch.Tensor") -> "SceneFeatures":
         """The features of some scenes of a multi-scene encoding, in the given order (index (S',) into S)."""
@@ -124,7 +140,7 @@ class SceneFeatures:
             return None if x is None else x[idx.to(x.device)]
 
         return replace(self, latent=pick(self.latent), pooled_flow_latent=pick(self.pooled_flow_latent),
-                       latent2d=pick(self.latent2d), w2c=pick(self.w2c), focal=pick(self.focal),
+                       latent2d=pick(self.latent2d), w2c=pick(self.w2c), camera=self.camera.select(idx),
                        dynamic_proj=None, static_proj=None)
 
     def with_video_features(self, source: "SceneFeatures") -> "SceneFeatures":
@@ -132,7 +148,7 @@ class SceneFeatures:
 
         The dynamic branch reads the SlowOnly features ``latent`` (pixel-aligned, along the trajectory) and the
         global code from ``pooled_flow_latent`` (spec §2.7-2.8); they come from ``source``. Points are projected
-        with these poses and focal, so the moving object of ``source`` appears where it is in ``source``'s images.
+        with these poses and intrinsics, so the moving object of ``source`` appears where it is in ``source``'s images.
         """
         if self.latent.shape[0] != source.latent.shape[0]:
             raise ValueError(f"{self.latent.shape[0]} scenes here but {source.latent.shape[0]} in source")
@@ -180,11 +196,13 @@ class MonoNeRF(nn.Module):
         self.integrator = integrator or EulerSteps(1, self.quirks.discrete_flow_branch_mixup)
 
     # ------------------------------------------------------------------------------------------------ encode
-    def encode(self, images: torch.Tensor, c2w: torch.Tensor, focal: torch.Tensor) -> SceneFeatures:
+    def encode(self, images: torch.Tensor, c2w: torch.Tensor, camera: "Pinhole | torch.Tensor") -> SceneFeatures:
         """Run both encoders once over every frame of every scene (spec §2.1–2.3).
 
         Args:
-            images: (S, T, H, W, 3) RGB in [0, 1].  c2w: (S, T, 3, 4).  focal: (S,).
+            images: (S, T, H, W, 3) RGB in [0, 1].  c2w: (S, T, 3, 4).
+            camera: the images' intrinsics (:class:`~mononerf.geometry.cameras.Pinhole`), or a focal (S,): the
+                original's centred camera of the images' size.
         """
         check_shape(images, "S T H W 3", "images")
         check_shape(c2w, "S T 3 4", "c2w")
@@ -211,7 +229,7 @@ class MonoNeRF(nn.Module):
             pooled_flow_latent=out["flow_latent"].mean(dim=(2, 3, 4)),
             latent2d=latent2d,
             latent2d_scaling=None if out2d is None else out2d["latent_scaling"],
-            w2c=invert_pose(c2w), focal=focal, image_size=(int(images.shape[3]), int(images.shape[2])),
+            w2c=invert_pose(c2w), camera=_as_pinhole(camera, (int(images.shape[3]), int(images.shape[2]))),
         )
         return feats.detach() if self.freeze_enc else feats
 
@@ -237,14 +255,13 @@ class MonoNeRF(nn.Module):
     def _to_world(self, xyz: torch.Tensor, feats: SceneFeatures) -> torch.Tensor:
         if not self.use_ndc:
             return xyz
-        w, h = feats.image_size
-        return ndc_to_world(xyz, float(h), float(w), feats.focal)
+        return feats.camera.ndc_to_world(xyz)
 
     def _project(self, pts_world: torch.Tensor, frame: torch.Tensor, feats: SceneFeatures) -> torch.Tensor:
         """pts_world (S, P, 3), frame (S,) int → pixels (S, P, 2) in each scene's frame."""
         # per-scene views stacked on the device (an index tensor would be copied from the host)
         w2c = torch.stack([feats.w2c[s, f] for s, f in enumerate(frame.tolist())])
-        return project_to_pixels(pts_world, w2c, feats.focal, feats.principal)
+        return feats.camera.project(pts_world, w2c)
 
     def _static(self, emb, views, uv, frame, feats):
         inject = lat = None

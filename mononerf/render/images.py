@@ -11,7 +11,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from mononerf.geometry.rays import RayBundle, get_rays, ndc_rays
+from mononerf.geometry.cameras import Pinhole
+from mononerf.geometry.rays import RayBundle
 from mononerf.utils.checks import check_shape
 from mononerf.utils.host import host_read
 from mononerf.utils.tensors import constant_like
@@ -22,9 +23,7 @@ RayFn = Callable[[RayBundle, Tensor, Tensor], "dict[str, Tensor]"]
 NDC_NEAR_PLANE = 1.0
 
 
-def prepare_rays(
-    rays_o: Tensor, rays_d: Tensor, H: float | Tensor, W: float | Tensor, focal: float | Tensor, *, ndc: bool = True
-) -> RayBundle:
+def prepare_rays(rays_o: Tensor, rays_d: Tensor, camera: Pinhole, *, ndc: bool = True) -> RayBundle:
     """World rays -> the renderer's (S, R, 3) bundle (spec §3.1).
 
     viewdirs = rays_d / ‖rays_d‖ in WORLD space, then (if ``ndc``) ``ndc_rays`` with near plane
@@ -32,7 +31,8 @@ def prepare_rays(
 
     Args:
         rays_o, rays_d: (S, *, 3) world rays, e.g. (S, R, 3) or (S, H, W, 3).
-        H, W, focal: numbers or per-scene (S,) / (S, 1).
+        camera: the scenes' training intrinsics, which define their NDC box (``Pinhole.centred(H, W, focal)``:
+            the original's).
         ndc: convert to NDC (forward-facing scenes; the original's default).
     """
     check_shape(rays_o, "* 3", "rays_o")
@@ -43,7 +43,7 @@ def prepare_rays(
         )
     viewdirs = rays_d / torch.norm(rays_d, dim=-1, keepdim=True)
     if ndc:
-        rays_o, rays_d = ndc_rays(H, W, focal, NDC_NEAR_PLANE, rays_o, rays_d)
+        rays_o, rays_d = camera.ndc_rays(NDC_NEAR_PLANE, rays_o, rays_d)
     S = rays_o.shape[0]
     return RayBundle(rays_o.reshape(S, -1, 3), rays_d.reshape(S, -1, 3), viewdirs.reshape(S, -1, 3))
 
@@ -136,9 +136,7 @@ def render_chunked(
 
 def render_full_image(
     c2w: Tensor,
-    H: int,
-    W: int,
-    focal: float | Tensor,
+    camera: Pinhole,
     ray_fn: RayFn,
     *,
     chunk: int = 1024 * 32,
@@ -148,16 +146,17 @@ def render_full_image(
     pixel_offset: float = 0.0,
     inference_mode: bool = False,
     output_device: torch.device | str | None = None,
+    ndc_box: Pinhole | None = None,
 ) -> dict[str, Tensor]:
     """Render every pixel of one camera per scene (spec §3.1 with ``c2w``; used by §3.6 render_path).
 
-    Rays from :func:`~mononerf.geometry.rays.get_rays` (integer pixel grid unless ``pixel_offset``), world
+    Rays from :meth:`Pinhole.image_rays <mononerf.geometry.cameras.Pinhole.image_rays>` (``get_rays``' for a centred
+    camera; integer pixel grid unless ``pixel_offset``), world
     viewdirs, NDC with near plane 1.0 (spec §3.1), evaluated in chunks of ``chunk`` rays per scene.
 
     Args:
         c2w: (S, 3, 4) camera-to-world pose per scene.
-        H, W: image size shared by the scenes.
-        focal: number or per-scene (S,) / (S, 1).
+        camera: the camera's intrinsics (numbers or per-scene (S,) fields; one image size).
         ray_fn: e.g. ``functools.partial(render_rays_dynamic, t=t, n_samples=64, num_frames=N,
             joint_fn=..., dynamic_fn=..., inference=True)``.
         chunk: rays per scene per call (the original's test renders use 1024*32).
@@ -166,6 +165,9 @@ def render_full_image(
         pixel_offset: 0 = the original's integer pixel grid (spec §8.15).
         inference_mode: run under ``torch.inference_mode()`` (no autograd graph).
         output_device: where chunk outputs are gathered (e.g. "cpu").
+        ndc_box: the scenes' training intrinsics when ``camera`` differs from them in more than its scale (a
+            validation camera, a viewer's window); None = ``camera``, whose box is the training one's when it is
+            the training camera downscaled.
 
     Returns:
         dict of (S, H, W, ...) tensors.
@@ -173,8 +175,8 @@ def render_full_image(
     check_shape(c2w, "S 3 4", "c2w")
     ctx = torch.inference_mode() if inference_mode else contextlib.nullcontext()
     with ctx:
-        rays_o, rays_d = get_rays(H, W, focal, c2w, pixel_offset=pixel_offset)  # (S, H, W, 3)
-        rays = prepare_rays(rays_o, rays_d, H, W, focal, ndc=ndc)
+        rays_o, rays_d = camera.image_rays(c2w, pixel_offset=pixel_offset)  # (S, H, W, 3)
+        rays = prepare_rays(rays_o, rays_d, ndc_box or camera, ndc=ndc)
         out = render_chunked(rays, ray_fn, chunk=chunk, near=near, far=far, output_device=output_device)
-        S = c2w.shape[0]
+        S, (W, H) = c2w.shape[0], camera.size
         return {key: value.reshape((S, H, W) + tuple(value.shape[2:])) for key, value in out.items()}

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from mononerf.errors import MonoNeRFError
+from mononerf.geometry.cameras import Pinhole
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
 from mononerf.train.checkpoint import save_atomic
 
@@ -45,24 +46,25 @@ def cache_key(model: MonoNeRF, images: torch.Tensor) -> str:
     return h.hexdigest()[:32]
 
 
-def encode_cached(model: MonoNeRF, images: torch.Tensor, c2w: torch.Tensor, focal: torch.Tensor,
+def encode_cached(model: MonoNeRF, images: torch.Tensor, c2w: torch.Tensor, camera: Pinhole,
                   cache_dir: str | os.PathLike | None) -> tuple[SceneFeatures, bool]:
     """``model.encode`` through the cache (frozen encoders only). Returns (features, loaded_from_cache).
+    ``camera`` is the images' intrinsics (:class:`~mononerf.geometry.cameras.Pinhole`); the cache holds the
+    encoders' outputs only, so it does not depend on the cameras.
 
     The key is computed BEFORE encoding: with the BatchNorm quirk an encode updates the running statistics.
     """
     if cache_dir is None or not model.freeze_enc:
-        return model.encode(images, c2w, focal), False
+        return model.encode(images, c2w, camera), False
     path = Path(cache_dir) / f"{cache_key(model, images)}.pt"
-    image_size = (int(images.shape[3]), int(images.shape[2]))
     if path.is_file():
         try:
             saved = torch.load(path, map_location=images.device, weights_only=True)
         except Exception:  # a damaged cache file is rebuilt, never trusted
             saved = None
         if saved is not None:
-            return SceneFeatures.from_encoded_state(saved, c2w, focal, image_size), True
-    feats = model.encode(images, c2w, focal)
+            return SceneFeatures.from_encoded_state(saved, c2w, camera), True
+    feats = model.encode(images, c2w, camera)
     try:
         save_atomic(feats.encoded_state(), path, kept="this run goes on without caching its features")
     except MonoNeRFError as exc:  # a full disk, a read-only cache folder: the features are in memory, go on

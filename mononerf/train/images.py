@@ -15,10 +15,11 @@ def log_step_images(pipeline, batches: list, logger, stage: str, i: int, downsca
     for part, batch in zip(pipeline.groups, batches):
         d = part.data
         k = downscale
-        H, W = max(1, d.height // k), max(1, d.width // k)
+        camera = d.camera.downscaled(k)
+        W, H = camera.size
         c2w = d.poses[torch.arange(d.num_scenes), batch.frame, :, :4]
         dynamic = stage == "dynamic"
-        out = part.renderer.render_views(c2w, batch.time, H, W, d.focals / k, dynamic=dynamic, chunk=chunk)
+        out = part.renderer.render_views(c2w, batch.time, camera, dynamic=dynamic, chunk=chunk)
         flows = induced_flow_images(out, batch.frame, d, part.renderer.settings.ndc, k) if dynamic else {}
         gt = d.images[torch.arange(d.num_scenes), batch.frame].cpu()  # (S, H, W, 3)
         if k > 1:  # the ground truth at the render's size (area average)
@@ -36,7 +37,8 @@ def induced_flow_images(out: dict, frame: torch.Tensor, data, ndc: bool, downsca
     ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32),
                             indexing="ij")
     pixel_xy = torch.stack([xs, ys], -1).reshape(1, -1, 2).expand(S, -1, -1) + d.pixel_offset
-    poses, focal = d.poses[..., :4].cpu(), d.focals.cpu() / downscale
+    poses = d.poses[..., :4].cpu()
+    camera = d.camera.downscaled(downscale).to(poses)
     grids = d.grids[torch.arange(S), frame].cpu()[:, ::downscale, ::downscale][:, :H, :W]
     if downscale > 1:
         grids = grids.clone()
@@ -46,8 +48,7 @@ def induced_flow_images(out: dict, frame: torch.Tensor, data, ndc: bool, downsca
     for key, step, gt in (("f", 1, slice(2, 4)), ("b", -1, slice(5, 7))):
         neighbour = poses[torch.arange(S), (frame.cpu() + step).clamp(0, d.num_frames - 1)]
         pts = out[f"expected_pts_{key}"].reshape(S, -1, 1, 3)
-        flow = induce_flow(pts, torch.ones(pts.shape[:3]), neighbour, H, W, focal, pixel_xy,
-                           ndc=ndc)
+        flow = induce_flow(pts, torch.ones(pts.shape[:3]), neighbour, camera, pixel_xy, ndc=ndc)
         result[f"induced_flow_{key}"] = flow.reshape(S, H, W, 2)
         result[f"flow_{key}_gt"] = grids[..., gt]
     return result

@@ -177,7 +177,7 @@ class Pipeline:
         hits = []
         for part in self.groups:
             d = part.data
-            part.renderer.features, hit = encode_cached(self.model, d.images, d.poses[..., :4], d.focals,
+            part.renderer.features, hit = encode_cached(self.model, d.images, d.poses[..., :4], d.camera,
                                                         self.feature_cache_dir())
             hits.append(hit)
         return all(hits)

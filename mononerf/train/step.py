@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from mononerf.geometry.cameras import Pinhole
 from mononerf.geometry.rays import RayBundle
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
 from mononerf.models.projected import fold_latent_projections
@@ -127,10 +128,12 @@ class FieldRenderer(nn.Module):
                                    dynerf_blending=s.dynerf_blending, neighbour_passes=False)
 
     @torch.inference_mode()
-    def render_views(self, c2w: torch.Tensor, t: torch.Tensor, height: int, width: int, focal: torch.Tensor,
-                     dynamic: bool = True, chunk: int = 1024 * 32) -> dict:
-        """Full images: c2w (S, 3, 4), t (S,) → dict of (S, H, W, …) on the CPU (test kwargs)."""
+    def render_views(self, c2w: torch.Tensor, t: torch.Tensor, camera: Pinhole, dynamic: bool = True,
+                     chunk: int = 1024 * 32, ndc_box: Pinhole | None = None) -> dict:
+        """Full images: c2w (S, 3, 4), t (S,), the camera's intrinsics (e.g. ``data.camera.downscaled(k)``; ``ndc_box``
+        as :func:`~mononerf.render.images.render_full_image`) → dict of (S, H, W, …) on the CPU (test kwargs)."""
         s = self.settings
+        width, height = camera.size
         # the heads' first latent layers applied to each frame's feature maps once (exact; see models/projected.py)
         feats = self.render_features(height * width * s.n_samples)
 
@@ -143,8 +146,8 @@ class FieldRenderer(nn.Module):
                 out["sceneflow_map_f"] = (w * out["sceneflow_f"]).sum(-2)  # forward scene flow, composited
             return {k: v for k, v in out.items() if k in PER_RAY_KEYS}
 
-        return render_full_image(c2w, height, width, focal, ray_fn, chunk=chunk, ndc=s.ndc, near=s.near, far=s.far,
-                                 pixel_offset=s.pixel_offset, output_device="cpu")
+        return render_full_image(c2w, camera, ray_fn, chunk=chunk, ndc=s.ndc, near=s.near, far=s.far,
+                                 pixel_offset=s.pixel_offset, output_device="cpu", ndc_box=ndc_box)
 
 
 class GroupedRenderer(nn.Module):

@@ -343,12 +343,12 @@ class Trainer:
         batch = d.sample_rays(self.sampler, self.n_rand, frames, stage=stage)
         if self.cfg.info.without_time:
             batch.time = torch.zeros_like(batch.time)
-        rays = prepare_rays(batch.rays_o, batch.rays_d, d.height, d.width, d.focals, ndc=part.renderer.settings.ndc)
+        rays = prepare_rays(batch.rays_o, batch.rays_d, d.camera, ndc=part.renderer.settings.ndc)
         ret = step_fn(rays, batch.time, dynamic)
         if dynamic:
             total, logs = dynamic_stage_losses(
-                ret, batch, c2w_all=d.poses[..., :4], H=d.height, W=d.width,
-                focal=d.focals, num_frames=d.num_frames, num_static=batch.num_static,
+                ret, batch, c2w_all=d.poses[..., :4], camera=d.camera, num_frames=d.num_frames,
+                num_static=batch.num_static,
                 weights=self.loss_weights, flags=self.group_flags[g], quirks=self.loss_quirks, iteration=i,
                 train_blending=i >= int(self.cfg.train.blending_warmup))
         else:

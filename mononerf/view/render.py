@@ -26,7 +26,8 @@ from torch import Tensor
 from mononerf.errors import MonoNeRFError
 from mononerf.eval import visuals
 from mononerf.eval.scene_render import RAY_KEYS, SceneRenderer
-from mononerf.geometry.rays import RayBundle, get_rays
+from mononerf.geometry.cameras import Pinhole
+from mononerf.geometry.rays import RayBundle
 from mononerf.render.images import prepare_rays
 from mononerf.utils.checks import check_shape
 
@@ -138,18 +139,24 @@ class ViewRequest:
         """Focal length in pixels of the requested image (from its height and vertical field of view)."""
         return 0.5 * self.height / math.tan(0.5 * self.fov_y)
 
+    @property
+    def camera(self) -> Pinhole:
+        """The requested image's intrinsics: a centred pinhole of :attr:`size` and :attr:`focal`."""
+        H, W = self.size
+        return Pinhole.centred(H, W, self.focal)
+
     def pose(self, dtype=torch.float32, device=None) -> Tensor:
         return torch.tensor(self.c2w, dtype=dtype, device=device)
 
 
-def client_rays(c2w: Tensor, H: int, W: int, focal: float, ndc_hwf: tuple[float, float, float], ndc: bool = True,
+def client_rays(c2w: Tensor, camera: Pinhole, ndc_box: Pinhole, ndc: bool = True,
                 pixel_offset: float = 0.0) -> RayBundle:
     """Rays of a client camera, in the scene's NDC frame (spec §1.3, §3.1).
 
     Args:
         c2w: (3, 4) OpenGL camera-to-world pose of the client.
-        H, W, focal: the client image's size and focal length (pixels).
-        ndc_hwf: (H0, W0, f0) of the scene's training images: they define its NDC box.
+        camera: the client image's intrinsics (``Pinhole.centred(H, W, focal)`` for a browser's window).
+        ndc_box: the scene's training intrinsics: they define its NDC box.
         ndc: convert to NDC (forward-facing scenes); else world rays.
         pixel_offset: the run's pixel offset (0 = the original's integer pixel grid).
 
@@ -157,34 +164,37 @@ def client_rays(c2w: Tensor, H: int, W: int, focal: float, ndc_hwf: tuple[float,
         (1, H·W, 3)×3 rays (origins and directions in NDC, unit world view directions).
     """
     check_shape(c2w, "3 4", "c2w")
-    rays_o, rays_d = get_rays(H, W, float(focal), c2w[None], pixel_offset=pixel_offset)  # (1, H, W, 3)
-    h0, w0, f0 = (torch.tensor([float(v)], dtype=c2w.dtype, device=c2w.device) for v in ndc_hwf)
-    return prepare_rays(rays_o, rays_d, h0, w0, f0, ndc=ndc)
+    camera = _one_scene(camera, c2w)
+    rays_o, rays_d = camera.image_rays(c2w[None], pixel_offset=pixel_offset)  # (1, H, W, 3)
+    return prepare_rays(rays_o, rays_d, _one_scene(ndc_box, c2w), ndc=ndc)
 
 
-def client_flow(expected_pts: Tensor, c2w: Tensor, H: int, W: int, focal: float, ndc_hwf: tuple[float, float, float],
-                ndc: bool = True, pixel_offset: float = 0.0, acc_d: Tensor | None = None,
-                blend: Tensor | None = None) -> Tensor:
+def _one_scene(camera: Pinhole, like: Tensor) -> Pinhole:
+    """A camera's fields as (1,) tensors on ``like``'s device and dtype."""
+    return camera.expand(1, like)
+
+
+def client_flow(expected_pts: Tensor, c2w: Tensor, camera: Pinhole, ndc_box: Pinhole, ndc: bool = True,
+                pixel_offset: float = 0.0, acc_d: Tensor | None = None, blend: Tensor | None = None) -> Tensor:
     """Optical flow induced by the scene flow, seen from the client's camera (spec §3.5; the neighbour pose of a
     rendered view is the view itself, as in the original's ``render_path``).
 
     Args:
         expected_pts: (H, W, 3) expected point at t+1 of each pixel (NDC of the scene when ``ndc``).
-        c2w, H, W, focal: the client camera; ndc_hwf: the scene's (H0, W0, f0).
+        c2w, camera: the client camera's pose (3, 4) and intrinsics; ndc_box: the scene's training intrinsics.
         acc_d, blend: (H, W) ``acc_map_d`` and ``dynamicness_map``: given both, the flow the videos show
             (:func:`~mononerf.eval.visuals.shown_flow`: the dynamic surface's, times its blending weight).
 
     Returns:
         (H, W, 2) flow in pixels.
     """
+    W, H = camera.size
     check_shape(expected_pts, f"{H} {W} 3", "expected_pts")
-    focal_t = torch.tensor([float(focal)], dtype=c2w.dtype, device=c2w.device)
-    box = tuple(float(v) for v in ndc_hwf)
+    cam, box = _one_scene(camera, c2w), _one_scene(ndc_box, c2w)
     if acc_d is not None and blend is not None:  # the flow the videos show (visuals.shown_flow)
-        return visuals.shown_flow(expected_pts.to(c2w)[None], acc_d[None], blend[None], c2w[None], H, W, focal_t,
-                                  pixel_offset, ndc, ndc_hwf=box)[0]
-    return visuals.induced_flow_map(expected_pts.to(c2w)[None], c2w[None], H, W, focal_t, pixel_offset, ndc,
-                                    ndc_hwf=box)[0]
+        return visuals.shown_flow(expected_pts.to(c2w)[None], acc_d[None], blend[None], c2w[None], cam,
+                                  pixel_offset, ndc, ndc_box=box)[0]
+    return visuals.induced_flow_map(expected_pts.to(c2w)[None], c2w[None], cam, pixel_offset, ndc, ndc_box=box)[0]
 
 
 class SceneView(SceneRenderer):
@@ -212,7 +222,7 @@ class SceneView(SceneRenderer):
             raise MonoNeRFError(f"time {req.frame:g} is outside the video (0..{self.num_frames - 1})")
         s = self.pipeline.renderer.settings
         H, W = req.size
-        rays = client_rays(req.pose(device=self.device), H, W, req.focal, self.ndc_hwf, ndc=s.ndc,
+        rays = client_rays(req.pose(device=self.device), req.camera, self.ndc_box, ndc=s.ndc,
                            pixel_offset=s.pixel_offset)
         out = self.render_rays(rays, req.frame, cancel)
         return {k: v.reshape((H, W) + tuple(v.shape[1:])) for k, v in out.items()}
@@ -222,8 +232,7 @@ class SceneView(SceneRenderer):
         s = self.pipeline.renderer.settings
         flow = None
         if output == "flow":
-            H, W = req.size
-            flow = client_flow(maps["expected_pts_f"], req.pose(torch.float64), H, W, req.focal, self.ndc_hwf,
+            flow = client_flow(maps["expected_pts_f"], req.pose(torch.float64), req.camera, self.ndc_box,
                                ndc=s.ndc, pixel_offset=s.pixel_offset, acc_d=maps["acc_map_d"],
                                blend=maps["dynamicness_map"])
         return output_image(output, maps, flow=flow, ndc=s.ndc)
