@@ -84,3 +84,58 @@ def test_bad_inputs_say_what_is_wrong():
     cams = Cameras.create(_poses(2)[:, :, :4], 1.0, 1.0, 2.0, 2.0, 4, 4, distortion=[0.1, 0, 0, 0, 0])
     assert cams.has_distortion and not cams.is_centred()
     assert len(cams[1]) == 1 and len(cams[[0, 1]]) == 2
+
+
+# ------------------------------------------------------------------------------------------------ Pinhole
+def test_the_centred_pinhole_gives_the_original_functions_values_to_the_bit():
+    from mononerf.geometry.cameras import Pinhole
+    from mononerf.geometry.rays import camera_to_pixels, ndc_rays, ndc_to_world, world_to_ndc
+
+    poses = torch.from_numpy(_poses())
+    H, W, f = 18, 32, poses[:, 2, 4]
+    cam = Pinhole.centred(H, W, f)
+    o, d = get_rays(H, W, f, poses[:, :, :4])
+    o2, d2 = cam.image_rays(poses[:, :, :4])
+    assert torch.equal(o, o2) and torch.equal(d, d2)
+    a, b = ndc_rays(H, W, f, 1.0, o, d), cam.ndc_rays(1.0, o, d)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    pts = a[0] + 0.3 * a[1]
+    assert torch.equal(ndc_to_world(pts, H, W, f), cam.ndc_to_world(pts))
+    world = ndc_to_world(pts, H, W, f)
+    assert torch.equal(world_to_ndc(world, H, W, f), cam.world_to_ndc(world))
+    assert torch.equal(camera_to_pixels(world, f, (W / 2, H / 2)), cam.to_pixels(world))
+    small = cam.downscaled(2)
+    assert small.size == (16, 9) and small.cx == 8.0 and small.cy == 4.5 and torch.equal(small.fx, f / 2)
+
+
+def test_an_off_centre_pinholes_ndc_box_fits_its_image_and_inverts():
+    """fx != fy and an off-centre principal point: the ray through pixel x starts at NDC x = 2x/W - 1 (the box
+    spans the image, -1 at its left edge, +1 at its right), NDC -> world puts points back on the world rays, and a
+    point on a pixel's ray projects back to that pixel."""
+    from mononerf.geometry.cameras import Pinhole
+    from mononerf.geometry.flow import induce_flow
+
+    H, W = 18, 32
+    cam = Pinhole(torch.tensor([30.0, 24.0]), torch.tensor([33.0, 26.0]), torch.tensor([13.2, 17.9]),
+                  torch.tensor([8.1, 10.6]), H, W)
+    c2w = torch.eye(4)[:3].expand(2, 3, 4).double()  # the NDC reference frame: the box is defined there
+    cam = cam.to(c2w)
+    o, d = cam.image_rays(c2w)  # (2, H, W, 3)
+    o_ndc, d_ndc = cam.ndc_rays(1.0, o, d)
+    xs = torch.arange(W, dtype=torch.float64).expand(2, H, W)
+    ys = torch.arange(H, dtype=torch.float64)[:, None].expand(2, H, W)
+    torch.testing.assert_close(o_ndc[..., 0], 2 * xs / W - 1)
+    torch.testing.assert_close(o_ndc[..., 1], 1 - 2 * ys / H)
+    for t in (0.0, 0.4, 0.9):
+        world = cam.ndc_to_world(o_ndc + t * d_ndc)
+        # on the world ray: world = o + s·d for some s, i.e. world's x/z and y/z are the ray's
+        torch.testing.assert_close(world[..., :2] / world[..., 2:], d[..., :2] / d[..., 2:])
+        torch.testing.assert_close(cam.world_to_ndc(world), o_ndc + t * d_ndc)
+    pixel_xy = torch.stack([xs, ys], -1).reshape(2, -1, 2)
+    pts = (o_ndc + 0.5 * d_ndc).reshape(2, -1, 1, 3)
+    flow = induce_flow(pts, torch.ones(pts.shape[:3], dtype=torch.float64), c2w, cam, pixel_xy)
+    torch.testing.assert_close(flow, torch.zeros_like(flow), atol=1e-9, rtol=0)
+    off = cam.downscaled(2)  # the principal point's offset from the centre halves with the image
+    torch.testing.assert_close(off.cx, 8.0 + (cam.cx - 16.0) / 2)
+    with pytest.raises(ValueError, match="fx must be"):
+        cam.expand(3, c2w)

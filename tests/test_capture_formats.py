@@ -69,25 +69,78 @@ def test_validation_views_carry_their_own_cameras_and_covisibility(layouts):
     np.testing.assert_allclose(first.image[16, 24], c, atol=0.1)
 
 
-def test_an_off_centre_camera_is_resampled_onto_the_centred_pinhole(layouts, tmp_path):
-    """Shift every training frame one pixel right and say so in its camera (principal point +1 px): the loader's
-    resample undoes the shift, away from the border."""
-    src = tmp_path / "shifted"
-    shutil.copytree(layouts / "nerfies", src)
-    ref = read_scenes([layouts / "nerfies"], "auto")[0]
-    for path in sorted((src / "camera").glob("0_*.json")):
-        cam = json.loads(path.read_text())
-        cam["principal_point"][0] += 2.0  # 1x pixels: +1 at the 2x factor
-        path.write_text(json.dumps(cam))
-        img = iio.imread(src / "rgb" / "2x" / f"{path.stem}.png")
-        iio.imwrite(src / "rgb" / "2x" / f"{path.stem}.png", np.concatenate([img[:, :1], img[:, :-1]], 1))
-    s = read_scenes([src], "nerfies")[0]
-    assert s.resampled_frames == 8
-    from mononerf.data.check import format_summary, scene_summary
+def shift_capture(src: Path, dst: Path, dx: int) -> None:
+    """A copy of a synthetic capture seen by a camera whose principal point is ``dx`` pixels (at 2x) right of the
+    centre: every training frame and its derived maps (disparity, LiDAR depth, motion mask, flow) moved ``dx`` pixels
+    right (the first column repeated), and the camera JSONs say so (+2·dx at 1x). The same scene, exactly, but for
+    the repeated columns."""
+    shutil.copytree(src, dst)
 
-    assert "8 frames resampled onto the centred pinhole camera" in format_summary(scene_summary(s))
-    np.testing.assert_allclose(s.images[:, :, 1:-1], ref.images[:, :, 1:-1], atol=1e-5)
-    np.testing.assert_allclose(s.poses, ref.poses, atol=1e-6)
+    def shifted(a):
+        return np.concatenate([np.repeat(a[:, :1], dx, 1), a[:, :-dx]], 1)
+
+    for path in sorted((dst / "camera").glob("0_*.json")):
+        cam = json.loads(path.read_text())
+        cam["principal_point"][0] += 2.0 * dx
+        path.write_text(json.dumps(cam))
+        png = dst / "rgb" / "2x" / f"{path.stem}.png"
+        iio.imwrite(png, shifted(iio.imread(png)))
+        depth = dst / "depth" / "2x" / f"{path.stem}.npy"
+        if depth.is_file():
+            np.save(depth, shifted(np.load(depth)))
+    for f in sorted((dst / "disp").glob("*.npy")) if (dst / "disp").is_dir() else []:
+        np.save(f, shifted(np.load(f)))
+    for f in sorted((dst / "motion_masks").glob("*.png")):
+        iio.imwrite(f, shifted(iio.imread(f)))
+    for f in sorted((dst / "flow").glob("*.npz")):
+        with np.load(f) as data:
+            arrays = {k: shifted(data[k]) for k in data.files}
+        np.savez(f, **arrays)
+
+
+def test_an_off_centre_camera_is_kept_and_its_rays_meet_the_same_surfaces(layouts, tmp_path):
+    """A capture whose principal point is 3 px right of the centre: the loader keeps its frames and camera as they
+    are, and every ray the model trains on, its NDC box and its projections follow that camera, so pixel (x + 3, y)
+    of the shifted capture is pixel (x, y) of the centred one."""
+    from mononerf.data.check import format_summary, scene_summary
+    from mononerf.data.dataset import MultiSceneDataset
+    from mononerf.geometry.rays import invert_pose
+    from mononerf.render.images import prepare_rays
+
+    dx = 3
+    for kind in ("nerfies", "iphone"):
+        shift_capture(layouts / kind, tmp_path / kind, dx)
+    ref, nerfies, iphone = read_scenes([layouts / "nerfies", tmp_path / "nerfies", tmp_path / "iphone"], "auto")
+    for s in (nerfies, iphone):
+        assert s.resampled_frames == 0  # kept as they are: no resampling blur
+        fx, fy, cx, cy = s.frame_intrinsics
+        assert (fy, cy) == (fx, 16.0) and cx == pytest.approx(24.0 + dx)
+        np.testing.assert_array_equal(s.images[:, :, dx:], ref.images[:, :, :-dx])
+        np.testing.assert_allclose(s.disp[:, :, dx:], ref.disp[:, :, :-dx], rtol=1e-6)
+        np.testing.assert_array_equal(s.flow_fwd[:, :, dx:], ref.flow_fwd[:, :, :-dx])
+        np.testing.assert_allclose(s.poses, ref.poses, atol=1e-6)
+    assert f"principal point ({24.0 + dx}, 16.0) (+{dx}, +0 px from the centre)" in format_summary(
+        scene_summary(nerfies))
+    # the training rays: the dataset's camera, its NDC box and its projection
+    d_ref, d = MultiSceneDataset([ref]), MultiSceneDataset([nerfies])
+    ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(45.0), indexing="ij")
+    xs, ys = xs.reshape(1, -1), ys.reshape(1, -1)
+    c2w = d.poses[:, 2, :, :4]
+    o_ref, dir_ref = d_ref.camera.rays(xs, ys, c2w)
+    o, dirs = d.camera.rays(xs + dx, ys, c2w)
+    torch.testing.assert_close(dirs, dir_ref, atol=1e-5, rtol=0)
+    ndc_ref, ndc = prepare_rays(o_ref, dir_ref, d_ref.camera), prepare_rays(o, dirs, d.camera)
+    # the off-centre NDC box is the centred one moved by 2·dx/W: the box fits the image either way
+    torch.testing.assert_close(ndc.origins[..., 0], ndc_ref.origins[..., 0] + 2 * dx / 48, atol=1e-5, rtol=0)
+    torch.testing.assert_close(ndc.directions, ndc_ref.directions, atol=1e-5, rtol=0)
+    pts = ndc.origins + 0.7 * ndc.directions  # a point on each ray, in the NDC box
+    world = d.camera.ndc_to_world(pts)
+    torch.testing.assert_close(world, d_ref.camera.ndc_to_world(ndc_ref.origins + 0.7 * ndc_ref.directions),
+                               atol=1e-4, rtol=1e-5)
+    # projected into another frame's feature map: 3 px right of where the centred camera sees it
+    w2c = invert_pose(d.poses[:, 5, :, :4])
+    torch.testing.assert_close(d.camera.project(world, w2c),
+                               d_ref.camera.project(world, w2c) + torch.tensor([dx, 0.0]), atol=1e-3, rtol=0)
 
 
 def test_capture_errors_name_the_file_and_the_fix(layouts, tmp_path):
@@ -147,7 +200,8 @@ def _argv(dirs, basedir: Path, extra=()) -> list[str]:
 def test_the_three_layouts_train_together_and_score_under_their_protocols(layouts, tmp_path, capsys):
     """One run of an LLFF, a Nerfies and an iPhone-layout scene (train.dataset_type = auto); --eval_only --protocol
     dycheck renders and scores the validation cameras of the two that have them; the multi-view protocol applies
-    to all three (the synthetic layouts keep multiview_GT)."""
+    to all three (the synthetic layouts keep multiview_GT). The Nerfies capture's camera is off-centre by 2 px:
+    the run trains and renders it with its own principal point."""
     from mononerf.config import load_config
     from mononerf.eval import dycheck, renders
     from mononerf.eval.evaluate import evaluate_run
@@ -155,11 +209,14 @@ def test_the_three_layouts_train_together_and_score_under_their_protocols(layout
     from mononerf.train.cli import main as train_main
     from mononerf.train.trainer import Trainer
 
-    dirs = [layouts / "llff", layouts / "nerfies", layouts / "iphone"]
+    shift_capture(layouts / "nerfies", tmp_path / "scenes" / "nerfies", 2)
+    dirs = [layouts / "llff", tmp_path / "scenes" / "nerfies", layouts / "iphone"]
     argv = _argv(dirs, tmp_path, ["train.N_static_iters=1", "train.N_iters=1"])
     trainer = Trainer(load_config(argv), progress=False)
     assert [s.format for s in trainer.data.scenes] == ["llff", "nerfies", "iphone"]
     trainer.fit()
+    cx = trainer.pipeline.renderer.features.camera.cx  # what the feature lookups project with
+    assert cx.tolist() == pytest.approx([24.0, 26.0, 24.0])
     assert train_main(argv + ["--eval_only", "--protocol", "dycheck"]) == 0
     (dump,) = (trainer.run_dir / "multiview").glob("step_*")  # the newest checkpoint's
     info = json.loads((dump / "dycheck" / "dump.json").read_text())
@@ -231,21 +288,32 @@ def test_dycheck_scores_a_known_dump_over_the_covisible_pixels_only(layouts, tmp
 
 def test_preprocessing_writes_a_captures_flow_and_masks_beside_it(layouts, tmp_path, capsys):
     """A capture without its derived files: the flow and motion-mask steps run on its training frames and write
-    beside it; the iPhone layout's depth step is skipped (LiDAR); frames / poses are refused."""
+    beside it; the iPhone layout's depth step is skipped (LiDAR); frames / poses are refused. The capture's camera
+    is off-centre by 2 px: the steps work on its frames as they are, and the motion masks' epipolar test takes its
+    principal point."""
+    from mononerf.preprocess import motion_masks
     from mononerf.preprocess.cli import main
 
-    cap = tmp_path / "cap"
-    shutil.copytree(layouts / "iphone", cap)
+    cap, truth_dir = tmp_path / "cap", tmp_path / "truth"
+    shift_capture(layouts / "iphone", truth_dir, 2)
+    shutil.copytree(truth_dir, cap)
     shutil.rmtree(cap / "flow")
     shutil.rmtree(cap / "motion_masks")
     assert main(["flow", "--out", str(cap), "--flow", "classical"]) == 0
     assert main(["depth", "--out", str(cap)]) == 0 and not (cap / "disp").exists()
     assert main(["motion-masks", "--out", str(cap)]) == 0
     assert not (cap / ".llff_view").exists() and detect_format(cap) == "iphone"
-    truth, made = read_scenes([layouts / "iphone", cap], "auto")
+    truth, made = read_scenes([truth_dir, cap], "auto")
     valid = truth.flow_fwd_mask[:-1] > 0
     assert np.abs(made.flow_fwd[:-1] - truth.flow_fwd[:-1])[valid].mean() < 1.0  # pixels, classical flow at 48x32
     assert made.motion_masks.shape == truth.motion_masks.shape
+    from mononerf.preprocess.capture import write_view
+
+    view = write_view(cap, "iphone", 2)  # what the steps read: the frames as they are, and the camera's pinhole
+    np.testing.assert_allclose(np.load(view / motion_masks.INTRINSICS_FILE), made.frame_intrinsics)
+    shutil.rmtree(view)
+    K = motion_masks.intrinsics(np.array([32.0, 48.0, 40.0]), 64, 96, pinhole=made.frame_intrinsics)
+    np.testing.assert_allclose(K[:2], [[2 * made.focal, 0, 2 * 26.0], [0, 2 * made.focal, 2 * 16.0]])
     capsys.readouterr()
     assert main(["poses", "--out", str(cap)]) != 0
     assert "brings its own frames and cameras" in capsys.readouterr().err

@@ -19,11 +19,12 @@ Layout of a capture folder (Nerfies; the iPhone set adds ``depth/``, ``covisible
 The training video is the training split ordered by time. Its cameras are converted to this package's convention
 (OpenGL axes, pixel index k at coordinate k), then processed as the LLFF loader processes its poses (bounds
 rescale, recentring, the novel-view spiral), so that one scene written in both layouts loads to the same cameras.
-Frames whose camera is not a centred pinhole (fx != fy, an off-centre principal point, lens distortion) are
-resampled once onto the centred pinhole camera with the same fx (OpenCV's remap): the model's rays, NDC and
-projections assume one focal and the image centre per scene. The validation split becomes the scene's
-``eval_views`` (their own cameras: evaluation casts their rays; a view with lens distortion is undistorted onto the
-pinhole with its own focal lengths and principal point).
+The training frames keep their pinhole camera as it is, fx != fy and an off-centre principal point included
+(``Scene.intrinsics``; the model's rays, NDC box, projections and induced flow take it). A frame is resampled
+(OpenCV's remap) only when its lens has distortion (it is undistorted) or its pinhole differs from the first
+training frame's (the model holds one camera per scene): onto the first frame's pinhole. The validation split
+becomes the scene's ``eval_views`` (their own cameras: evaluation casts their rays; a view with lens distortion is
+undistorted onto the pinhole with its own focal lengths and principal point).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ if TYPE_CHECKING:  # the cameras need PyTorch, imported where one is made
     from mononerf.geometry.cameras import Cameras
 
 CAMERA_KEYS = ("orientation", "position", "focal_length", "principal_point", "image_size")
-RESAMPLE_TOL = 1e-3  # pixels: a principal point this close to the centre is the centre
+RESAMPLE_TOL = 1e-3  # pixels: intrinsics this close to the first training frame's are the same camera
 
 
 @dataclass
@@ -79,7 +80,7 @@ class EvalView:
         img = _image(self.image_path, self.camera.height, self.camera.width)
         if self.lens is None:
             return img
-        return cv2.remap(img, *_centring_maps(self.lens, centre=False), cv2.INTER_LINEAR,
+        return cv2.remap(img, *_undistort_maps(self.lens), cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_REPLICATE)
 
     @property
@@ -90,7 +91,7 @@ class EvalView:
         cov = llff.read_mask_image(self.covisible_path, self.camera.height, self.camera.width) > 0.5
         if self.lens is None:
             return cov
-        return cv2.remap(cov.astype(np.uint8), *_centring_maps(self.lens, centre=False), cv2.INTER_NEAREST) > 0
+        return cv2.remap(cov.astype(np.uint8), *_undistort_maps(self.lens), cv2.INTER_NEAREST) > 0
 
 
 def _json(path: Path, what: str) -> dict:
@@ -159,20 +160,25 @@ def _split(folder: Path, kind: str, split: str) -> tuple[list[str], list[int], l
         raise SceneFormatError(f"{folder / 'metadata.json'}: no warp_id for {exc}") from None
 
 
-def _centring_maps(cam: dict, centre: bool = True):
-    """OpenCV remap tables from the centred pinhole camera (fx, the image centre, no distortion) into ``cam``;
-    ``centre=False``: from the pinhole with ``cam``'s own focal lengths and principal point (distortion only).
-    Made once per intrinsics: a capture's frames share theirs."""
-    return _remap_tables(cam["fx"], cam["fy"], cam["cx"], cam["cy"], cam["width"], cam["height"],
-                         tuple(cam["distortion"]), centre)
+def pinhole(cam: dict) -> tuple[float, float, float, float]:
+    """(fx, fy, cx, cy) of a :func:`read_camera` dict."""
+    return float(cam["fx"]), float(cam["fy"]), float(cam["cx"]), float(cam["cy"])
+
+
+def _undistort_maps(cam: dict, target: tuple | None = None):
+    """OpenCV remap tables from the pinhole ``target`` (fx, fy, cx, cy; default ``cam``'s own, i.e. distortion
+    only) into ``cam`` (its lens included). Made once per pair of intrinsics: a capture's frames share theirs."""
+    return _remap_tables(pinhole(cam), cam["width"], cam["height"], tuple(cam["distortion"]),
+                         pinhole(cam) if target is None else tuple(target))
 
 
 @functools.lru_cache(maxsize=8)
-def _remap_tables(fx, fy, cx, cy, width, height, distortion, centre):
-    k_src = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]])
-    k_dst = np.array([[fx, 0, width * 0.5], [0, fx, height * 0.5], [0, 0, 1]])
-    return cv2.initUndistortRectifyMap(k_src, np.array(distortion), None, k_dst if centre else k_src,
-                                       (width, height), cv2.CV_32FC1)
+def _remap_tables(src, width, height, distortion, dst):
+    def k(fx, fy, cx, cy):
+        return np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]])
+
+    return cv2.initUndistortRectifyMap(k(*src), np.array(distortion), None, k(*dst), (width, height),
+                                       cv2.CV_32FC1)
 
 
 def _as_cameras(cam: dict, c2w: np.ndarray | None = None, distortion: bool = True) -> Cameras:
@@ -187,8 +193,9 @@ def _as_cameras(cam: dict, c2w: np.ndarray | None = None, distortion: bool = Tru
                           cam["distortion"] if distortion else None)
 
 
-def _centred(cam: dict) -> bool:
-    return _as_cameras(cam).is_centred(RESAMPLE_TOL)
+def _needs_resampling(cam: dict, target: tuple) -> bool:
+    """A lens with distortion, or a pinhole other than ``target`` (beyond :data:`RESAMPLE_TOL` pixels)."""
+    return bool(np.any(cam["distortion"])) or not np.allclose(pinhole(cam), target, rtol=0, atol=RESAMPLE_TOL)
 
 
 def _image(path: Path, height: int, width: int) -> np.ndarray:
@@ -223,8 +230,8 @@ def _per_frame(folder: Path, name: str, suffix: str, count: int, what: str, hint
 class TrainingFrames:
     """A capture's training split as the loader sees it: ``names`` and ``times`` in time order, the cameras
     (:func:`read_camera` dicts, positions in the scaled world ``(x - center) * scale``), the frames as float32 RGB
-    (h, w, 3), resampled onto the centred pinhole camera where theirs is not one (``resampled`` of them), and
-    ``scene.json``'s values."""
+    (h, w, 3), resampled onto the first frame's pinhole (:attr:`intrinsics`) where their lens has distortion or
+    their pinhole differs (``resampled`` of them), and ``scene.json``'s values."""
 
     folder: Path
     kind: str
@@ -239,9 +246,14 @@ class TrainingFrames:
     near: float
     far: float
 
+    @property
+    def intrinsics(self) -> tuple[float, float, float, float]:
+        """(fx, fy, cx, cy) of every frame as given: the first training camera's pinhole."""
+        return pinhole(self.cams[0])
+
     def poses(self) -> np.ndarray:
-        """(T, 3, 5) float64 ``[R | t | hwf]`` of the frames' centred cameras in the capture's scaled world, OpenGL
-        columns, hwf = (h, w, fx) of the frames."""
+        """(T, 3, 5) float64 ``[R | t | hwf]`` of the frames' cameras in the capture's scaled world, OpenGL
+        columns, hwf = (h, w, fx) of the frames (fy and the principal point: :attr:`intrinsics`)."""
         h, w = self.images[0].shape[:2]
         return np.concatenate([np.stack([c["c2w"] for c in self.cams]),
                                np.broadcast_to(np.array([h, w, self.cams[0]["fx"]])[None, :, None],
@@ -283,13 +295,14 @@ def read_training_frames(scene_dir, kind: str = "nerfies", factor: int = 2) -> T
         raise SceneFormatError(f"{folder / 'camera'}: the training cameras' image sizes differ")
     if len({round(float(c["fx"]), 6) for c in cams}) != 1:
         raise SceneFormatError(f"{folder / 'camera'}: the training cameras' focal lengths differ (the model holds "
-                               "one focal per scene)")
+                               "one camera per scene)")
     rgb = folder / "rgb" / f"{factor}x"
+    target = pinhole(cams[0])
     images, resampled = [], 0
     for n, cam in zip(names, cams):
         img = _image(rgb / f"{n}.png", cam["height"], cam["width"])
-        if not _centred(cam):
-            img = cv2.remap(img, *_centring_maps(cam), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if _needs_resampling(cam, target):
+            img = cv2.remap(img, *_undistort_maps(cam, target), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             resampled += 1
         images.append(img)
     return TrainingFrames(folder, kind, factor, names, times, cams, images, resampled, center, scale, near, far)
@@ -321,8 +334,8 @@ def load_capture(scene_dir, factor: int = 2, recenter: bool = True, bd_factor: f
             if not path.is_file():
                 raise SceneFormatError(f"{path}: missing file (the iPhone layout's LiDAR depth)")
             depth = llff.load_npy(path, 3, "depth (h, w, 1)")[..., 0].astype(np.float32) * np.float32(scale)
-            if not _centred(cam):
-                depth = cv2.remap(depth, *_centring_maps(cam), cv2.INTER_NEAREST)
+            if _needs_resampling(cam, tf.intrinsics):
+                depth = cv2.remap(depth, *_undistort_maps(cam, tf.intrinsics), cv2.INTER_NEAREST)
             disp.append(np.where(depth > 0, 1.0 / np.maximum(depth, 1e-12), 0.0).astype(np.float32))
         disp = np.stack(disp, 0)
     masks = llff.read_motion_masks(_per_frame(folder, "motion_masks", ".png", num, "motion mask per training frame",
@@ -343,7 +356,8 @@ def load_capture(scene_dir, factor: int = 2, recenter: bool = True, bd_factor: f
     scene = Scene(name=folder.name, path=folder, images=np.stack(images, 0), disp=disp, motion_masks=masks,
                   flow_fwd=ff, flow_fwd_mask=fm, flow_bwd=bf, flow_bwd_mask=bm,
                   poses=poses.astype(np.float32), bds=bds.astype(np.float32), render_poses=render_poses,
-                  render_focals=render_focals, scale=float(sc), format=kind, resampled_frames=tf.resampled)
+                  render_focals=render_focals, scale=float(sc), format=kind, resampled_frames=tf.resampled,
+                  intrinsics=tf.intrinsics)
     to_scene = np.linalg.inv(P.homogeneous(avg)) if recenter else None
     # (a spherified capture's frame is another transform: its views are left out)
     scene.eval_views = [] if spherify else _eval_views(folder, kind, factor, tf.center, scale, sc, to_scene, tf.times)

@@ -27,6 +27,7 @@ def scene_summary(scene: Scene) -> dict:
         "frames": scene.num_frames,
         "size": f"{scene.width}x{scene.height}",
         "focal": round(scene.focal, 3),
+        "intrinsics": tuple(round(v, 3) for v in scene.frame_intrinsics),
         "near": round(float(scene.bds[:, 0].min()), 4),
         "far": round(float(scene.bds[:, 1].max()), 4),
         "dynamic_share": round(float(scene.motion_masks.mean()), 4),
@@ -43,8 +44,19 @@ def format_summary(s: dict) -> str:
             f"(scaled), dynamic pixels {100 * s['dynamic_share']:.1f}%, valid flow fwd {100 * s['flow_valid_fwd']:.1f}% "
             f"/ bwd {100 * s['flow_valid_bwd']:.1f}%, disparity [{s['disp_range'][0]}, {s['disp_range'][1]}]"
             + (f", {s['validation_views']} validation views" if s["validation_views"] else "")
-            + (f", {s['resampled_frames']} frames resampled onto the centred pinhole camera (docs/datasets.md)"
-               if s["resampled_frames"] else ""))
+            + _off_centre(s)
+            + (f", {s['resampled_frames']} frames resampled (undistorted or onto the first frame's camera; "
+               "docs/datasets.md)" if s["resampled_frames"] else ""))
+
+
+def _off_centre(s: dict) -> str:
+    """The camera's fy and principal point where they are not LLFF's (fx, W/2, H/2)."""
+    fx, fy, cx, cy = s["intrinsics"]
+    w, h = (int(v) for v in s["size"].split("x"))
+    dx, dy = cx - w / 2, cy - h / 2
+    if fx == fy and abs(dx) < 1e-3 and abs(dy) < 1e-3:
+        return ""
+    return f", fy {fy}, principal point ({cx}, {cy}) ({dx:+.3g}, {dy:+.3g} px from the centre)"
 
 
 def check_dynamic_sampling(scene: Scene, rays_per_scene: int) -> list[str]:

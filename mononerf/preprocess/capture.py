@@ -1,9 +1,10 @@
 """The depth, flow and motion-mask steps on a Nerfies / iPhone capture (docs/datasets.md), which ships none of them.
 
 The steps work on LLFF folders (``images/``, ``poses_bounds.npy``). For a capture, the training frames as the loader
-sees them (time order, resampled onto the centred pinhole camera where theirs is not one:
+sees them (time order, undistorted where their lens has distortion:
 :func:`mononerf.data.capture.read_training_frames`) and their cameras are written into a hidden LLFF view of the
-capture (``SCENE/.llff_view/``), the step runs there, and its outputs move beside the capture under the names the
+capture (``SCENE/.llff_view/``; the pinhole's fy and principal point, which ``poses_bounds.npy``'s hwf column cannot
+hold, in :data:`~mononerf.preprocess.motion_masks.INTRINSICS_FILE`), the step runs there, and its outputs move beside the capture under the names the
 loader reads (``disp/``, ``flow/``, ``motion_masks/``, with their ``*_png/`` previews): computed on the very frames
 the model trains on. The view is removed afterwards; the capture's own files are not touched.
 """
@@ -17,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from mononerf.preprocess.common import PreprocessError
+from mononerf.preprocess.motion_masks import INTRINSICS_FILE
 
 VIEW = ".llff_view"
 OUTPUTS = {"depth": ("disp", "disp_png"), "flow": ("flow", "flow_png"), "motion-masks": ("motion_masks",)}
@@ -48,6 +50,7 @@ def write_view(scene_dir: Path, kind: str, factor: int) -> Path:
     for i, img in enumerate(frames.images):
         write_image(view / "images" / f"{i:03d}.png", to_uint8(img), error=PreprocessError)
     np.save(view / "poses_bounds.npy", frames.llff_rows())
+    np.save(view / INTRINSICS_FILE, np.asarray(frames.intrinsics, np.float64))
     return view
 
 

@@ -13,7 +13,9 @@ e = max(d_fwd, d_bwd); the mask is ``opening(e > threshold, disk(1))`` (threshol
 
 Cameras come from ``poses_bounds.npy`` (the original reads the same poses from COLMAP's model), so the step also
 works on scenes whose poses did not come from COLMAP. K = [[f, 0, W/2], [0, f, H/2]] from hwf, scaled to the
-flow's resolution (the original computes flow at the frames' own size, where the scale is 1).
+flow's resolution (the original computes flow at the frames' own size, where the scale is 1); a folder with
+:data:`INTRINSICS_FILE` (fx, fy, cx, cy at the frames' size: a capture whose camera is not centred, written by
+:mod:`mononerf.preprocess.capture`) gives K from it instead.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from mononerf.utils.folders import staged
 
 EPI_THRESHOLD = 1.0
 SEMANTIC_SIZE = (1024, 576)  # (W, H) of the original's Mask R-CNN pass
+INTRINSICS_FILE = "intrinsics.npy"  # optional (4,) fx, fy, cx, cy of the frames, beside poses_bounds.npy
 
 
 def llff_to_colmap_w2c(poses_bounds: np.ndarray) -> np.ndarray:
@@ -77,11 +80,13 @@ def geometric_motion_mask(w2c: np.ndarray, K: np.ndarray, i: int, fwd: np.ndarra
     return opening(np.maximum(e_fwd, e_bwd) > threshold, disk(1))
 
 
-def intrinsics(hwf: np.ndarray, height: int, width: int) -> np.ndarray:
-    """(3, 3) K of the poses' (H, W, f) scaled to an image of (height, width)."""
+def intrinsics(hwf: np.ndarray, height: int, width: int, pinhole=None) -> np.ndarray:
+    """(3, 3) K of the poses' (H, W, f), or of ``pinhole`` (fx, fy, cx, cy) at that size, scaled to an image of
+    (height, width)."""
     h0, w0, f = (float(v) for v in hwf)
+    fx, fy, cx, cy = (f, f, w0 / 2, h0 / 2) if pinhole is None else (float(v) for v in pinhole)
     sx, sy = width / w0, height / h0
-    return np.array([[f * sx, 0, w0 / 2 * sx], [0, f * sy, h0 / 2 * sy], [0, 0, 1.0]])
+    return np.array([[fx * sx, 0, cx * sx], [0, fy * sy, cy * sy], [0, 0, 1.0]])
 
 
 def _load_flow(path: Path) -> np.ndarray:
@@ -111,13 +116,14 @@ def run_motion_masks(scene_dir: str | os.PathLike, threshold: float = EPI_THRESH
     if model is None:
         log(semantic.missing_notice(weights_dir).format(what="motion masks use the epipolar test only"))
     w2c = llff_to_colmap_w2c(poses_bounds)
+    pinhole = np.load(scene_dir / INTRINSICS_FILE) if (scene_dir / INTRINSICS_FILE).is_file() else None
     flow_dir = scene_dir / "flow"
     with staged(scene_dir, "motion_masks") as dirs:
         for i in progress(range(num), show_progress, "motion masks", total=num):
             fwd = _load_flow(flow_dir / f"{i:03d}_fwd.npz") if i < num - 1 else None
             bwd = _load_flow(flow_dir / f"{i:03d}_bwd.npz") if i > 0 else None
             ref = fwd if fwd is not None else bwd
-            K = intrinsics(poses_bounds[i, :15].reshape(3, 5)[:, 4], *ref.shape[:2])
+            K = intrinsics(poses_bounds[i, :15].reshape(3, 5)[:, 4], *ref.shape[:2], pinhole=pinhole)
             mask = geometric_motion_mask(w2c, K, i, fwd, bwd, threshold)
             rgb = cv2.imread(str(files[i]), cv2.IMREAD_COLOR)[..., ::-1]
             height, width = rgb.shape[:2]
