@@ -19,12 +19,10 @@ Layout of a capture folder (Nerfies; the iPhone set adds ``depth/``, ``covisible
 The training video is the training split ordered by time. Its cameras are converted to this package's convention
 (OpenGL axes, pixel index k at coordinate k), then processed as the LLFF loader processes its poses (bounds
 rescale, recentring, the novel-view spiral), so that one scene written in both layouts loads to the same cameras.
-The training frames keep their pinhole camera as it is, fx != fy and an off-centre principal point included
-(``Scene.intrinsics``; the model's rays, NDC box, projections and induced flow take it). A frame is resampled
-(OpenCV's remap) only when its lens has distortion (it is undistorted) or its pinhole differs from the first
-training frame's (the model holds one camera per scene): onto the first frame's pinhole. The validation split
-becomes the scene's ``eval_views`` (their own cameras: evaluation casts their rays; a view with lens distortion is
-undistorted onto the pinhole with its own focal lengths and principal point).
+The training frames keep their pinhole (fx != fy, an off-centre principal point: ``Scene.intrinsics``, which the
+model's rays, NDC box and projections take); a frame is resampled (OpenCV's remap) onto the first training frame's
+pinhole only when its lens has distortion or its pinhole differs (one camera per scene). The validation split
+becomes ``eval_views`` (their own cameras, distortion undone onto their own pinhole).
 """
 
 from __future__ import annotations
@@ -58,13 +56,11 @@ class EvalView:
     Attributes:
         name: frame id.  frame: its place in the training video, a frame index (a fraction between two training
             frames when its time lies between theirs: :func:`video_position`).  camera_id: the capture's camera.
-        camera: its :class:`~mononerf.geometry.cameras.Cameras` (one camera, processed like the training cameras,
-            without lens distortion).
+        camera: its :class:`~mononerf.geometry.cameras.Cameras` (one, processed like the training cameras, no lens).
         image_path, covisible_path: its ``rgb/`` image and ``covisible/`` mask (None: none).
         lens: the :func:`read_camera` dict when the files are undistorted as they are read, else None.
 
-    :attr:`image` and :attr:`covisible` read the files when asked for: a validation split (hundreds of images in
-    DyCheck's sequences) is not held in memory through a training run that never looks at it."""
+    :attr:`image` and :attr:`covisible` read the files when asked for (not held through training)."""
 
     name: str
     frame: float
@@ -80,8 +76,7 @@ class EvalView:
         img = _image(self.image_path, self.camera.height, self.camera.width)
         if self.lens is None:
             return img
-        return cv2.remap(img, *_undistort_maps(self.lens), cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REPLICATE)
+        return cv2.remap(img, *_undistort_maps(self.lens), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
     @property
     def covisible(self) -> np.ndarray | None:
@@ -181,16 +176,13 @@ def _remap_tables(src, width, height, distortion, dst):
                                        cv2.CV_32FC1)
 
 
-def _as_cameras(cam: dict, c2w: np.ndarray | None = None, distortion: bool = True) -> Cameras:
-    """The :class:`Cameras` of a :func:`read_camera` dict (pose ``c2w``, default its own; ``distortion=False``: the
-    lens left out), in the pose's float type."""
+def _as_cameras(cam: dict, c2w: np.ndarray) -> Cameras:
+    """The pinhole :class:`Cameras` (the lens left out) of a :func:`read_camera` dict at pose ``c2w``."""
     import torch
 
     from mononerf.geometry.cameras import Cameras
 
-    pose = torch.from_numpy(np.asarray(cam["c2w"] if c2w is None else c2w)[None])
-    return Cameras.create(pose, cam["fx"], cam["fy"], cam["cx"], cam["cy"], cam["height"], cam["width"],
-                          cam["distortion"] if distortion else None)
+    return Cameras.create(torch.from_numpy(np.asarray(c2w)[None]), *pinhole(cam), cam["height"], cam["width"])
 
 
 def _needs_resampling(cam: dict, target: tuple) -> bool:
@@ -228,10 +220,9 @@ def _per_frame(folder: Path, name: str, suffix: str, count: int, what: str, hint
 
 @dataclass
 class TrainingFrames:
-    """A capture's training split as the loader sees it: ``names`` and ``times`` in time order, the cameras
-    (:func:`read_camera` dicts, positions in the scaled world ``(x - center) * scale``), the frames as float32 RGB
-    (h, w, 3), resampled onto the first frame's pinhole (:attr:`intrinsics`) where their lens has distortion or
-    their pinhole differs (``resampled`` of them), and ``scene.json``'s values."""
+    """A capture's training split as the loader sees it: ``names``, ``times`` in time order, :func:`read_camera`
+    dicts (positions in the scaled world ``(x - center) * scale``), float32 RGB frames (h, w, 3) (``resampled`` of
+    them onto :attr:`intrinsics`: module docstring), and ``scene.json``'s values."""
 
     folder: Path
     kind: str
@@ -393,7 +384,7 @@ def _eval_views(folder: Path, kind: str, factor: int, center, scale: float, sc: 
         _check_size(image, cam["height"], cam["width"])  # its pixels are read when evaluation asks for them
         cov = folder / "covisible" / f"{factor}x" / "val" / f"{name}.png"
         # lens distortion undone as the files are read, onto the same pinhole (own focal lengths, principal point)
-        views.append(EvalView(name, frame, cid, _as_cameras(cam, c2w.astype(np.float32), distortion=False), image,
+        views.append(EvalView(name, frame, cid, _as_cameras(cam, c2w.astype(np.float32)), image,
                               cov if cov.is_file() else None, cam if np.any(cam["distortion"]) else None))
     return views
 

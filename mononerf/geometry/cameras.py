@@ -57,6 +57,19 @@ class Pinhole(NamedTuple):
         """One focal and the principal point at the image centre ``(W/2, H/2)`` (LLFF's hwf)."""
         return cls(focal, focal, width * 0.5, height * 0.5, height, width)
 
+    @classmethod
+    def of(cls, camera, image_size: tuple[int, int] | None = None) -> "Pinhole":
+        """``camera`` as given (checked against ``image_size`` (W, H) when given), or, for a focal length, the
+        centred camera of ``image_size``."""
+        if isinstance(camera, Pinhole):
+            if image_size is not None and tuple(camera.size) != tuple(image_size):
+                raise ValueError(f"the camera is {camera.size[0]}x{camera.size[1]} but the images are "
+                                 f"{image_size[0]}x{image_size[1]}")
+            return camera
+        if image_size is None:
+            raise ValueError("a focal length needs the image size (W, H) to make the centred camera")
+        return cls.centred(int(image_size[1]), int(image_size[0]), camera)
+
     @property
     def principal(self) -> tuple:
         return self.cx, self.cy

@@ -169,20 +169,10 @@ def get_rays(
 
 
 def ndc_offsets(H: float | Tensor, W: float | Tensor, principal, like: Tensor) -> tuple[Tensor, Tensor] | None:
-    """NDC shift of an off-centre principal point: ``(a_x, a_y) = (2 c_x / W - 1, 1 - 2 c_y / H)``.
-
-    A pinhole camera whose principal point ``(c_x, c_y)`` is not the image centre sees the pixel ``(x, y)`` at
-    ``x_{ndc} = 2 x / W - 1``: the centred formulas of :func:`ndc_rays` plus ``a_x`` (and ``a_y`` for y, which
-    points up). Zero for ``(W/2, H/2)``.
-
-    Args:
-        H, W: numbers or per-scene (S,) / (S, 1).
-        principal: None (the image centre), or ``(c_x, c_y)``, each a number or per-scene (S,).
-        like: the tensor (S, *, C) the shifts are added to.
-
-    Returns:
-        None for ``principal=None``, else ``(a_x, a_y)``, each broadcastable against ``like[..., 0]``.
-    """
+    """NDC shift of an off-centre principal point ``(c_x, c_y)`` (numbers or (S,); None = the image centre):
+    ``(a_x, a_y) = (2 c_x / W - 1, 1 - 2 c_y / H)``, added to the centred formulas of :func:`ndc_rays` so that pixel
+    ``x`` sits at ``x_{ndc} = 2 x / W - 1`` (y up). Zero for ``(W/2, H/2)``; None for ``principal=None``; each
+    broadcastable against ``like[..., 0]`` (``like``: (S, *, C))."""
     if principal is None:
         return None
     cx, cy = principal
@@ -256,8 +246,7 @@ def ndc_to_world(
 
     Args:
         pts_ndc: (S, *, 3) points in NDC (or (*, 3) with scalar intrinsics).
-        H, W, focal: numbers or per-scene tensors (S,) / (S, 1); ``focal`` is f_x.
-        near: near-plane depth n used when the rays were converted.
+        H, W, focal: numbers or per-scene tensors (S,) / (S, 1); ``focal`` is f_x.  near: the rays' near plane n.
         fy: f_y; None = ``focal``.  principal: ``(c_x, c_y)``; None = the image centre.
 
     Returns:
@@ -288,14 +277,8 @@ def world_to_ndc(
         x_{ndc} = -\\frac{f}{W/2}\\frac{x}{z},\\quad y_{ndc} = -\\frac{f}{H/2}\\frac{y}{z},\\quad
         z_{ndc} = 1 + \\frac{2n}{z}
 
-    Args:
-        pts_world: (S, *, 3) points (z < 0 in front of the reference camera).
-        H, W, focal: numbers or per-scene tensors (S,) / (S, 1); ``focal`` is f_x.
-        near: near-plane depth n.
-        fy: f_y; None = ``focal``.  principal: ``(c_x, c_y)``; None = the image centre (:func:`ndc_offsets`).
-
-    Returns:
-        (S, *, 3) points in NDC.
+    Args: pts_world (S, *, 3) (z < 0 in front of the reference camera); the rest as :func:`ndc_to_world`.
+    Returns: (S, *, 3) points in NDC.
     """
     check_shape(pts_world, "* 3", "pts_world")
     shift = ndc_offsets(H, W, principal, pts_world)

@@ -43,18 +43,6 @@ def _channel_major(volume: ProjectedVolume, uv: torch.Tensor) -> torch.Tensor:
                        device=uv.device).transpose(1, 2)
 
 
-def _as_pinhole(camera, image_size) -> Pinhole:
-    """A Pinhole as given, or the centred camera of ``image_size`` (W, H) with the focal ``camera``."""
-    if isinstance(camera, Pinhole):
-        if image_size is not None and tuple(camera.size) != tuple(image_size):
-            raise ValueError(f"the camera is {camera.size[0]}x{camera.size[1]} but the images are "
-                             f"{image_size[0]}x{image_size[1]}")
-        return camera
-    if image_size is None:
-        raise ValueError("a focal length needs the image size (W, H) to make the centred camera")
-    return Pinhole.centred(int(image_size[1]), int(image_size[0]), camera)
-
-
 @dataclass
 class SceneFeatures:
     """What :meth:`MonoNeRF.encode` computes once and every query reads (spec §2.3).
@@ -130,7 +118,7 @@ class SceneFeatures:
         return cls(latent=unpack("latent"), latent_scaling=state["latent_scaling"],
                    pooled_flow_latent=state["pooled_flow_latent"], latent2d=unpack("latent2d"),
                    latent2d_scaling=state.get("latent2d_scaling"), w2c=invert_pose(c2w),
-                   camera=_as_pinhole(camera, image_size))
+                   camera=Pinhole.of(camera, image_size))
 
     def select(self, index: "list[int] | torch.Tensor") -> "SceneFeatures":
         """The features of some scenes of a multi-scene encoding, in the given order (index (S',) into S)."""
@@ -229,7 +217,7 @@ class MonoNeRF(nn.Module):
             pooled_flow_latent=out["flow_latent"].mean(dim=(2, 3, 4)),
             latent2d=latent2d,
             latent2d_scaling=None if out2d is None else out2d["latent_scaling"],
-            w2c=invert_pose(c2w), camera=_as_pinhole(camera, (int(images.shape[3]), int(images.shape[2]))),
+            w2c=invert_pose(c2w), camera=Pinhole.of(camera, (int(images.shape[3]), int(images.shape[2]))),
         )
         return feats.detach() if self.freeze_enc else feats
 
