@@ -169,6 +169,10 @@ FLAG_KEYS: tuple[Key, ...] = (
        "tables), dycheck = the validation cameras of iPhone / Nerfies scenes over their co-visibility masks "
        "(docs/evaluation.md)", TRAIN_CLI, "--protocol", choices=("mononerf", "dynamicnerf", "dycheck"),
        note="new flag"),
+    _k("run.world_rays", "str", "run", "which scenes sample in world space: run = every scene as info.no_ndc says "
+       "(the original); auto = NDC for the forward-facing scenes (every camera within 45 degrees of the average view) "
+       "and world rays for the others, scene by scene (docs/datasets.md)", PIPELINE, "--world_rays",
+       choices=("run", "auto"), note="new key: captures that are not forward-facing train beside LLFF scenes"),
     _k("run.feature_cache", "str?", "{basedir}/feature_cache", "folder of cached encoder features, keyed by the "
        "frames, the encoder weights and the encoding quirks (null = no cache)", PIPELINE,
        note="new key: a restart or an evaluation does not re-encode"),

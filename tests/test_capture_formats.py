@@ -409,3 +409,43 @@ def test_validation_views_between_training_times_sit_between_their_frames(layout
     cam1 = [(v.name, v.frame) for v in s.eval_views if v.camera_id == 1]
     assert cam1 == [(f"1_{t:05d}", t + 0.5) for t in range(7)]  # 1_00007 (time 15) is after the last frame (14)
     assert [v.frame for v in s.eval_views if v.camera_id == 2] == [float(t) for t in range(8)]
+
+
+def test_world_rays_auto_gives_a_scene_that_is_not_forward_facing_world_rays(layouts, tmp_path, monkeypatch):
+    """run.world_rays = auto: an LLFF scene keeps NDC and an iPhone capture that is not forward-facing samples in world
+    space, in one run: two groups, each with its own render settings, loss flags and feature space; both train and
+    the iPhone one scores under dycheck, rendered in world space."""
+    from mononerf.config import load_config
+    from mononerf.data.scene import Scene
+    from mononerf.eval import dycheck
+    from mononerf.geometry.poses import view_spread
+    from mononerf.train.cli import main as train_main
+    from mononerf.train.trainer import Trainer
+
+    # the real test of a scene's cameras: a forward-facing synthetic scene, a ring of cameras around a point
+    assert view_spread(read_scenes([layouts / "llff"])[0].poses) < 15.0
+    ring = np.stack([np.concatenate([np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]]),
+                                     np.zeros((3, 1))], 1) for a in np.linspace(0, np.pi, 7)])
+    assert view_spread(ring) == pytest.approx(90.0)
+    # the synthetic capture is forward-facing: say it is not, to train it the way a wide capture is trained
+    monkeypatch.setattr(Scene, "forward_facing", property(lambda s: s.format != "iphone"))
+    argv = _argv([layouts / "llff", layouts / "iphone"], tmp_path,
+                 ["train.N_static_iters=1", "train.N_iters=1", "run.world_rays=auto"])
+    trainer = Trainer(load_config(argv), progress=False)
+    (ndc_part, world_part) = trainer.pipeline.groups
+    assert ndc_part.data.names == ["llff"] and world_part.data.names == ["iphone"]
+    s_ndc, s_world = ndc_part.renderer.settings, world_part.renderer.settings
+    assert s_ndc.ndc and (s_ndc.near, s_ndc.far) == (0.0, 1.0)
+    assert not s_world.ndc and s_world.near == pytest.approx(0.9 * float(world_part.data.bds.min()))
+    assert [f.ndc for f in trainer.group_flags] == [True, False]
+    trainer.fit()
+    assert [part.renderer.features.ndc for part in trainer.pipeline.groups] == [True, False]
+    pts = torch.rand(1, 5, 3) * 0.5  # the model maps NDC samples to world before projecting, world samples not
+    assert torch.equal(trainer.model._to_world(pts, world_part.renderer.features), pts)
+    assert not torch.allclose(trainer.model._to_world(pts, ndc_part.renderer.features), pts)
+    assert train_main(argv + ["--eval_only", "--protocol", "dycheck"]) == 0
+    (dump,) = (trainer.run_dir / "multiview").glob("step_*")
+    assert json.loads((dump / "dycheck" / "dump.json").read_text())["render"]["ndc"] == {"llff": True,
+                                                                                      "iphone": False}
+    res = json.loads((dump / dycheck.RESULTS_FILE).read_text())
+    assert len(res["scenes"]["iphone"]["views"]) == 16 and np.isfinite(res["mean"]["mpsnr"])

@@ -14,6 +14,7 @@ import numpy as np
 
 from mononerf.data.formats import AUTO_FORMAT, SCENE_FORMATS, read_scenes
 from mononerf.data.scene import Scene
+from mononerf.geometry import poses as P
 from mononerf.errors import MonoNeRFError
 
 
@@ -35,6 +36,7 @@ def scene_summary(scene: Scene) -> dict:
         "flow_valid_bwd": round(float(valid_b), 4),
         "disp_range": (round(float(scene.disp.min()), 4), round(float(scene.disp.max()), 4)),
         "validation_views": len(scene.eval_views),
+        "view_spread_deg": round(P.view_spread(scene.poses), 1),
         "resampled_frames": scene.resampled_frames,
     }
 
@@ -44,6 +46,9 @@ def format_summary(s: dict) -> str:
             f"(scaled), dynamic pixels {100 * s['dynamic_share']:.1f}%, valid flow fwd {100 * s['flow_valid_fwd']:.1f}% "
             f"/ bwd {100 * s['flow_valid_bwd']:.1f}%, disparity [{s['disp_range'][0]}, {s['disp_range'][1]}]"
             + (f", {s['validation_views']} validation views" if s["validation_views"] else "")
+            + f", cameras within {s['view_spread_deg']} deg of their average view"
+            + ("" if s["view_spread_deg"] <= P.FORWARD_FACING_DEG else " (not forward-facing: train it with "
+               "--world_rays auto or --no_ndc)")
             + _off_centre(s)
             + (f", {s['resampled_frames']} frames resampled (undistorted or onto the first frame's camera; "
                "docs/datasets.md)" if s["resampled_frames"] else ""))

@@ -256,11 +256,12 @@ class MultiSceneDataset:
         return Pinhole(fx, fy, cx, cy, self.height, self.width)
 
 
-def group_scenes(scenes: Sequence[Scene]) -> list[list[int]]:
-    """Indices of the scenes that share (frames, height, width), groups in order of their first scene."""
-    groups: dict[tuple[int, int, int], list[int]] = {}
+def group_scenes(scenes: Sequence[Scene], keys: Sequence | None = None) -> list[list[int]]:
+    """Indices of the scenes that share (frames, height, width) and their ``keys`` entry (e.g. world rays or NDC),
+    groups in order of their first scene."""
+    groups: dict[tuple, list[int]] = {}
     for i, s in enumerate(scenes):
-        groups.setdefault((s.num_frames, s.height, s.width), []).append(i)
+        groups.setdefault((s.num_frames, s.height, s.width, None if keys is None else keys[i]), []).append(i)
     return list(groups.values())
 
 
@@ -273,13 +274,14 @@ class SceneGroups:
     """
 
     def __init__(self, scenes: Sequence[Scene], device: torch.device | str = "cpu", pixel_offset: float = 0.0,
-                 groups: Sequence[MultiSceneDataset] | None = None, indices: Sequence[Sequence[int]] | None = None):
+                 groups: Sequence[MultiSceneDataset] | None = None, indices: Sequence[Sequence[int]] | None = None,
+                 keys: Sequence | None = None):
         self.scenes = list(scenes)
         self.names = [s.name for s in scenes]
         self.device = torch.device(device)
         self.pixel_offset = float(pixel_offset)
         # groups and indices given: already stacked (a selection of a run's scenes, Pipeline.select)
-        self.indices = [list(i) for i in indices] if indices is not None else group_scenes(scenes)
+        self.indices = [list(i) for i in indices] if indices is not None else group_scenes(scenes, keys)
         self.groups = list(groups) if groups is not None else [
             MultiSceneDataset([scenes[i] for i in idx], device, pixel_offset) for idx in self.indices]
         self.group = [0] * len(scenes)
@@ -305,12 +307,12 @@ class SceneGroups:
                             "use the pipeline's groups (Pipeline.groups / Pipeline.for_scene)")
 
 
-def load_scenes(scenes: Sequence[Scene], device: torch.device | str = "cpu",
-                pixel_offset: float = 0.0) -> "MultiSceneDataset | SceneGroups":
-    """One :class:`MultiSceneDataset` when every scene shares T, H and W (the original's stacked batch), else
-    :class:`SceneGroups`."""
+def load_scenes(scenes: Sequence[Scene], device: torch.device | str = "cpu", pixel_offset: float = 0.0,
+                keys: Sequence | None = None) -> "MultiSceneDataset | SceneGroups":
+    """One :class:`MultiSceneDataset` when every scene shares T, H, W and its ``keys`` entry (the original's
+    stacked batch), else :class:`SceneGroups`."""
     if not scenes:
         raise SceneFormatError("no scenes to train on")
-    if len(group_scenes(scenes)) == 1:
+    if len(group_scenes(scenes, keys)) == 1:
         return MultiSceneDataset(scenes, device, pixel_offset)
-    return SceneGroups(scenes, device, pixel_offset)
+    return SceneGroups(scenes, device, pixel_offset, keys=keys)

@@ -113,6 +113,12 @@ class Scene:
         return Cameras.create(self.poses[:, :, :4], *self.frame_intrinsics, self.height, self.width)
 
     @property
+    def forward_facing(self) -> bool:
+        """Every training camera looks within :data:`~mononerf.geometry.poses.FORWARD_FACING_DEG` of the average
+        camera's view: NDC suits the scene."""
+        return P.view_spread(self.poses) <= P.FORWARD_FACING_DEG
+
+    @property
     def static_masks(self) -> np.ndarray:
         """(T, H, W) 1 = static pixel: the original trains with ``1 - motion_mask`` (spec §1.1)."""
         return 1.0 - self.motion_masks

@@ -22,6 +22,7 @@ import numpy as np
 
 from mononerf.errors import MonoNeRFError, SceneFormatError
 from mononerf.eval import dycheck_metrics as dm
+from mononerf.eval.protocols import sample_space
 from mononerf.utils.images import to_uint8
 
 NAME = "dycheck"
@@ -62,7 +63,7 @@ def render_views(pipeline, step: int, folder: Path, progress: bool = False) -> P
         iio.imwrite(out / f"{view.name}.png", to_uint8(maps["rgb_map_full"].float().numpy()))
         iio.imwrite(out / f"{view.name}_blend.png", to_uint8(maps["dynamicness_map"].float().numpy()))
     info = {"protocol": NAME, "step": int(step), "factor": int(pipeline.cfg.train.factor),
-            "render": {"n_samples": int(s.n_samples), "ndc": bool(s.ndc)},
+            "render": {"n_samples": int(s.n_samples), "ndc": sample_space(pipeline)},
             "scenes": {scene.name: [v.name for v in scene.eval_views] for _, scene in todo}}
     (root / DUMP_INFO).write_text(json.dumps(info, indent=1))
     return Path(folder)

@@ -85,6 +85,12 @@ def get_protocol(name: str | Protocol) -> Protocol:
     return PROTOCOLS[name]
 
 
+def sample_space(pipeline) -> bool | dict[str, bool]:
+    """Whether the run renders in NDC: one bool, or per scene name where its scenes differ (``run.world_rays``)."""
+    ndc = {name: bool(part.renderer.settings.ndc) for part in pipeline.groups for name in part.data.names}
+    return next(iter(ndc.values())) if len(set(ndc.values())) == 1 else ndc
+
+
 def write_dump_info(folder: Path, protocol: Protocol, **render) -> None:
     """``dump.json``: the protocol a dump was rendered for and its render settings (``render``)."""
     folder.mkdir(parents=True, exist_ok=True)

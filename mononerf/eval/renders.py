@@ -24,7 +24,7 @@ import torch
 
 from mononerf.errors import MonoNeRFError
 from mononerf.eval import visuals
-from mononerf.eval.protocols import get_protocol, write_dump_info
+from mononerf.eval.protocols import get_protocol, sample_space, write_dump_info
 from mononerf.geometry.cameras import Pinhole
 from mononerf.geometry.poses import frame_time
 from mononerf.utils.images import to_uint8
@@ -208,7 +208,7 @@ def testset_all(pipeline, step: int, grid: int | None = None, downscale: int = 1
         W, H = render_camera(part, downscale).size
         sizes.update({name: [W, H] for name in part.data.names})
     write_dump_info(root, proto, step=int(step), grid=grid, downscale=int(downscale), sizes=sizes,
-                    n_samples=int(pipeline.renderer.settings.n_samples), ndc=bool(pipeline.renderer.settings.ndc))
+                    n_samples=int(pipeline.renderer.settings.n_samples), ndc=sample_space(pipeline))
     if progress:
         from tqdm import tqdm
 

@@ -54,6 +54,20 @@ def poses_avg(poses: np.ndarray) -> np.ndarray:
     return np.concatenate([view_matrix(z, up, center), hwf], axis=1)
 
 
+# The widest angle between a camera's viewing axis and the average camera's in a forward-facing scene: the scenes
+# NDC suits (run.world_rays = auto gives the others world rays; docs/datasets.md).
+FORWARD_FACING_DEG = 45.0
+
+
+def view_spread(poses: np.ndarray) -> float:
+    """The largest angle, in degrees, between a camera's viewing axis (-z, OpenGL) and the average camera's
+    (:func:`poses_avg`), over poses (T, 3, >=4)."""
+    poses = np.asarray(poses, np.float64)
+    view, mean = -poses[:, :3, 2], -normalize(poses[:, :3, 2].sum(0))
+    cos = view @ mean / np.linalg.norm(view, axis=1)
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))).max())
+
+
 def homogeneous(m34: np.ndarray) -> np.ndarray:
     """(..., 4, 4) of (..., 3, 4) rigid transforms (the row [0, 0, 0, 1] added)."""
     bottom = np.broadcast_to(np.array([0.0, 0.0, 0.0, 1.0]), m34.shape[:-2] + (1, 4))

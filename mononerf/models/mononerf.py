@@ -58,6 +58,7 @@ class SceneFeatures:
             or numbers): the NDC box of the scenes and the projection onto their feature maps.
         dynamic_proj, static_proj: the volumes the heads read multiplied by their first latent layers
             (:func:`~mononerf.models.projected.fold_latent_projections`, renders only), or None.
+        ndc: these scenes' samples are NDC (False: world); None = the model's ``use_ndc`` (``run.world_rays``).
     """
 
     latent: torch.Tensor
@@ -69,6 +70,7 @@ class SceneFeatures:
     camera: Pinhole
     dynamic_proj: ProjectedVolume | None = None
     static_proj: ProjectedVolume | None = None
+    ndc: bool | None = None
 
     @property
     def num_frames(self) -> int:
@@ -241,7 +243,7 @@ class MonoNeRF(nn.Module):
         return xyz, tau, frame, emb, views, (s, r, k)
 
     def _to_world(self, xyz: torch.Tensor, feats: SceneFeatures) -> torch.Tensor:
-        if not self.use_ndc:
+        if not (self.use_ndc if feats.ndc is None else feats.ndc):
             return xyz
         return feats.camera.ndc_to_world(xyz)
 

@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -37,6 +39,15 @@ def run_folder(cfg, world_size: int = 1) -> Path:
         if train.fast_render_basename:
             name = f"{train.fast_render_basename}_{name}"
     return Path(info.basedir) / name
+
+
+def world_rays(cfg, scenes) -> list[bool]:
+    """Per scene: whether it samples in world space (True) or in NDC. ``run.world_rays = run``: every scene as
+    ``info.no_ndc`` says (the original); ``auto``: the scenes that are not forward-facing
+    (:attr:`Scene.forward_facing <mononerf.data.scene.Scene.forward_facing>`) take world rays."""
+    if bool(cfg.info.no_ndc) or str(cfg.run.world_rays) == "run":
+        return [bool(cfg.info.no_ndc)] * len(scenes)
+    return [not s.forward_facing for s in scenes]
 
 
 class Pipeline:
@@ -75,20 +86,23 @@ class Pipeline:
                              spherify=bool(train.spherify), num_novelviews=int(train.num_novelviews),
                              x_trans_multiplier=float(train.x_trans_multiplier),
                              y_trans_multiplier=float(train.y_trans_multiplier))
-        self.data = load_scenes(scenes, device=self.device, pixel_offset=pixel_offset)
+        world = world_rays(cfg, scenes)  # per scene: world-space rays (True) or NDC
+        self.data = load_scenes(scenes, device=self.device, pixel_offset=pixel_offset, keys=world)
         self.sampler = ckpt.seed_everything(int(info.random_seed) + rank)
         self.model = MonoNeRF.from_conf(cfg, self.quirks).to(self.device)
-        # NDC: [0, 1]; world space: the bounds of every scene, as the original's stacked scenes
-        ndc = not bool(info.no_ndc)
-        bds = np.concatenate([np.asarray(s.bds).reshape(-1) for s in scenes])
-        near, far = (0.0, 1.0) if ndc else (float(bds.min()) * 0.9, float(bds.max()))
-        settings = RenderSettings.from_conf(cfg, near, far, self.quirks)
+        # NDC: [0, 1]; world space: the bounds of every world-space scene, as the original's stacked scenes
+        settings = RenderSettings.from_conf(cfg, 0.0, 1.0, self.quirks)
+        if any(world):
+            bds = np.concatenate([np.asarray(s.bds).reshape(-1) for s, w in zip(scenes, world) if w])
+            settings = replace(settings, ndc=False, near=float(bds.min()) * 0.9, far=float(bds.max()))
+        ndc_settings = replace(RenderSettings.from_conf(cfg, 0.0, 1.0, self.quirks), ndc=True)
+        self.world = world
         self.run_dir = run_folder(cfg, world_size)
         self._read_back: Path | None = None  # the run folder this pipeline was read back from (from_run)
         self.scene_ids = list(range(len(scenes)))
         if isinstance(self.data, SceneGroups):
-            self.groups = [self._group(data, idx, settings) for data, idx in zip(self.data.groups,
-                                                                                 self.data.indices)]
+            self.groups = [self._group(data, idx, settings if world[idx[0]] else ndc_settings)
+                           for data, idx in zip(self.data.groups, self.data.indices)]
             self.renderer = self.groups[0].renderer  # its settings are every group's (Pipeline.using changes all)
         else:
             self.renderer = FieldRenderer(self.model, settings, self.data.num_frames)
@@ -177,8 +191,8 @@ class Pipeline:
         hits = []
         for part in self.groups:
             d = part.data
-            part.renderer.features, hit = encode_cached(self.model, d.images, d.poses[..., :4], d.camera,
-                                                        self.feature_cache_dir())
+            feats, hit = encode_cached(self.model, d.images, d.poses[..., :4], d.camera, self.feature_cache_dir())
+            part.renderer.features = replace(feats, ndc=part.renderer.settings.ndc)  # the group's sample space
             hits.append(hit)
         return all(hits)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -96,7 +97,8 @@ class Trainer:
         self.static_pretrain = bool(train.pretrain) and (not unseen or bool(info.use_unseen_frame_pretrain))
         # loss configuration (spec §4)
         self.loss_weights = loss_weights(cfg)  # (unseen frames without pretraining: see LossFlags)
-        self.group_flags = [LossFlags.from_conf(cfg, num_frames=part.data.num_frames) for part in self.pipeline.groups]
+        self.group_flags = [replace(LossFlags.from_conf(cfg, num_frames=part.data.num_frames),  # NDC or world: per group
+                                    ndc=part.renderer.settings.ndc) for part in self.pipeline.groups]
         self.loss_flags = self.group_flags[0]
         self.loss_quirks = self.pipeline.quirks
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main and run_logging)
