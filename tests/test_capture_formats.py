@@ -70,32 +70,11 @@ def test_validation_views_carry_their_own_cameras_and_covisibility(layouts):
 
 
 def shift_capture(src: Path, dst: Path, dx: int) -> None:
-    """A copy of a synthetic capture seen by a camera whose principal point is ``dx`` pixels (at 2x) right of the
-    centre: every training frame and its derived maps (disparity, LiDAR depth, motion mask, flow) moved ``dx`` pixels
-    right (the first column repeated), and the camera JSONs say so (+2·dx at 1x). The same scene, exactly, but for
-    the repeated columns."""
+    """A copy of a synthetic capture whose training camera's principal point is ``dx`` px right of the centre."""
+    from mononerf.data.synthetic_formats import shift_principal_point
+
     shutil.copytree(src, dst)
-
-    def shifted(a):
-        return np.concatenate([np.repeat(a[:, :1], dx, 1), a[:, :-dx]], 1)
-
-    for path in sorted((dst / "camera").glob("0_*.json")):
-        cam = json.loads(path.read_text())
-        cam["principal_point"][0] += 2.0 * dx
-        path.write_text(json.dumps(cam))
-        png = dst / "rgb" / "2x" / f"{path.stem}.png"
-        iio.imwrite(png, shifted(iio.imread(png)))
-        depth = dst / "depth" / "2x" / f"{path.stem}.npy"
-        if depth.is_file():
-            np.save(depth, shifted(np.load(depth)))
-    for f in sorted((dst / "disp").glob("*.npy")) if (dst / "disp").is_dir() else []:
-        np.save(f, shifted(np.load(f)))
-    for f in sorted((dst / "motion_masks").glob("*.png")):
-        iio.imwrite(f, shifted(iio.imread(f)))
-    for f in sorted((dst / "flow").glob("*.npz")):
-        with np.load(f) as data:
-            arrays = {k: shifted(data[k]) for k in data.files}
-        np.savez(f, **arrays)
+    shift_principal_point(dst, dx)
 
 
 def test_an_off_centre_camera_is_kept_and_its_rays_meet_the_same_surfaces(layouts, tmp_path):
@@ -182,6 +161,13 @@ def test_the_writer_cli_names_the_layout(tmp_path, capsys):
     # rewriting the folder in another layout replaces the first one's files
     assert main(["--out", str(tmp_path / "n"), "--frames", "3", "--size", "64x48"]) == 0
     assert detect_format(tmp_path / "n") == "llff" and not (tmp_path / "n" / "dataset.json").exists()
+    # a training camera off the centre, as a phone's: the loader reads its principal point
+    assert main(["--out", str(tmp_path / "p"), "--frames", "3", "--size", "64x48", "--format", "iphone",
+                 "--principal-shift", "2"]) == 0
+    assert read_scenes([tmp_path / "p"], "auto")[0].frame_intrinsics[2] == pytest.approx(16.0 + 2)
+    capsys.readouterr()
+    assert main(["--out", str(tmp_path / "q"), "--frames", "3", "--size", "64x48", "--principal-shift", "2"]) != 0
+    assert "--principal-shift needs --format nerfies or iphone" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------- the dycheck protocol

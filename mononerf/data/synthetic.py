@@ -35,7 +35,7 @@ import numpy as np
 from mononerf.data.synthetic_render import (
     PRESETS, Layer, Scene, build_scene, composite, moved, render_layer, seen_from, surface_points,
 )
-from mononerf.data.synthetic_formats import FORMATS, write_capture
+from mononerf.data.synthetic_formats import FORMATS, shift_principal_point, write_capture
 from mononerf.errors import MonoNeRFError, report
 from mononerf.utils.images import to_uint8, write_image
 from mononerf.utils.video import write_video
@@ -145,7 +145,7 @@ def _progress(iterable, enabled: bool, desc: str):
 
 
 def generate_scene(out_dir, preset: str = "a", frames: int = 12, size: tuple[int, int] = (320, 180), seed: int = 0,
-                   progress: bool = False, fmt: str = "llff") -> dict:
+                   progress: bool = False, fmt: str = "llff", principal_shift: int = 0) -> dict:
     """Render and write a synthetic dynamic scene into ``out_dir`` (format in the module docstring; ``fmt``
     ``nerfies`` or ``iphone``: the same scene in that layout, :mod:`mononerf.data.synthetic_formats`).
 
@@ -156,6 +156,8 @@ def generate_scene(out_dir, preset: str = "a", frames: int = 12, size: tuple[int
         frames: number of frames N (3..999). size: full-resolution (W, H), both even and >= 32.
         seed: non-negative; the scene is deterministic per (preset, seed, frames, size).
         progress: show a tqdm bar over frames.
+        principal_shift: nerfies / iphone: a training camera whose principal point is this many pixels (of the 2x
+            frames) right of the centre (:func:`~mononerf.data.synthetic_formats.shift_principal_point`).
 
     Returns:
         small metadata dict: out_dir, preset, seed, frames, size, size_half, focal, seconds.
@@ -167,6 +169,8 @@ def generate_scene(out_dir, preset: str = "a", frames: int = 12, size: tuple[int
     w, h = _validate(preset, frames, size, seed)
     if fmt not in FORMATS:
         raise MonoNeRFError(f"unknown --format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if principal_shift and fmt == "llff":
+        raise MonoNeRFError("--principal-shift needs --format nerfies or iphone (an LLFF camera is centred)")
     out = Path(out_dir)
     _prepare_out(out, make=fmt == "llff")
     if fmt == "llff":
@@ -178,6 +182,8 @@ def generate_scene(out_dir, preset: str = "a", frames: int = 12, size: tuple[int
                 (staging / name).mkdir()
             scene, depths = _render_llff(staging, preset, frames, w, h, seed, progress)
             write_capture(staging, out, scene, fmt, depths)
+            if principal_shift:
+                shift_principal_point(out, int(principal_shift))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return {"out_dir": str(out), "preset": preset, "seed": int(seed), "frames": scene.frames, "size": (w, h),
@@ -264,10 +270,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", default="llff", choices=FORMATS,
                         help="folder layout: llff (the original's, default), nerfies (Nerfies / HyperNeRF) or iphone "
                              "(DyCheck, with LiDAR-style depth and co-visibility masks); docs/datasets.md")
+    parser.add_argument("--principal-shift", type=int, default=0, metavar="PX",
+                        help="nerfies / iphone: the training camera's principal point PX pixels (of the 2x frames) "
+                             "right of the centre, as a real phone's is off it")
     args = parser.parse_args(argv)
     try:
         info = generate_scene(args.out, preset=args.preset, frames=args.frames, size=parse_size(args.size),
-                              seed=args.seed, progress=sys.stderr.isatty(), fmt=args.format)
+                              seed=args.seed, progress=sys.stderr.isatty(), fmt=args.format,
+                              principal_shift=args.principal_shift)
     except MonoNeRFError as err:
         return report(err)
     (w, h), (w2, h2) = info["size"], info["size_half"]

@@ -20,6 +20,9 @@ against each other:
   to each training time, lands inside that frame unoccluded in more than ``max(5, 0.1 x frames)`` training frames
   (DyCheck's rule, with exact geometry in place of RAFT's occlusion test);
 - ``multiview_GT/``, ``multiview_masks/``, ``synthetic.json``, ``video.mp4`` as in the LLFF layout.
+
+:func:`shift_principal_point` (``--principal-shift``) turns the training camera into one whose principal point is off
+the image centre, as a real phone's is.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import json
 import shutil
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 
 from mononerf.data.synthetic_render import Scene, composite, moved, render_layer, seen_from, surface_points
@@ -122,3 +126,33 @@ def write_capture(llff_dir: Path, out: Path, scene: Scene, kind: str, train_dept
         shutil.copytree(llff_dir / name, out / name)
     for name in ("video.mp4", "synthetic.json"):
         shutil.copyfile(llff_dir / name, out / name)
+
+
+def shift_principal_point(folder: Path, dx: int) -> None:
+    """Make a written capture's training camera one whose principal point is ``dx`` pixels (at 2x) right of the image
+    centre: every training frame and the maps derived from it (disparity, LiDAR depth, motion mask, flow) move ``dx``
+    pixels right, their first column repeated, and the training cameras' JSONs say so (+2·dx at 1x). The same scene
+    seen by that camera, exactly but for the ``dx`` repeated columns. Validation views keep their cameras."""
+    if dx < 1:
+        raise MonoNeRFError(f"--principal-shift {dx}: give a positive number of pixels")
+
+    def shifted(a: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.repeat(a[:, :1], dx, 1), a[:, :-dx]], 1)
+
+    for path in sorted((folder / "camera").glob("0_*.json")):
+        cam = json.loads(path.read_text())
+        cam["principal_point"][0] += 2.0 * dx
+        _dump(path, cam)
+        png = folder / "rgb" / "2x" / f"{path.stem}.png"
+        write_image(png, shifted(iio.imread(png)))
+        depth = folder / "depth" / "2x" / f"{path.stem}.npy"
+        if depth.is_file():
+            np.save(depth, shifted(np.load(depth)))
+    for f in sorted((folder / "disp").glob("*.npy")):
+        np.save(f, shifted(np.load(f)))
+    for f in sorted((folder / "motion_masks").glob("*.png")):
+        write_image(f, shifted(iio.imread(f)))
+    for f in sorted((folder / "flow").glob("*.npz")):
+        with np.load(f) as data:
+            arrays = {k: shifted(data[k]) for k in data.files}
+        np.savez(f, **arrays)
