@@ -96,7 +96,6 @@ class Pipeline:
             bds = np.concatenate([np.asarray(s.bds).reshape(-1) for s, w in zip(scenes, world) if w])
             settings = replace(settings, ndc=False, near=float(bds.min()) * 0.9, far=float(bds.max()))
         ndc_settings = replace(RenderSettings.from_conf(cfg, 0.0, 1.0, self.quirks), ndc=True)
-        self.world = world
         self.run_dir = run_folder(cfg, world_size)
         self._read_back: Path | None = None  # the run folder this pipeline was read back from (from_run)
         self.scene_ids = list(range(len(scenes)))
