@@ -244,10 +244,6 @@ class MultiSceneDataset:
             num_static=num_static,
         )
 
-    def focal_per_scene(self) -> torch.Tensor:
-        """(S,) focal length (f_x) of each scene's training images."""
-        return self.focals
-
     @property
     def camera(self) -> Pinhole:
         """The training frames' intrinsics, one per scene (:class:`~mononerf.geometry.cameras.Pinhole` with (S,)
