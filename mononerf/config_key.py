@@ -21,7 +21,7 @@ MODEL = "mononerf/models/mononerf.py"
 HEADS = "mononerf/models/heads.py"
 VELOCITY = "mononerf/models/trajectory.py"
 VIDEO_ENC = "mononerf/models/encoders.py"
-IMAGE_ENC = "mononerf/models/encoders.py"
+IMAGE_ENC = "mononerf/models/spatial_encoder.py"
 EMBED = "mononerf/models/embedder.py"
 FACTORY = "mononerf/models/mononerf.py"
 DATASET = "mononerf/data/dataset.py"
@@ -40,6 +40,9 @@ TRAIN_CLI = "mononerf/train/cli.py"
 PIPELINE = "mononerf/train/pipeline.py"
 CONFIG = "mononerf/config.py"
 OPTIM = "mononerf/train/optim.py"
+# The names of mononerf/models/spatial_encoder.py's BACKBONES_2D (the config stays free of PyTorch; a test keeps them
+# equal): model.encoder_2d.type's choices.
+BACKBONES_2D_NAMES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 _RECIPE = "new key (not in the original): a lever of the training recipe, docs/training.md"
 
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from mononerf.config_flags import FLAG_KEYS
 from mononerf.config_key import (  # noqa: F401  (Key, REQUIRED, SECTIONS and the readers re-exported)
-    CONFIG, DATASET, EMBED, EVAL, HEADS, IMAGE_ENC, LOSS_TERMS, LOSSES, MODEL, PIPELINE, RAYS, RENDERER, REQUIRED,
-    SECTIONS, TRAINER, VELOCITY, VIDEO_ENC, VOLUME, _RECIPE, Key, _k,
+    BACKBONES_2D_NAMES, CONFIG, DATASET, EMBED, EVAL, HEADS, IMAGE_ENC, LOSS_TERMS, LOSSES, MODEL, PIPELINE, RAYS,
+    RENDERER, REQUIRED, SECTIONS, TRAINER, VELOCITY, VIDEO_ENC, VOLUME, _RECIPE, Key, _k,
 )
 
 _NOT_BUILT = "unused: read by the original but without effect on its released model (spec §2.0)"
@@ -133,12 +133,15 @@ SCHEMA: tuple[Key, ...] = (
     _k("model.encoder.standardize_features", "bool", False, "standardise each channel of the pixel-aligned video "
        "features to mean 0, std 1 per scene, once after encoding", MODEL, note=_RECIPE),
     # 2D encoder (spec §2.2)
-    _k("model.encoder_2d.type", "str", "resnet18", "2D encoder of the static head", CONFIG, choices=("resnet18",),
-       note="the original's code default 'slowonly' would build a second video encoder"),
-    _k("model.encoder_2d.pretrained", "bool", True, "load torchvision's ImageNet ResNet18 weights from a local file",
-       IMAGE_ENC, note="new key: the original always downloaded them"),
-    _k("model.encoder_2d.weights_path", "str", "resnet18-f37072fd.pth", "ResNet18 weight file (looked for in "
-       "checkpoints/ and $TORCH_HOME/hub/checkpoints/)", IMAGE_ENC, note="new key"),
+    _k("model.encoder_2d.type", "str", "resnet18", "2D encoder of the static head: a torchvision ResNet by name "
+       "(mononerf/models/spatial_encoder.py, BACKBONES_2D; the original: resnet18)", IMAGE_ENC,
+       choices=BACKBONES_2D_NAMES, note="the original's code default 'slowonly' would build a second video encoder; "
+       "the other ResNets are new"),
+    _k("model.encoder_2d.pretrained", "bool", True, "load torchvision's ImageNet weights of the 2D backbone from a "
+       "local file", IMAGE_ENC, note="new key: the original always downloaded them"),
+    _k("model.encoder_2d.weights_path", "str?", None, "weight file of the 2D backbone (null: torchvision's file of "
+       "model.encoder_2d.type, e.g. resnet18-f37072fd.pth; looked for in checkpoints/ and "
+       "$TORCH_HOME/hub/checkpoints/)", IMAGE_ENC, note="new key"),
     _k("model.encoder_2d.standardize_features", "bool", False, "standardise each channel of the pixel-aligned "
        "image (ResNet18) features to mean 0, std 1 per scene, once after encoding", MODEL, note=_RECIPE),
     _k("model.encoder_2d.normalize", "any", True, "ImageNet normalisation flag", "ignored: the original built "

@@ -20,13 +20,13 @@ from mononerf.errors import ConfigError, MissingWeightsError, MonoNeRFError
 from mononerf.models.encoders import (
     CLIP_MEAN,
     CLIP_STD,
-    Resnet18Encoder,
     SpatialTemporalEncoder,
     encoder_clip_size,
     preprocess_clip,
     resolve_latent_layers,
 )
 from mononerf.models.slowonly import ResNet3dSlowOnly
+from mononerf.models.spatial_encoder import BACKBONES_2D, SpatialEncoder
 from mononerf.models.weights import (
     KNOWN_WEIGHT_URLS,
     RESNET18_FILE,
@@ -201,7 +201,7 @@ def test_from_conf_reads_its_subtree(slowonly_ckpt):
     enc = SpatialTemporalEncoder.from_conf(conf, freeze=True)
     assert enc.latent_size == 832 and enc.impl == "native" and enc.freeze
     conf2d = ConfigFactory.parse_string('type = resnet18\nnormalize = "Ture"\npretrained = false')
-    assert Resnet18Encoder.from_conf(conf2d).latent_size == 512
+    assert SpatialEncoder.from_conf(conf2d).latent_size == 512
 
 
 # ------------------------------------------------------------------------------------------- bad weight files
@@ -238,7 +238,7 @@ def test_missing_files_name_file_folder_and_address(tmp_path):
     msg = str(info.value)
     assert SLOWONLY_R50_FILE in msg and KNOWN_WEIGHT_URLS[SLOWONLY_R50_FILE] in msg and str(tmp_path / "ck") in msg
     with pytest.raises(MissingWeightsError) as info:
-        Resnet18Encoder(pretrained=True, search_dirs=[tmp_path])
+        SpatialEncoder(pretrained=True, search_dirs=[tmp_path])
     msg = str(info.value)
     assert RESNET18_FILE in msg and "https://download.pytorch.org/models/resnet18-f37072fd.pth" in msg
 
@@ -308,10 +308,10 @@ def test_frozen_encoder_gets_no_grad(clip):
     assert w.grad is not None
     assert all(p.grad is None for p in enc.parameters())
     # contrast: an unfrozen encoder does receive gradients
-    live = Resnet18Encoder(pretrained=False)
+    live = SpatialEncoder(pretrained=False)
     live(torch.rand(1, 1, 32, 32, 3))["latent"].sum().backward()
     assert live.features.conv1.weight.grad is not None
-    frozen = Resnet18Encoder(pretrained=False, freeze=True)
+    frozen = SpatialEncoder(pretrained=False, freeze=True)
     assert not frozen(torch.rand(1, 1, 32, 32, 3))["latent"].requires_grad
 
 
@@ -324,7 +324,7 @@ def test_resnet18_weights_and_shapes(tmp_path):
                 m.running_mean.normal_(0, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
     torch.save(ref.state_dict(), tmp_path / RESNET18_FILE)  # torchvision's file is a bare state dict (with fc)
-    enc = Resnet18Encoder(pretrained=True, search_dirs=[tmp_path])
+    enc = SpatialEncoder(pretrained=True, search_dirs=[tmp_path])
     assert torch.equal(enc.features.layer3[1].bn2.running_var, ref.layer3[1].bn2.running_var)
     assert not any(k.startswith("features.fc") for k in enc.state_dict())
     assert enc.latent_size == 512
@@ -347,11 +347,47 @@ def test_resnet18_weights_and_shapes(tmp_path):
     bad["fc.weight"] = torch.zeros(10, 512)
     torch.save(bad, tmp_path / "bad.pth")
     with pytest.raises(MonoNeRFError, match=r"fc\.weight \(file \(10, 512\) vs model \(1000, 512\)\)"):
-        Resnet18Encoder(pretrained=True, weights_path=tmp_path / "bad.pth")
+        SpatialEncoder(pretrained=True, weights_path=tmp_path / "bad.pth")
+
+
+def test_each_2d_backbone_builds_by_name_with_its_latent_levels(tmp_path):
+    """model.encoder_2d.type picks a torchvision ResNet from BACKBONES_2D: its levels' channels are what forward
+    concatenates, its weights load from torchvision's file name, and the config offers exactly these names."""
+    from mononerf.config_key import BACKBONES_2D_NAMES
+
+    assert tuple(BACKBONES_2D) == BACKBONES_2D_NAMES
+    images = torch.rand(1, 2, 32, 32, 3, generator=torch.Generator().manual_seed(0))
+    for name in ("resnet18", "resnet34", "resnet50"):  # (101 and 152 differ from 50 in depth only)
+        enc = SpatialEncoder(backbone=name, pretrained=False, num_layers=4)
+        assert enc.latent_size == sum(BACKBONES_2D[name].levels[:4])
+        assert enc.encode(images, batchnorm_train=False)["latent"].shape == (1, enc.latent_size, 2, 8, 8)
+    assert SpatialEncoder(backbone="resnet50", pretrained=False).latent_size == 64 + 256 + 512 + 1024
+    # the backbone's own weight file, found by its torchvision name; the resnet18 keys are the original's
+    ref = torchvision.models.resnet34(weights=None)
+    torch.save(ref.state_dict(), tmp_path / BACKBONES_2D["resnet34"].weights_file)
+    enc = SpatialEncoder(backbone="resnet34", pretrained=True, search_dirs=[tmp_path])
+    assert torch.equal(enc.features.layer3[5].conv2.weight, ref.layer3[5].conv2.weight)
+    assert sorted(SpatialEncoder(pretrained=False).state_dict()) == sorted(
+        "features." + k for k in torchvision.models.resnet18(weights=None).state_dict() if not k.startswith("fc."))
+    with pytest.raises(MissingWeightsError, match="resnet50-0676ba61.pth"):
+        SpatialEncoder(backbone="resnet50", pretrained=True, search_dirs=[tmp_path])
+    with pytest.raises(ConfigError, match="'vgg16' is not one of resnet18, resnet34"):
+        SpatialEncoder(backbone="vgg16", pretrained=False)
+    # through the config: the static head reads the chosen backbone's channels
+    from mononerf.config import load_config
+    from mononerf.models.mononerf import MonoNeRF
+    from mononerf.quirks import Quirks
+    from tests.test_train import tiny_argv
+
+    cfg = load_config(tiny_argv(tmp_path, tmp_path, extra=["model.encoder_2d.type=resnet50"]))
+    model = MonoNeRF.from_conf(cfg, Quirks.from_conf(cfg))
+    assert model.encoder2d.backbone == "resnet50" and model.mlp_static.d_latent == 64 + 256 + 512 + 1024
+    with pytest.raises(ConfigError, match="model.encoder_2d.type"):
+        load_config(tiny_argv(tmp_path, tmp_path, extra=["model.encoder_2d.type=vgg16"]))
 
 
 def test_resnet18_batchnorm_train_differs():
-    enc = Resnet18Encoder(pretrained=False)
+    enc = SpatialEncoder(pretrained=False)
     images = torch.rand(1, 2, 32, 32, 3)
     a = enc.encode(images, batchnorm_train=False)["latent"]
     b = enc.encode(images, batchnorm_train=True)["latent"]
@@ -403,8 +439,8 @@ def test_native_feature_volume_reads_the_same_values_as_the_upsampled_one(which)
         native = SpatialTemporalEncoder(num_layers=[0, 1, 2], pretrained=False, freeze=True, native_latent=True)
         x = torch.randn(2, 3, 3, 36, 52)
     else:
-        full = Resnet18Encoder(pretrained=False, freeze=True)
-        native = Resnet18Encoder(pretrained=False, freeze=True, native_latent=True)
+        full = SpatialEncoder(pretrained=False, freeze=True)
+        native = SpatialEncoder(pretrained=False, freeze=True, native_latent=True)
         x = torch.rand(2, 3, 36, 52, 3)
     native.load_state_dict(full.state_dict())
     a = full.encode(x, batchnorm_train=False)

@@ -11,11 +11,12 @@ from torch import nn
 
 from mononerf.geometry.cameras import Pinhole
 from mononerf.models.embedder import PositionalEncoding, drop_time_terms
-from mononerf.models.encoders import Resnet18Encoder, SpatialTemporalEncoder
+from mononerf.models.encoders import SpatialTemporalEncoder
 from mononerf.models.features import sample_frame_features, temporal_features
 from mononerf.models.heads import DynamicHead, StaticHead, linear_split
 from mononerf.models.mononerf import MonoNeRF
 from mononerf.models.projected import fold_latent_projections
+from mononerf.models.spatial_encoder import SpatialEncoder
 from mononerf.models.trajectory import (
     INTEGRATORS,
     EulerSteps,
@@ -249,7 +250,7 @@ def test_temporal_features_edges_and_reshape_quirk():
 def _tiny_model(**kw):
     torch.manual_seed(0)
     enc = SpatialTemporalEncoder(num_layers=[0, 1], pretrained=False, freeze=True)
-    enc2 = Resnet18Encoder(pretrained=False, freeze=True, num_layers=2)
+    enc2 = SpatialEncoder(pretrained=False, freeze=True, num_layers=2)
     dyn = DynamicHead(d_latent=enc.latent_size, d_hidden=32, n_blocks=2, n_global_blocks=2, d_global=16)
     sta = StaticHead(d_latent=enc2.latent_size, d_hidden=32, n_blocks=3)
     kw.setdefault("integrator", EulerSteps(2, kw.get("quirks", Quirks()).discrete_flow_branch_mixup))

@@ -6,7 +6,8 @@ Batch vocabulary: B scenes (S elsewhere in the package), T frames, C channels, H
   (B, C, T, Hc/2, Wc/2) from the chosen backbone layers, ``latent_scaling``, and ``flow_latent`` (layer4).
   Two implementations of the same backbone: ``impl="native"`` (plain PyTorch, :mod:`mononerf.models.slowonly`)
   and ``impl="mmaction"`` (MMAction2 1.1.0's ``ResNet3dSlowOnly`` built through its registry).
-* :class:`Resnet18Encoder` (spec §2.2): frames (B, T, H, W, 3) in [0, 1] → ``latent`` (B, 512, T, H/4, W/4).
+* :class:`~mononerf.models.spatial_encoder.SpatialEncoder` (spec §2.2; its own module): frames (B, T, H, W, 3) in
+  [0, 1] → ``latent`` (B, 512, T, H/4, W/4) for the original's ResNet18, other torchvision ResNets by name.
 * :func:`preprocess_clip`: the original's MMAction2 clip pipeline (Resize + Normalize, spec §2.1, quirk §8.5).
 * ``encode(x, batchnorm_train=...)`` on both encoders: quirk ``encoder_batchnorm_train`` (spec §8.6).
 
@@ -23,13 +24,11 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
 from mononerf.errors import ConfigError, MonoNeRFError
 from mononerf.models.slowonly import ResNet3dSlowOnly
 from mononerf.models.weights import (
-    RESNET18_FILE,
     SLOWONLY_R50_FILE,
     default_checkpoint_dirs,
     find_weight_file,
@@ -295,98 +294,3 @@ class SpatialTemporalEncoder(_EncoderBase):
         # gathers each point's channels from contiguous memory (~3.5x faster lookups, benchmarks/README.md)
         latent = latent.contiguous(memory_format=torch.channels_last_3d)
         return {"latent": latent, "latent_scaling": latent_scaling_for(latent), "flow_latent": feats[4]}
-
-
-# ----------------------------------------------------------------------------------------------- ResNet18 encoder
-class Resnet18Encoder(_EncoderBase):
-    """Frame-wise ResNet18 encoder for the static branch (spec §2.2).
-
-    Args:
-        pretrained: load torchvision's ImageNet ``resnet18-f37072fd.pth`` from a local file (strict keys).
-        weights_path: file name or path of the weights; default that file name, looked for in ``./checkpoints``,
-            the source tree's ``checkpoints/`` and ``$TORCH_HOME/hub/checkpoints``.
-        search_dirs: replaces those folders.
-        num_layers: k → latents [maxpool output, layer1, .., layer(k-1)] (the original always uses 4 → 512 ch).
-        freeze: no parameter requires grad and ``forward`` runs under ``torch.no_grad()``.
-    """
-
-    layer_latent_size = (64, 64, 128, 256, 512)
-
-    def __init__(
-        self,
-        *,
-        pretrained: bool = True,
-        weights_path: str | Path | None = None,
-        search_dirs: Sequence[str | Path] | None = None,
-        num_layers: int = 4,
-        freeze: bool = False,
-        native_latent: bool = False,
-    ) -> None:
-        super().__init__()
-        self.native_latent = native_latent
-        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or not 1 <= num_layers <= 5:
-            raise ConfigError(f"Resnet18Encoder num_layers must be an int in 1..5, got {num_layers!r}")
-        self.num_layers = num_layers
-        self.latent_size = sum(self.layer_latent_size[:num_layers])
-        self.features = torchvision.models.resnet18(weights=None)
-        if pretrained:
-            dirs = default_checkpoint_dirs(include_torch_hub=True) if search_dirs is None else list(search_dirs)
-            path = find_weight_file(weights_path or RESNET18_FILE, dirs)
-            load_state_strict(self.features, load_checkpoint_state(path), source=str(path))
-        self.features.fc = nn.Identity()  # the classifier is never used (no keys, like the original's Sequential())
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        self.freeze = freeze
-        if freeze:
-            set_frozen(self)
-
-    @classmethod
-    def from_conf(cls, conf, **overrides) -> "Resnet18Encoder":
-        """Build from the ``model.encoder_2d`` subtree (keys pretrained, weights_path, freeze).
-
-        Like the original (spec §2.0), ``normalize`` and other keys are ignored: inputs are always
-        ImageNet-normalised and 4 layers are used.
-        """
-        kwargs = dict(
-            pretrained=conf.get_bool("pretrained", True),
-            weights_path=conf.get_string("weights_path", None),
-            freeze=conf.get_bool("freeze", False),
-        )
-        kwargs.update(overrides)
-        return cls(**kwargs)
-
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Encode frames.
-
-        Args:
-            images: (B, T, H, W, 3) RGB in [0, 1].
-
-        Returns:
-            ``latent`` (B, latent_size, T, h, w) on the max-pool grid (≈ H/4, W/4): [maxpool, layer1, layer2,
-            layer3] resized there (bilinear, align_corners=True) and concatenated; ``latent_scaling`` (2,).
-        """
-        check_shape(images, "B T H W 3", "images")
-        b, t, h, w, _ = images.shape
-        net = self.features
-        with self._grad_context():
-            x = images.reshape(b * t, h, w, 3).permute(0, 3, 1, 2)
-            x = (x - self.mean.to(x)) / self.std.to(x)
-            x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
-            latents = [x]
-            for i in range(1, self.num_layers):
-                x = getattr(net, f"layer{i}")(x)
-                latents.append(x)
-            grid = latents[0].shape[-2:]
-            if self.native_latent:  # coarse layers stay coarse (FeatureVolume, same values)
-                levels = [f.reshape(b, t, *f.shape[1:]).transpose(1, 2) for f in latents]
-                volume = FeatureVolume(merge_levels(levels), tuple(grid))
-                return {"latent": volume, "latent_scaling": latent_scaling_for(volume)}
-            latents = [
-                f if f.shape[-2:] == grid else F.interpolate(f, size=grid, mode="bilinear", align_corners=True)
-                for f in latents
-            ]
-            latent = torch.cat(latents, dim=1)
-            # channels-last like the video latent (fast per-point gathers in grid_sample)
-            latent = latent.reshape(b, t, *latent.shape[1:]).permute(0, 2, 1, 3, 4)
-            latent = latent.contiguous(memory_format=torch.channels_last_3d)
-        return {"latent": latent, "latent_scaling": latent_scaling_for(latent)}

@@ -24,11 +24,12 @@ from mononerf.errors import ConfigError, MonoNeRFError
 from mononerf.geometry.cameras import Pinhole
 from mononerf.geometry.rays import invert_pose
 from mononerf.models.embedder import PositionalEncoding, drop_time_terms
-from mononerf.models.encoders import Resnet18Encoder, SpatialTemporalEncoder, preprocess_clip
+from mononerf.models.encoders import SpatialTemporalEncoder, preprocess_clip
 from mononerf.models.features import FeatureVolume, sample_frame_features, standardize_volume, temporal_features
 from mononerf.models.heads import DynamicHead, StaticHead
 from mononerf.models.projected import ProjectedLatent, ProjectedVolume
 from mononerf.models.rows import by_blocks
+from mononerf.models.spatial_encoder import SpatialEncoder
 from mononerf.models.trajectory import EulerSteps, Integrator, VelocityField, integrator_from_conf, integrator_name
 from mononerf.quirks import Quirks
 from mononerf.utils.checks import check_shape
@@ -153,7 +154,8 @@ class MonoNeRF(nn.Module):
     """Generalizable dynamic radiance field (spec §2).
 
     Args:
-        encoder: SlowOnly video encoder.  encoder2d: ResNet18 for the static branch (None: static uses ``encoder``).
+        encoder: SlowOnly video encoder.  encoder2d: the 2D encoder of the static branch (the original's ResNet18;
+            None: static uses ``encoder``).
         dynamic: dynamic head.  static: static head.
         multires, multires_views: positional-encoding frequencies (10 and 4 in the original).
         integrator: the trajectory integrator (:data:`~mononerf.models.trajectory.INTEGRATORS`: Euler steps, the
@@ -169,7 +171,7 @@ class MonoNeRF(nn.Module):
         quirks: the original's numerical quirks (:class:`~mononerf.quirks.Quirks`), default all as the original.
     """
 
-    def __init__(self, encoder: SpatialTemporalEncoder, encoder2d: Resnet18Encoder | None, dynamic: DynamicHead,
+    def __init__(self, encoder: SpatialTemporalEncoder, encoder2d: SpatialEncoder | None, dynamic: DynamicHead,
                  static: StaticHead, *, multires: int = 10, multires_views: int = 4,
                  integrator: Integrator | None = None, use_ndc: bool = True,
                  feat_guided_flow: bool = True, use_temporal_feature: bool = True, freeze_enc: bool = True,
@@ -373,8 +375,8 @@ class MonoNeRF(nn.Module):
                                          pretrained_path=enc_c.pretrained_path, freeze=freeze, native_latent=native)
         encoder2d = None
         if enc_c.use_encoder_2d:
-            encoder2d = Resnet18Encoder(pretrained=m.encoder_2d.pretrained, weights_path=m.encoder_2d.weights_path,
-                                        freeze=freeze, native_latent=native)
+            encoder2d = SpatialEncoder(backbone=m.encoder_2d.type, pretrained=m.encoder_2d.pretrained,
+                                       weights_path=m.encoder_2d.weights_path, freeze=freeze, native_latent=native)
         multires, multires_views = int(cfg.train.multires), int(cfg.train.multires_views)
         d_views = 3 * (1 + 2 * multires_views)
         dynamic = DynamicHead(

@@ -19,6 +19,9 @@ from mononerf.errors import MissingWeightsError, MonoNeRFError
 
 SLOWONLY_R50_FILE = "slowonly_imagenet_pretrained_r50_8x8x1_150e_kinetics400_rgb_20200912-3f9ce182.pth"
 RESNET18_FILE = "resnet18-f37072fd.pth"
+#: torchvision's ImageNet (IMAGENET1K_V1) weight file of each 2D backbone (mononerf/models/spatial_encoder.py).
+RESNET_FILES = {"resnet18": RESNET18_FILE, "resnet34": "resnet34-b627a593.pth", "resnet50": "resnet50-0676ba61.pth",
+                "resnet101": "resnet101-63fe2227.pth", "resnet152": "resnet152-394f9c45.pth"}
 
 #: Where each known weight file is downloaded from (shown in MissingWeightsError messages).
 KNOWN_WEIGHT_URLS: dict[str, str] = {
@@ -26,7 +29,7 @@ KNOWN_WEIGHT_URLS: dict[str, str] = {
         "https://download.openmmlab.com/mmaction/recognition/slowonly/"
         "slowonly_imagenet_pretrained_r50_8x8x1_150e_kinetics400_rgb/" + SLOWONLY_R50_FILE
     ),
-    RESNET18_FILE: "https://download.pytorch.org/models/" + RESNET18_FILE,
+    **{f: "https://download.pytorch.org/models/" + f for f in RESNET_FILES.values()},
 }
 
 _MAX_LISTED = 5  # offending keys named in an error message
