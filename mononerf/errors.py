@@ -34,9 +34,11 @@ def os_error(exc: OSError, path=None, what: str = "", kept: str = "finished file
     return MonoNeRFError(f"{where}: {said}{_OS_HINTS.get(exc.errno, '').format(kept=kept)}")
 
 
-def report(exc: MonoNeRFError) -> int:
-    """Print a user-facing error as one ``error: …`` line on stderr (no traceback); return the CLI exit status 2."""
+def report(exc: MonoNeRFError | OSError) -> int:
+    """The epilogue of every command: a user-facing error as one ``error: …`` line on stderr (no traceback; an
+    OSError in :func:`os_error`'s words); return the CLI exit status 2. Commands end with
+    ``except (MonoNeRFError, OSError) as exc: return report(exc)``."""
     import sys
 
-    print(f"error: {exc}", file=sys.stderr)
+    print(f"error: {exc if isinstance(exc, MonoNeRFError) else os_error(exc)}", file=sys.stderr)
     return 2

@@ -50,3 +50,24 @@ def test_no_module_is_over_400_lines():
     long = {p.relative_to(ROOT).as_posix(): n for p in sorted((ROOT / "mononerf").rglob("*.py"))
             if (n := len(p.read_text().splitlines())) > 400}
     assert long == {}
+
+
+# commands live in cli.py / __main__.py; a library module with a `python -m` name hands over to its cli function
+COMMAND_EXCEPTIONS = {"mononerf/config.py": "the original's command-line flags are the configuration's input; it "
+                                            "moves into a config/ package with a cli module (issue 31, point 5)"}
+
+
+def test_only_command_modules_define_main_or_parse_arguments():
+    found = []
+    for path in sorted((ROOT / "mononerf").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if path.name in ENTRY_POINTS or rel in COMMAND_EXCEPTIONS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name == "main":
+                found.append(f"{rel}:{node.lineno} defines main()")
+            modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                       else [node.module] if isinstance(node, ast.ImportFrom) else [])
+            if "argparse" in modules:
+                found.append(f"{rel}:{node.lineno} imports argparse")
+    assert found == []

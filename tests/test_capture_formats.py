@@ -154,7 +154,7 @@ def test_capture_errors_name_the_file_and_the_fix(layouts, tmp_path):
 
 
 def test_the_writer_cli_names_the_layout(tmp_path, capsys):
-    from mononerf.data.synthetic import main
+    from mononerf.data.cli import synthetic_main as main
 
     assert main(["--out", str(tmp_path / "n"), "--frames", "3", "--size", "64x48", "--format", "nerfies"]) == 0
     assert "(nerfies layout)" in capsys.readouterr().out

@@ -17,6 +17,7 @@ from mononerf.config import load_config
 from mononerf.data.synthetic import generate_scene
 from mononerf.errors import MonoNeRFError
 from mononerf.train import checkpoint as ckpt
+from mononerf.train.cli import checkpoint_main
 from mononerf.train import original_layout
 from mononerf.train.interrupts import Interrupted
 from mononerf.train.trainer import Trainer
@@ -63,7 +64,7 @@ def _one_error_line(err: str) -> str:
 # ------------------------------------------------------------------------------------------------ security
 def test_a_crafted_checkpoint_runs_nothing_at_any_entry_point(trained, scenes, tmp_path, capsys):
     from mononerf.edit.cli import main as edit_main
-    from mononerf.eval.video import main as render_main
+    from mononerf.eval.cli import video_main as render_main
     from mononerf.train.cli import main as train_main
 
     marker = tmp_path / "pwned"
@@ -161,7 +162,7 @@ def test_the_original_key_list_loads_checked_and_exports_back(balloon_model, tmp
     own = tmp_path / "ours.tar"
     ckpt.save_atomic({"global_step": 7, "network_fn_d_state_dict": mine, "optimizer_state_dict": {"state": {}}}, own)
     out = tmp_path / "exported.tar"
-    assert ckpt.main(["export", str(own), "--to-original", str(out)]) == 0
+    assert checkpoint_main(["export", str(own), "--to-original", str(out)]) == 0
     back = torch.load(out, weights_only=True)
     assert sorted(back) == sorted(KEY_LIST["checkpoint_layout"]["NNNNNN.tar"]) and back["global_step"] == 7
     sd = back["network_fn_d_state_dict"]
@@ -195,7 +196,7 @@ def test_a_mismatching_checkpoint_names_the_key_and_both_shapes(balloon_model, t
 
 def _export_original(trained, tmp_path) -> tuple[Path, dict]:
     out = tmp_path / "original.tar"
-    assert ckpt.main(["export", str(trained.run_dir), "--to-original", str(out)]) == 0
+    assert checkpoint_main(["export", str(trained.run_dir), "--to-original", str(out)]) == 0
     return out, ckpt.load(trained.run_dir / "000002.tar")["network_fn_d_state_dict"]
 
 
@@ -381,7 +382,7 @@ def test_normalize_depth_is_the_originals():
 
 
 def test_a_file_where_a_folder_is_expected_and_back(trained, tmp_path, capsys):
-    from mononerf.eval.video import main as render_main
+    from mononerf.eval.cli import video_main as render_main
 
     tar = trained.run_dir / "000001.tar"
     assert render_main([str(tar), "--device", "cpu"]) == 2

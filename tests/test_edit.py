@@ -319,7 +319,7 @@ def test_edit_command_lines_map_to_edits():
 
 
 def test_render_cli_visualisation_videos(tiny_run, tmp_path):
-    from mononerf.eval.video import main
+    from mononerf.eval.cli import video_main as main
 
     run, n = str(tiny_run.run_dir), tiny_run.data.num_frames
     w, h = tiny_run.data.width, tiny_run.data.height
@@ -512,7 +512,8 @@ def test_render_one_scene_of_a_multi_scene_run(tiny_run, tmp_path):
     import json
 
     from mononerf.eval import renders
-    from mononerf.eval.video import main, select_run_scenes
+    from mononerf.eval.cli import video_main as main
+    from mononerf.eval.video import select_run_scenes
 
     d = tiny_run.data
     t = torch.full((1,), frame_time(1, d.num_frames))

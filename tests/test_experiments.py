@@ -10,6 +10,7 @@ import pytest
 
 from mononerf.data.synthetic import generate_scene
 from mononerf.eval import experiments as ex
+from mononerf.eval.cli import experiments_main as ex_main
 
 TINY = [
     "model.encoder.num_layers=[0, 1]", "model.mlp_dynamic.d_hidden=32", "model.mlp_static.d_hidden=32",
@@ -35,7 +36,7 @@ def test_experiment_driver_on_a_tiny_case(data, tmp_path, capsys):
             "--scenes", "syn_a,syn_b,syn_c", "--steps", "1,2", "--no-lpips", "--downscale", "1"]
     for item in TINY:
         argv += ["--set", item]
-    assert ex.main(argv) == 0
+    assert ex_main(argv) == 0
     text = rep.read_text()
     saved = json.loads((out / "experiments.json").read_text())
     for heading in ("(a) One model", "(b) Unseen frames", "(c) Unseen scene", "(d) Edits"):
@@ -79,14 +80,14 @@ def test_experiment_driver_on_a_tiny_case(data, tmp_path, capsys):
     assert "machine:" in text and "commit:" in text and "--quick" in text
     capsys.readouterr()
     # a second run reuses every finished run (no training), the report is written again
-    assert ex.main(argv + ["--only", "multiscene,frames"]) == 0
+    assert ex_main(argv + ["--only", "multiscene,frames"]) == 0
     log = capsys.readouterr().out
     assert log.count("reusing the finished run") == 2 and "training" not in log.replace("reusing", "")
 
 
 def test_experiment_driver_refuses_bad_input(tmp_path, capsys):
-    assert ex.main(["--data", str(tmp_path), "--report", "none"]) == 2
+    assert ex_main(["--data", str(tmp_path), "--report", "none"]) == 2
     assert "scene missing" in capsys.readouterr().err
-    assert ex.main(["--only", "nope"]) == 2
-    assert ex.main(["--steps", "0,5"]) == 2
-    assert ex.main(["--scenes", "a,b"]) == 2
+    assert ex_main(["--only", "nope"]) == 2
+    assert ex_main(["--steps", "0,5"]) == 2
+    assert ex_main(["--scenes", "a,b"]) == 2

@@ -116,7 +116,7 @@ def test_a_conf_file_fetches_nothing(server, tmp_path, capsys):
 
 
 def test_a_run_folders_config_fetches_and_includes_nothing(server, scenes, tmp_path, capsys):
-    from mononerf.eval.video import main as video_main
+    from mononerf.eval.cli import video_main
 
     cfg = load_config(tiny_argv(scenes, tmp_path))
     run_dir = tmp_path / RUN_NAME

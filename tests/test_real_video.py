@@ -91,7 +91,7 @@ def test_depth_and_flow_steps_fall_back_without_weights(synth, tmp_path, no_weig
     assert preprocess_main(["motion-masks", "--out", str(scene)]) == 0
     s = load_scene(scene)
     assert s.disp.shape == (6, 135, 240) and np.isfinite(s.disp).all() and s.flow_fwd_mask[:-1].mean() > 0.8
-    from mononerf.data.check import main as check_main
+    from mononerf.data.cli import check_main
 
     assert check_main([str(scene), "--picture", str(tmp_path / "strip.png")]) == 0
     strip = cv2.imread(str(tmp_path / "strip.png"))
@@ -204,7 +204,7 @@ def test_the_walker_shot_of_bikes_mp4_becomes_a_scene(tmp_path, no_weights, caps
 def test_held_out_frames_are_never_trained_and_are_scored_apart(tmp_path, capsys):
     import json
 
-    from mononerf.eval.training_views import main as views_main
+    from mononerf.eval.cli import training_views_main as views_main
     from tests.test_train import run, tiny_argv
 
     generate_scene(tmp_path / "syn_a", preset="a", frames=5, size=(48, 32), seed=0)

@@ -8,7 +8,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from mononerf.data.check import main as check_main
+from mononerf.data.cli import check_main
 from mononerf.data.scene import load_scene
 from mononerf.errors import SceneFormatError
 from mononerf.geometry import poses as P

@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mononerf.data.synthetic import generate_scene, main, parse_size
+from mononerf.data.cli import synthetic_main as main
+from mononerf.data.synthetic import generate_scene, parse_size
 from mononerf.errors import MonoNeRFError
 
 W, H, N = 160, 96, 6

@@ -102,7 +102,7 @@ def test_the_dynamic_branch_collapses_as_released_and_lives_with_the_recipe(scen
 
 @pytest.mark.slow  # 7 s: the ablation driver end to end (docs/recipe-results.md)
 def test_recipe_ablation_driver_on_a_tiny_case(scenes, tmp_path, capsys):
-    from mononerf.eval import ablation
+    from mononerf.eval.cli import ablation_main
 
     lists = ", ".join(f'"{scenes}/syn_{n}"' for n in "ab")
     sets = [f"info.dataset_file_lists=[{lists}]", "train.N_static_iters=2"] + [x for x in TINY if "i_log" not in x]
@@ -110,7 +110,7 @@ def test_recipe_ablation_driver_on_a_tiny_case(scenes, tmp_path, capsys):
             str(tmp_path / "abl"), "--data", str(scenes), "--device", "cpu"]
     for item in sets:
         argv += ["--set", item]
-    assert ablation.main(argv) == 0
+    assert ablation_main(argv) == 0
     rows = json.loads((tmp_path / "abl" / "ablation.json").read_text())
     assert [r["name"] for r in rows] == ["released", "recipe"] and all(len(r["steps"]) == 2 for r in rows)
     for r in rows:
@@ -443,7 +443,7 @@ def _video_frames(path):
 
 
 def test_render_cli_videos(scenes, tmp_path):
-    from mononerf.eval.video import main as render_main
+    from mononerf.eval.cli import video_main as render_main
 
     trainer, _ = run(tiny_argv(scenes, tmp_path, names=("a",), extra=["train.N_static_iters=1", "train.N_iters=2",
                                                                        "train.i_weights=1"]))

@@ -1,5 +1,5 @@
 import sys
 
-from mononerf.data.check import main
+from mononerf.data.cli import check_main
 
-sys.exit(main())
+sys.exit(check_main())

@@ -1,4 +1,5 @@
-"""Check scenes and summarise them: ``python -m mononerf.data DIR [DIR ...]`` (what to run on a new dataset).
+"""Check scenes and summarise them: what ``python -m mononerf.data DIR [DIR ...]`` (:mod:`mononerf.data.cli`) prints
+about a new dataset.
 
 ``--picture FILE`` also writes, for a few frames of each scene as the training loader reads them, a strip
 frame | disparity | forward flow | motion mask (red) — a look at what preprocessing made before training on it.
@@ -6,16 +7,11 @@ frame | disparity | forward flow | motion mask (red) — a look at what preproce
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 
-from mononerf.data.formats import AUTO_FORMAT, SCENE_FORMATS, read_scenes
 from mononerf.data.scene import Scene
 from mononerf.geometry import poses as P
-from mononerf.errors import MonoNeRFError
 
 
 def scene_summary(scene: Scene) -> dict:
@@ -95,44 +91,3 @@ def scene_strip(scene: Scene, frames: int = 4) -> np.ndarray:
         overlay[moving] = (0.45 * overlay[moving] + [140, 0, 0]).astype(np.uint8)
         rows.append(np.concatenate([rgb, disp, flow_to_rgb(flow), overlay], 1))
     return np.concatenate(rows, 0)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mononerf.data", description=__doc__)
-    parser.add_argument("scenes", nargs="+", help="scene folders (LLFF, Nerfies or iPhone layout; docs/datasets.md)")
-    parser.add_argument("--format", default=AUTO_FORMAT, choices=(AUTO_FORMAT,) + tuple(SCENE_FORMATS),
-                        help="the folders' layout (default: each folder's own, from its files)")
-    parser.add_argument("--factor", type=int, default=2, help="read images_<factor>/ (default 2, as the original)")
-    parser.add_argument("--rays", type=int, default=512, help="rays per scene per step to check against (default 512)")
-    parser.add_argument("--picture", default=None, help="write a strip per scene: frame | disparity | flow | motion "
-                                                        "mask (FILE, or FILE_<scene>.png for several scenes)")
-    args = parser.parse_args(argv)
-    failed = 0
-    for d in args.scenes:
-        try:
-            (scene,) = read_scenes([Path(d)], args.format, factor=args.factor)
-        except MonoNeRFError as exc:
-            print(f"FAIL {d}: {exc}", file=sys.stderr)
-            failed += 1
-            continue
-        print("OK   " + format_summary(scene_summary(scene)))
-        for w in check_dynamic_sampling(scene, args.rays):
-            print(f"     warning: {w}")
-        if args.picture:
-            import cv2
-
-            pic = Path(args.picture)
-            if len(args.scenes) > 1:
-                pic = pic.with_name(f"{pic.stem}_{scene.name}{pic.suffix or '.png'}")
-            if not cv2.imwrite(str(pic), scene_strip(scene)[..., ::-1]):
-                print(f"FAIL {d}: could not write the picture {pic}", file=sys.stderr)
-                failed += 1
-                continue
-            print(f"     picture: {pic}")
-    if failed:
-        print(f"{failed} of {len(args.scenes)} scene(s) failed the check", file=sys.stderr)
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

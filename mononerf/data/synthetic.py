@@ -19,7 +19,6 @@ The clip is rendered by :mod:`mononerf.data.synthetic_render` (numpy ray casting
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import shutil
@@ -36,7 +35,7 @@ from mononerf.data.synthetic_render import (
     PRESETS, Layer, Scene, build_scene, composite, moved, render_layer, seen_from, surface_points,
 )
 from mononerf.data.synthetic_formats import FORMATS, shift_principal_point, write_capture
-from mononerf.errors import MonoNeRFError, report
+from mononerf.errors import MonoNeRFError
 from mononerf.utils.images import to_uint8, write_image
 from mononerf.utils.video import write_video
 
@@ -260,32 +259,7 @@ def _render_llff(out: Path, preset: str, frames: int, w: int, h: int, seed: int,
     return scene, [layer.depth for layer in diag]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mononerf.data.synthetic", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", required=True, help="output scene folder, e.g. data/synth_a")
-    parser.add_argument("--preset", default="a", choices=list(PRESETS), help="scene layout and motion (default a)")
-    parser.add_argument("--frames", type=int, default=12, help="number of frames (default 12)")
-    parser.add_argument("--size", default="320x180", help="full-resolution WxH, both even (default 320x180)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--format", default="llff", choices=FORMATS,
-                        help="folder layout: llff (the original's, default), nerfies (Nerfies / HyperNeRF) or iphone "
-                             "(DyCheck, with LiDAR-style depth and co-visibility masks); docs/datasets.md")
-    parser.add_argument("--principal-shift", type=int, default=0, metavar="PX",
-                        help="nerfies / iphone: the training camera's principal point PX pixels (of the 2x frames) "
-                             "right of the centre, as a real phone's is off it")
-    args = parser.parse_args(argv)
-    try:
-        info = generate_scene(args.out, preset=args.preset, frames=args.frames, size=parse_size(args.size),
-                              seed=args.seed, progress=sys.stderr.isatty(), fmt=args.format,
-                              principal_shift=args.principal_shift)
-    except MonoNeRFError as err:
-        return report(err)
-    (w, h), (w2, h2) = info["size"], info["size_half"]
-    print(f"wrote {info['out_dir']} ({info['format']} layout): preset {info['preset']}, seed {info['seed']}, "
-          f"{info['frames']} frames, "
-          f"images {w}x{h}, images_2 {w2}x{h2}, {info['seconds']:.1f} s")
-    return 0
+if __name__ == "__main__":  # python -m mononerf.data.synthetic: the command is in mononerf/data/cli.py
+    from mononerf.data.cli import synthetic_main
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(synthetic_main())

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from mononerf.data.dataset import scene_index
-from mononerf.errors import MonoNeRFError, os_error, report
+from mononerf.errors import MonoNeRFError, report
 from mononerf.geometry.poses import frame_time
 from mononerf.models.projected import fold_latent_projections
 
@@ -178,7 +178,7 @@ def edit_video(pipeline, spec: EditSpec, out: Path, downscale: int = 1, fps: flo
 
 def build_parser() -> argparse.ArgumentParser:
     from mononerf.edit.paths import CAMERAS
-    from mononerf.eval.video import add_quick_render_args
+    from mononerf.eval.cli import add_quick_render_args
 
     p = argparse.ArgumentParser(prog="python -m mononerf.edit", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -218,7 +218,8 @@ def spec_from_args(a: argparse.Namespace, names: list[str]) -> EditSpec:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mononerf.eval.video import apply_quick_render_args, load_run
+    from mononerf.eval.cli import apply_quick_render_args
+    from mononerf.eval.video import load_run
 
     a = build_parser().parse_args(argv)
     try:
@@ -228,10 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         spec = spec_from_args(a, names)
         out = a.out or pipeline.run_dir / "edits" / f"{spec.slug(names)}_{spec.camera}_{step:06d}.mp4"
         path = edit_video(pipeline, spec, out, downscale=a.downscale, fps=a.fps, progress=True)
-    except MonoNeRFError as exc:
+    except (MonoNeRFError, OSError) as exc:  # one line, exit status 2
         return report(exc)
-    except OSError as exc:  # a video could not be written
-        return report(os_error(exc))
     print(f"wrote {path}")
     return 0
 

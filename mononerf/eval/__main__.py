@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             from mononerf.eval.pictures import write_picture
 
             print(f"wrote {write_picture(Path(results[-1]['step_dir']), args.data, args.picture, args.views)}")
-    except MonoNeRFError as exc:
+    except (MonoNeRFError, OSError) as exc:
         return report(exc)
     return 0
 

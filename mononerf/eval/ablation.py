@@ -15,13 +15,11 @@ writes ``ablation.json`` beside the runs.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
-from mononerf.errors import MonoNeRFError, report
 
 RECIPE_CONF = Path(__file__).resolve().parents[2] / "mononerf_conf/exp/synthetic/recipe.conf"
 STD = "model.encoder.standardize_features"
@@ -116,49 +114,7 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mononerf.eval.ablation", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--conf", default="mononerf_conf/exp/synthetic/multiscene.conf")
-    p.add_argument("--steps", type=int, default=150, help="dynamic steps per variant")
-    p.add_argument("--grid", type=int, default=3, help="multi-view dump: K evenly spaced times x cameras")
-    p.add_argument("--downscale", type=int, default=2)
-    p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
-    p.add_argument("--out", default="logs/ablation", help="folder of the runs")
-    p.add_argument("--data", default="data", help="folder holding the scene folders (for the evaluation)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
-    a = p.parse_args(argv)
-    names = [n.strip() for n in a.variants.split(",") if n.strip()]
-    unknown = [n for n in names if n not in VARIANTS]
-    if unknown or a.steps < 2:
-        p.error(f"unknown variant(s) {unknown}" if unknown else "--steps must be at least 2")
-    try:
-        from mononerf.config import parse_config_file
-        from mononerf.eval import renders
-        from mononerf.train.trainer import Trainer
+if __name__ == "__main__":  # python -m mononerf.eval.ablation: the command is in mononerf/eval/cli.py
+    from mononerf.eval.cli import ablation_main
 
-        base = Path(a.out)
-        cfg = parse_config_file(a.conf, a.set + set_items({**recipe_defaults(), "info.basedir": f"{base}/",
-                                                           "info.expname": "static", "train.N_iters": 0,
-                                                           "run.device": a.device}))
-        static = Trainer(cfg, progress=True, renders=renders)
-        pretrained = static.run_dir / "Pretrained_S.tar"
-        if not pretrained.is_file():
-            print(f"[ablation] static pretraining once ({cfg.train.N_static_iters} steps) -> {pretrained}", flush=True)
-            static.fit()
-        rows = []
-        for name in names:
-            print(f"[ablation] {name}: {VARIANTS[name][1]}", flush=True)
-            rows.append(run_variant(a.conf, name, VARIANTS[name][0], base, pretrained, a.steps, a.grid,
-                                    a.downscale, a.data, a.device, a.set))
-            print(table(rows[-1:]).splitlines()[-1], flush=True)
-        (base / "ablation.json").write_text(json.dumps(rows, indent=1))
-        print(table(rows))
-    except MonoNeRFError as exc:
-        return report(exc)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(ablation_main())

@@ -29,16 +29,14 @@ runs, which always start from the multi-scene checkpoint, start again).
 
 from __future__ import annotations
 
-import argparse
 import json
-import shlex
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mononerf.errors import MonoNeRFError, report
-from mononerf.eval.protocols import PROTOCOLS, get_protocol
+from mononerf.errors import MonoNeRFError
+from mononerf.eval.protocols import get_protocol
 from mononerf.eval.experiments_report import COLUMNS, CONFS, ROOT, commit, machine, write_report
 
 EXPERIMENTS = ("multiscene", "frames", "scene", "edits")
@@ -299,67 +297,7 @@ def run_all(s: Settings) -> dict:
     return results
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m mononerf.eval.experiments", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="a smoke run: short schedules, 2 x 2 grids, 1/4 size")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--data", type=Path, default=Path("data"), help="folder holding the synthetic scenes")
-    p.add_argument("--out", type=Path, help="folder of the runs (default logs/experiments, --quick: "
-                   "logs/experiments_quick)")
-    p.add_argument("--report", help="the markdown report (default docs/results.md; --quick: OUT/results.md; "
-                   "'none' for no report)")
-    p.add_argument("--steps", help="adaptation / scratch step counts per stage (default 50,100,300; --quick 2,4)")
-    p.add_argument("--grid", type=int, help="scoring dump: K times x K cameras (default 3; --quick 2)")
-    p.add_argument("--downscale", type=int, help="scoring renders at 1/F of the training size (default 2; --quick 4)")
-    p.add_argument("--n-samples", type=int, help="samples per ray of the scoring renders (default: the run's)")
-    p.add_argument("--only", default=",".join(EXPERIMENTS), help=f"comma list of {', '.join(EXPERIMENTS)}")
-    p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (it needs checkpoints/alexnet-*.pth)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
-    p.add_argument("--scenes", default="synthetic_a,synthetic_b,synthetic_c",
-                   help="the training scenes (two or more, of any sizes and lengths; the second is the unseen-frames "
-                        "scene) and last the unseen one (folder names under --data)")
-    p.add_argument("--protocol", choices=(*PROTOCOLS, "both"), default="both",
-                   help="the multi-scene table's protocol(s) (docs/evaluation.md; default both); the other "
-                        "experiments score under mononerf's grid")
-    return p
+if __name__ == "__main__":  # python -m mononerf.eval.experiments: the command is in mononerf/eval/cli.py
+    from mononerf.eval.cli import experiments_main
 
-
-def settings_from_args(a: argparse.Namespace, argv: list[str]) -> Settings:
-    names = [n.strip() for n in a.scenes.split(",") if n.strip()]
-    if len(names) < 3:
-        raise MonoNeRFError(f"--scenes {a.scenes}: give two or more training scenes and the unseen one")
-    only = tuple(n.strip() for n in a.only.split(",") if n.strip())
-    unknown = [n for n in only if n not in EXPERIMENTS]
-    if unknown:
-        raise MonoNeRFError(f"--only: unknown experiment(s) {unknown}; expected {', '.join(EXPERIMENTS)}")
-    q = a.quick
-    out = a.out or Path("logs/experiments_quick" if q else "logs/experiments")
-    rep = a.report or (str(out / "results.md") if q else "docs/results.md")
-    steps = tuple(int(v) for v in (a.steps or ("2,4" if q else "50,100,300")).split(","))
-    if any(n < 1 for n in steps):
-        raise MonoNeRFError(f"--steps {a.steps}: every step count must be at least 1")
-    s = Settings(data=a.data, out=out, report=None if rep == "none" else Path(rep), device=a.device,
-                 train_scenes=tuple(names[:-1]), frames_scene=names[1], unseen_scene=names[-1], steps=steps,
-                 grid=a.grid or (2 if q else 3), frames_grid=2 if q else 4, downscale=a.downscale or (4 if q else 2),
-                 n_samples=a.n_samples or (8 if q else None), lpips=not a.no_lpips, only=only, extra=tuple(a.set),
-                 sizes=QUICK if q else {}, edit_downscale=4 if q else 2, quick=q,
-                 protocols=tuple(PROTOCOLS) if a.protocol == "both" else (a.protocol,),
-                 command=" ".join(["python -m mononerf.eval.experiments", *map(shlex.quote, argv)]))
-    if s.grid < 1 or s.downscale < 1:
-        raise MonoNeRFError("--grid and --downscale must be at least 1")
-    return s
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    a = build_parser().parse_args(argv)
-    try:
-        run_all(settings_from_args(a, argv))
-    except MonoNeRFError as exc:
-        return report(exc)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(experiments_main())

@@ -17,7 +17,6 @@ Options: ``--frames 0,4,8`` or ``all`` (default: 8 frames spread over the clip, 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -25,7 +24,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mononerf.errors import MonoNeRFError, report
 
 BRANCHES = {"blended": "rgb_map_full", "static": "rgb_map_s", "dynamic": "rgb_map_d"}
 
@@ -143,46 +141,7 @@ def format_scores(scores: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from mononerf.eval.video import add_quick_render_args, apply_quick_render_args, load_run, select_run_scenes
+if __name__ == "__main__":  # python -m mononerf.eval.training_views: the command is in mononerf/eval/cli.py
+    from mononerf.eval.cli import training_views_main
 
-    p = argparse.ArgumentParser(prog="python -m mononerf.eval.training_views",
-                                description=__doc__.split("\n\n")[0].split(": ", 1)[1])
-    p.add_argument("run_dir", help="a run folder with config.conf and NNNNNN.tar")
-    p.add_argument("--frames", default=None, help="comma list of frame indices, or 'all' (default: 8 spread out)")
-    p.add_argument("--out", default=None, help="output folder (default: RUN_DIR/training_views/step_STEP)")
-    p.add_argument("--scenes", default=None, help="comma list of scenes (names or batch indices; default: all)")
-    add_quick_render_args(p)
-    args = p.parse_args(argv)
-    try:
-        pipeline, step = load_run(args.run_dir, args.device, args.checkpoint)
-        if args.scenes:
-            pipeline = select_run_scenes(pipeline, [s.strip() for s in args.scenes.split(",")])
-        apply_quick_render_args(pipeline, args)
-        if len(pipeline.groups) > 1:
-            raise MonoNeRFError("this run's scenes differ in size or length: name scenes of one size and length "
-                                "with --scenes (e.g. --scenes " + pipeline.data.names[0] + ")")
-        T = pipeline.data.num_frames
-        if args.frames in (None, ""):
-            frames = default_frames(T)
-        elif args.frames == "all":
-            frames = list(range(T))
-        else:
-            try:
-                frames = [int(x) for x in args.frames.split(",")]
-            except ValueError:
-                raise MonoNeRFError(f"--frames {args.frames!r}: give frame indices like 0,4,8 or 'all'") from None
-            if bad := [k for k in frames if not 0 <= k < T]:
-                raise MonoNeRFError(f"--frames: {bad} are not frames of this run (0..{T - 1})")
-        out = Path(args.out) if args.out else pipeline.run_dir / "training_views" / f"step_{step:06d}"
-        scores = score_frames(pipeline, frames, out, downscale=args.downscale, progress=sys.stderr.isatty(),
-                              step=step)
-    except MonoNeRFError as err:
-        return report(err)
-    print(format_scores(scores))
-    print(f"pictures and scores.json in {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(training_views_main())

@@ -15,15 +15,11 @@ small renders.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
-import torch
-
-from mononerf.errors import MonoNeRFError, os_error, report
-from mononerf.eval.protocols import DYCHECK, PROTOCOL_NAMES
+from mononerf.errors import MonoNeRFError
+from mononerf.eval.protocols import DYCHECK
 from mononerf.geometry.poses import frame_time
 
 MODES = ("spiral", "fixed-time", "fixed-view", "testset", "multiview")
@@ -93,69 +89,7 @@ def render_mode(pipeline, step: int, mode: str, out: Path | None = None, time: i
     return folder
 
 
-def add_quick_render_args(p: argparse.ArgumentParser) -> None:
-    """Options shared with ``python -m mononerf.edit``: checkpoint, device, size and samples of the renders."""
-    p.add_argument("--checkpoint", help="a checkpoint file (default: the newest in the run folder)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--downscale", type=int, default=1, help="render F times smaller than the training images")
-    p.add_argument("--n-samples", type=int, help="samples per ray (default: the run's train.N_samples)")
+if __name__ == "__main__":  # python -m mononerf.eval.video: the command is in mononerf/eval/cli.py
+    from mononerf.eval.cli import video_main
 
-
-def apply_quick_render_args(pipeline, args) -> None:
-    if args.n_samples is not None:
-        if args.n_samples < 2:
-            raise MonoNeRFError(f"--n-samples {args.n_samples}: need at least 2 samples per ray")
-        for part in pipeline.groups:
-            part.renderer.settings = replace(part.renderer.settings, n_samples=int(args.n_samples))
-
-
-def main(argv: list[str] | None = None) -> int:
-    from mononerf.eval.visuals import parse_outputs
-
-    p = argparse.ArgumentParser(prog="python -m mononerf.eval.video", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run_dir", help="a run folder ({basedir}/{W}gpus{expname}) with config.conf and NNNNNN.tar")
-    p.add_argument("--mode", choices=MODES, default="spiral")
-    p.add_argument("--outputs", default="rgb", help="comma list of rgb, depth, blend, flow, sceneflow (one mp4 each)")
-    p.add_argument("--time", type=int, default=0, help="frame index for --mode fixed-time")
-    p.add_argument("--view", type=int, default=0, help="training camera for --mode fixed-view")
-    p.add_argument("--substeps", type=int, default=1, help="renders per frame interval for --mode fixed-view")
-    p.add_argument("--repeat", type=int, default=4, help="renders per frame for --mode spiral (the original: 4)")
-    p.add_argument("--grid", type=int, help="--mode multiview: only K evenly spaced times x the same K cameras")
-    p.add_argument("--protocol", choices=PROTOCOL_NAMES, default="mononerf",
-                   help="--mode multiview: the views to render: every camera at every time (mononerf), camera 0 "
-                        "at every time (dynamicnerf) or the validation cameras of iPhone / Nerfies scenes (dycheck); "
-                        "docs/evaluation.md")
-    p.add_argument("--frames", type=int, help="--mode spiral / fixed-time: N frames (cameras spread over the spiral; "
-                   "default: spiral 22 x --repeat for 12 frames, fixed-time every spiral camera)")
-    p.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/renders/MODE_STEP)")
-    p.add_argument("--scenes", help="comma list of the scenes to render (names or batch indices; default: all)")
-    add_quick_render_args(p)
-    a = p.parse_args(argv)
-    try:
-        outputs = parse_outputs(a.outputs)
-    except ValueError as exc:
-        p.error(str(exc))
-    try:
-        pipeline, step = load_run(a.run_dir, a.device, a.checkpoint)
-        apply_quick_render_args(pipeline, a)
-        if a.scenes:
-            pipeline = select_run_scenes(pipeline, [n.strip() for n in a.scenes.split(",") if n.strip()])
-        with torch.inference_mode():
-            folder = render_mode(pipeline, step, a.mode, a.out, a.time, a.view, max(1, a.substeps), outputs=outputs,
-                                 downscale=a.downscale, repeat=a.repeat, grid=a.grid, frames=a.frames,
-                                 protocol=a.protocol)
-    except MonoNeRFError as exc:
-        return report(exc)
-    except OSError as exc:  # a video could not be written
-        return report(os_error(exc))
-    if a.mode == "multiview":
-        proto = "" if a.protocol == "mononerf" else f" --protocol {a.protocol}"
-        print(f"wrote {folder} (evaluate with: python -m mononerf.eval {folder} --data DATA_ROOT{proto})")
-    else:
-        print(f"wrote {', '.join(str(p) for p in sorted(folder.glob('*.mp4')))}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(video_main())

@@ -154,8 +154,7 @@ class MonoNeRF(nn.Module):
     """Generalizable dynamic radiance field (spec §2).
 
     Args:
-        encoder: SlowOnly video encoder.  encoder2d: the 2D encoder of the static branch (the original's ResNet18;
-            None: static uses ``encoder``).
+        encoder: SlowOnly video encoder.  encoder2d: the static branch's 2D encoder (None: static uses ``encoder``).
         dynamic: dynamic head.  static: static head.
         multires, multires_views: positional-encoding frequencies (10 and 4 in the original).
         integrator: the trajectory integrator (:data:`~mononerf.models.trajectory.INTEGRATORS`: Euler steps, the

@@ -180,6 +180,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"train on it: SCENE={out} ./your_own_scene.sh 0")
             else:
                 print(f"train on it with --dataset_type {scene.format} (or auto; docs/datasets.md)")
-    except MonoNeRFError as err:
+    except (MonoNeRFError, OSError) as err:
         return report(err)
     return 0

@@ -11,7 +11,6 @@ original's layout (``global_step``, ``network_fn_d_state_dict``, ``optimizer_sta
 
 from __future__ import annotations
 
-import argparse
 import errno
 import os
 import pickle
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mononerf.errors import MonoNeRFError, os_error, report
+from mononerf.errors import MonoNeRFError, os_error
 from mononerf.models.weights import numpy_multiarray
 from mononerf.train import original_layout
 
@@ -368,23 +367,7 @@ def export_original(source: str | os.PathLike, out: str | os.PathLike) -> Path:
     return save_atomic(obj, out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mononerf.train.checkpoint",
-                                description="Checkpoint tools: export a run's checkpoint in the original's layout.")
-    sub = p.add_subparsers(dest="command", required=True)
-    e = sub.add_parser("export", help="write a checkpoint the original MonoNeRF code loads")
-    e.add_argument("source", help="a run folder (its newest NNNNNN.tar) or a checkpoint file")
-    e.add_argument("--to-original", required=True, metavar="OUT.tar", help="where to write it")
-    a = p.parse_args(argv)
-    try:
-        out = export_original(a.source, a.to_original)
-    except MonoNeRFError as exc:
-        return report(exc)
-    except OSError as exc:
-        return report(os_error(exc))
-    print(f"wrote {out} (the original's layout: {STATE_KEY} with its names and aliases)")
-    return 0
+if __name__ == "__main__":  # python -m mononerf.train.checkpoint: the command is in mononerf/train/cli.py
+    from mononerf.train.cli import checkpoint_main
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(checkpoint_main())

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     try:
         viewer = start_viewer(a)
-    except MonoNeRFError as exc:
+    except (MonoNeRFError, OSError) as exc:
         return report(exc)
     print(f"viewer of {a.run_dir} at {viewer.url} (Ctrl-C to stop)", flush=True)
     # Ctrl-C and SIGTERM stop the server cleanly (also when started in the background, where SIGINT is ignored)
