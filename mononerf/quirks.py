@@ -3,7 +3,7 @@
 Made from the configuration once (:meth:`Quirks.from_conf`, by the :class:`~mononerf.train.pipeline.Pipeline`) and
 handed down: the model, the render settings and the losses each read the fields they apply. ``True`` (the default)
 behaves as the original; ``False`` as the paper describes. The fields are exactly the keys ``quirks.<name>`` of
-:data:`mononerf.config_schema.QUIRKS` (a test checks it).
+:data:`mononerf.config.schema.QUIRKS` (a test checks it).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tests of mononerf/config.py and mononerf/config_schema.py: loading, precedence, validation, save/load, docs."""
+"""Tests of the mononerf/config/ package: loading, precedence, validation, save/load, docs."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from mononerf.config import Config, Section, build_arg_parser, load_config, main, parse_config_file, read_hocon
-from mononerf.config_docs import config_table_markdown
-from mononerf.config_schema import ALL_KEYS, FLAGS, KEYS, QUIRKS
+from mononerf.config.docs import config_table_markdown
+from mononerf.config.schema import ALL_KEYS, FLAGS, KEYS, QUIRKS
 from mononerf.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -261,7 +261,7 @@ def test_ported_conf_loads_and_keeps_the_original_values(rel, chdir_root):
 def test_read_hocon_merges_like_pyhocon_includes(tmp_path):
     from pyhocon import ConfigFactory
 
-    from mononerf.config_values import _flatten
+    from mononerf.config.values import _flatten
 
     for rel in PORTED:  # our include walk gives exactly pyhocon's own include result
         assert read_hocon(str(CONF / rel))[0] == dict(_flatten(ConfigFactory.parse_file(str(CONF / rel)))), rel
@@ -499,7 +499,7 @@ def test_every_key_is_read_by_the_module_the_schema_names():
     ``unused:`` / ``ignored:`` say why they have no effect."""
     import re
 
-    from mononerf.config_schema import CONFIG
+    from mononerf.config.schema import CONFIG
 
     config_src = (ROOT / CONFIG).read_text()
     problems = []

@@ -353,7 +353,7 @@ def test_resnet18_weights_and_shapes(tmp_path):
 def test_each_2d_backbone_builds_by_name_with_its_latent_levels(tmp_path):
     """model.encoder_2d.type picks a torchvision ResNet from BACKBONES_2D: its levels' channels are what forward
     concatenates, its weights load from torchvision's file name, and the config offers exactly these names."""
-    from mononerf.config_key import BACKBONES_2D_NAMES
+    from mononerf.config.key import BACKBONES_2D_NAMES
 
     assert tuple(BACKBONES_2D) == BACKBONES_2D_NAMES
     images = torch.rand(1, 2, 32, 32, 3, generator=torch.Generator().manual_seed(0))

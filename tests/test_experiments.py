@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from mononerf.data.synthetic import generate_scene
-from mononerf.eval import experiments as ex
 from mononerf.eval.cli import experiments_main as ex_main
 
 TINY = [

@@ -487,7 +487,7 @@ def test_a_new_term_with_a_weight_of_its_own_is_one_table_entry(monkeypatch):
 
 
 def test_every_weight_key_of_the_table_is_a_loss_key_of_the_key_table():
-    from mononerf.config_schema import KEYS, LOSS_TERMS
+    from mononerf.config.schema import KEYS, LOSS_TERMS
     from mononerf.losses import WEIGHT_KEYS
 
     assert all(k in KEYS and KEYS[k].used == LOSS_TERMS for k in WEIGHT_KEYS)

@@ -404,7 +404,7 @@ def test_ode_mode_runs_and_differs(tiny_setup):
 
 def test_the_flow_mode_choices_are_the_registered_integrators():
     # the config layer may not import the models: its list of choices and the registry must not drift apart
-    from mononerf.config_schema import KEYS
+    from mononerf.config.schema import KEYS
 
     assert KEYS["model.mlp_dynamic.flow_mode"].choices == tuple(INTEGRATORS)
 

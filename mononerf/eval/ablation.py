@@ -56,7 +56,7 @@ def recipe_values() -> dict:
 
 def recipe_defaults() -> dict:
     """The recipe's keys at their defaults: the released settings, for a conf that includes ``recipe.conf``."""
-    from mononerf.config_schema import KEYS
+    from mononerf.config.schema import KEYS
 
     return {k: KEYS[k].default for k in recipe_values()}
 

@@ -8,8 +8,8 @@ outputs it reads, the function that computes it and the :class:`~mononerf.losses
 weighs (config key of the λ, schedule). :func:`dynamic_stage_losses` runs the table and sums ``weight · logs[key]``
 over the weighted keys (:func:`term_weights`); the log keys, their order, the λ keys to read
 (:data:`WEIGHT_KEYS`) and the render outputs a configuration needs all come from the table. Adding a term is one
-entry here (and, for a λ of its own, its key's row in :mod:`mononerf.config_schema` or
-:mod:`mononerf.config_flags`). :func:`static_stage_loss` is the static pretraining loss (spec §4.2). NaN checks
+entry here (and, for a λ of its own, its key's row in :mod:`mononerf.config.schema` or
+:mod:`mononerf.config.flags`). :func:`static_stage_loss` is the static pretraining loss (spec §4.2). NaN checks
 are the trainer's.
 """
 

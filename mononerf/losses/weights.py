@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from mononerf.config_schema import KEYS, REQUIRED
+from mononerf.config.schema import KEYS, REQUIRED
 
 
 @dataclass(frozen=True)

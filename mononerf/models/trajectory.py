@@ -10,7 +10,7 @@ a different class with the same call. Integrators are chosen by name from :data:
 (``model.mlp_dynamic.flow_mode``): :class:`EulerSteps` (``discrete``, the released configs') and :class:`NeuralODE`
 (``ode``). A new integrator is one class here, with ``from_conf(conf, quirks)`` reading its settings and
 ``__call__(field, xyz, tau) -> (x_b, x_f)``, and one entry there; its name goes into the choices of
-``model.mlp_dynamic.flow_mode`` and its settings into the key table (:mod:`mononerf.config_schema`). The original's
+``model.mlp_dynamic.flow_mode`` and its settings into the key table (:mod:`mononerf.config.schema`). The original's
 branch-mixup quirk (spec §8.1) is one isolated function, :func:`_euler_branch_mixup`.
 
 Shapes: S scenes, P points per scene.

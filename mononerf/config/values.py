@@ -16,7 +16,7 @@ import configargparse
 from pyhocon import ConfigFactory, ConfigTree
 from pyhocon.config_parser import ConfigParser as _HoconParser
 
-from mononerf.config_schema import FLAGS, KEYS, Key, section_prefixes
+from mononerf.config.schema import FLAGS, KEYS, Key, section_prefixes
 from mononerf.errors import ConfigError
 
 COMMAND_LINE = "command line"
@@ -25,7 +25,8 @@ _SECTIONS = section_prefixes()
 _INCLUDE = re.compile(r'^\s*include\s+(required\(\s*)?(file\(\s*)?"([^"]+)"\s*\)?\s*\)?\s*$', re.MULTILINE)
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")  # http://, https://, file:/, ftp://, ...
 # the project's own conf tree: includes below it are always allowed (docs/security.md)
-PROJECT_CONF_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "mononerf_conf")
+PROJECT_CONF_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                "mononerf_conf")
 
 
 def _display(path: str) -> str:

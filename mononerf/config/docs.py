@@ -1,11 +1,11 @@
-"""``docs/config.md`` generated from the key table of :mod:`mononerf.config_schema`
+"""``docs/config.md`` generated from the key table of :mod:`mononerf.config.schema`
 (``python -m mononerf.config --markdown > docs/config.md``; tests/test_config.py checks it is up to date)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from mononerf.config_schema import ALL_KEYS, FILE_FLAGS, REQUIRED, SECTIONS
+from mononerf.config.schema import ALL_KEYS, FILE_FLAGS, REQUIRED, SECTIONS
 
 def _cell(value: Any) -> str:
     import json
@@ -21,11 +21,11 @@ def _text(text: str) -> str:
 _INTRO = """\
 # Configuration reference
 
-<!-- Generated from mononerf/config_schema.py (mononerf/config_docs.py) by `python -m mononerf.config --markdown > docs/config.md`.
+<!-- Generated from mononerf/config/schema.py (mononerf/config/docs.py) by `python -m mononerf.config --markdown > docs/config.md`.
      Do not edit by hand: tests/test_config.py checks that this file is up to date. -->
 
 MonoNeRF builds ONE configuration at start-up from a HOCON conf file and the command line, validates it once, and
-hands typed sub-trees to the modules (`mononerf/config.py`: `load_config(argv)`, `parse_config_file(path)`).
+hands typed sub-trees to the modules (`mononerf/config/`: `load_config(argv)`, `parse_config_file(path)`).
 The conf files of the original live under `mononerf_conf/` with the same paths, names, keys and values
 (`quarter_frame_training/Truck.conf` includes `../../default_mv.conf`: the original's `../../../` could not load,
 spec §8.24). Print the resolved configuration of a run, with where each value came from:
@@ -87,10 +87,9 @@ def config_table_markdown() -> str:
     """``docs/config.md``: every key of :data:`ALL_KEYS` and every command-line flag, generated from this table."""
     import os
 
-    from mononerf.config import read_hocon  # (config imports config_schema, never this module)
+    from mononerf.config.values import PROJECT_CONF_DIR, read_hocon
 
-    conf = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "mononerf_conf",
-                        "default_mv.conf")
+    conf = os.path.join(PROJECT_CONF_DIR, "default_mv.conf")
     base = read_hocon(conf)[0]
     out = [_INTRO]
     for section in SECTIONS:

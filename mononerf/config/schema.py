@@ -10,15 +10,15 @@ One row per leaf key, in five sections:
 * ``quirks.*`` — switches for the original's numerical quirks (spec §8, ``docs/quirks.md``); ``true`` = as the
   original.
 
-Each row is a :class:`~mononerf.config_key.Key` (its type tags and readers are described there); the ``train.*``
-and ``run.*`` rows are in :mod:`mononerf.config_flags`. This table is the single source of ``docs/config.md``
+Each row is a :class:`~mononerf.config.key.Key` (its type tags and readers are described there); the ``train.*``
+and ``run.*`` rows are in :mod:`mononerf.config.flags`. This table is the single source of ``docs/config.md``
 (``python -m mononerf.config --markdown``).
 """
 
 from __future__ import annotations
 
-from mononerf.config_flags import FLAG_KEYS
-from mononerf.config_key import (  # noqa: F401  (Key, REQUIRED, SECTIONS and the readers re-exported)
+from mononerf.config.flags import FLAG_KEYS
+from mononerf.config.key import (  # noqa: F401  (Key, REQUIRED, SECTIONS and the readers re-exported)
     BACKBONES_2D_NAMES, CONFIG, DATASET, EMBED, EVAL, HEADS, IMAGE_ENC, LOSS_TERMS, LOSSES, MODEL, PIPELINE, RAYS,
     RENDERER, REQUIRED, SECTIONS, TRAINER, VELOCITY, VIDEO_ENC, VOLUME, _RECIPE, Key, _k,
 )

@@ -1,11 +1,11 @@
 """The ``train.*`` and ``run.*`` keys: the original's command-line flags (spec §7.2, ``src/util/args.py``), one key
 per flag, with the original's defaults; ``run`` holds infrastructure, ``train`` everything else. Part of the key
-table, :data:`mononerf.config_schema.SCHEMA`.
+table, :data:`mononerf.config.schema.SCHEMA`.
 """
 
 from __future__ import annotations
 
-from mononerf.config_key import (
+from mononerf.config.key import (
     CONFIG, DATASET, DIST, EMBED, LOSS_TERMS, LOSSES, MODEL, OPTIM, PIPELINE, RENDERER, TRAIN_CLI, TRAINER, VOLUME,
     _RECIPE, Key, _k,
 )

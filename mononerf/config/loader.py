@@ -2,7 +2,7 @@
 
 Where a value comes from, lowest to highest (later wins):
 
-1. the key's default in :mod:`mononerf.config_schema` (the original's code / parser default);
+1. the key's default in :mod:`mononerf.config.schema` (the original's code / parser default);
 2. ``--config FILE``: a configargparse txt file of the original's flags (``configs/config_Balloon2.txt`` style);
 3. the HOCON conf ``-c/--conf`` with its ``include required(...)`` files (an including file wins over what it includes);
 4. the original's command-line flags (``--N_static_iters=100001``, ``--ft_path=...``), each mapped onto ONE key.
@@ -16,37 +16,33 @@ one line :class:`~mononerf.errors.ConfigError` naming the dotted key and the fil
 >>> cfg.model.mlp_dynamic.discrete_steps, cfg.model.training_frames, cfg.source("info.N_rand")  # doctest: +SKIP
 (2, 5, 'mononerf_conf/exp/quarter_frame_training/Balloon2.conf')
 
-Command line: ``python -m mononerf.config -c CONF [flags] [--set K=V ...]`` prints the resolved config;
-``python -m mononerf.config --markdown > docs/config.md`` regenerates the key table.
+The command line (steps 2, 4 and 5) is read by :func:`mononerf.config.cli.load_config`;
+``python -m mononerf.config -c CONF [flags] [--set K=V ...]`` prints the resolved config and ``python -m
+mononerf.config --markdown > docs/config.md`` regenerates the key table (:mod:`mononerf.config.cli`).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mononerf.config_schema import KEYS, REQUIRED, Key
-from mononerf.config_values import (
+from mononerf.config.schema import KEYS, REQUIRED, Key
+from mononerf.config.values import (
     COMMAND_LINE,
     DEFAULT,
     _check,
     _display,
-    _from_text,
     _hint,
     _lookup,
     _parse_assignment,
-    _read_txt,
     read_hocon,
 )
-from mononerf.errors import ConfigError, MonoNeRFError, report
+from mononerf.errors import ConfigError
 
-__all__ = ["Config", "Section", "load_config", "parse_config_file", "build_arg_parser",
-           "read_hocon", "main"]
+__all__ = ["Config", "Section", "parse_config_file", "read_hocon"]
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -304,73 +300,3 @@ def parse_config_file(path: str, overrides: Mapping[str, Any] | Sequence[str] | 
     builder.apply_hocon(path, includes)
     builder.apply(_assignments(overrides, "override"))
     return builder.finish(_display(path))
-
-
-class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str):  # one-line ConfigError instead of usage + exit(2)
-        raise ConfigError(f"{COMMAND_LINE}: {message}")
-
-
-def build_arg_parser(prog: str = "python -m mononerf.config") -> argparse.ArgumentParser:
-    """The command line: ``-c/--conf``, ``--config``, ``--set`` and every flag of the original (one key each).
-
-    Only flags given on the command line appear in the parsed namespace (dest ``"key:<dotted key>"``).
-    """
-    p = _ArgumentParser(prog=prog, allow_abbrev=False, argument_default=argparse.SUPPRESS,
-                        description="MonoNeRF configuration: HOCON conf + the original's flags (docs/config.md).")
-    p.add_argument("-c", "--conf", dest="conf", metavar="CONF", help="HOCON conf file (mononerf_conf/exp/...)")
-    p.add_argument("--config", dest="config", metavar="FILE", help="configargparse txt file of the original's flags")
-    p.add_argument("--set", dest="set", action="append", metavar="KEY=VALUE",
-                   help="set a dotted key to a HOCON/JSON literal (repeatable, applied last)")
-    for key in KEYS.values():
-        if not key.flags:
-            continue
-        help_text = f"→ {key.name}: {key.meaning}".replace("%", "%%")
-        kwargs: dict[str, Any] = {"dest": "key:" + key.name, "help": help_text}
-        base = key.type.rstrip("?")
-        if base == "bool":
-            kwargs.update(nargs="?", const="true", metavar="BOOL")
-        elif base == "list[str]":
-            kwargs.update(nargs="+", metavar="DIR")
-        else:
-            kwargs.update(metavar=base.upper())
-        p.add_argument(*key.flags, **kwargs)
-    return p
-
-
-def load_config(argv: Sequence[str] | None = None) -> Config:
-    """Parse the command line (``sys.argv[1:]`` when ``argv`` is None) and build the validated Config."""
-    ns = vars(build_arg_parser().parse_args(list(sys.argv[1:] if argv is None else argv)))
-    if "conf" not in ns:
-        raise ConfigError(f"{COMMAND_LINE}: no conf file given; pass -c/--conf CONF (e.g. -c mononerf_conf/exp/"
-                          "Balloon1_Balloon2/dynamic_temporal_feat_static_mask_flow_loss_multiscenes_discrete2_"
-                          "addition.conf)")
-    builder = _Builder()
-    if "config" in ns:
-        builder.apply(_read_txt(ns["config"]))
-        builder.files.append(_display(ns["config"]))
-    builder.apply_hocon(ns["conf"])
-    flags = [(KEYS[dest[4:]], text) for dest, text in ns.items() if dest.startswith("key:")]
-    builder.apply([(key, _from_text(key, text, f"{COMMAND_LINE}: {key.flags[0]}"), COMMAND_LINE)
-                   for key, text in flags])
-    builder.apply(_assignments(ns.get("set", []), COMMAND_LINE))
-    return builder.finish(_display(ns["conf"]))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m mononerf.config -c CONF [flags]`` prints the resolved config; ``--markdown`` the key table."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        if argv == ["--markdown"]:
-            from mononerf.config_docs import config_table_markdown
-
-            sys.stdout.write(config_table_markdown())
-        else:
-            sys.stdout.write(load_config(argv).to_hocon())
-    except MonoNeRFError as exc:
-        return report(exc)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""What a key of the configuration is (:class:`Key`) and the modules that read keys (:mod:`mononerf.config_schema`
+"""What a key of the configuration is (:class:`Key`) and the modules that read keys (:mod:`mononerf.config.schema`
 has the table; this module is the part the table's two files share).
 
 Types are small tags checked by :mod:`mononerf.config`: ``bool``, ``int``, ``float`` (an int is accepted),
@@ -38,7 +38,7 @@ DIST = "mononerf/train/distributed.py"
 EVAL = "mononerf/eval/renders.py"
 TRAIN_CLI = "mononerf/train/cli.py"
 PIPELINE = "mononerf/train/pipeline.py"
-CONFIG = "mononerf/config.py"
+CONFIG = "mononerf/config/loader.py"
 OPTIM = "mononerf/train/optim.py"
 # The names of mononerf/models/spatial_encoder.py's BACKBONES_2D (the config stays free of PyTorch; a test keeps them
 # equal): model.encoder_2d.type's choices.

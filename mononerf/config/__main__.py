@@ -1,0 +1,5 @@
+import sys
+
+from mononerf.config.cli import main
+
+sys.exit(main())
