@@ -191,17 +191,23 @@ def test_unknown_impl_and_bad_clip_rejected(native_encoder):
         native_encoder(torch.randn(1, 4, 2, 16, 16))
 
 
-def test_from_conf_reads_its_subtree(slowonly_ckpt):
-    from pyhocon import ConfigFactory
+def test_the_model_section_builds_the_encoders(slowonly_ckpt, native_encoder, tmp_path):
+    """model.encoder.* and model.encoder_2d.* (the original's keys; its config_path and normalize are not read) build
+    the two encoders of MonoNeRF.from_conf: the weight file named, the layers chosen, frozen as info.freeze_enc says."""
+    from mononerf.config import load_config
+    from mononerf.models.mononerf import MonoNeRF
+    from mononerf.quirks import Quirks
+    from tests.test_train import tiny_argv
 
-    conf = ConfigFactory.parse_string(
-        f'num_layers = [0, 1, 2]\npretrained = true\npretrained_path = "{slowonly_ckpt}"\n'
-        'config_path = "ignored.py"\nuse_encoder_2d = true\n'
-    )
-    enc = SpatialTemporalEncoder.from_conf(conf, freeze=True)
-    assert enc.latent_size == 832 and enc.impl == "native" and enc.freeze
-    conf2d = ConfigFactory.parse_string('type = resnet18\nnormalize = "Ture"\npretrained = false')
-    assert SpatialEncoder.from_conf(conf2d).latent_size == 512
+    cfg = load_config(tiny_argv(tmp_path, tmp_path, extra=[
+        "model.encoder.num_layers=[0, 1, 2]", "model.encoder.pretrained=true",
+        f'model.encoder.pretrained_path="{slowonly_ckpt}"', 'model.encoder.config_path="ignored.py"',
+        'model.encoder_2d.normalize="Ture"', "info.freeze_enc=true"]))
+    model = MonoNeRF.from_conf(cfg, Quirks.from_conf(cfg))
+    enc, enc2d = model.encoder, model.encoder2d
+    assert enc.latent_size == 832 and enc.impl == "native" and enc.freeze and enc2d.latent_size == 512
+    # the weights of the named file (the fixture's BatchNorm statistics may have moved in earlier tests; the weights not)
+    assert all(torch.equal(a, b) for a, b in zip(enc.parameters(), native_encoder.parameters()))
 
 
 # ------------------------------------------------------------------------------------------- bad weight files

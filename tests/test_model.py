@@ -21,15 +21,23 @@ from mononerf.models.trajectory import (
     INTEGRATORS,
     EulerSteps,
     NeuralODE,
-    discrete_trajectory,
+    VelocityField,
     integrator_from_conf,
-    ode_trajectory,
 )
 from mononerf.quirks import Quirks
 from mononerf.render.images import prepare_rays
 from mononerf.render.renderer import render_rays_dynamic, render_rays_static
 
 torch.set_num_threads(2)
+
+
+def discrete_trajectory(head, emb, xyz, tau, n, g, steps=2, branch_mixup=True):
+    """The Euler integrator over the head's velocity field (what MonoNeRF's dynamic pass calls)."""
+    return EulerSteps(steps, branch_mixup)(VelocityField(head, emb, n, g), xyz, tau)
+
+
+def ode_trajectory(head, emb, xyz, tau, n, g):
+    return NeuralODE()(VelocityField(head, emb, n, g), xyz, tau)
 
 
 # ------------------------------------------------------------------------------------------------ embedder
@@ -392,7 +400,7 @@ def test_each_model_quirk_changes_the_output(tiny_setup, quirk):
 def test_ode_mode_runs_and_differs(tiny_setup):
     images, c2w, focal, rays, t, T = tiny_setup
     disc, ode = _tiny_model(), _tiny_model(integrator=NeuralODE())
-    assert (disc.flow_mode, ode.flow_mode) == ("discrete", "ode")
+    assert (type(disc.integrator), type(ode.integrator)) == (EulerSteps, NeuralODE)
     ode.load_state_dict(disc.state_dict())
     feats = disc.encode(images, c2w, focal)
     out = _render(ode, feats, rays, t, T)
@@ -437,7 +445,7 @@ def test_from_conf_builds_the_released_architecture():
     s = m.mlp_static
     assert s.lin_in.in_features == 63 and len(s.blocks) == 5 and len(s.lin_z) == 3 and s.lin_z[0].in_features == 512
     assert s.view_head.views_linears[0].in_features == 27 + 256 and s.view_head.views_linears[0].out_features == 128
-    assert m.integrator == EulerSteps(2, branch_mixup=True) and m.flow_mode == "discrete" and m.freeze_enc
+    assert m.integrator == EulerSteps(2, branch_mixup=True) and m.freeze_enc
     assert all(not p.requires_grad for p in m.encoder.parameters())
     assert m.quirks == Quirks()  # every quirk as the original
     off = MonoNeRF.from_conf(cfg.with_overrides(["quirks.latent_temporal_reshape=false"]))
@@ -448,7 +456,7 @@ def test_from_conf_builds_the_released_architecture():
     ode = MonoNeRF.from_conf(cfg.with_overrides([
         "model.mlp_dynamic.flow_mode=ode", "model.mlp_dynamic.ode_solver=rk4", "model.mlp_dynamic.rtol=0.5",
         "model.mlp_dynamic.atol=0.25", "model.mlp_dynamic.ode_step_size=0.125", "model.mlp_dynamic.use_adjoint=true"]))
-    assert ode.integrator == NeuralODE("rk4", 0.5, 0.25, 0.125, True) and ode.flow_mode == "ode"
+    assert ode.integrator == NeuralODE("rk4", 0.5, 0.25, 0.125, True)
 
 
 def test_from_conf_missing_checkpoint_names_the_file(tmp_path, monkeypatch):

@@ -230,24 +230,6 @@ class SpatialTemporalEncoder(_EncoderBase):
         if freeze:
             set_frozen(self)
 
-    @classmethod
-    def from_conf(cls, conf, **overrides) -> "SpatialTemporalEncoder":
-        """Build from the ``model.encoder`` subtree (keys num_layers, impl, pretrained, pretrained_path, freeze).
-
-        ``config_path`` (the original's MMAction2 config file) is not read: the architecture is fixed.
-        Keyword ``overrides`` replace conf values (e.g. ``freeze=info.freeze_enc``).
-        """
-        num_layers = conf.get("num_layers", 4)
-        kwargs = dict(
-            num_layers=num_layers if isinstance(num_layers, int) else list(num_layers),
-            impl=conf.get_string("impl", "native"),
-            pretrained=conf.get_bool("pretrained", True),
-            pretrained_path=conf.get_string("pretrained_path", SLOWONLY_R50_FILE),
-            freeze=conf.get_bool("freeze", False),
-        )
-        kwargs.update(overrides)
-        return cls(**kwargs)
-
     def backbone_features(self, clip: torch.Tensor) -> list[torch.Tensor]:
         """[conv1, layer1, layer2, layer3, layer4] outputs; no pooling anywhere (with_pool1/2 False).
 

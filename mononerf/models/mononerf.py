@@ -30,7 +30,7 @@ from mononerf.models.heads import DynamicHead, StaticHead
 from mononerf.models.projected import ProjectedLatent, ProjectedVolume
 from mononerf.models.rows import by_blocks
 from mononerf.models.spatial_encoder import SpatialEncoder
-from mononerf.models.trajectory import EulerSteps, Integrator, VelocityField, integrator_from_conf, integrator_name
+from mononerf.models.trajectory import EulerSteps, Integrator, VelocityField, integrator_from_conf
 from mononerf.quirks import Quirks
 from mononerf.utils.checks import check_shape
 from mononerf.utils.host import host_read
@@ -268,11 +268,6 @@ class MonoNeRF(nn.Module):
         # renders: over blocks of points (models/rows.py)
         return by_blocks(lambda e, v, z, i: self.mlp_static(e, v, z, inject=i), (drop_time_terms(emb), views, lat,
                                                                                   inject))
-
-    @property
-    def flow_mode(self) -> str | None:
-        """The integrator's ``model.mlp_dynamic.flow_mode`` name (None for one outside the registry)."""
-        return integrator_name(self.integrator)
 
     def _dynamic(self, xyz, tau, frame, emb, views, uv, feats):
         code = self.mlp_dynamic.global_code(feats.pooled_flow_latent, self.feat_guided_flow)

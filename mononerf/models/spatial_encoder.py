@@ -105,22 +105,6 @@ class SpatialEncoder(_EncoderBase):
         if freeze:
             set_frozen(self)
 
-    @classmethod
-    def from_conf(cls, conf, **overrides) -> "SpatialEncoder":
-        """Build from the ``model.encoder_2d`` subtree (keys type, pretrained, weights_path, freeze).
-
-        Like the original (spec §2.0), ``normalize`` and other keys are ignored: inputs are always
-        ImageNet-normalised and 4 layers are used.
-        """
-        kwargs = dict(
-            backbone=conf.get_string("type", "resnet18"),
-            pretrained=conf.get_bool("pretrained", True),
-            weights_path=conf.get_string("weights_path", None),
-            freeze=conf.get_bool("freeze", False),
-        )
-        kwargs.update(overrides)
-        return cls(**kwargs)
-
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Encode frames.
 

@@ -61,25 +61,6 @@ class VelocityField:
         return velocity(self.head, self.embed, xyz, tau, self.num_frames, self.global_code)
 
 
-def discrete_trajectory(head: DynamicHead, embed: PositionalEncoding, xyz: torch.Tensor, tau: torch.Tensor,
-                        num_frames: int, global_code: torch.Tensor, steps: int = 2,
-                        branch_mixup: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Positions at frames τ−1 and τ+1 by ``steps`` explicit Euler steps (spec §2.8, the released configs' mode).
-
-    Step i moves ``x_f += v(x_f, τ + i/steps)/steps`` and ``x_b −= v(x_b, τ − i/steps)/steps``.
-
-    ``branch_mixup`` (quirk ``discrete_flow_branch_mixup``, spec §8.1): the original rebuilds the forward branch from
-    the BACKWARD hidden state at every global block, and the backward branch never passes through the code layers
-    ``lin_global_z`` (so it never sees the global code). False gives both branches the same velocity field.
-
-    Args:
-        xyz: (S, P, 3) NDC points at τ.  tau: (S, P) continuous frame index.  global_code: (S, G).
-    Returns:
-        (x_b, x_f): (S, P, 3) each, absolute NDC positions at τ−1 and τ+1.
-    """
-    return EulerSteps(steps, branch_mixup)(VelocityField(head, embed, num_frames, global_code), xyz, tau)
-
-
 def _euler(field: VelocityField, xyz: torch.Tensor, tau: torch.Tensor, steps: int) -> tuple[torch.Tensor, ...]:
     # both branches start at (x, τ): one evaluation of the field serves both (identical inputs)
     v = field(xyz, tau) / steps
@@ -128,23 +109,6 @@ class _DirectedVelocity(nn.Module):
         return self.direction * self.field(x, self.tau0 + self.direction * s)
 
 
-def ode_trajectory(head: DynamicHead, embed: PositionalEncoding, xyz: torch.Tensor, tau: torch.Tensor,
-                   num_frames: int, global_code: torch.Tensor, method: str = "dopri5", rtol: float = 0.01,
-                   atol: float = 0.001, step_size: float | None = None,
-                   adjoint: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Positions at τ−1 and τ+1 by integrating ``dx/dτ = v(x, τ)`` with torchdiffeq (the paper's Neural ODE, §2.8).
-
-    The original's unused "ode" mode hard-codes 12 frames and normalises across points (spec §8.13); this
-    integrates the same velocity field as :func:`discrete_trajectory` over exactly one frame in each direction,
-    with the original's solver defaults (dopri5, rtol 0.01, atol 0.001; ``step_size`` for fixed-step methods).
-
-    Returns:
-        (x_b, x_f): (S, P, 3) each.
-    """
-    return NeuralODE(method, rtol, atol, step_size, adjoint)(VelocityField(head, embed, num_frames, global_code),
-                                                             xyz, tau)
-
-
 def _ode(field: VelocityField, xyz: torch.Tensor, tau: torch.Tensor, method: str, rtol: float, atol: float,
          step_size: float | None, adjoint: bool) -> tuple[torch.Tensor, torch.Tensor]:
     from torchdiffeq import odeint, odeint_adjoint
@@ -169,8 +133,15 @@ def _ode(field: VelocityField, xyz: torch.Tensor, tau: torch.Tensor, method: str
 # ------------------------------------------------------------------------------------------------- integrators
 @dataclass(frozen=True)
 class EulerSteps:
-    """``discrete``: ``steps`` explicit Euler steps per frame (:func:`discrete_trajectory`); ``branch_mixup`` is the
-    quirk ``discrete_flow_branch_mixup``."""
+    """``discrete``: positions at frames τ−1 and τ+1 by ``steps`` explicit Euler steps per frame (spec §2.8, the
+    released configs' mode): step i moves ``x_f += v(x_f, τ + i/steps)/steps`` and ``x_b −= v(x_b, τ − i/steps)/steps``.
+
+    ``branch_mixup`` (quirk ``discrete_flow_branch_mixup``, docs/quirks.md): the original rebuilds the forward branch
+    from the BACKWARD hidden state at every global block, and the backward branch never passes through the code layers
+    ``lin_global_z`` (so it never sees the global code). False gives both branches the same velocity field.
+
+    ``integrator(field, xyz (S, P, 3) NDC points at τ, tau (S, P) continuous frame index)`` → ``(x_b, x_f)``, (S, P, 3)
+    each, absolute NDC positions at τ−1 and τ+1."""
 
     steps: int = 1
     branch_mixup: bool = True
@@ -189,7 +160,10 @@ class EulerSteps:
 
 @dataclass(frozen=True)
 class NeuralODE:
-    """``ode``: torchdiffeq over one frame each way (:func:`ode_trajectory`)."""
+    """``ode``: positions at τ−1 and τ+1 by integrating ``dx/dτ = v(x, τ)`` with torchdiffeq over one frame each way
+    (the paper's Neural ODE), with the original's solver defaults (dopri5, rtol 0.01, atol 0.001; ``step_size`` for
+    fixed-step methods). The original's unused "ode" mode hard-codes 12 frames and normalises across points (item 13
+    in docs/quirks.md, not switchable); this integrates the velocity field of the Euler steps."""
 
     method: str = "dopri5"
     rtol: float = 0.01
@@ -223,8 +197,3 @@ def integrator_from_conf(conf, quirks: Quirks) -> Integrator:
     if conf.flow_mode not in INTEGRATORS:
         raise ValueError(f"model.mlp_dynamic.flow_mode must be one of {tuple(INTEGRATORS)}, got {conf.flow_mode!r}")
     return INTEGRATORS[conf.flow_mode].from_conf(conf, quirks)
-
-
-def integrator_name(integrator: Integrator) -> str | None:
-    """The :data:`INTEGRATORS` name of an integrator, or None for one not in the registry."""
-    return next((name for name, cls in INTEGRATORS.items() if type(integrator) is cls), None)
