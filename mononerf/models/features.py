@@ -42,8 +42,8 @@ class FeatureVolume:
             time, every training step) while it stays among the newest that fit; only for levels without autograd.
             A read outside inference mode (a training step; renders run in inference mode) uses the cache only when
             every frame's maps fit in it: a training step reads frames at random, so a partial cache would hold
-            memory for few hits; such a read empties the cache a render filled (issue 29: ~1 GB of a released-size
-            step's peak).
+            memory for few hits; such a read empties the cache a render filled (it was ~1 GB of a released-size
+            step's peak: benchmarks/README.md).
     """
 
     def __init__(self, levels: Sequence[torch.Tensor], grid: tuple[int, int], cache_bytes: int = CACHE_BYTES):

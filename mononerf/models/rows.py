@@ -1,4 +1,4 @@
-"""Per-point networks of a render run over cache-sized blocks of points (issue 29).
+"""Per-point networks of a render run over cache-sized blocks of points (benchmarks/README.md).
 
 A network call of a render holds ``train.netchunk`` points (65,536: ``netchunk // S`` per scene, as the original's
 ``batchify``): each of its (points, 256) activations is 64 MB, so every bias copy, activation and residual sum
