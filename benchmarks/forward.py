@@ -27,7 +27,7 @@ def main() -> None:
     d = tr.data
 
     def step():
-        batch = d.sample_rays(rng, tr.n_rand, tr.frames_dynamic)
+        batch = d.sample_rays(rng, tr.plan.n_rand, tr.plan.frames[0][0])
         rays = prepare_rays(batch.rays_o, batch.rays_d, d.camera)
         ret = tr.renderer(rays, batch.time, True)
         (ret["rgb_map_full"].sum() + ret["rgb_map_d_f"].sum() + ret["sceneflow_f"].abs().sum()).backward()
@@ -40,7 +40,7 @@ def main() -> None:
         step()
     sync(dev)
     dt = (time.perf_counter() - t0) / a.steps
-    rays = d.num_scenes * tr.n_rand
+    rays = d.num_scenes * tr.plan.n_rand
     print(f"forward+backward: {dt:.3f} s per {rays} rays ({rays / dt:.0f} rays/s), peak memory {peak_mb(dev):.0f} MiB")
     if a.profile:
         print(profile_table(dev, step))

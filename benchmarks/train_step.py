@@ -47,7 +47,7 @@ def measure(tr, a, dev) -> None:
             tr._train_step(stage, i + 1, step_fn, opt)
         sync(dev)
         dt = (time.perf_counter() - t0) / a.steps
-        rays = tr.data.num_scenes * tr.n_rand
+        rays = tr.data.num_scenes * tr.plan.n_rand
         print(f"{stage} step: {dt:.3f} s/it ({1 / dt:.2f} it/s, {rays / dt:.0f} rays/s), "
               f"peak memory {peak_mb(dev):.0f} MiB; {load_note()}", flush=True)
     if a.profile:

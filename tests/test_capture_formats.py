@@ -424,7 +424,7 @@ def test_world_rays_auto_gives_a_scene_that_is_not_forward_facing_world_rays(lay
     s_ndc, s_world = ndc_part.renderer.settings, world_part.renderer.settings
     assert s_ndc.ndc and (s_ndc.near, s_ndc.far) == (0.0, 1.0)
     assert not s_world.ndc and s_world.near == pytest.approx(0.9 * float(world_part.data.bds.min()))
-    assert [f.ndc for f in trainer.group_flags] == [True, False]
+    assert [f.ndc for f in trainer.plan.flags] == [True, False]
     trainer.fit()
     assert [part.renderer.features.ndc for part in trainer.pipeline.groups] == [True, False]
     pts = torch.rand(1, 5, 3) * 0.5  # the model maps NDC samples to world before projecting, world samples not

@@ -181,7 +181,7 @@ def test_unseen_frames_mode_never_samples_held_out_frames(scenes, tmp_path):
     trainer, _ = run(argv, [cb])
     assert seen["dynamic"] == {0, 1}
     assert seen["static"] - {0, 1}  # static pretraining uses every frame (spec §1.6)
-    assert trainer.frames_heldout.tolist() == [2, 3, 4]
+    assert trainer.plan.frames[0][1].tolist() == [2, 3, 4]
 
 
 def test_adaptation_loads_the_multiscene_checkpoint_and_continues(scenes, tmp_path):
@@ -222,7 +222,7 @@ def test_nan_loss_stops_with_a_clear_error(scenes, tmp_path, monkeypatch):
     def nan_loss(ret, batch, static_loss_lambda):
         return torch.tensor(float("nan"), requires_grad=True), {}
 
-    monkeypatch.setattr("mononerf.train.trainer.static_stage_loss", nan_loss)
+    monkeypatch.setattr("mononerf.train.pipeline.static_stage_loss", nan_loss)
     with pytest.raises(MonoNeRFError, match="static stage, iteration 0: the loss is nan"):
         run(tiny_argv(scenes, tmp_path, extra=["train.N_static_iters=2", "train.N_iters=1"]))
 

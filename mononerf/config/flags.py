@@ -75,7 +75,7 @@ FLAG_KEYS: tuple[Key, ...] = (
     _k("train.N_static_iters", "int", 150001, "static-pretraining steps", TRAINER, "--N_static_iters", min_value=0),
     _k("train.dynamic_loss_lambda", "float", 1.0, "weight of the dynamic photometric losses (#3-5)", LOSS_TERMS,
        "--dynamic_loss_lambda"),
-    _k("train.static_loss_lambda", "float", 1.0, "weight of the static photometric loss (pretraining)", TRAINER,
+    _k("train.static_loss_lambda", "float", 1.0, "weight of the static photometric loss (pretraining)", PIPELINE,
        "--static_loss_lambda"),
     _k("train.full_loss_lambda", "float", 3.0, "weight of the blended photometric loss (#2)", LOSS_TERMS,
        "--full_loss_lambda"),
@@ -137,7 +137,7 @@ FLAG_KEYS: tuple[Key, ...] = (
        min_exclusive=True),
     _k("train.blending_warmup", "int", 0, "dynamic stage: the first N steps leave the terms that train the blending "
        "weight out of the loss (blended image, mask, mask-flow, depth-blending, blending entropy), so the dynamic "
-       "branch first learns on its own image loss", f"{LOSSES}, {TRAINER}", note=_RECIPE, min_value=0),
+       "branch first learns on its own image loss", f"{LOSSES}, {PIPELINE}", note=_RECIPE, min_value=0),
     # ---------------------------------------------------------------- run (infrastructure flags)
     _k("run.device", "str", "auto", "device: auto (cuda if available) | cpu | cuda | cuda:N", TRAINER,
        "--device", note="new flag"),

@@ -57,12 +57,12 @@ SCHEMA: tuple[Key, ...] = (
     _k("model.feat_guided_flow", "bool", True, "condition the velocity field on the global video code (false = "
        "zero code)", MODEL),
     _k("model.unseen_frame_rendering", "bool", False, "unseen-frames mode: the dynamic stage trains on frames "
-       "[0, model.training_frames)", f"{TRAINER}, {LOSSES}"),
+       "[0, model.training_frames)", f"{TRAINER}, {PIPELINE}, {LOSSES}"),
     _k("model.training_frames", "int", 3, "unseen-frames mode: the dynamic stage trains on frames "
-       "[0, training_frames) (spec §1.6)", f"{TRAINER} (only with model.unseen_frame_rendering)",
+       "[0, training_frames) (spec §1.6)", f"{PIPELINE} (only with model.unseen_frame_rendering)",
        note="code default 3 of train_quarter_frame_training.py"),
     _k("model.held_out_every", "int", 0, "leave every N-th frame (k % N == N - 1) out of both training stages, to "
-       "score it as unseen (0: every frame trains, as the original; docs/real-video.md)", TRAINER, min_value=0,
+       "score it as unseen (0: every frame trains, as the original; docs/real-video.md)", PIPELINE, min_value=0,
        note="not in the original"),
     # static head (spec §2.10)
     _k("model.mlp_static.type", "str", "resnet_static", "static head type", CONFIG, choices=("resnet_static",),
@@ -124,7 +124,8 @@ SCHEMA: tuple[Key, ...] = (
     _k("model.encoder.impl", "str", "native", "SlowOnly implementation: plain PyTorch or MMAction2",
        VIDEO_ENC, choices=("native", "mmaction"), note="new key (decisions.md)"),
     _k("model.encoder.config_path", "str", REQUIRED, "MMAction2 model config of the SlowOnly backbone",
-       f"{VIDEO_ENC} (impl = \"mmaction\")"),
+       "ignored: the backbone's architecture is fixed (SLOWONLY_R50_ARGS in mononerf/models/encoders.py, the "
+       "original's config file's values), for both implementations"),
     _k("model.encoder.pretrained", "bool", REQUIRED, "load the Kinetics-400 SlowOnly weights", VIDEO_ENC),
     _k("model.encoder.pretrained_path", "str", REQUIRED, "SlowOnly weight file (put there by hand)", VIDEO_ENC),
     _k("model.encoder.num_layers", "int|list[int]", REQUIRED, "pixel-aligned layers: int k = layers 0..k-1, list "
@@ -164,7 +165,7 @@ SCHEMA: tuple[Key, ...] = (
        cli_default=42),
     _k("info.freeze_enc", "bool", REQUIRED, "encode once under no_grad and detach the latents", MODEL),
     _k("info.N_rand", "int", REQUIRED, "rays per step over all scenes (divided by the number of scenes)",
-       TRAINER, "--N_rand", cli_default=1024),
+       PIPELINE, "--N_rand", cli_default=1024),
     _k("info.no_ndc", "bool", REQUIRED, "world-space sampling instead of NDC (must equal not model.use_ndc)",
        f"{TRAINER}, mononerf/train/step.py", "--no_ndc", cli_default=False),
     _k("info.chunk", "int", REQUIRED, "rays per render chunk during training", RENDERER, "--chunk",
@@ -202,7 +203,7 @@ SCHEMA: tuple[Key, ...] = (
     _k("info.quarter_frame", "bool", False, "unseen-frames marker", "unused: never read by the original"),
     _k("info.use_unseen_frame_pretrain", "bool", True, "unseen-frames mode: run static pretraining and the "
        "img_s/img losses", TRAINER),
-    _k("info.without_time", "bool", False, "unseen-frames mode: feed time 0 to every frame", TRAINER),
+    _k("info.without_time", "bool", False, "unseen-frames mode: feed time 0 to every frame", PIPELINE),
 ) + FLAG_KEYS
 
 QUIRKS: tuple[tuple[str, str, str, str], ...] = (

@@ -13,21 +13,25 @@ import os
 import sys
 from pathlib import Path
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from mononerf.data.dataset import SceneGroups, load_scenes, resolve_scene_dirs
+from mononerf.data.dataset import RayBatch, SceneGroups, load_scenes, resolve_scene_dirs, split_frames
 from mononerf.data.formats import read_scenes
 from mononerf.errors import ConfigError, MonoNeRFError
+from mononerf.losses import LossFlags, LossWeights, dynamic_stage_losses, loss_weights, static_stage_loss
 from mononerf.models.mononerf import MonoNeRF
 from mononerf.quirks import Quirks
 from mononerf.train import checkpoint as ckpt
 from mononerf.train.distributed import resolve_device
 from mononerf.train.feature_cache import encode_cached
+from mononerf.train.schedule import DYNAMIC
+from mononerf.render.images import prepare_rays
 from mononerf.train.step import FieldRenderer, GroupedRenderer, RenderSettings
 from mononerf.utils.cpu import flush_denormals
+from mononerf.utils.host import host_read
 
 
 def run_folder(cfg, world_size: int = 1) -> Path:
@@ -48,6 +52,23 @@ def world_rays(cfg, scenes) -> list[bool]:
     if bool(cfg.info.no_ndc) or str(cfg.run.world_rays) == "run":
         return [bool(cfg.info.no_ndc)] * len(scenes)
     return [not s.forward_facing for s in scenes]
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What a training step of a run draws and weighs (:meth:`Pipeline.training_plan`).
+
+    Attributes:
+        n_rand: rays per scene per step (``info.N_rand // S``).
+        frames: per group of scenes of one length, (dynamic-stage frames, held-out frames, static-stage frames).
+        weights: the λ of every loss term (``loss_weights(cfg)``).
+        flags: per group, which loss terms run (:class:`~mononerf.losses.weights.LossFlags`; NDC or world per group).
+    """
+
+    n_rand: int
+    frames: list
+    weights: LossWeights
+    flags: list
 
 
 class Pipeline:
@@ -113,6 +134,58 @@ class Pipeline:
         part.renderer = FieldRenderer(self.model, settings, data.num_frames)
         part.groups = [part]
         return part
+
+    def training_plan(self) -> TrainingPlan:
+        """The run's :class:`TrainingPlan`, made once (its checks raise ConfigError: too few rays per scene, a frame
+        split that does not fit a scene's length)."""
+        if getattr(self, "_plan", None) is None:
+            cfg, S = self.cfg, self.data.num_scenes
+            n_rand = int(cfg.info.N_rand) // S
+            if n_rand < 2:
+                raise ConfigError(f"info.N_rand = {cfg.info.N_rand} gives {n_rand} rays per scene for {S} scenes")
+            unseen, every = bool(cfg.model.unseen_frame_rendering), int(cfg.model.held_out_every)
+            frames = []
+            for part in self.groups:
+                T = part.data.num_frames
+                try:
+                    dyn, held = split_frames(T, int(cfg.model.training_frames) if unseen else None, every)
+                except ValueError as err:
+                    raise ConfigError(f"{', '.join(part.data.names)}: {err}") from None
+                # held out every N-th frame: out of the static stage too (the unseen-frames mode pretrains on every
+                # frame)
+                frames.append((dyn, held, dyn if every > 1 else np.arange(T)))
+            flags = [replace(LossFlags.from_conf(cfg, num_frames=part.data.num_frames),  # NDC or world: per group
+                             ndc=part.renderer.settings.ndc) for part in self.groups]
+            self._plan = TrainingPlan(n_rand, frames, loss_weights(cfg), flags)
+        return self._plan
+
+    def losses(self, stage: str, step: int, group: int, render) -> tuple[torch.Tensor, dict, RayBatch]:
+        """One training step's loss of group ``group``'s scenes (nerfstudio's ``get_train_loss_dict``): its rays drawn
+        with the run's sampler, rendered by ``render(rays, time, dynamic)`` (the step module of the group), and the
+        stage's loss terms (``stage``: "static" or "dynamic", ``step`` the stage's iteration). Returns (total, the
+        logged terms, the batch). A non-finite total stops the run (MonoNeRFError)."""
+        plan, cfg = self.training_plan(), self.cfg
+        dynamic = stage == DYNAMIC
+        part = self.groups[group]
+        d = part.data
+        batch = d.sample_rays(self.sampler, plan.n_rand, plan.frames[group][0 if dynamic else 2], stage=stage)
+        if cfg.info.without_time:
+            batch.time = torch.zeros_like(batch.time)
+        rays = prepare_rays(batch.rays_o, batch.rays_d, d.camera, ndc=part.renderer.settings.ndc)
+        ret = render(rays, batch.time, dynamic)
+        if dynamic:
+            total, logs = dynamic_stage_losses(
+                ret, batch, c2w_all=d.poses[..., :4], camera=d.camera, num_frames=d.num_frames,
+                num_static=batch.num_static, weights=plan.weights, flags=plan.flags[group], quirks=self.quirks,
+                iteration=step, train_blending=step >= int(cfg.train.blending_warmup))
+        else:
+            total, logs = static_stage_loss(ret, batch, float(cfg.train.static_loss_lambda))
+        with host_read("a non-finite loss stops the run"):
+            finite = bool(torch.isfinite(total))
+        if not finite:
+            raise MonoNeRFError(f"{stage} stage, iteration {step}: the loss is {float(total.detach())}; stopping (the "
+                                f"newest checkpoint in {self.run_dir} is kept; lower train.lrate or resume from it)")
+        return total, logs, batch
 
     def step_module(self) -> GroupedRenderer:
         """What a training step renders through: every group's renderer as one module (one DDP wrapper trains them

@@ -18,19 +18,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from mononerf.data.dataset import RayBatch, split_frames
-from mononerf.errors import ConfigError, MonoNeRFError
-from mononerf.losses import LossFlags, dynamic_stage_losses, loss_weights, static_stage_loss
-from mononerf.render.images import prepare_rays
+from mononerf.errors import ConfigError
 from mononerf.train import checkpoint as ckpt
 from mononerf.train.distributed import DistInfo, resolve_device
 from mononerf.train.images import log_step_images
@@ -38,8 +33,8 @@ from mononerf.train.interrupts import StopRequests
 from mononerf.train.logger import RunLogger
 from mononerf.train.optim import OptimSettings
 from mononerf.train.pipeline import Pipeline
-from mononerf.utils.host import host_read
 from mononerf.train.schedule import DYNAMIC, STATIC, Schedule, StageState
+
 
 class Trainer:
     """Builds data, model and run folder from a resolved :class:`~mononerf.config.Config` and trains.
@@ -77,30 +72,11 @@ class Trainer:
         # the original's cudnn settings (spec §5.1): deterministic kernels, no autotuning
         torch.backends.cudnn.deterministic = bool(train.deterministic)
         torch.backends.cudnn.benchmark = not bool(train.deterministic)
-        self.n_rand = int(info.N_rand) // S
-        if self.n_rand < 2:
-            raise ConfigError(f"info.N_rand = {info.N_rand} gives {self.n_rand} rays per scene for {S} scenes")
+        # rays per scene, each group's frames of each stage, the loss weights and flags (checked here, at start-up)
+        self.plan = self.pipeline.training_plan()
         self.schedule = Schedule.from_conf(cfg, self.dist.world_size, S)
         unseen = bool(cfg.model.unseen_frame_rendering)
-        every = int(cfg.model.held_out_every)
-        # per group of scenes of one length: (dynamic-stage frames, held-out frames, static-stage frames)
-        self.group_frames = []
-        for part in self.pipeline.groups:
-            T = part.data.num_frames
-            try:
-                dyn, held = split_frames(T, int(cfg.model.training_frames) if unseen else None, every)
-            except ValueError as err:
-                raise ConfigError(f"{', '.join(part.data.names)}: {err}") from None
-            # held out every N-th frame: out of the static stage too (the unseen-frames mode pretrains on every frame)
-            self.group_frames.append((dyn, held, dyn if every > 1 else np.arange(T)))
-        self.frames_dynamic, self.frames_heldout, self.frames_static = self.group_frames[0]
         self.static_pretrain = bool(train.pretrain) and (not unseen or bool(info.use_unseen_frame_pretrain))
-        # loss configuration (spec §4)
-        self.loss_weights = loss_weights(cfg)  # (unseen frames without pretraining: see LossFlags)
-        self.group_flags = [replace(LossFlags.from_conf(cfg, num_frames=part.data.num_frames),  # NDC or world: per group
-                                    ndc=part.renderer.settings.ndc) for part in self.pipeline.groups]
-        self.loss_flags = self.group_flags[0]
-        self.loss_quirks = self.pipeline.quirks
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main and run_logging)
         self.history: list[tuple[str, int, float]] = []
         self._stops = StopRequests()  # entered by fit(): SIGINT / SIGTERM save and stop
@@ -326,7 +302,7 @@ class Trainer:
             # DDP: the gradients of every group but the last accumulate locally; the last backward averages them all
             sync = contextlib.nullcontext() if g == len(groups) - 1 or not self.dist.enabled else step_fn.no_sync()
             with sync:
-                total, part_logs, batch = self._group_loss(stage, i, g, functools.partial(step_fn, group=g))
+                total, part_logs, batch = self.pipeline.losses(stage, i, g, functools.partial(step_fn, group=g))
                 (total * share).backward()
             for k, v in {**part_logs, "loss": total}.items():
                 logs[k] = logs.get(k, 0.0) + v.detach() * share
@@ -335,32 +311,6 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=10.0, norm_type=2.0)
         self._last_batch, self._last_batches = batches[0], batches
         return logs
-
-    def _group_loss(self, stage: str, i: int, g: int, step_fn) -> tuple[torch.Tensor, dict, RayBatch]:
-        """The loss of group ``g``'s scenes at step ``i`` (its batch, render and loss terms)."""
-        dynamic = stage == DYNAMIC
-        part = self.pipeline.groups[g]
-        d = part.data
-        frames = self.group_frames[g][0 if dynamic else 2]
-        batch = d.sample_rays(self.sampler, self.n_rand, frames, stage=stage)
-        if self.cfg.info.without_time:
-            batch.time = torch.zeros_like(batch.time)
-        rays = prepare_rays(batch.rays_o, batch.rays_d, d.camera, ndc=part.renderer.settings.ndc)
-        ret = step_fn(rays, batch.time, dynamic)
-        if dynamic:
-            total, logs = dynamic_stage_losses(
-                ret, batch, c2w_all=d.poses[..., :4], camera=d.camera, num_frames=d.num_frames,
-                num_static=batch.num_static,
-                weights=self.loss_weights, flags=self.group_flags[g], quirks=self.loss_quirks, iteration=i,
-                train_blending=i >= int(self.cfg.train.blending_warmup))
-        else:
-            total, logs = static_stage_loss(ret, batch, float(self.cfg.train.static_loss_lambda))
-        with host_read("a non-finite loss stops the run"):
-            finite = bool(torch.isfinite(total))
-        if not finite:
-            raise MonoNeRFError(f"{stage} stage, iteration {i}: the loss is {float(total.detach())}; stopping (the newest "
-                                f"checkpoint in {self.run_dir} is kept; lower train.lrate or resume from it)")
-        return total, logs, batch
 
     # ------------------------------------------------------------------------------------------------ periodic
     def _periodic(self, stage: str, i: int, logs: dict, optimizer, seconds: float) -> None:
