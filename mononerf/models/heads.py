@@ -73,6 +73,19 @@ class StaticHead(nn.Module):
             self.lin_out = nn.Linear(d_hidden, 4)
         self.weight_linear = nn.Linear(d_hidden, 1)
 
+    def latent_projection(self) -> torch.Tensor | None:
+        """The weights of the per-block latent layers ``lin_z`` stacked, (n·d_hidden, d_latent): what a render applies
+        to the feature maps once (:mod:`~mononerf.models.projected`), or None where the latent enters otherwise."""
+        if not self.d_latent or self.use_spade or self.origin_pipeline:
+            return None
+        return torch.cat([lin.weight for lin in self.lin_z], 0)
+
+    def add_projected(self, proj: torch.Tensor, b: int, h: torch.Tensor, latent_temporal=None) -> torch.Tensor:
+        """:meth:`add_latent` from block ``b``'s slice ``proj`` (S, P, d_hidden) of the projected maps' lookups."""
+        if b >= len(self.lin_z):
+            return h
+        return h + (proj + self.lin_z[b].bias)
+
     def add_latent(self, latent: torch.Tensor | None, b: int, h: torch.Tensor) -> torch.Tensor:
         """Block ``b``'s latent term added to ``h`` (S, P, d_hidden); latent (S, P, d_latent)."""
         if not self.d_latent or b >= self.combine_layer:
@@ -168,6 +181,35 @@ class DynamicHead(nn.Module):
         return h
 
     # ------------------------------------------------------------------------------------------------ forward
+    def latent_projection(self) -> torch.Tensor | None:
+        """The weights of the per-block latent layers stacked, (n·d_hidden, d_latent), for a render's projected maps
+        (:mod:`~mononerf.models.projected`): block b's ``lin_z[b]``; with temporal features, block 0's map composed
+        with the fusion layer's first half, ``W_fuse[:, :d] · W_z0`` (a product of linear maps; :meth:`add_projected`
+        adds the biases and the temporal half after sampling). None where the latent enters otherwise or not at all."""
+        if self.use_spade or self.origin_pipeline or not self.flow_guided_feat or self.feature_fuse_mode != "addition":
+            return None
+        ws = [lin.weight for lin in self.lin_z]
+        if self.use_temporal_feature and ws:
+            ws[0] = self.temporal_linear_fuse[0].weight[:, :self.d_hidden] @ ws[0]
+        return torch.cat(ws, 0)
+
+    def add_projected(self, proj: torch.Tensor, b: int, h: torch.Tensor,
+                      latent_temporal: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`add_latent` from block ``b``'s slice ``proj`` (S, P, d_hidden) of the projected maps' lookups, with
+        the raw features at t−1/t+1 (S, P, 2, d_latent) for block 0's temporal half."""
+        if b >= len(self.lin_z):
+            return h
+        if self.use_temporal_feature and b == 0:
+            # fuse(cat[lin_z0(l), tt]) = (W_fa·W_z0)·l + W_fb·tt + (W_fa·b_z0 + b_fuse)
+            d = self.lin_z[0].out_features
+            fuse = self.temporal_linear_fuse[0]
+            tt = self.temporal_linear[0](latent_temporal.mean(dim=-2))
+            bias = torch.addmv(fuse.bias, fuse.weight[:, :d], self.lin_z[0].bias)
+            proj = proj + F.linear(tt, fuse.weight[:, d:], bias)
+        else:
+            proj = proj + self.lin_z[b].bias
+        return h + proj
+
     def add_latent(self, latent: torch.Tensor | None, latent_temporal: torch.Tensor | None, b: int,
                    h: torch.Tensor) -> torch.Tensor:
         """Block ``b``'s latent term added to ``h`` (S, P, d_hidden) (spec §2.9); arguments as :meth:`forward`'s."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import torch
-import torch.nn.functional as F
 
 from mononerf.models.features import FeatureVolume, _frame_maps
 from mononerf.models.heads import DynamicHead, StaticHead
@@ -74,22 +73,9 @@ class ProjectedVolume:
 
 
 def latent_projection(head: StaticHead | DynamicHead) -> torch.Tensor | None:
-    """The weights of ``head``'s per-point latent layers stacked, (n·d_hidden, d_latent), for :class:`ProjectedVolume`.
-
-    Block b's ``lin_z[b]``; in the dynamic head with temporal features, block 0's map composed with the fusion
-    layer's first half, ``W_fuse[:, :d] · W_z0`` (a product of linear maps; :class:`ProjectedLatent` adds the
-    biases and the temporal half after sampling). None where the latent enters otherwise or not at all.
-    """
-    if isinstance(head, StaticHead):
-        if not head.d_latent or head.use_spade or head.origin_pipeline:
-            return None
-        return torch.cat([lin.weight for lin in head.lin_z], 0)
-    if head.use_spade or head.origin_pipeline or not head.flow_guided_feat or head.feature_fuse_mode != "addition":
-        return None
-    ws = [lin.weight for lin in head.lin_z]
-    if head.use_temporal_feature and ws:
-        ws[0] = head.temporal_linear_fuse[0].weight[:, :head.d_hidden] @ ws[0]
-    return torch.cat(ws, 0)
+    """The head's stacked latent-layer weights for :class:`ProjectedVolume` (``head.latent_projection()``: each head
+    owns its fold next to its ``add_latent``)."""
+    return head.latent_projection()
 
 
 class ProjectedLatent:
@@ -111,23 +97,13 @@ class ProjectedLatent:
         return ProjectedLatent(self.head, self.latent_proj[:, sl], None if lt is None else lt[:, sl])
 
     def __call__(self, b: int, h: torch.Tensor) -> torch.Tensor:
-        """Block ``b``'s latent term added to ``h`` (S, P, d_hidden), as the head's own layers would add it."""
+        """Block ``b``'s latent term added to ``h`` (S, P, d_hidden), as the head's own layers would add it
+        (``head.add_projected``)."""
         head = self.head
         if b >= len(head.lin_z):
             return h
         d = head.lin_z[b].out_features
-        tz = self.latent_proj[..., b * d:(b + 1) * d]
-        if isinstance(head, StaticHead):
-            return h + (tz + head.lin_z[b].bias)
-        if head.use_temporal_feature and b == 0:
-            # fuse(cat[lin_z0(l), tt]) = (W_fa·W_z0)·l + W_fb·tt + (W_fa·b_z0 + b_fuse)
-            fuse = head.temporal_linear_fuse[0]
-            tt = head.temporal_linear[0](self.latent_temporal.mean(dim=-2))
-            bias = torch.addmv(fuse.bias, fuse.weight[:, :d], head.lin_z[0].bias)
-            tz = tz + F.linear(tt, fuse.weight[:, d:], bias)
-        else:
-            tz = tz + head.lin_z[b].bias
-        return h + tz
+        return head.add_projected(self.latent_proj[..., b * d:(b + 1) * d], b, h, self.latent_temporal)
 
 
 def fold_latent_projections(model, feats, points_per_frame: int):
