@@ -747,13 +747,13 @@ def test_folded_projections_when_to_project(tiny_setup):
 
 
 @pytest.mark.parametrize("kwargs", [dict(use_spade=True), dict(feature_fuse_mode="concat"),
-                                    dict(origin_pipeline=True), dict(flow_guided_feat=False)])
+                                    dict(zero_features=True), dict(flow_guided_feat=False)])
 def test_heads_without_a_projection_keep_per_point_layers(kwargs):
     from mononerf.models.projected import latent_projection
 
     assert latent_projection(DynamicHead(d_latent=24, d_hidden=16, d_global=8, **kwargs)) is None
     assert latent_projection(DynamicHead(d_latent=24, d_hidden=16, d_global=8)).shape == (3 * 16, 24)
-    sta = {k: v for k, v in kwargs.items() if k in ("use_spade", "origin_pipeline")}
+    sta = {k: v for k, v in kwargs.items() if k in ("use_spade", "zero_features")}
     if sta:
         assert latent_projection(StaticHead(d_latent=24, d_hidden=16, **sta)) is None
 

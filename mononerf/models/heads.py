@@ -51,15 +51,16 @@ class StaticHead(nn.Module):
     """ResnetFC_static (spec §2.10): pixel-aligned ResNet18 features added in the first ``combine_layer`` blocks.
 
     Output (S, P, 5): raw rgb (3), raw sigma (1), blending (1, sigmoid; unused with DyNeRF blending).
+    ``zero_features``: the latent terms are zeros, a plain NeRF (the original's ``origin_pipeline`` key).
     """
 
     def __init__(self, d_pts: int = 63, d_views: int = 27, d_latent: int = 512, d_hidden: int = 256,
                  n_blocks: int = 5, combine_layer: int = 3, beta: float = 0.0, use_viewdirs: bool = True,
-                 pixelnerf_mode: bool = True, origin_pipeline: bool = False, use_spade: bool = False):
+                 pixelnerf_mode: bool = True, zero_features: bool = False, use_spade: bool = False):
         super().__init__()
         self.d_latent = d_latent if pixelnerf_mode else 0
         self.combine_layer = combine_layer
-        self.origin_pipeline = origin_pipeline
+        self.zero_features = zero_features
         self.use_spade = use_spade
         self.lin_in = nn.Linear(d_pts, d_hidden)
         self.blocks = nn.ModuleList([ResnetBlockFC(d_hidden, beta=beta) for _ in range(n_blocks)])
@@ -76,7 +77,7 @@ class StaticHead(nn.Module):
     def latent_projection(self) -> torch.Tensor | None:
         """The weights of the per-block latent layers ``lin_z`` stacked, (n·d_hidden, d_latent): what a render applies
         to the feature maps once (:mod:`~mononerf.models.projected`), or None where the latent enters otherwise."""
-        if not self.d_latent or self.use_spade or self.origin_pipeline:
+        if not self.d_latent or self.use_spade or self.zero_features:
             return None
         return torch.cat([lin.weight for lin in self.lin_z], 0)
 
@@ -91,7 +92,7 @@ class StaticHead(nn.Module):
         if not self.d_latent or b >= self.combine_layer:
             return h
         tz = self.lin_z[b](latent)
-        if self.origin_pipeline:
+        if self.zero_features:
             tz = torch.zeros_like(tz)
         return self.scale_z[b](latent) * h + tz if self.use_spade else h + tz
 
@@ -119,13 +120,16 @@ class DynamicHead(nn.Module):
     average-pooled SlowOnly layer4 features.
 
     Output (S, P, 11): raw rgb (3), raw sigma (1), scene-flow positions at t−1 and t+1 (6), blending (1).
+    ``zero_features``: the latent terms and the global video code are zeros (the original's ``origin_pipeline`` key);
+    ``flow_guided_feat`` false zeroes the latent terms only (not the velocity field's global code:
+    ``MonoNeRF.feat_guided_flow`` switches that).
     """
 
     def __init__(self, d_pts: int = 84, d_views: int = 27, d_latent: int = 832, d_global: int = 256,
                  d_flow_latent: int = 2048, d_hidden: int = 256, n_blocks: int = 3, n_global_blocks: int = 2,
                  combine_layer: int = 3, beta: float = 0.0, use_viewdirs: bool = False,
                  use_temporal_feature: bool = True, temporal_proportion: float = 1.0,
-                 feature_fuse_mode: str = "addition", origin_pipeline: bool = False, flow_guided_feat: bool = True,
+                 feature_fuse_mode: str = "addition", zero_features: bool = False, flow_guided_feat: bool = True,
                  use_spade: bool = False):
         super().__init__()
         if feature_fuse_mode not in ("addition", "concat"):
@@ -135,7 +139,7 @@ class DynamicHead(nn.Module):
         self.combine_layer = combine_layer
         self.use_temporal_feature = use_temporal_feature
         self.feature_fuse_mode = feature_fuse_mode
-        self.origin_pipeline = origin_pipeline
+        self.zero_features = zero_features
         self.flow_guided_feat = flow_guided_feat
         self.use_spade = use_spade
         self.lin_in = nn.Linear(d_pts, d_hidden)
@@ -175,7 +179,7 @@ class DynamicHead(nn.Module):
         pts (S, P, 84) → (S, P, d_hidden).
         """
         h = F.relu(self.lin_in(F.normalize(pts, dim=-1)))
-        g = torch.zeros_like(global_code) if self.origin_pipeline else global_code
+        g = torch.zeros_like(global_code) if self.zero_features else global_code
         for k in range(self.n_global_blocks):
             h = self.global_blocks[k](linear_split(self.lin_global_z[k], h, g))
         return h
@@ -186,7 +190,7 @@ class DynamicHead(nn.Module):
         (:mod:`~mononerf.models.projected`): block b's ``lin_z[b]``; with temporal features, block 0's map composed
         with the fusion layer's first half, ``W_fuse[:, :d] · W_z0`` (a product of linear maps; :meth:`add_projected`
         adds the biases and the temporal half after sampling). None where the latent enters otherwise or not at all."""
-        if self.use_spade or self.origin_pipeline or not self.flow_guided_feat or self.feature_fuse_mode != "addition":
+        if self.use_spade or self.zero_features or not self.flow_guided_feat or self.feature_fuse_mode != "addition":
             return None
         ws = [lin.weight for lin in self.lin_z]
         if self.use_temporal_feature and ws:
@@ -220,7 +224,7 @@ class DynamicHead(nn.Module):
             # mean over the two neighbour features commutes with the linear layer
             tt = self.temporal_linear[0](latent_temporal.mean(dim=-2))
             tz = self.temporal_linear_fuse[0](torch.cat([tz, tt], -1))
-        if self.origin_pipeline or not self.flow_guided_feat:
+        if self.zero_features or not self.flow_guided_feat:
             tz = torch.zeros_like(tz)
         if self.use_spade:
             return self.scale_z[b](latent) * h + tz

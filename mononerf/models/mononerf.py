@@ -379,12 +379,12 @@ class MonoNeRF(nn.Module):
             n_global_blocks=dyn_c.n_global_blocks, combine_layer=dyn_c.combine_layer, beta=dyn_c.beta,
             use_viewdirs=dyn_c.use_viewdirsDyn, use_temporal_feature=dyn_c.use_temporal_feature,
             temporal_proportion=dyn_c.temporal_propotion, feature_fuse_mode=dyn_c.feature_fuse_mode,
-            origin_pipeline=dyn_c.origin_pipeline, flow_guided_feat=dyn_c.flow_guided_feat, use_spade=dyn_c.use_spade)
+            zero_features=dyn_c.origin_pipeline, flow_guided_feat=dyn_c.flow_guided_feat, use_spade=dyn_c.use_spade)
         static = StaticHead(
             d_pts=3 * (1 + 2 * multires), d_views=d_views,
             d_latent=(encoder2d or encoder).latent_size, d_hidden=sta_c.d_hidden, n_blocks=sta_c.n_blocks,
             combine_layer=sta_c.combine_layer, beta=sta_c.beta, use_viewdirs=sta_c.use_viewdirs,
-            pixelnerf_mode=sta_c.pixelnerf_mode, origin_pipeline=sta_c.origin_pipeline, use_spade=sta_c.use_spade)
+            pixelnerf_mode=sta_c.pixelnerf_mode, zero_features=sta_c.origin_pipeline, use_spade=sta_c.use_spade)
         quirks = quirks or Quirks.from_conf(cfg)
         return cls(encoder, encoder2d, dynamic, static, multires=multires, multires_views=multires_views,
                    integrator=integrator_from_conf(dyn_c, quirks), use_ndc=m.use_ndc,

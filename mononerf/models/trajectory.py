@@ -83,7 +83,7 @@ def _euler_branch_mixup(field: VelocityField, xyz: torch.Tensor, tau: torch.Tens
     """
     head, embed, num_frames = field.head, field.embed, field.num_frames
     x_f, x_b = xyz, xyz
-    g = torch.zeros_like(field.global_code) if head.origin_pipeline else field.global_code
+    g = torch.zeros_like(field.global_code) if head.zero_features else field.global_code
     n_global = head.n_global_blocks
     for i in range(steps):
         h_b = F.relu(head.lin_in(F.normalize(_embed(embed, x_b, tau - i / steps, num_frames), dim=-1)))
