@@ -81,7 +81,8 @@ class RayBatch:
     Attributes:
         rays_o, rays_d: (S, R, 3) world-space origins and directions (spec §1.3 get_rays).
         target: (S, R, 3) RGB.  static_mask: (S, R, 1) 1 = static pixel.  invdepth: (S, R) disparity.
-        grid: (S, R, 8) pixel xy + GT flows and masks (spec §1.1 grids).  frame: (S,) int64.  time: (S,) float.
+        grid: (S, R, 8) the original's layout ``[x, y, fwd_u, fwd_v, fwd_mask, bwd_u, bwd_v, bwd_mask]`` (spec §1.1
+            grids; read it by name: :attr:`pixel_xy`, :meth:`flow`).  frame: (S,) int64.  time: (S,) float.
         num_static: rays [0, num_static) of every scene were drawn from static pixels (spec §4.3: "first R/2";
             all R in the static stage).
     """
@@ -95,6 +96,19 @@ class RayBatch:
     frame: torch.Tensor
     time: torch.Tensor
     num_static: int
+
+    @property
+    def pixel_xy(self) -> torch.Tensor:
+        """(S, R, 2) each ray's pixel coordinates (x to the right, y downwards)."""
+        return self.grid[..., 0:2]
+
+    def flow(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ground-truth optical flow of each ray to frame t + ``step`` (1: forward, -1: backward), (S, R, 2), and its
+        forward-backward consistency mask (S, R, 1)."""
+        if step not in (1, -1):
+            raise ValueError(f"flow step must be 1 or -1, got {step}")
+        c = 2 if step == 1 else 5
+        return self.grid[..., c:c + 2], self.grid[..., c + 2:c + 3]
 
 
 class MultiSceneDataset:

@@ -88,18 +88,17 @@ def _flow(x: LossInputs) -> dict[str, Tensor]:
     frame = batch.frame.to(c2w_all.device).long()
     scenes = torch.arange(S, device=c2w_all.device)
     out = {}
-    for key, step, pts_key, gt in (("flow_f_loss", 1, "raw_pts_f", slice(2, 5)), ("flow_b_loss", -1, "raw_pts_b",
-                                                                                 slice(5, 8))):
+    for key, step, pts_key in (("flow_f_loss", 1, "raw_pts_f"), ("flow_b_loss", -1, "raw_pts_b")):
         valid = (frame < x.num_frames - 1) if step > 0 else (frame > 0)
         if not bool(valid.any()):
             continue
         neighbour = (frame + step).clamp(0, c2w_all.shape[1] - 1)
         c2w = c2w_all[scenes, neighbour]  # (S, 3, 4)
         v = valid.to(like.device)
-        gt_flow = batch.grid[v][..., gt]
+        gt_flow, gt_mask = batch.flow(step)
         per_scene = induced_flow_loss(
             ret[pts_key][v], ret["weights_d"][v], c2w[valid].to(like), cams.select(v),
-            batch.grid[v][..., 0:2], gt_flow[..., 0:2], gt_flow[..., 2:3], ndc=x.flags.ndc,
+            batch.pixel_xy[v], gt_flow[v], gt_mask[v], ndc=x.flags.ndc,
         )
         out[key] = per_scene.sum() if x.quirks.flow_loss_scene_sum else per_scene.mean()
     return out
