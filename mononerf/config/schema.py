@@ -78,8 +78,8 @@ SCHEMA: tuple[Key, ...] = (
     _k("model.mlp_static.use_viewdirs", "bool", True, "static head: NeRF-style view-dependent colour branch", HEADS),
     _k("model.mlp_static.use_spade", "bool", False, "static head: SPADE-style latent modulation", HEADS),
     _k("model.mlp_static.pixelnerf_mode", "bool", False, "static head: add the 2D latent through lin_z", HEADS),
-    _k("model.mlp_static.origin_pipeline", "bool", False, "static head: zero latents (ablation)", f"{HEADS}, "
-       f"{TRAINER}"),
+    _k("model.mlp_static.origin_pipeline", "bool", False, "static head: zero latents (ablation; the head's "
+       "zero_features)", MODEL),
     # dynamic head + velocity field (spec §2.8, §2.9)
     _k("model.mlp_dynamic.type", "str", "resnet", "dynamic head type", CONFIG, choices=("resnet",),
        note="the original's code default 'mlp' was rejected by its own make_mlp"),
@@ -108,8 +108,8 @@ SCHEMA: tuple[Key, ...] = (
        VELOCITY, choices=("discrete", "ode")),  # = the names of trajectory.INTEGRATORS (tests/test_model.py)
     _k("model.mlp_dynamic.discrete_steps", "int", 1, "Euler steps per frame (discrete mode)", VELOCITY),
     _k("model.mlp_dynamic.use_adjoint", "bool", False, "ODE mode: odeint_adjoint", _ODE),
-    _k("model.mlp_dynamic.origin_pipeline", "bool", False, "dynamic head: zero latent and global code (ablation)",
-       f"{HEADS}, {TRAINER}"),
+    _k("model.mlp_dynamic.origin_pipeline", "bool", False, "dynamic head: zero latent and global code (ablation; "
+       "the head's zero_features)", MODEL),
     _k("model.mlp_dynamic.flow_guided_feat", "bool", True, "dynamic head: features gathered along the trajectory "
        "(false = at the point; no effect on the released path)", HEADS),
     _k("model.mlp_dynamic.rtol", "float", 0.01, "ODE mode: relative tolerance", _ODE),
