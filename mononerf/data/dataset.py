@@ -149,7 +149,6 @@ class MultiSceneDataset:
         self.render_poses = stack(lambda s: s.render_poses)
         # (S, 4) fx, fy, cx, cy of each scene's training frames (LLFF: f, f, W/2, H/2)
         self.intrinsics = torch.tensor([s.frame_intrinsics for s in scenes], dtype=torch.float32, device=self.device)
-        self.focals = self.intrinsics[:, 0]
         # Pixel coordinates of each frame's static / dynamic pixels, in row-major order like torch.where (spec §5.3).
         masks = [s.static_masks for s in scenes]
         self._coords_s = [[np.stack(np.nonzero(m[t] >= 0.5), -1) for t in range(first.num_frames)] for m in masks]
@@ -174,8 +173,7 @@ class MultiSceneDataset:
         out.__dict__.update(self.__dict__)
         sel = torch.tensor(idx, device=self.device)
         out.scenes, out.names = [self.scenes[i] for i in idx], [self.names[i] for i in idx]
-        for key in ("images", "disp", "static_masks", "grids", "poses", "bds", "render_poses", "intrinsics",
-                    "focals"):
+        for key in ("images", "disp", "static_masks", "grids", "poses", "bds", "render_poses", "intrinsics"):
             setattr(out, key, getattr(self, key)[sel])
         out._coords_s, out._coords_d = [self._coords_s[i] for i in idx], [self._coords_d[i] for i in idx]
         return out
@@ -257,6 +255,11 @@ class MultiSceneDataset:
             time=frame_time(frame.to(torch.float32), self.num_frames),
             num_static=num_static,
         )
+
+    @property
+    def focals(self) -> torch.Tensor:
+        """(S,) f_x of each scene's training frames."""
+        return self.intrinsics[:, 0]
 
     @property
     def camera(self) -> Pinhole:

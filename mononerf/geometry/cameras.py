@@ -274,10 +274,7 @@ class Cameras:
         Returns:
             rays_o, rays_d: each (N, H, W, 3); for LLFF cameras the values of ``get_rays``.
         """
-        i, j = pixel_grid(self.height, self.width, pixel_offset=pixel_offset, device=self.c2w.device,
-                          dtype=self.c2w.dtype)
-        n = len(self)
-        return intrinsic_rays(i.expand(n, -1, -1), j.expand(n, -1, -1), self.fx, self.fy, self.cx, self.cy, self.c2w)
+        return self.pinhole.image_rays(self.c2w, pixel_offset=pixel_offset)
 
     def project(self, pts_world: Tensor) -> tuple[Tensor, Tensor]:
         """World points into each camera (no distortion).

@@ -112,11 +112,11 @@ class Pipeline:
         self.sampler = ckpt.seed_everything(int(info.random_seed) + rank)
         self.model = MonoNeRF.from_conf(cfg, self.quirks).to(self.device)
         # NDC: [0, 1]; world space: the bounds of every world-space scene, as the original's stacked scenes
-        settings = RenderSettings.from_conf(cfg, 0.0, 1.0, self.quirks)
+        ndc_settings = replace(RenderSettings.from_conf(cfg, 0.0, 1.0, self.quirks), ndc=True)
+        settings = ndc_settings
         if any(world):
             bds = np.concatenate([np.asarray(s.bds).reshape(-1) for s, w in zip(scenes, world) if w])
             settings = replace(settings, ndc=False, near=float(bds.min()) * 0.9, far=float(bds.max()))
-        ndc_settings = replace(RenderSettings.from_conf(cfg, 0.0, 1.0, self.quirks), ndc=True)
         self.run_dir = run_folder(cfg, world_size)
         self._read_back: Path | None = None  # the run folder this pipeline was read back from (from_run)
         self.scene_ids = list(range(len(scenes)))

@@ -164,14 +164,8 @@ def client_rays(c2w: Tensor, camera: Pinhole, ndc_box: Pinhole, ndc: bool = True
         (1, H·W, 3)×3 rays (origins and directions in NDC, unit world view directions).
     """
     check_shape(c2w, "3 4", "c2w")
-    camera = _one_scene(camera, c2w)
-    rays_o, rays_d = camera.image_rays(c2w[None], pixel_offset=pixel_offset)  # (1, H, W, 3)
-    return prepare_rays(rays_o, rays_d, _one_scene(ndc_box, c2w), ndc=ndc)
-
-
-def _one_scene(camera: Pinhole, like: Tensor) -> Pinhole:
-    """A camera's fields as (1,) tensors on ``like``'s device and dtype."""
-    return camera.expand(1, like)
+    rays_o, rays_d = camera.expand(1, c2w).image_rays(c2w[None], pixel_offset=pixel_offset)  # (1, H, W, 3)
+    return prepare_rays(rays_o, rays_d, ndc_box.expand(1, c2w), ndc=ndc)
 
 
 def client_flow(expected_pts: Tensor, c2w: Tensor, camera: Pinhole, ndc_box: Pinhole, ndc: bool = True,
@@ -190,7 +184,7 @@ def client_flow(expected_pts: Tensor, c2w: Tensor, camera: Pinhole, ndc_box: Pin
     """
     W, H = camera.size
     check_shape(expected_pts, f"{H} {W} 3", "expected_pts")
-    cam, box = _one_scene(camera, c2w), _one_scene(ndc_box, c2w)
+    cam, box = camera.expand(1, c2w), ndc_box.expand(1, c2w)  # (1,) fields on the pose's device and dtype
     if acc_d is not None and blend is not None:  # the flow the videos show (visuals.shown_flow)
         return visuals.shown_flow(expected_pts.to(c2w)[None], acc_d[None], blend[None], c2w[None], cam,
                                   pixel_offset, ndc, ndc_box=box)[0]
