@@ -3,6 +3,9 @@
 Reimplementation of Tian, Du, Duan, "MonoNeRF: Learning a Generalizable Dynamic Radiance Field
 from Monocular Videos", ICCV 2023 (arXiv 2212.13056).
 
+Docstrings say why with this repository's pages: ``method.md §N.M`` is a section of docs/method.md (the original's
+method and formulas as this code implements them; §8 lists its quirks) and ``decisions.md`` is docs/decisions.md.
+
 Batch-dimension vocabulary used across the package (shapes in docstrings):
     S  scenes in a batch        T  frames per scene (12 for the Dynamic Scene Dataset)
     R  rays per scene           K  samples per ray

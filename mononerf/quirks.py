@@ -1,6 +1,6 @@
-"""The original's numerical quirks as one typed object (spec §8, docs/quirks.md).
+"""The original's numerical quirks as one typed object (method.md §8, docs/quirks.md).
 
-Made from the configuration once (:meth:`Quirks.from_conf`, by the :class:`~mononerf.train.pipeline.Pipeline`) and
+Made from the configuration once (:meth:`Quirks.from_conf`, by the :class:`~mononerf.pipeline.pipeline.Pipeline`) and
 handed down: the model, the render settings and the losses each read the fields they apply. ``True`` (the default)
 behaves as the original; ``False`` as the paper describes. The fields are exactly the keys ``quirks.<name>`` of
 :data:`mononerf.config.schema.QUIRKS` (a test checks it).
@@ -27,7 +27,6 @@ class Quirks:
     entropy_batch_normalisation: bool = True  # §8.11, losses/total.py
     neighbour_time_rounding: bool = True  # §8.14, models/mononerf.py
     no_half_pixel_offset: bool = True  # §8.15, data and render settings
-    render_path_neighbour_clamp: bool = True  # §8.18, train/pipeline.py
 
     @classmethod
     def from_conf(cls, cfg) -> "Quirks":

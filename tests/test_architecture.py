@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # bottom first; a module may import its own layer and any below it (a tuple: one layer)
-LAYERS = ("errors", "utils", "quirks", "config", "geometry", "data", "models", "render", "losses", "train", "eval",
-          "edit", "view", "preprocess")
+LAYERS = ("errors", "utils", "quirks", "config", "geometry", "data", "models", "render", "losses", "pipeline", "train",
+          "eval", "edit", "view", "experiments", "preprocess")
 # entry points wire the layers together (a command of one layer may run another's code)
 ENTRY_POINTS = ("cli.py", "__main__.py")
-DRIVERS = {"mononerf/eval/experiments.py": "the paper's claims in one command: it trains, scores and edits"}
+DRIVERS: dict[str, str] = {}  # modules allowed to import upward (none: the drivers are the top layer, experiments/)
 
 
 def _layer(module: str) -> str | None:
@@ -69,3 +70,52 @@ def test_only_command_modules_define_main_or_parse_arguments():
             if "argparse" in modules:
                 found.append(f"{rel}:{node.lineno} imports argparse")
     assert found == []
+
+
+# docstrings explain themselves with the repository's own pages: docs/method.md (cited as "method.md §N.M") and
+# docs/decisions.md; nothing points at a file a reader of the repository does not have
+OUTSIDE = re.compile(r"spec §|original-spec|\.\./shared|/work/shared")
+CITATION = re.compile(r"method\.md\)? §(\d+)(?:\.(\d+))?(?: items? (\d+))?")
+
+
+def _text_files():
+    for folder in ("mononerf", "docs", "mononerf_conf", "tests", "scripts", "train", "benchmarks"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.is_file() and path.suffix in {".py", ".md", ".conf", ".sh"}:
+                yield path
+    yield ROOT / "README.md"
+
+
+def _method_sections() -> set[str]:
+    sections, in_quirks = set(), False
+    for line in (ROOT / "docs" / "method.md").read_text().splitlines():
+        if m := re.match(r"^## (\d+)\. ", line):
+            sections.add(m.group(1))
+            in_quirks = m.group(1) == "8"
+        elif m := re.match(r"^### (\d+\.\d+) ", line):
+            sections.add(m.group(1))
+        elif in_quirks and (m := re.match(r"^(\d+)\. ", line)):
+            sections.add(f"8.{m.group(1)}")
+    return sections
+
+
+def test_nothing_in_the_package_refers_outside_the_repository():
+    here = Path(__file__).relative_to(ROOT).as_posix()
+    found = [f"{p.relative_to(ROOT)}:{i}" for p in _text_files() if p.relative_to(ROOT).as_posix() != here
+             for i, line in enumerate(p.read_text().splitlines(), 1) if OUTSIDE.search(line)]
+    assert found == []
+    assert (ROOT / "docs" / "decisions.md").is_file()
+
+
+def test_every_method_citation_names_a_section_of_docs_method_md():
+    sections = _method_sections()
+    assert {"1.3", "2.8", "4.3", "8", "8.18", "8.31", "9"} <= sections  # the parser reads the page
+    cited, missing = 0, []
+    for path in _text_files():
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            for major, minor, item in CITATION.findall(line):
+                cited += 1
+                name = f"{major}.{minor}" if minor else (f"8.{item}" if item and major == "8" else major)
+                if name not in sections:
+                    missing.append(f"{path.relative_to(ROOT)}:{i} cites §{name}")
+    assert cited > 250 and missing == []

@@ -16,9 +16,9 @@ import torch
 from mononerf.config import load_config
 from mononerf.data.synthetic import generate_scene
 from mononerf.errors import MonoNeRFError
-from mononerf.train import checkpoint as ckpt
-from mononerf.train.cli import checkpoint_main
-from mononerf.train import original_layout
+from mononerf.pipeline import checkpoint as ckpt
+from mononerf.pipeline.cli import checkpoint_main
+from mononerf.pipeline import original_layout
 from mononerf.train.interrupts import Interrupted
 from mononerf.train.trainer import Trainer
 from tests.test_train import losses, run, tiny_argv

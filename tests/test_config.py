@@ -232,7 +232,7 @@ def test_ported_conf_loads_and_keeps_the_original_values(rel, chdir_root):
     assert cfg.model.mlp_static.pixelnerf_mode is True and cfg.model.mlp_dynamic.pixelnerf_mode is True
     assert cfg.model.mlp_dynamic.combine_layer == 3 and cfg.model.mlp_static.combine_layer == 3  # default_mv
     assert cfg.model.encoder.num_layers == [0, 1, 2]
-    assert cfg.model.encoder_2d.normalize == "Ture"  # kept verbatim (ignored by the model, spec §2.0)
+    assert cfg.model.encoder_2d.normalize == "Ture"  # kept verbatim (ignored by the model, method.md §2.0)
     assert cfg.info.blending_thickness == 0.03 and cfg.info.decay_iteration == 0
     assert cfg.info.use_depth_blending_loss and cfg.info.use_static_flow_loss and cfg.info.use_mask_flow_loss
     assert cfg.info.static_flow_loss_lambda == 0.5 and cfg.info.testset_all and cfg.info.use_clip_grad_norm
@@ -435,8 +435,7 @@ def test_quirks_defaults_and_random_static_frame(exp_tree):
         "discrete_flow_branch_mixup", "temporal_feature_ndc_as_world", "latent_temporal_reshape",
         "depth_target_in_place", "encoder_clip_stretch", "encoder_batchnorm_train", "random_static_frame",
         "shared_sigma_noise", "frame_gating_leak", "flow_loss_scene_sum", "img_s_loss_scene_slice",
-        "entropy_batch_normalisation", "neighbour_time_rounding", "no_half_pixel_offset",
-        "render_path_neighbour_clamp"]
+        "entropy_batch_normalisation", "neighbour_time_rounding", "no_half_pixel_offset"]
     cfg = parse_config_file(str(exp))
     assert all(v is True for v in cfg.quirks.to_dict().values())
     assert cfg.source("quirks.random_static_frame") == "derived from model.random_static_frame"
@@ -460,7 +459,7 @@ def test_docs_config_md_is_up_to_date():
 def test_docs_quirks_md_documents_every_quirk():
     text = (ROOT / "docs" / "quirks.md").read_text()
     for name, item, *_ in QUIRKS:
-        assert f"## `{name}` (spec {item}" in text
+        assert f"## `{name}` (method.md {item}" in text
         assert f"| `quirks.{name}` |" in text
 
 

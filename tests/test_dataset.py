@@ -1,4 +1,4 @@
-"""Multi-scene dataset and the original's ray sampling (spec §1.4–1.6, §4.2, §5.3)."""
+"""Multi-scene dataset and the original's ray sampling (method.md §1.4–1.6, §4.2, §5.3)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def two_scenes(tmp_path):
 
 
 def _reference_dynamic(static_masks, frames, n_rand, seed):
-    """The original's per-scene sampling written out plainly (spec §5.3 step 2) with the global numpy RNG."""
+    """The original's per-scene sampling written out plainly (method.md §5.3 step 2) with the global numpy RNG."""
     np.random.seed(seed)
     out = []
     for b in range(static_masks.shape[0]):
@@ -74,7 +74,7 @@ def test_gathered_values_match_the_frame(two_scenes):
             torch.testing.assert_close(batch.target[b, r], ds.images[b, t, y, x])
             assert batch.invdepth[b, r] == ds.disp[b, t, y, x]
             torch.testing.assert_close(batch.grid[b, r], ds.grids[b, t, y, x])
-            # ray through integer pixel (x, y), no half-pixel offset (spec §1.3)
+            # ray through integer pixel (x, y), no half-pixel offset (method.md §1.3)
             c2w = ds.poses[b, t, :3, :4]
             f = ds.focals[b]
             d_cam = torch.tensor([(x - ds.width / 2) / f, -(y - ds.height / 2) / f, -1.0])

@@ -11,7 +11,7 @@ import torch
 
 from mononerf.geometry.cameras import Pinhole
 from mononerf.edit import fields
-from mononerf.edit.cli import EditSpec, edit_frames
+from mononerf.edit.edits import EditSpec, edit_frames
 from mononerf.edit.paths import camera_path, interpolate_pose, playback_ticks
 from mononerf.errors import MonoNeRFError
 from mononerf.eval import visuals
@@ -479,13 +479,14 @@ def test_edits_warn_when_the_dynamic_part_is_empty(tiny_run, tmp_path, capsys, m
     """The warning reads the blending of the edit's own frames (or, for remove-dynamic, the unedited scene's at three
     times); it fires below the bound and names the scene, and the video is still written."""
     import mononerf.edit.cli as cli
+    from mononerf.edit import edits
 
     d, n = tiny_run.data, tiny_run.data.num_frames
     frames = edit_frames(tiny_run, downscale=2, spec=EditSpec("compose", 0, 1))
-    peak = cli.dynamic_blend_peak(tiny_run, EditSpec("compose", 0, 1), frames)
+    peak = edits.dynamic_blend_peak(tiny_run, EditSpec("compose", 0, 1), frames)
     assert peak == max(float(f["dynamicness_map"].max()) for f in frames) and peak > 0
     # remove-dynamic: the unedited scene's blending at its first / middle / last time, from its own cameras
-    probe = cli.dynamic_blend_peak(tiny_run, EditSpec("remove-dynamic", 1, None), [], downscale=1)
+    probe = edits.dynamic_blend_peak(tiny_run, EditSpec("remove-dynamic", 1, None), [], downscale=1)
     small = max(1, min(4, d.height // 8, d.width // 8))
     H, W, focal = d.height // small, d.width // small, d.focals / small
     expect = 0.0
@@ -494,15 +495,15 @@ def test_edits_warn_when_the_dynamic_part_is_empty(tiny_run, tmp_path, capsys, m
         out = tiny_run.renderer.render_views(d.poses[:, e, :, :4], t, Pinhole.centred(H, W, focal), chunk=4096)
         expect = max(expect, float(out["dynamicness_map"][1].max()))
     assert probe == pytest.approx(expect, abs=1e-5)
-    assert cli.empty_dynamic_warning(tiny_run, EditSpec("compose", 0, 1), 0.5) is None
-    text = cli.empty_dynamic_warning(tiny_run, EditSpec("compose", 0, 1), 1e-3)
+    assert edits.empty_dynamic_warning(tiny_run, EditSpec("compose", 0, 1), 0.5) is None
+    text = edits.empty_dynamic_warning(tiny_run, EditSpec("compose", 0, 1), 1e-3)
     assert "dynamic part of syn_b is empty" in text and "compose" in text
     run = str(tiny_run.run_dir)
     argv = [run, "retime", "--scene", "0", "--speed", "2", "--downscale", "2", "--n-samples", "4", "--device", "cpu"]
-    monkeypatch.setattr(cli, "EMPTY_BLEND", 0.0)  # nothing is empty
+    monkeypatch.setattr(edits, "EMPTY_BLEND", 0.0)  # nothing is empty
     assert cli.main(argv + ["--out", str(tmp_path / "a.mp4")]) == 0
     assert "warning" not in capsys.readouterr().err
-    monkeypatch.setattr(cli, "EMPTY_BLEND", 2.0)  # everything is
+    monkeypatch.setattr(edits, "EMPTY_BLEND", 2.0)  # everything is
     assert cli.main(argv + ["--out", str(tmp_path / "b.mp4")]) == 0
     assert "warning: the dynamic part of syn_a is empty" in capsys.readouterr().err
     assert (tmp_path / "b.mp4").is_file()

@@ -1,4 +1,4 @@
-"""Tests of the image encoders and their weight loading (spec §2.1, §2.2, §8.5, §8.6).
+"""Tests of the image encoders and their weight loading (method.md §2.1, §2.2, §8.5, §8.6).
 
 Weight files are written by the tests from randomly initialised models with the real key layout.
 Spatial sizes are tiny so the R50 runs fast on CPU.
@@ -109,7 +109,7 @@ def test_official_checkpoint_loads_strictly_into_native(native_encoder, backbone
     assert set(loaded) == set(backbone_state)
     for key, value in backbone_state.items():
         assert torch.equal(loaded[key], value), key
-    # keys as the original saved them (spec §5.4: encoder.model.*)
+    # keys as the original saved them (method.md §5.4: encoder.model.*)
     assert "model.backbone.layer3.0.conv1.conv.weight" in native_encoder.state_dict()
     assert native_encoder.model.backbone.layer3[0].conv1.conv.weight.shape == (256, 512, 3, 1, 1)
 

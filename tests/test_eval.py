@@ -1,4 +1,4 @@
-"""Tests of the evaluation metrics and the multi-view evaluation (spec §6.1)."""
+"""Tests of the evaluation metrics and the multi-view evaluation (method.md §6.1)."""
 
 from __future__ import annotations
 

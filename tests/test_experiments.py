@@ -1,4 +1,4 @@
-"""The experiment driver (``python -m mononerf.eval.experiments``) on a tiny case: every experiment runs, the report
+"""The experiment driver (``python -m mononerf.experiments``) on a tiny case: every experiment runs, the report
 holds what the dumps score, a second run reuses the finished runs."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mononerf.data.synthetic import generate_scene
-from mononerf.eval.cli import experiments_main as ex_main
+from mononerf.experiments.cli import experiments_main as ex_main
 
 TINY = [
     "model.encoder.num_layers=[0, 1]", "model.mlp_dynamic.d_hidden=32", "model.mlp_static.d_hidden=32",

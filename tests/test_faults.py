@@ -20,7 +20,7 @@ import torch
 from mononerf.config import load_config, main as config_main, parse_config_file
 from mononerf.data.synthetic import generate_scene
 from mononerf.errors import MonoNeRFError, SceneFormatError
-from mononerf.train import checkpoint as ckpt
+from mononerf.pipeline import checkpoint as ckpt
 from mononerf.train.interrupts import Interrupted
 from tests.test_checkpoint import RUN_NAME, scenes  # noqa: F401  (scenes: the two tiny synthetic scenes, a fixture)
 from tests.test_train import run, tiny_argv
@@ -53,7 +53,7 @@ def test_a_run_folder_name_cannot_leave_basedir(scenes, tmp_path, capsys, item):
 
 def test_a_plain_run_folder_name_is_still_accepted():
     cfg = parse_config_file(str(MULTISCENE), ['info.expname="my run (v2) ü"', 'info.evaldir="multiview/x"'])
-    from mononerf.train.pipeline import run_folder
+    from mononerf.pipeline.pipeline import run_folder
 
     assert run_folder(cfg).name == "1gpusmy run (v2) ü"
 
@@ -363,7 +363,7 @@ def test_a_stop_during_start_up_ends_quietly(scenes, tmp_path, background):
 
 def test_a_stop_while_encoding_says_nothing_was_trained(scenes, tmp_path, capsys, monkeypatch):
     from mononerf.train.cli import main
-    from mononerf.train.pipeline import Pipeline
+    from mononerf.pipeline.pipeline import Pipeline
 
     def stop(self):
         raise Interrupted(signal.SIGTERM)
@@ -426,7 +426,7 @@ def test_odd_paths_round_trip_through_config_conf(tmp_path):
 
 
 def test_a_run_in_a_folder_with_spaces_and_accents_renders(tmp_path):
-    from mononerf.train.pipeline import Pipeline
+    from mononerf.pipeline.pipeline import Pipeline
 
     scenes = tmp_path / "my scène ü 1"
     for p in "ab":

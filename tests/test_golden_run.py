@@ -75,7 +75,7 @@ def test_training_and_rendering_match_the_reference(tmp_path):
     assert refs, "no tests/data/golden_run*.npz"
     got = train_and_render(tmp_path)
     # the run's checkpoint loaded by a fresh pipeline (what render, eval, edit and the viewer do) renders the same
-    from mononerf.train.pipeline import Pipeline
+    from mononerf.pipeline.pipeline import Pipeline
 
     (run_dir,) = (tmp_path / "runs").iterdir()
     loaded, step = Pipeline.from_run(run_dir, "cpu")

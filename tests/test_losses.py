@@ -1,5 +1,5 @@
 """Tests of mononerf.losses: every term on hand-computed cases, the dynamic/static assembly, gates and quirks
-(spec §4.1-§4.3, §8.4, §8.9-§8.11)."""
+(method.md §4.1-§4.3, §8.4, §8.9-§8.11)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ D64 = torch.float64
 ROOT = Path(__file__).resolve().parents[1]
 EXP_CONF = (ROOT / "mononerf_conf/exp/Balloon1_Balloon2"
             / "dynamic_temporal_feat_static_mask_flow_loss_multiscenes_discrete2_addition.conf")
-# The EXP conf's gates (spec §7.1): every term on, blending band 0.03.
+# The EXP conf's gates (method.md §7.1): every term on, blending band 0.03.
 ALL_ON = LossFlags(use_depth_blending_loss=True, use_static_flow_loss=True, use_mask_flow_loss=True,
                    blending_thickness=0.03)
 
@@ -465,7 +465,7 @@ def test_a_new_term_with_a_weight_of_its_own_is_one_table_entry(monkeypatch):
     from mononerf.losses import TERMS, WEIGHT_KEYS, LossWeights, Term, Weight
 
     def _extra(x):
-        return {"extra_loss": x.ret["blending"].mean()}
+        return {"extra_loss": x.outputs["blending"].mean()}
 
     monkeypatch.setattr("mononerf.losses.total.TERMS", TERMS + (
         Term(("extra_loss",), _extra, "use_flow", ("blending",), {"extra_loss": Weight("train.feature_loss_lambda")}),))

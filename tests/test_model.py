@@ -1,4 +1,4 @@
-"""Model pieces (spec §2): embedder, heads, trajectories, feature lookup, the MonoNeRF wiring and its quirks."""
+"""Model pieces (method.md §2): embedder, heads, trajectories, feature lookup, the MonoNeRF wiring and its quirks."""
 
 from __future__ import annotations
 
@@ -148,7 +148,7 @@ def test_branch_mixup_quirk_changes_the_forward_branch_only_with_global_blocks()
     torch.testing.assert_close(xb_q, xb_q2)
     xb_p2, _ = discrete_trajectory(head, emb, xyz, tau, 12, g * 10, steps=2, branch_mixup=False)
     assert not torch.allclose(xb_p, xb_p2)
-    # one global block, one step: h_f == h_b at step 0 (spec §2.8), so the quirk's forward equals the fixed one
+    # one global block, one step: h_f == h_b at step 0 (method.md §2.8), so the quirk's forward equals the fixed one
     head1 = DynamicHead(d_latent=16, d_global=8, d_flow_latent=32, d_hidden=32, n_global_blocks=1)
     _, xf1_q = discrete_trajectory(head1, emb, xyz, tau, 12, g, steps=1, branch_mixup=True)
     _, xf1_p = discrete_trajectory(head1, emb, xyz, tau, 12, g, steps=1, branch_mixup=False)
@@ -156,7 +156,7 @@ def test_branch_mixup_quirk_changes_the_forward_branch_only_with_global_blocks()
 
 
 def _reference_discrete_trajectory(head, emb, xyz, tau, n, g, steps, mixup):
-    """The original's loop written out literally (spec §2.8): every branch computes every layer."""
+    """The original's loop written out literally (method.md §2.8): every branch computes every layer."""
     from mononerf.models.heads import linear_split
     from mononerf.models.trajectory import _embed
 
@@ -435,13 +435,13 @@ def test_from_conf_builds_the_released_architecture():
     cfg = parse_config_file(EXP, ["model.encoder.pretrained=false", "model.encoder_2d.pretrained=false"])
     m = MonoNeRF.from_conf(cfg)
     d = m.mlp_dynamic
-    # spec §2.9 with the EXP conf: 84-d input, 832-d latent, 3 blocks, 2 global blocks, 256 hidden, global code 256
+    # method.md §2.9 with the EXP conf: 84-d input, 832-d latent, 3 blocks, 2 global blocks, 256 hidden, global code 256
     assert d.lin_in.in_features == 84 and d.lin_in.out_features == 256
     assert len(d.blocks) == 3 and len(d.global_blocks) == 2 and len(d.lin_z) == 3
     assert d.lin_z[0].in_features == 832 and d.lin_global_z[0].in_features == 512
     assert d.ode_fc[0].in_features == 2048 and d.ode_fc[2].out_features == 256
     assert d.lin_out.out_features == 4 and d.sf_linear.out_features == 3
-    # spec §2.10: 63-d input, 5 blocks, 3 lin_z of 512, view branch 27+256 → 128
+    # method.md §2.10: 63-d input, 5 blocks, 3 lin_z of 512, view branch 27+256 → 128
     s = m.mlp_static
     assert s.lin_in.in_features == 63 and len(s.blocks) == 5 and len(s.lin_z) == 3 and s.lin_z[0].in_features == 512
     assert s.view_head.views_linears[0].in_features == 27 + 256 and s.view_head.views_linears[0].out_features == 128
@@ -471,7 +471,7 @@ def test_from_conf_missing_checkpoint_names_the_file(tmp_path, monkeypatch):
 
 
 def test_frozen_features_pass_no_gradient_to_the_trajectory(tiny_setup):
-    """With frozen encoders the original detaches the gathered features (spec §2.7 steps 6–7): no gradient may
+    """With frozen encoders the original detaches the gathered features (method.md §2.7 steps 6–7): no gradient may
     reach the velocity field through the sampling positions, also when the points themselves were flowed."""
     images, c2w, focal, rays, t, T = tiny_setup
     model = _tiny_model()
@@ -543,7 +543,7 @@ def test_a_cuda_render_waits_for_the_device_once_per_field_query(tiny_setup):
     assert len(waits) <= 4, "\n".join(waits)
 
 
-# ------------------------------------------------------------------------------------------------ batchify (spec §2.6)
+# ---------------------------------------------------------------------------------------- batchify (method.md §2.6)
 @pytest.fixture(scope="module")
 def f64_case(tiny_setup):
     """The tiny model in float64 with its features (encoded once, in float32: float64 convolutions are slow)."""
@@ -590,7 +590,7 @@ def test_batchify_is_exact_for_per_point_fields(f64_case, per_call):
 
 
 def test_batchify_groups_points_like_the_originals_netchunk(f64_case):
-    # with the scrambling quirk (spec §8.3) the output depends on which points share a call: the slices must be
+    # with the scrambling quirk (method.md §8.3) the output depends on which points share a call: the slices must be
     # consecutive ray-major points, as the original's batchify cuts them
     model, feats, rays, t, T = f64_case
     pts = torch.rand(2, 6, 8, 4, dtype=torch.float64) * 0.5
@@ -621,7 +621,7 @@ def test_activation_checkpointing_gives_the_same_values_and_gradients(f64_case):
 def test_dynamic_head_equals_the_literal_concatenated_forward():
     # two reorderings in DynamicHead (issue #8): the global code's projection is broadcast instead of repeating the
     # code per point inside a concatenation, and the mean over the t±1 features is taken before temporal_linear
-    # instead of after it. Values and gradients must equal the literal forward of spec §2.9 (float64).
+    # instead of after it. Values and gradients must equal the literal forward of method.md §2.9 (float64).
     torch.manual_seed(7)
     head = DynamicHead(d_latent=24, d_global=8, d_flow_latent=16, d_hidden=32).double()
     S, P = 2, 11

@@ -166,8 +166,8 @@ def test_mixed_scenes_render_and_evaluate_under_both_protocols(tmp_path, mixed):
 
 
 def test_edits_of_mixed_scenes_stay_in_a_group(tmp_path, mixed):
-    from mononerf.edit.cli import EditSpec, in_group
-    from mononerf.train.pipeline import Pipeline
+    from mononerf.edit.edits import EditSpec, in_group
+    from mononerf.pipeline.pipeline import Pipeline
 
     pipeline = Pipeline(load_config(_argv(mixed, tmp_path)))
     part, spec = in_group(pipeline, EditSpec("retime", 1, 1, speed=0.5))

@@ -1,4 +1,4 @@
-"""The stage optimiser and its schedule (spec §5.2) and the recipe levers of docs/training.md."""
+"""The stage optimiser and its schedule (method.md §5.2) and the recipe levers of docs/training.md."""
 
 from __future__ import annotations
 

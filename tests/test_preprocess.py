@@ -1,4 +1,4 @@
-"""Preprocessing a video into a scene (mononerf/preprocess, spec §6.2), checked on the synthetic generator's mp4.
+"""Preprocessing a video into a scene (mononerf/preprocess, method.md §6.2), checked on the synthetic generator's mp4.
 
 Weight files are written by the tests from randomly initialised models with the real key layouts.
 """

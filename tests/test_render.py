@@ -1,4 +1,4 @@
-"""Tests of mononerf.render: rays/NDC, sampling, compositing, induced flow, callback renderer (spec §1.3, §3)."""
+"""Tests of mononerf.render: rays/NDC, sampling, compositing, induced flow, callback renderer (method.md §1.3, §3)."""
 
 from __future__ import annotations
 

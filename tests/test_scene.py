@@ -1,4 +1,4 @@
-"""Scene loader (spec §1.1–1.2): round trip, pose-processing invariants, and every bad-input error."""
+"""Scene loader (method.md §1.1–1.2): round trip, pose-processing invariants, and every bad-input error."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ def meta(scene: Path) -> dict:
 
 
 def llff_to_c2w(poses_bounds: np.ndarray) -> np.ndarray:
-    """Decode (N, 17) rows as the original loader does (spec §1.1-1.2).
+    """Decode (N, 17) rows as the original loader does (method.md §1.1-1.2).
 
     LLFF columns [down, right, back] → OpenGL [right, up, back]; returns (N, 3, 4)."""
     p = poses_bounds[:, :15].reshape(-1, 3, 5)

@@ -1,4 +1,4 @@
-"""The trainer end to end on tiny synthetic scenes (spec §5): learning, exact resume, unseen frames, adaptation,
+"""The trainer end to end on tiny synthetic scenes (method.md §5): learning, exact resume, unseen frames, adaptation,
 DDP with gloo, the launchers' messages."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 
 from mononerf.config import load_config
 from mononerf.data.synthetic import generate_scene
-from mononerf.train import checkpoint as ckpt
+from mononerf.pipeline import checkpoint as ckpt
 from mononerf.train.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +73,7 @@ def test_short_run_lowers_the_photometric_loss(scenes, tmp_path):
 def _recipe_keys() -> tuple[list[str], list[str]]:
     """The training recipe of docs/training.md (mononerf_conf/exp/synthetic/recipe.conf, which the synthetic confs
     include) as --set items, and the same keys at their defaults (the original's behaviour)."""
-    from mononerf.eval.ablation import recipe_defaults, recipe_values, set_items
+    from mononerf.experiments.ablation import recipe_defaults, recipe_values, set_items
 
     return set_items(recipe_values()), set_items(recipe_defaults())
 
@@ -102,7 +102,7 @@ def test_the_dynamic_branch_collapses_as_released_and_lives_with_the_recipe(scen
 
 @pytest.mark.slow  # 7 s: the ablation driver end to end (docs/recipe-results.md)
 def test_recipe_ablation_driver_on_a_tiny_case(scenes, tmp_path, capsys):
-    from mononerf.eval.cli import ablation_main
+    from mononerf.experiments.cli import ablation_main
 
     lists = ", ".join(f'"{scenes}/syn_{n}"' for n in "ab")
     sets = [f"info.dataset_file_lists=[{lists}]", "train.N_static_iters=2"] + [x for x in TINY if "i_log" not in x]
@@ -180,7 +180,7 @@ def test_unseen_frames_mode_never_samples_held_out_frames(scenes, tmp_path):
 
     trainer, _ = run(argv, [cb])
     assert seen["dynamic"] == {0, 1}
-    assert seen["static"] - {0, 1}  # static pretraining uses every frame (spec §1.6)
+    assert seen["static"] - {0, 1}  # static pretraining uses every frame (method.md §1.6)
     assert trainer.plan.frames[0][1].tolist() == [2, 3, 4]
 
 
@@ -211,7 +211,7 @@ def test_adaptation_loads_the_multiscene_checkpoint_and_continues(scenes, tmp_pa
     assert [(s, i) for s, i, _ in history] == [("static", 0), ("static", 1), ("dynamic", 0), ("dynamic", 1)]
     run_dir = adapt.run_dir
     assert run_dir.name == "2steps_1gpussynthetic_c"
-    assert (run_dir / "000001.tar").is_file()  # adaptation ends with a checkpoint (fix of spec §8.24)
+    assert (run_dir / "000001.tar").is_file()  # adaptation ends with a checkpoint (fix of method.md §8.24)
     assert (run_dir / "testset_000001" / "imgs" / "000_00.png").is_file()
     assert (run_dir / "multiview" / "step_000001" / "00000005" / "imgs" / "004_00.png").is_file()
 
@@ -222,7 +222,7 @@ def test_nan_loss_stops_with_a_clear_error(scenes, tmp_path, monkeypatch):
     def nan_loss(ret, batch, static_loss_lambda):
         return torch.tensor(float("nan"), requires_grad=True), {}
 
-    monkeypatch.setattr("mononerf.train.pipeline.static_stage_loss", nan_loss)
+    monkeypatch.setattr("mononerf.pipeline.pipeline.static_stage_loss", nan_loss)
     with pytest.raises(MonoNeRFError, match="static stage, iteration 0: the loss is nan"):
         run(tiny_argv(scenes, tmp_path, extra=["train.N_static_iters=2", "train.N_iters=1"]))
 
@@ -281,11 +281,15 @@ def test_launcher_reports_missing_weights_and_checkpoint(scenes, tmp_path):
     assert "slowonly_imagenet_pretrained" in proc.stderr or "none.tar" in proc.stderr
 
 
-def test_unimplemented_quirk_switch_is_refused(scenes, tmp_path):
+def test_a_retired_quirk_is_dropped_at_its_old_value_and_refused_at_another(scenes, tmp_path):
+    """quirks.render_path_neighbour_clamp switched nothing and is gone: a run folder's config from before (= true)
+    still loads; false names the reason."""
     from mononerf.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="render_path_neighbour_clamp"):
-        Trainer(load_config(tiny_argv(scenes, tmp_path, extra=["quirks.render_path_neighbour_clamp=false"])))
+    cfg = load_config(tiny_argv(scenes, tmp_path, extra=["quirks.render_path_neighbour_clamp=true"]))
+    assert "render_path_neighbour_clamp" not in cfg.quirks.to_dict()
+    with pytest.raises(ConfigError, match="render_path_neighbour_clamp = [Ff]alse: this key is gone.*docs/quirks.md"):
+        load_config(tiny_argv(scenes, tmp_path, extra=["quirks.render_path_neighbour_clamp=false"]))
 
 
 def test_tensorboard_gets_scalars_and_images_with_flows(scenes, tmp_path):

@@ -1,4 +1,4 @@
-"""Novel-view evaluation of a run (spec §6.1); same as ``python -m mononerf.eval`` (see mononerf/eval)."""
+"""Novel-view evaluation of a run (method.md §6.1); same as ``python -m mononerf.eval`` (see mononerf/eval)."""
 
 import sys
 

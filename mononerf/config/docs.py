@@ -28,7 +28,7 @@ MonoNeRF builds ONE configuration at start-up from a HOCON conf file and the com
 hands typed sub-trees to the modules (`mononerf/config/`: `load_config(argv)`, `parse_config_file(path)`).
 The conf files of the original live under `mononerf_conf/` with the same paths, names, keys and values
 (`quarter_frame_training/Truck.conf` includes `../../default_mv.conf`: the original's `../../../` could not load,
-spec §8.24). Print the resolved configuration of a run, with where each value came from:
+method.md §8.24). Print the resolved configuration of a run, with where each value came from:
 
     python -m mononerf.config -c mononerf_conf/exp/quarter_frame_training/Balloon2.conf --N_static_iters=100001
 
@@ -55,9 +55,9 @@ writes it into the run folder.
 - a wrong type (an int is accepted where a float is expected), a value outside a key's choices;
 - a missing required value (the keys the original read with `conf[...]`; `mononerf_conf/default.conf` gives them);
 - a missing conf or include file (named);
-- `info.no_ndc` must equal `not model.use_ndc` (the original's assert, spec §5.1);
+- `info.no_ndc` must equal `not model.use_ndc` (the original's assert, method.md §5.1);
 - `run.device` is `auto`, `cpu`, `cuda` or `cuda:N`; `train.N_importance` is 0; `model.use_global_encoder` is
-  false; `info.decay_iteration` is not 0 when `info.use_lambda_decay` (spec §8.30);
+  false; `info.decay_iteration` is not 0 when `info.use_lambda_decay` (method.md §8.30);
   `train.fast_render_iter` != 0 needs `info.fast_render` (the original's assert).
 
 Defaults shown as `null` with a note are computed where the key is read. Column "default_mv.conf" shows the value
@@ -66,11 +66,11 @@ the module that reads the key (some are written by later issues) or says why the
 """
 
 _SECTION_TEXT = {
-    "model": "HOCON keys of the model (spec §2, §7.1).",
-    "info": "HOCON keys of the run and the losses (spec §4, §5, §7.1).",
-    "train": "The original's command-line flags (spec §7.2), one key each, with the original's defaults.",
+    "model": "HOCON keys of the model (method.md §2, §7.1).",
+    "info": "HOCON keys of the run and the losses (method.md §4, §5, §7.1).",
+    "train": "The original's command-line flags (method.md §7.2), one key each, with the original's defaults.",
     "run": "Infrastructure flags of the original (distributed launch), plus `--device`.",
-    "quirks": "The original's numerical quirks (spec §8), `true` = as the original; see `docs/quirks.md`.",
+    "quirks": "The original's numerical quirks (method.md §8), `true` = as the original; see `docs/quirks.md`.",
 }
 
 _NOT_ACCEPTED = """\

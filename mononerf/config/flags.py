@@ -1,4 +1,4 @@
-"""The ``train.*`` and ``run.*`` keys: the original's command-line flags (spec §7.2, ``src/util/args.py``), one key
+"""The ``train.*`` and ``run.*`` keys: the original's command-line flags (method.md §7.2, ``src/util/args.py``), one key
 per flag, with the original's defaults; ``run`` holds infrastructure, ``train`` everything else. Part of the key
 table, :data:`mononerf.config.schema.SCHEMA`.
 """
@@ -11,7 +11,7 @@ from mononerf.config.key import (
 )
 
 FLAG_KEYS: tuple[Key, ...] = (
-    # ---------------------------------------------------------------- train (spec §7.2, command-line flags)
+    # ---------------------------------------------------------------- train (method.md §7.2, command-line flags)
     _k("train.datadir", "str", "./data/Balloon2/", "scene folder when info.dataset_file_lists is null", DATASET,
        "--datadir", note="original parser default ./data/Balloon1/; its auto-loaded config_Balloon2.txt gave "
        "./data/Balloon2/"),
@@ -25,13 +25,13 @@ FLAG_KEYS: tuple[Key, ...] = (
     _k("train.lrate_decay", "int", 300000, "lr = lrate * 0.1 ** (step / lrate_decay), in steps", OPTIM,
        "--lrate_decay"),
     _k("train.netchunk", "int", 131072, "points per network call (divided by the number of scenes)",
-       "mononerf/train/step.py (the slices of batchify_field, mononerf/render/images.py)",
+       "mononerf/render/field.py (the slices of batchify_field, mononerf/render/images.py)",
        "--netchunk"),
     _k("train.no_reload", "bool", False, "do not resume from the run folder's checkpoints", TRAINER,
        "--no_reload"),
     _k("train.ft_path", "str?", None, "checkpoint to start from (unseen-scene adaptation, resume)", TRAINER,
        "--ft_path"),
-    _k("train.N_samples", "int", 64, "samples per ray", "mononerf/train/step.py", "--N_samples", min_value=1),
+    _k("train.N_samples", "int", 64, "samples per ray", "mononerf/render/field.py", "--N_samples", min_value=1),
     _k("train.N_importance", "int", 0, "fine samples per ray (only 0: the original raised NotImplementedError)",
        CONFIG, "--N_importance"),
     _k("train.perturb", "float", 1.0, "stratified jitter of the samples while training (0 = none)", RENDERER,
@@ -42,8 +42,8 @@ FLAG_KEYS: tuple[Key, ...] = (
        "model.mlp_dynamic.use_viewdirsDyn decides", "--use_viewdirsDyn"),
     _k("train.i_embed", "int", 0, "positional encoding (0 = NeRF sin/cos, -1 = identity)", CONFIG, "--i_embed",
        choices=(0,), note="-1 (no positional encoding) is refused: the original's head input sizes are hard-coded "
-       "for the sin/cos encoding (spec §8.29)"),
-    _k("train.multires", "int", 10, "frequencies of the xyzt encoding (widths follow it here, spec §8.29)", EMBED,
+       "for the sin/cos encoding (method.md §8.29)"),
+    _k("train.multires", "int", 10, "frequencies of the xyzt encoding (widths follow it here, method.md §8.29)", EMBED,
        "--multires"),
     _k("train.multires_views", "int", 4, "frequencies of the view-direction encoding", EMBED, "--multires_views"),
     _k("train.raw_noise_std", "float", 1.0, "std of the noise added to sigma while training", VOLUME,
@@ -59,7 +59,7 @@ FLAG_KEYS: tuple[Key, ...] = (
        note="the original's loader hard-coded 2 (images_2/)"),
     _k("train.lindisp", "bool", False, "sample linearly in disparity (no-NDC mode)", RENDERER, "--lindisp"),
     _k("train.spherify", "bool", False, "spherical 360 scenes: NeRF's LLFF normalisation (NDC must be off)",
-       PIPELINE, "--spherify", note="the original has the flag but no code (spec §1.2)"),
+       PIPELINE, "--spherify", note="the original has the flag but no code (method.md §1.2)"),
     _k("train.i_print", "int", 1000, "steps between TensorBoard scalars", TRAINER, "--i_print"),
     _k("train.i_log", "int", 100, "steps between log lines", TRAINER, "--i_log"),
     _k("train.i_img", "int", 1000, "steps between full-image renders to TensorBoard", TRAINER, "--i_img"),
@@ -157,7 +157,7 @@ FLAG_KEYS: tuple[Key, ...] = (
     _k("run.name", "str", "dynamic", "pixelNeRF experiment name", "ignored: info.expname names the run",
        "--name", "-n"),
     _k("run.exp_group_name", "str?", None, "pixelNeRF experiment group", "ignored: crashed the original "
-       "(spec §8.30)", "--exp_group_name", "-G"),
+       "(method.md §8.30)", "--exp_group_name", "-G"),
     _k("run.logs_path", "str", "logs", "pixelNeRF log folder", "ignored: info.basedir is the log root",
        "--logs_path"),
     _k("run.visual_path", "str", "visuals", "pixelNeRF visuals folder", "ignored: never read by the original",
@@ -183,7 +183,7 @@ FLAG_KEYS: tuple[Key, ...] = (
        note="new key: the SlowOnly volume at 480x270 is 2.6 GB upsampled, 1.4 GB native"),
     _k("run.activation_checkpointing", "bool", False, "dynamic-stage training recomputes each network call in the "
        "backward pass instead of keeping its activations (same values and gradients; less memory, one more forward "
-       "evaluation)", "mononerf/train/step.py", "--activation_checkpointing",
+       "evaluation)", "mononerf/render/field.py", "--activation_checkpointing",
        note="new key: fits the original's 512 and 1024 rays per scene in less memory"),
     _k("run.flush_denormal", "bool", False, "CPU: flush float results and inputs below 1.2e-38 to zero on every "
        "thread (false = IEEE denormal numbers, the original's arithmetic; true changes only such values and keeps a "

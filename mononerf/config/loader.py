@@ -1,4 +1,4 @@
-"""One configuration object, built from HOCON + command line and validated once at start-up (spec §7).
+"""One configuration object, built from HOCON + command line and validated once at start-up (method.md §7).
 
 Where a value comes from, lowest to highest (later wins):
 
@@ -39,6 +39,7 @@ from mononerf.config.values import (
     _lookup,
     _parse_assignment,
     read_hocon,
+    retired,
 )
 from mononerf.errors import ConfigError
 
@@ -228,6 +229,8 @@ class _Builder:
     def apply(self, items: Sequence[tuple[str | Key, Any, str]]) -> None:
         """Set each (key, value, where it came from), checked against the schema."""
         for name, value, where in items:
+            if isinstance(name, str) and retired(name, value, where):
+                continue  # a run folder's config from before the key was removed
             key = name if isinstance(name, Key) else _lookup(name, where)
             self.values[key.name] = _check(key, value, where)
             self.sources[key.name] = where
@@ -280,7 +283,7 @@ class _Builder:
                               "(the original's global-encoder path is dead code)")
         if v["info.use_lambda_decay"] and v["info.decay_iteration"] == 0:
             raise ConfigError(f"{s['info.decay_iteration']}: info.decay_iteration = 0 with info.use_lambda_decay "
-                              "= true divides by zero (spec §8.30); use null for max(25, frames) or a positive value")
+                              "= true divides by zero (method.md §8.30); use null (max(25, frames)) or a positive value")
         if v["train.fast_render_iter"] != 0 and not v["info.fast_render"]:
             raise ConfigError(f"{s['train.fast_render_iter']}: train.fast_render_iter needs info.fast_render = true "
                               "(an unseen-scene conf, mononerf_conf/exp/generation_from_Balloon1_Balloon2/)")

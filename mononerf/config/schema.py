@@ -1,13 +1,13 @@
-"""The key table of the configuration: every key, its type, default, meaning and reader (spec §7.1, §7.2, §8).
+"""The key table of the configuration: every key, its type, default, meaning and reader (method.md §7.1, §7.2, §8).
 
 One row per leaf key, in five sections:
 
-* ``model.*``, ``info.*`` — the original's HOCON keys (spec §7.1). A key's default is the "code default" of the
+* ``model.*``, ``info.*`` — the original's HOCON keys (method.md §7.1). A key's default is the "code default" of the
   original, i.e. the value its reader used when the key was absent; keys the original read with ``conf[...]``
   (a KeyError when absent) are ``REQUIRED`` — ``mononerf_conf/default.conf`` gives them all.
-* ``train.*``, ``run.*`` — the original's command-line flags (spec §7.2, ``src/util/args.py``), one key per flag,
+* ``train.*``, ``run.*`` — the original's command-line flags (method.md §7.2, ``src/util/args.py``), one key per flag,
   with the original's defaults; ``run`` holds infrastructure, ``train`` everything else.
-* ``quirks.*`` — switches for the original's numerical quirks (spec §8, ``docs/quirks.md``); ``true`` = as the
+* ``quirks.*`` — switches for the original's numerical quirks (method.md §8, ``docs/quirks.md``); ``true`` = as the
   original.
 
 Each row is a :class:`~mononerf.config.key.Key` (its type tags and readers are described there); the ``train.*``
@@ -23,11 +23,11 @@ from mononerf.config.key import (  # noqa: F401  (Key, REQUIRED, SECTIONS and th
     RENDERER, REQUIRED, SECTIONS, TRAINER, VELOCITY, VIDEO_ENC, VOLUME, _RECIPE, Key, _k,
 )
 
-_NOT_BUILT = "unused: read by the original but without effect on its released model (spec §2.0)"
+_NOT_BUILT = "unused: read by the original but without effect on its released model (method.md §2.0)"
 _ODE = f"{VELOCITY} (flow_mode = \"ode\" only)"
 
 SCHEMA: tuple[Key, ...] = (
-    # ---------------------------------------------------------------- model (spec §2.0, §7.1)
+    # ---------------------------------------------------------------- model (method.md §2.0, §7.1)
     _k("model.type", "str", "pixelnerf", "model family", CONFIG, choices=("pixelnerf",),
        note="the one family built; checked by the config"),
     _k("model.use_encoder", "bool", False, "condition both heads on pixel-aligned image features", CONFIG,
@@ -40,7 +40,7 @@ SCHEMA: tuple[Key, ...] = (
     _k("model.use_xyz", "bool", True, "feed xyz (not just z) to the heads", _NOT_BUILT),
     _k("model.canon_xyz", "bool", False, "pixelNeRF canonical-space xyz", "unused: never read by the original"),
     _k("model.use_code", "bool", False, "pixelNeRF positional-encoding module", "unused: the NeRF embedder "
-       f"(train.multires / train.multires_views, {EMBED}) is used instead (spec §2.5)"),
+       f"(train.multires / train.multires_views, {EMBED}) is used instead (method.md §2.5)"),
     _k("model.code.num_freqs", "int", 6, "pixelNeRF positional encoding: frequencies", "unused: see model.use_code",
        note="never read by the original; default = default.conf"),
     _k("model.code.freq_factor", "float", 1.5, "pixelNeRF positional encoding: base factor",
@@ -52,19 +52,19 @@ SCHEMA: tuple[Key, ...] = (
     _k("model.use_code_viewdirs", "bool", True, "pixelNeRF: encode view directions", _NOT_BUILT),
     _k("model.normalize_z", "bool", True, "pixelNeRF: shift z to a canonical frame", _NOT_BUILT),
     _k("model.random_static_frame", "bool", True, "static features from a random frame during static pretraining "
-       "(spec §2.4)", f"{MODEL} via quirks.random_static_frame",
-       note="the original's own key for quirk §8.7; it gives the default of quirks.random_static_frame"),
+       "(method.md §2.4)", f"{MODEL} via quirks.random_static_frame",
+       note="the original's own key for quirk method.md §8.7; it gives the default of quirks.random_static_frame"),
     _k("model.feat_guided_flow", "bool", True, "condition the velocity field on the global video code (false = "
        "zero code)", MODEL),
     _k("model.unseen_frame_rendering", "bool", False, "unseen-frames mode: the dynamic stage trains on frames "
        "[0, model.training_frames)", f"{TRAINER}, {PIPELINE}, {LOSSES}"),
     _k("model.training_frames", "int", 3, "unseen-frames mode: the dynamic stage trains on frames "
-       "[0, training_frames) (spec §1.6)", f"{PIPELINE} (only with model.unseen_frame_rendering)",
+       "[0, training_frames) (method.md §1.6)", f"{PIPELINE} (only with model.unseen_frame_rendering)",
        note="code default 3 of train_quarter_frame_training.py"),
     _k("model.held_out_every", "int", 0, "leave every N-th frame (k % N == N - 1) out of both training stages, to "
        "score it as unseen (0: every frame trains, as the original; docs/real-video.md)", PIPELINE, min_value=0,
        note="not in the original"),
-    # static head (spec §2.10)
+    # static head (method.md §2.10)
     _k("model.mlp_static.type", "str", "resnet_static", "static head type", CONFIG, choices=("resnet_static",),
        note="the original's code default 'mlp' was rejected by its own make_mlp"),
     _k("model.mlp_static.n_blocks", "int", 5, "static head: residual blocks", HEADS),
@@ -80,7 +80,7 @@ SCHEMA: tuple[Key, ...] = (
     _k("model.mlp_static.pixelnerf_mode", "bool", False, "static head: add the 2D latent through lin_z", HEADS),
     _k("model.mlp_static.origin_pipeline", "bool", False, "static head: zero latents (ablation; the head's "
        "zero_features)", MODEL),
-    # dynamic head + velocity field (spec §2.8, §2.9)
+    # dynamic head + velocity field (method.md §2.8, §2.9)
     _k("model.mlp_dynamic.type", "str", "resnet", "dynamic head type", CONFIG, choices=("resnet",),
        note="the original's code default 'mlp' was rejected by its own make_mlp"),
     _k("model.mlp_dynamic.n_blocks", "int", 5, "dynamic head: main residual blocks", HEADS),
@@ -89,7 +89,7 @@ SCHEMA: tuple[Key, ...] = (
     _k("model.mlp_dynamic.d_hidden", "int", 128, "dynamic head: hidden width", HEADS),
     _k("model.mlp_dynamic.beta", "float", 0.0, "dynamic head: softplus beta (0 = ReLU)", HEADS),
     _k("model.mlp_dynamic.combine_layer", "int", 1000, "dynamic head: combine layer (never reached with "
-       "n_blocks=3, spec §8.16)", HEADS),
+       "n_blocks=3, method.md §8.16)", HEADS),
     _k("model.mlp_dynamic.combine_type", "str", "average", "dynamic head: multi-view combine", CONFIG,
        choices=("average", "max"), note="checked only: each point is seen in one view, and combining one view is "
        "the identity (average = max), as in the original"),
@@ -110,15 +110,15 @@ SCHEMA: tuple[Key, ...] = (
     _k("model.mlp_dynamic.use_adjoint", "bool", False, "ODE mode: odeint_adjoint", _ODE),
     _k("model.mlp_dynamic.origin_pipeline", "bool", False, "dynamic head: zero latent and global code (ablation; "
        "the head's zero_features)", MODEL),
-    _k("model.mlp_dynamic.flow_guided_feat", "bool", True, "dynamic head: features gathered along the trajectory "
-       "(false = at the point; no effect on the released path)", HEADS),
+    _k("model.mlp_dynamic.flow_guided_feat", "bool", True, "dynamic head: add the pixel-aligned feature terms "
+       "(current and t±1) in its main blocks (false = zeroed; the global code stays: model.feat_guided_flow)", HEADS),
     _k("model.mlp_dynamic.rtol", "float", 0.01, "ODE mode: relative tolerance", _ODE),
     _k("model.mlp_dynamic.atol", "float", 0.001, "ODE mode: absolute tolerance", _ODE),
     _k("model.mlp_dynamic.ode_solver", "str", "dopri5", "ODE mode: torchdiffeq method", _ODE),
     _k("model.mlp_dynamic.ode_step_size", "float?", None, "ODE mode: fixed step size (null = adaptive)", _ODE),
     _k("model.mlp_dynamic.use_sf_nonlinear", "bool", False, "non-linear scene-flow head",
-       "unused: not read by the original's ResnetFC.from_conf (spec §2.9)"),
-    # video encoder (spec §2.1)
+       "unused: not read by the original's ResnetFC.from_conf (method.md §2.9)"),
+    # video encoder (method.md §2.1)
     _k("model.encoder.type", "str", "slowonly", "video encoder", CONFIG, choices=("slowonly",),
        note="types 'spatial' and 'global' named undefined classes in the original"),
     _k("model.encoder.impl", "str", "native", "SlowOnly implementation: plain PyTorch or MMAction2",
@@ -133,7 +133,7 @@ SCHEMA: tuple[Key, ...] = (
     _k("model.encoder.use_encoder_2d", "bool", False, "separate ResNet18 encoder for the static head", MODEL),
     _k("model.encoder.standardize_features", "bool", False, "standardise each channel of the pixel-aligned video "
        "features to mean 0, std 1 per scene, once after encoding", MODEL, note=_RECIPE),
-    # 2D encoder (spec §2.2)
+    # 2D encoder (method.md §2.2)
     _k("model.encoder_2d.type", "str", "resnet18", "2D encoder of the static head: a torchvision ResNet by name "
        "(mononerf/models/spatial_encoder.py, BACKBONES_2D; the original: resnet18)", IMAGE_ENC,
        choices=BACKBONES_2D_NAMES, note="the original's code default 'slowonly' would build a second video encoder; "
@@ -146,8 +146,8 @@ SCHEMA: tuple[Key, ...] = (
     _k("model.encoder_2d.standardize_features", "bool", False, "standardise each channel of the pixel-aligned "
        "image (ResNet18) features to mean 0, std 1 per scene, once after encoding", MODEL, note=_RECIPE),
     _k("model.encoder_2d.normalize", "any", True, "ImageNet normalisation flag", "ignored: the original built "
-       "Resnet18() with its defaults (always normalises); the exp confs say \"Ture\", kept verbatim (spec §2.0)"),
-    # ---------------------------------------------------------------- info (spec §7.1)
+       "Resnet18() with its defaults (always normalises); the exp confs say \"Ture\", kept verbatim (method.md §2.0)"),
+    # ---------------------------------------------------------------- info (method.md §7.1)
     _k("info.add_features", "bool", REQUIRED, "copied to args by the original", "unused: no effect in the "
        "original", "--add_features", cli_default=False),
     _k("info.basedir", "str", REQUIRED, "log root; runs go to {basedir}/{expname}/", PIPELINE, "--basedir",
@@ -167,7 +167,7 @@ SCHEMA: tuple[Key, ...] = (
     _k("info.N_rand", "int", REQUIRED, "rays per step over all scenes (divided by the number of scenes)",
        PIPELINE, "--N_rand", cli_default=1024),
     _k("info.no_ndc", "bool", REQUIRED, "world-space sampling instead of NDC (must equal not model.use_ndc)",
-       f"{TRAINER}, mononerf/train/step.py", "--no_ndc", cli_default=False),
+       f"{TRAINER}, mononerf/render/field.py", "--no_ndc", cli_default=False),
     _k("info.chunk", "int", REQUIRED, "rays per render chunk during training", RENDERER, "--chunk",
        cli_default=262144),
     _k("info.blending_thickness", "float", REQUIRED, "depth-blending loss band in NDC depth (loss #14)", LOSSES,
@@ -197,7 +197,7 @@ SCHEMA: tuple[Key, ...] = (
     _k("info.change_background", "bool", False, "editing demo: swap the static latent across scenes, no backward",
        "unused: a demo hack of the original, not reproduced"),
     _k("info.chain_5frames_epoch", "int", 300000, "step from which the chain_5frames branch (t±2 renders) turns on",
-       "unused: the branch was dead and crashed in the original (spec §2.8); not reproduced"),
+       "unused: the branch was dead and crashed in the original (method.md §2.8); not reproduced"),
     _k("info.fast_render", "bool", False, "unseen-scene adaptation run (names, step counts from "
        "train.fast_render_iter)", TRAINER),
     _k("info.quarter_frame", "bool", False, "unseen-frames marker", "unused: never read by the original"),
@@ -207,7 +207,7 @@ SCHEMA: tuple[Key, ...] = (
 ) + FLAG_KEYS
 
 QUIRKS: tuple[tuple[str, str, str, str], ...] = (
-    # name, spec item, reader, one-line meaning of true (= as the original)
+    # name, item of docs/method.md §8, reader, one-line meaning of true (= as the original)
     ("discrete_flow_branch_mixup", "§8.1", VELOCITY, "forward Euler branch rebuilt from the backward hidden state "
      "at every global block; the backward branch never sees the global code"),
     ("temporal_feature_ndc_as_world", "§8.2", MODEL, "flowed NDC points projected with the t±1 pose as if they "
@@ -230,8 +230,6 @@ QUIRKS: tuple[tuple[str, str, str, str], ...] = (
      "rounded frame; t±1 queries carry t∓2/N"),
     ("no_half_pixel_offset", "§8.15", f"{RAYS}, {DATASET}", "pixel centres at integer coordinates (no +0.5) in "
      "rays and flow grids"),
-    ("render_path_neighbour_clamp", "§8.18", PIPELINE, "render_path clamps the neighbour pose index by the batch "
-     "size"),
 )
 """The ``quirks`` block: every entry is a bool key ``quirks.<name>`` whose default is ``true`` (docs/quirks.md)."""
 
@@ -240,10 +238,10 @@ def _quirk_keys() -> tuple[Key, ...]:
     keys = []
     for name, item, used, meaning in QUIRKS:
         if name == "random_static_frame":
-            keys.append(Key(f"quirks.{name}", "bool?", None, f"{meaning} (spec {item})", used,
+            keys.append(Key(f"quirks.{name}", "bool?", None, f"{meaning} (method.md {item})", used,
                             note="null = model.random_static_frame (default true); this key is the effective value"))
         else:
-            keys.append(Key(f"quirks.{name}", "bool", True, f"{meaning} (spec {item})", used))
+            keys.append(Key(f"quirks.{name}", "bool", True, f"{meaning} (method.md {item})", used))
     return tuple(keys)
 
 

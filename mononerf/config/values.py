@@ -47,6 +47,26 @@ def _hint(name: str) -> str:
     return f" (did you mean {match[0]}?)" if match else ""
 
 
+# keys that were once in the schema: (the value that changed nothing, why it is gone). A run folder written before
+# carries the first value, which is accepted and dropped; any other value is refused with the reason.
+RETIRED: dict[str, tuple[Any, str]] = {
+    "quirks.render_path_neighbour_clamp": (True, "the original clamps a render path's neighbour pose for its "
+                                           "induced-flow pictures (method.md §8.18); our renders draw no flow "
+                                           "against a neighbour pose, so the quirk switched nothing and was removed "
+                                           "(docs/quirks.md)"),
+}
+
+
+def retired(name: str, value: Any, where: str) -> bool:
+    """True when ``name`` is a retired key set to its old value (to be dropped); ConfigError for another value."""
+    if name not in RETIRED:
+        return False
+    kept, why = RETIRED[name]
+    if value != kept and str(value).lower() != str(kept).lower():
+        raise ConfigError(f"{where}: {name} = {value}: this key is gone: {why}")
+    return True
+
+
 def _lookup(name: str, where: str) -> Key:
     if name in KEYS:
         return KEYS[name]

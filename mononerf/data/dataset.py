@@ -1,4 +1,4 @@
-"""Several scenes trained together, and the original's per-step ray sampling (spec §1.4–1.6, §4.2, §5.3).
+"""Several scenes trained together, and the original's per-step ray sampling (method.md §1.4–1.6, §4.2, §5.3).
 
 All scenes of a run form ONE batch every step (the original collates them into a single DataLoader batch):
 each step picks one frame per scene and samples rays from it. Ray sampling follows the original's
@@ -24,10 +24,10 @@ from mononerf.geometry.cameras import Pinhole
 
 
 def resolve_scene_dirs(file_lists: Sequence[str] | None, datadir: str | None = None, data_root: str = "data") -> list[Path]:
-    """Scene folders named by ``info.dataset_file_lists`` (spec §1.4).
+    """Scene folders named by ``info.dataset_file_lists`` (method.md §1.4).
 
     ``["ALL"]`` → every sub-folder of ``data_root``; None → every sub-folder of ``datadir``; otherwise the list
-    itself, in its own order (the original's order came from a seeded shuffle; ours is the listed one, spec §8.23).
+    itself, in its own order (the original's came from a seeded shuffle; ours is the listed one, method.md §8.23).
     """
     if file_lists is None:
         if datadir is None:
@@ -54,7 +54,7 @@ def scene_index(names: Sequence[str], text: str) -> int:
 
 def split_frames(num_frames: int, training_frames: int | None = None,
                  held_out_every: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Training and held-out frame indices (spec §1.6).
+    """Training and held-out frame indices (method.md §1.6).
 
     Standard / multi-scene mode (``training_frames`` None): every frame trains. Unseen-frames mode: the dynamic
     stage trains on frames ``[0, training_frames)`` and frames from ``training_frames`` on are held out.
@@ -79,11 +79,12 @@ class RayBatch:
     """Rays of one step; S scenes × R rays, all rays of a scene from one frame.
 
     Attributes:
-        rays_o, rays_d: (S, R, 3) world-space origins and directions (spec §1.3 get_rays).
+        rays_o, rays_d: (S, R, 3) world-space origins and directions (method.md §1.3 get_rays).
         target: (S, R, 3) RGB.  static_mask: (S, R, 1) 1 = static pixel.  invdepth: (S, R) disparity.
-        grid: (S, R, 8) the original's layout ``[x, y, fwd_u, fwd_v, fwd_mask, bwd_u, bwd_v, bwd_mask]`` (spec §1.1
-            grids; read it by name: :attr:`pixel_xy`, :meth:`flow`).  frame: (S,) int64.  time: (S,) float.
-        num_static: rays [0, num_static) of every scene were drawn from static pixels (spec §4.3: "first R/2";
+        grid: (S, R, 8) the original's layout ``[x, y, fwd_u, fwd_v, fwd_mask, bwd_u, bwd_v, bwd_mask]``
+            (method.md §1.1 grids; read it by name: :attr:`pixel_xy`, :meth:`flow`).
+        frame: (S,) int64.  time: (S,) float.
+        num_static: rays [0, num_static) of every scene were drawn from static pixels (method.md §4.3: "first R/2";
             all R in the static stage).
     """
 
@@ -112,7 +113,7 @@ class RayBatch:
 
 
 class MultiSceneDataset:
-    """Scenes loaded once, held as tensors on ``device`` (spec §1.4).
+    """Scenes loaded once, held as tensors on ``device`` (method.md §1.4).
 
     Tensors (S scenes, T frames): ``images`` (S,T,H,W,3), ``disp`` (S,T,H,W), ``static_masks`` (S,T,H,W),
     ``grids`` (S,T,H,W,8), ``poses`` (S,T,3,5), ``bds`` (S,T,2), ``render_poses`` (S,V,3,5).
@@ -130,7 +131,7 @@ class MultiSceneDataset:
                     f"{s.path}: {s.num_frames} frames of {s.width}x{s.height}, but {first.path} has "
                     f"{first.num_frames} frames of {first.width}x{first.height}; scenes trained together must match")
         self.scenes = list(scenes)
-        # 0: integer pixel coordinates, the original's convention (quirk no_half_pixel_offset, spec §8.15); 0.5: centres
+        # 0: integer pixel coordinates, the original's convention (no_half_pixel_offset, method.md §8.15); 0.5: centres
         self.pixel_offset = float(pixel_offset)
         self.names = [s.name for s in scenes]
         self.device = torch.device(device)
@@ -149,7 +150,7 @@ class MultiSceneDataset:
         self.render_poses = stack(lambda s: s.render_poses)
         # (S, 4) fx, fy, cx, cy of each scene's training frames (LLFF: f, f, W/2, H/2)
         self.intrinsics = torch.tensor([s.frame_intrinsics for s in scenes], dtype=torch.float32, device=self.device)
-        # Pixel coordinates of each frame's static / dynamic pixels, in row-major order like torch.where (spec §5.3).
+        # Pixel coordinates of each frame's static / dynamic pixels, row-major like torch.where (method.md §5.3).
         masks = [s.static_masks for s in scenes]
         self._coords_s = [[np.stack(np.nonzero(m[t] >= 0.5), -1) for t in range(first.num_frames)] for m in masks]
         self._coords_d = [[np.stack(np.nonzero(m[t] < 0.5), -1) for t in range(first.num_frames)] for m in masks]
@@ -202,16 +203,16 @@ class MultiSceneDataset:
 
         For each scene in order: ``frame = rng.choice(frames)``; then
 
-        * ``stage="static"`` (spec §4.2): ``n_rand`` static pixels without replacement;
-        * ``stage="dynamic"`` (spec §5.3): ``min(#dynamic, n_rand//2)`` dynamic pixels, then ``n_rand//2`` static
+        * ``stage="static"`` (method.md §4.2): ``n_rand`` static pixels without replacement;
+        * ``stage="dynamic"`` (method.md §5.3): ``min(#dynamic, n_rand//2)`` dynamic pixels, then ``n_rand//2`` static
           pixels (both without replacement), rays ordered static first. Where a frame has fewer than ``n_rand//2``
           dynamic pixels, the static part grows so every scene still has ``n_rand`` rays (the original crashes
-          when scenes disagree, spec §8.22).
+          when scenes disagree, method.md §8.22).
 
         Args:
             rng: the sampler's random state (saved in checkpoints for exact resume).
             n_rand: rays per scene (the original's ``info.N_rand // num_scenes``).
-            frames: frame indices this stage may draw (spec §1.6).
+            frames: frame indices this stage may draw (method.md §1.6).
         """
         if stage not in ("static", "dynamic"):
             raise ValueError(f"stage must be 'static' or 'dynamic', got {stage!r}")

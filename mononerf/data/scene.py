@@ -1,4 +1,4 @@
-"""Read one scene in the original's on-disk format (DynNeRF release layout; spec §1.1–1.2).
+"""Read one scene in the original's on-disk format (DynNeRF release layout; method.md §1.1–1.2).
 
 Layout of ``data/<Scene>/``::
 
@@ -9,7 +9,7 @@ Layout of ``data/<Scene>/``::
     motion_masks/*.png      per-frame motion mask, non-zero = dynamic pixel
     flow/NNN_fwd.npz        frames 0..T-2, keys ``flow`` (h, w, 2) pixel units [u, v] and ``mask`` (h, w)
     flow/NNN_bwd.npz        frames 1..T-1
-    multiview_GT/           evaluation only (spec §6.1)
+    multiview_GT/           evaluation only (method.md §6.1)
 
 Every problem found stops with :class:`~mononerf.errors.SceneFormatError` naming the file and what was expected.
 """
@@ -50,7 +50,7 @@ class Scene:
         flow_fwd_mask / flow_bwd_mask: (T, H, W) forward-backward consistency masks.
         poses: (T, 3, 5) processed camera-to-world poses (OpenGL axes, scaled, recentred) with hwf column.
         bds: (T, 2) scaled near/far depth bounds.
-        render_poses: (V, 3, 5) novel-view spiral (spec §1.2 step 5); render_focals: V focals.
+        render_poses: (V, 3, 5) novel-view spiral (method.md §1.2 step 5); render_focals: V focals.
         scale: the factor applied to translations and bounds.
         format: the layout it was read from (``llff``, ``nerfies``, ``iphone``; docs/datasets.md).
         eval_views: validation images of other cameras at the video's times
@@ -120,11 +120,11 @@ class Scene:
 
     @property
     def static_masks(self) -> np.ndarray:
-        """(T, H, W) 1 = static pixel: the original trains with ``1 - motion_mask`` (spec §1.1)."""
+        """(T, H, W) 1 = static pixel: the original trains with ``1 - motion_mask`` (method.md §1.1)."""
         return 1.0 - self.motion_masks
 
     def grids(self) -> np.ndarray:
-        """(T, H, W, 8) ``[x, y, fwd_u, fwd_v, fwd_mask, bwd_u, bwd_v, bwd_mask]``, integer pixel coords (spec §1.1)."""
+        """(T, H, W, 8) ``[x, y, fwd_u, fwd_v, fwd_mask, bwd_u, bwd_v, bwd_mask]``, integer pixels (method.md §1.1)."""
         x, y = np.meshgrid(np.arange(self.width, dtype=np.float32), np.arange(self.height, dtype=np.float32),
                            indexing="xy")
         xy = np.broadcast_to(np.stack([x, y], -1), (self.num_frames, self.height, self.width, 2))
@@ -210,7 +210,7 @@ def _load_map(path: Path, height: int, width: int) -> np.ndarray:
 
 
 def _load_flow(path: Path, height: int, width: int):
-    """Read one flow file and resize it to (height, width) as the original does (spec §1.1, quirk §8.12)."""
+    """Read one flow file and resize it to (height, width) as the original does (method.md §1.1, quirk §8.12)."""
     if not path.is_file():
         raise SceneFormatError(f"{path}: missing flow file")
     try:
@@ -233,7 +233,7 @@ def _load_flow(path: Path, height: int, width: int):
     h_old, w_old = flow.shape[:2]
     if (h_old, w_old) != (height, width):
         flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR)
-        # The original scales the x component by the height ratio (spec §8.12); equal for uniform factors.
+        # The original scales the x component by the height ratio (method.md §8.12); equal for uniform factors.
         flow[..., 0] *= height / h_old
         flow[..., 1] *= width / w_old
     mask = cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_NEAREST)
@@ -274,7 +274,7 @@ def read_flows(flow_dir: Path, num: int, height: int, width: int, hint: str = ""
 
 
 def make_downsampled_images(scene_dir: Path, factor: int) -> Path:
-    """Write ``images_<factor>/`` from ``images/`` in Python (the original shells out to ImageMagick, spec §8.31)."""
+    """Write ``images_<factor>/`` from ``images/`` in Python (the original ran ImageMagick, method.md §8.31)."""
     src_files = _listdir(scene_dir / "images", IMAGE_SUFFIXES + ("jpeg", "PNG"), "full-resolution frames")
     name = f"images_{factor}"
     with staged(scene_dir, name) as dirs:  # an unreadable frame, a full disk, an interrupt: no half-made folder
@@ -312,7 +312,7 @@ def load_scene(
     x_trans_multiplier: float = 1.0,
     y_trans_multiplier: float = 0.33,
 ) -> Scene:
-    """Load a scene as the original's ``load_llff_data`` does (spec §1.1–1.2).
+    """Load a scene as the original's ``load_llff_data`` does (method.md §1.1–1.2).
 
     Args:
         scene_dir: the scene folder.
@@ -320,7 +320,7 @@ def load_scene(
         recenter: express poses relative to the average camera.
         bd_factor: scale so that the 5th-percentile near bound is ``1/bd_factor`` (None: no scaling).
         spherify: NeRF's 360° normalisation (the original has the flag but no code; NDC must then be off).
-        num_novelviews, x/y_trans_multiplier: the novel-view spiral (spec §1.2 step 5).
+        num_novelviews, x/y_trans_multiplier: the novel-view spiral (method.md §1.2 step 5).
     Raises:
         SceneFormatError: naming the offending file and what was expected.
     """
@@ -361,7 +361,7 @@ def load_scene(
     masks = read_motion_masks(mask_files, height, width)
     ff, fm, bf, bm = read_flows(scene_dir / "flow", num, height, width)
 
-    # Pose processing (spec §1.2): axis fix, hwf of the loaded images, scale, recentre, render path.
+    # Pose processing (method.md §1.2): axis fix, hwf of the loaded images, scale, recentre, render path.
     poses = P.llff_to_opengl(poses_llff).astype(np.float32)
     poses[:, 0, 4] = height
     poses[:, 1, 4] = width

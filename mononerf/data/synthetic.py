@@ -1,4 +1,4 @@
-"""Synthetic dynamic scene generator: writes a scene folder in the original's on-disk format (spec §1.1).
+"""Synthetic dynamic scene generator: writes a scene folder in the original's on-disk format (method.md §1.1).
 
     python -m mononerf.data.synthetic --out data/NAME [--preset a|b|c] [--frames N] [--size WxH] [--seed S]
         [--format llff|nerfies|iphone]
@@ -9,11 +9,11 @@ The clip is rendered by :mod:`mononerf.data.synthetic_render` (numpy ray casting
 
 - ``poses_bounds.npy`` (N, 17) float64: per frame [R | t | hwf] row-major in LLFF column order [down, right, back]
   (= OpenGL [-up, right, back]), hwf = (H, W, focal) at full resolution, then near/far = min/max true depth.
-- ``images/NNN.png`` full res and ``images_2/NNN.png`` = ``images[::2, ::2]`` (exact: integer-pixel rays, spec §8.15).
+- ``images/NNN.png`` full res and ``images_2/NNN.png`` = ``images[::2, ::2]`` (exact: integer pixels, method.md §8.15).
 - ``disp/NNN.npy`` float32 (H/2, W/2) = 1 / depth; ``motion_masks/NNN.png`` uint8 255 on the moving objects.
 - ``flow/NNN_fwd.npz`` (i < N-1) and ``flow/NNN_bwd.npz`` (i > 0): keys ``flow`` (H/2, W/2, 2) float32 [dx, dy] in
   images_2 pixels and ``mask`` (H/2, W/2) bool (the point lands inside the other frame and is visible there).
-- ``multiview_GT/{t:08d}/cam{p:02d}.jpg`` (1-based): camera p-1 at time t-1, full res, JPEG quality 95 (spec §6.1).
+- ``multiview_GT/{t:08d}/cam{p:02d}.jpg`` (1-based): camera p-1 at time t-1, full res, JPEG 95 (method.md §6.1).
 - ``video.mp4`` (the images/ frames, libx264 yuv420p, 10 fps) and ``synthetic.json`` (ground truth metadata).
 """
 
@@ -127,7 +127,7 @@ def scene_flow(scene: Scene, half: list[Layer], src: int, dst: int) -> tuple[np.
 
 def llff_poses_bounds(c2w: np.ndarray, height: int, width: int, focal: float, bounds: np.ndarray) -> np.ndarray:
     """(T, 17) LLFF rows from OpenGL c2w (T, 4, 4) [right, up, back] → [down, right, back] = [-up, right, back],
-    hwf = (H, W, focal), then (near, far) from ``bounds`` (T, 2) (spec §1.1)."""
+    hwf = (H, W, focal), then (near, far) from ``bounds`` (T, 2) (method.md §1.1)."""
     rot = c2w[:, :3, :3]
     llff = np.concatenate([-rot[:, :, 1:2], rot[:, :, 0:1], rot[:, :, 2:3], c2w[:, :3, 3:4],
                            np.broadcast_to(np.array([height, width, focal], dtype=np.float64)[None, :, None],

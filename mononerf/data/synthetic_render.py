@@ -4,7 +4,7 @@ A scene is a short hand-held, forward-facing monocular clip of analytic primitiv
 plane, a few static boxes at different depths, and one or two textured objects (boxes, spheres) that translate and
 rotate. Everything is deterministic per (preset, seed, frames, size).
 
-Camera model (spec §1.1–1.3, §8.15): c2w in the OpenGL convention (columns right, up, back; the camera looks along
+Camera model (method.md §1.1–1.3, §8.15): c2w in the OpenGL convention (columns right, up, back; the camera looks along
 -z). A pixel with integer coordinates (x, y), no half-pixel offset, casts the camera-space direction
 ``[(x - W/2)/f, -(y - H/2)/f, -1]``; since that direction has z = -1, the ray parameter of a hit *is* its depth along
 the camera's -z axis. Rendering at (W/2, H/2, f/2) therefore samples exactly the even full-resolution pixels.
@@ -105,7 +105,7 @@ def rigid(rot: np.ndarray, trans) -> np.ndarray:
 
 
 def camera_dirs(width: int, height: int, focal: float) -> np.ndarray:
-    """Camera-space ray directions (H, W, 3) of integer pixels: [(x - W/2)/f, -(y - H/2)/f, -1] (spec §1.3)."""
+    """Camera-space ray directions (H, W, 3) of integer pixels: [(x - W/2)/f, -(y - H/2)/f, -1] (method.md §1.3)."""
     x, y = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64), indexing="xy")
     return np.stack([(x - width / 2) / focal, -(y - height / 2) / focal, -np.ones_like(x)], axis=-1)
 

@@ -1,4 +1,4 @@
-"""Scene editing as field compositing (the paper's editing results; blending of spec §3.3).
+"""Scene editing as field compositing (the paper's editing results; blending of method.md §3.3).
 
 Every edit keeps the renderer's per-sample blend of a static and a dynamic raw output
 (:func:`~mononerf.render.composite.composite_blended`) and only changes where each part comes from:
@@ -97,10 +97,10 @@ def edited_joint_fn(static_fn: FieldFn, dynamic_fn: FieldFn | None) -> JointFiel
 
 def render_edit(renderer, joint_fn: JointFieldFn, c2w: Tensor, t: Tensor, camera: Pinhole,
                 chunk: int = 1024 * 32) -> dict[str, Tensor]:
-    """Full images of an edited field with the run's test settings (no jitter, no noise; spec §3.6).
+    """Full images of an edited field with the run's test settings (no jitter, no noise; method.md §3.6).
 
     Args:
-        renderer: the run's :class:`~mononerf.train.step.FieldRenderer` (settings and frame count).
+        renderer: the run's :class:`~mononerf.render.field.FieldRenderer` (settings and frame count).
         joint_fn: e.g. :func:`edited_joint_fn`.
         c2w: (S, 3, 4) cameras; t: (S,) normalised time (the static part's; the dynamic part's unless frozen).
         camera: the render's intrinsics (:class:`~mononerf.geometry.cameras.Pinhole`, (S,) fields).
@@ -109,7 +109,7 @@ def render_edit(renderer, joint_fn: JointFieldFn, c2w: Tensor, t: Tensor, camera
         dict of :data:`EDIT_KEYS` maps, (S, H, W) or (S, H, W, 3), on the CPU.
     """
     s = renderer.settings
-    # network calls of netchunk // S points, as every render (spec §2.6): bounded memory, the original's grouping
+    # network calls of netchunk // S points, as every render (method.md §2.6): bounded memory, the original's grouping
     joint_fn = batchify_field(joint_fn, max(1, s.netchunk // int(c2w.shape[0])))
 
     def ray_fn(rays, near, far):

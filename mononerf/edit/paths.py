@@ -68,7 +68,7 @@ def camera_path(poses: Tensor, render_poses: Tensor, ticks: list[float], camera:
     """One (3, 4) camera per output frame of one scene.
 
     ``track``: the video's own camera at each (continuous) frame index, interpolated between frames;
-    ``fixed``: training camera ``view`` throughout; ``spiral``: the novel-view spiral (spec §1.2), one view per frame,
+    ``fixed``: training camera ``view`` throughout; ``spiral``: the novel-view spiral (method.md §1.2), a view per frame,
     cycling.
 
     Args:

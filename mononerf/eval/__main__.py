@@ -1,4 +1,4 @@
-"""CLI of the novel-view evaluation (spec §6.1): ``python -m mononerf.eval RUN_DIR_OR_STEP_DIR [--data data]``."""
+"""CLI of the novel-view evaluation (method.md §6.1): ``python -m mononerf.eval RUN_DIR_OR_STEP_DIR [--data data]``."""
 
 from __future__ import annotations
 

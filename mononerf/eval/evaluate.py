@@ -6,8 +6,8 @@ rendered at its first time (1..T for the original's full grid; fewer for a ``--g
 the ``dynamicnerf`` protocol), GT ``{scene}/multiview_GT/{t:08d}/cam{p:02d}.jpg``
 (cv2, BGR) resized with ``cv2.resize`` (bilinear) to the prediction size (= the original's (w//2, h//2)), prediction
 ``{step_dir}/{t:08d}/imgs/{p-1:03d}_{b:02d}.png``. Scenes are matched to batch index b by ``scenes.json`` (fix of
-spec §8.23); without it the original's fixed order is used with a warning. Dynamic-region scores need per-view masks
-``{scene}/multiview_masks/{t:08d}/cam{p:02d}.png`` (or ``mv_masks/``; > 0 = dynamic); they are None when absent.
+method.md §8.23); without it the original's fixed order is used with a warning. Dynamic-region scores need
+per-view masks ``{scene}/multiview_masks/{t:08d}/cam{p:02d}.png`` (or ``mv_masks/``; > 0 = dynamic); they are None when absent.
 
 What each branch does (dumps of this project hold ``imgs_static/``, ``imgs_dynamic/`` and ``blend/`` beside
 ``imgs/``, see :mod:`mononerf.eval.renders`), scored over the moving region: ``dpsnr_s`` / ``dpsnr_d`` (PSNR of the
@@ -33,7 +33,7 @@ from mononerf.errors import MonoNeRFError, SceneFormatError
 from mononerf.eval.metrics import LPIPSMetric, lpips_or_none, masked_psnr, masked_ssim, psnr, ssim
 from mononerf.eval.protocols import DYCHECK, Protocol, check_dump, get_protocol, read_dump_info
 
-ORIGINAL_SCENE_ORDER = ("Balloon2", "Balloon1")  # the original's hard-coded `sequences` (spec §6.1)
+ORIGINAL_SCENE_ORDER = ("Balloon2", "Balloon1")  # the original's hard-coded `sequences` (method.md §6.1)
 MASK_DIRS = ("multiview_masks", "mv_masks")
 METRICS = ("psnr", "ssim", "lpips")
 BRANCH_SUBDIRS = {"dpsnr_s": "imgs_static", "dpsnr_d": "imgs_dynamic"}

@@ -1,7 +1,7 @@
-"""Image metrics of the novel-view protocol (spec §6.1): PSNR, SSIM, LPIPS, plus dynamic-region (masked) variants.
+"""Image metrics of the novel-view protocol (method.md §6.1): PSNR, SSIM, LPIPS, plus dynamic-region (masked) variants.
 
 All images are uint8 arrays (H, W, 3). PSNR and SSIM do not depend on the channel order; LPIPS does, and the original
-fed the BGR arrays cv2 read straight into the network (kept by default as ``bgr_quirk=True``, decisions.md).
+fed the BGR arrays cv2 read straight into the network (kept by default as ``bgr_quirk=True``; method.md §6.1).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _psnr_from_mse(mse: float) -> float:
 
 
 def psnr(gt_u8: np.ndarray, pred_u8: np.ndarray) -> float:
-    """PSNR in dB exactly as ``cv2.PSNR`` (spec §6.1): peak 255, MSE over all pixels and channels.
+    """PSNR in dB exactly as ``cv2.PSNR`` (method.md §6.1): peak 255, MSE over all pixels and channels.
 
     Args:
         gt_u8, pred_u8: (H, W, 3) uint8.
@@ -68,7 +68,7 @@ def masked_psnr(gt_u8: np.ndarray, pred_u8: np.ndarray, mask: np.ndarray) -> flo
 
 
 def ssim(gt_u8: np.ndarray, pred_u8: np.ndarray) -> float:
-    """Mean SSIM as ``structural_similarity(gt, pred, channel_axis=-1)`` (spec §6.1: 7x7 uniform window, range 255)."""
+    """Mean SSIM as ``structural_similarity(gt, pred, channel_axis=-1)`` (method.md §6.1: 7x7 window, range 255)."""
     _check_pair(gt_u8, pred_u8)
     return float(structural_similarity(gt_u8, pred_u8, channel_axis=-1, win_size=SSIM_WIN, data_range=PSNR_PEAK))
 
@@ -124,7 +124,7 @@ def alexnet_to_lpips_keys(state: dict) -> dict:
 
 
 class LPIPSMetric:
-    """LPIPS (net='alex', v0.1) as the original computed it (spec §6.1), offline.
+    """LPIPS (net='alex', v0.1) as the original computed it (method.md §6.1), offline.
 
     The linear head comes from the ``lpips`` wheel (``lpips/weights/v0.1/alex.pth``); the AlexNet backbone is built
     random (``pnet_rand=True``, nothing is downloaded) and then loaded strictly from the local torchvision file.

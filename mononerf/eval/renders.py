@@ -1,4 +1,4 @@
-"""Renders the pipeline writes at its intervals (spec §5.4): test set, novel view × time video, multi-view dump.
+"""Renders the pipeline writes at its intervals (method.md §5.4): test set, novel view × time video, multi-view dump.
 
 The multi-view dump (``i_testset_all``) is what evaluation reads: every training camera at every time (camera 0
 only for the ``dynamicnerf`` protocol),
@@ -7,7 +7,7 @@ original); beside ``imgs/`` the same view's static-only render (``imgs_static/``
 (``imgs_dynamic/``) and blending map (``blend/``, the dynamicness Σ_k w_k·b_k as a 16-bit grey PNG,
 65535 = 1), so that evaluation can say what each branch does, and the disparity of the blended render (``disp/``,
 16-bit grey, 65535 = the near plane). ``scenes.json`` beside it names scene ``b`` so
-evaluation matches scenes by name (fix of spec §8.23).
+evaluation matches scenes by name (fix of method.md §8.23).
 
 Videos carry one mp4 per scene and per output (``rgb``, ``depth``, ``blend``, ``flow``; :mod:`mononerf.eval.visuals`),
 and can be rendered smaller than the training images (``downscale``: H, W and focal divided, the same rays).
@@ -137,7 +137,7 @@ def spread(count: int, n: int) -> list[int]:
 
 def novel_view_time_video(pipeline, step: int, folder: Path | None = None, progress: bool = False, repeat: int = 4,
                           outputs: tuple[str, ...] = ("rgb",), downscale: int = 1, frames: int | None = None) -> Path:
-    """The spiral camera path tiled over the time schedule (spec §5.4 i_video) → one mp4 per scene and output.
+    """The spiral camera path tiled over the time schedule (method.md §5.4 i_video) → one mp4 per scene and output.
 
     ``frames=N`` makes a video of N frames instead: N evenly spaced entries of the forward-and-back time schedule
     (``repeat=1``) while the cameras go once round the spiral. Scenes of different lengths: one schedule per group."""

@@ -1,4 +1,4 @@
-"""``python -m mononerf.eval.video RUN_DIR [--mode …]``: videos of a trained run (spec §3.6, §5.4).
+"""``python -m mononerf.eval.video RUN_DIR [--mode …]``: videos of a trained run (method.md §3.6, §5.4).
 
 Modes: ``spiral`` (the original's novel view × time video: spiral cameras while time runs forward and back),
 ``fixed-time`` (spiral cameras at one time), ``fixed-view`` (one training camera, time running over every frame,
@@ -26,9 +26,9 @@ MODES = ("spiral", "fixed-time", "fixed-view", "testset", "multiview")
 
 
 def load_run(run_dir: str | Path, device: str = "auto", checkpoint: str | None = None):
-    """The :class:`~mononerf.train.pipeline.Pipeline` of ``RUN_DIR`` with the newest (or the given) checkpoint
+    """The :class:`~mononerf.pipeline.pipeline.Pipeline` of ``RUN_DIR`` with the newest (or the given) checkpoint
     loaded and the features encoded: :meth:`Pipeline.from_run`. Returns (pipeline, step)."""
-    from mononerf.train.pipeline import Pipeline
+    from mononerf.pipeline.pipeline import Pipeline
 
     return Pipeline.from_run(run_dir, device, checkpoint)
 

@@ -1,4 +1,4 @@
-"""Visualisation frames of full renders: disparity, blending and induced optical flow (spec §3.5, §3.6).
+"""Visualisation frames of full renders: disparity, blending and induced optical flow (method.md §3.5, §3.6).
 
 The original's ``render_path`` keeps, per frame, the rgb maps, the depth maps (raw NDC ray depth), the dynamicness
 map and the scene-flow induced optical flow, and ``save_res`` writes one mp4 per key. Here each output is a pure
@@ -37,7 +37,7 @@ def parse_outputs(text: str) -> tuple[str, ...]:
 def disparity(depth: Tensor, ndc: bool = True, near: float = 1.0) -> Tensor:
     """Inverse depth of a depth map (any shape).
 
-    In NDC a ray from the near plane n reaches world depth :math:`z = n / (1 - t)` at NDC ray depth ``t`` (spec §1.3,
+    In NDC a ray from the near plane n reaches world depth :math:`z = n / (1 - t)` at NDC depth ``t`` (method.md §1.3,
     ``ndc_rays`` with n = 1), so the disparity is :math:`(1 - t) / n`: 1 at the near plane, 0 at infinity. Without
     NDC it is :math:`1 / \\max(z, 10^{-6})`.
     """
@@ -57,7 +57,7 @@ def colorize(values: np.ndarray, lo: float, hi: float, colormap: str = "turbo") 
 
 def induced_flow_map(expected_pts: Tensor, c2w: Tensor, camera: Pinhole, pixel_offset: float = 0.0,
                      ndc: bool = True, ndc_box: Pinhole | None = None) -> Tensor:
-    """Optical flow induced by the scene flow of a full render, seen from the same camera (spec §3.5, §3.6).
+    """Optical flow induced by the scene flow of a full render, seen from the same camera (method.md §3.5, §3.6).
 
     For a rendered (non-training) view the original takes the neighbour pose equal to the current one, so the flow
     shows the scene's motion from t to t±1 only, not the camera's.
@@ -91,7 +91,7 @@ def shown_flow(expected_pts: Tensor, acc_d: Tensor, blend: Tensor, c2w: Tensor, 
                pixel_offset: float = 0.0, ndc: bool = True, ndc_box: Pinhole | None = None) -> Tensor:
     """The induced flow a video shows: that of the dynamic part's surface, weighted by how much of the pixel it is.
 
-    ``expected_pts`` (the original's ``Σ_k w_d,k p±_k``, spec §3.5) is pulled towards the origin where the dynamic
+    ``expected_pts`` (the original's ``Σ_k w_d,k p±_k``, method.md §3.5) is pulled towards the origin where the dynamic
     weights sum to less than one (the static background), which projects to a large, uniform, meaningless flow;
     divided by that sum ``acc_d`` it is the expected flowed point of the dynamic surface, and its flow times the
     blending weight ``blend`` is what the blended render moves: zero on the static background.
@@ -130,7 +130,7 @@ def video_frames(output: str, maps: list[np.ndarray]) -> list[np.ndarray]:
     """One scene's per-frame maps of ``output`` → RGB uint8 frames, normalised over the whole video.
 
     ``rgb``: (H, W, 3) in [0, 1]. ``depth``: (H, W) disparity, colour-mapped between its 1st and 99th percentile
-    over all frames. ``blend``: (H, W) dynamicness in [0, 1] (the blended dynamic weight, spec §3.3) as grey.
+    over all frames. ``blend``: (H, W) dynamicness in [0, 1] (the blended dynamic weight, method.md §3.3) as grey.
     ``flow``: (H, W, 2) pixels on the Middlebury / RAFT colour wheel (torchvision's ``flow_to_image``): zero flow
     white, hue = direction, saturation = magnitude over the video's largest magnitude. ``sceneflow``: (H, W, 3)
     scene flow to t+1 (NDC x, y, z as red, green, blue) through :func:`norm_sf` over the whole video (zero = grey).

@@ -1,4 +1,4 @@
-"""Optical flow induced by rendered scene flow (spec §3.5; the original's induce_flow / render_3d_point).
+"""Optical flow induced by rendered scene flow (method.md §3.5; the original's induce_flow / render_3d_point).
 
 Dimension vocabulary: ``S`` scenes, ``R`` rays, ``K`` samples per ray.
 """
@@ -22,7 +22,7 @@ def induce_flow(
     ndc: bool = True,
     ndc_box: Pinhole | None = None,
 ) -> Tensor:
-    """Pixel flow from a ray's own pixel to where its flowed expected point lands in a neighbour frame (spec §3.5).
+    """Pixel flow from a ray's own pixel to where its flowed expected point lands in a neighbour frame (method.md §3.5).
 
     .. math::
         \\bar p = \\sum_k w_k\\, p^{\\pm}_k \\;(\\text{NDC}),\\quad p_w = \\mathrm{NDC2world}(\\bar p),\\quad
@@ -31,7 +31,7 @@ def induce_flow(
 
     where :math:`p^{\\pm}_k` are the samples moved to t±1 (``raw_pts_f`` / ``raw_pts_b``), :math:`w_k` the
     CURRENT-frame dynamic weights (``weights_d``), ``[R | t]`` the neighbour's camera-to-world pose and
-    ``(x, y)`` the ray's own pixel (integer grid, spec §1.1). With ``ndc=False`` the points are taken as
+    ``(x, y)`` the ray's own pixel (integer grid, method.md §1.1). With ``ndc=False`` the points are taken as
     world points already (the original's ``induce_flow_wo_ndc``). The original's camera is
     ``Pinhole.centred(H, W, focal)``: ``(c_x, c_y) = (W/2, H/2)``, ``f_x = f_y``.
 

@@ -1,4 +1,4 @@
-"""Camera-pose processing of the original's LLFF-style loader (spec §1.2), as pure numpy functions.
+"""Camera-pose processing of the original's LLFF-style loader (method.md §1.2), as pure numpy functions.
 
 Poses are (T, 3, 5) arrays: a 3x4 camera-to-world matrix in the NeRF/OpenGL convention (columns right, up, back;
 the camera looks along -z) followed by an ``hwf`` column (height, width, focal).
@@ -17,7 +17,7 @@ def normalize(v: np.ndarray) -> np.ndarray:
 
 
 def llff_to_opengl(poses_llff: np.ndarray) -> np.ndarray:
-    """Reorder rotation columns from LLFF [down, right, back] to OpenGL [right, up, back] (spec §1.2 step 1).
+    """Reorder rotation columns from LLFF [down, right, back] to OpenGL [right, up, back] (method.md §1.2 step 1).
 
     Args:
         poses_llff: (T, 3, 5) poses as stored in ``poses_bounds.npy`` (frame axis first).
@@ -43,7 +43,7 @@ def view_matrix(z: np.ndarray, up: np.ndarray, pos: np.ndarray) -> np.ndarray:
 
 
 def poses_avg(poses: np.ndarray) -> np.ndarray:
-    """Average camera (3, 5) of (T, 3, 5) poses (spec §1.2 step 3).
+    """Average camera (3, 5) of (T, 3, 5) poses (method.md §1.2 step 3).
 
     Centre = mean position, z = normalised sum of z axes, up = sum of y axes; the hwf column of frame 0 is kept.
     """
@@ -75,7 +75,7 @@ def homogeneous(m34: np.ndarray) -> np.ndarray:
 
 
 def recenter_poses(poses: np.ndarray) -> np.ndarray:
-    """Express every camera relative to the average camera: ``inv(c2w_avg) @ c2w`` (spec §1.2 step 3).
+    """Express every camera relative to the average camera: ``inv(c2w_avg) @ c2w`` (method.md §1.2 step 3).
 
     Args:
         poses: (T, 3, 5). Returns (T, 3, 5) of the same dtype, hwf column unchanged.
@@ -88,7 +88,7 @@ def recenter_poses(poses: np.ndarray) -> np.ndarray:
 
 
 def rescale_bounds(poses: np.ndarray, bds: np.ndarray, bd_factor: float | None = 0.9):
-    """Scale translations and bounds so the 5th-percentile near bound becomes ``1/bd_factor`` (spec §1.2 step 2).
+    """Scale translations and bounds so the 5th-percentile near bound becomes ``1/bd_factor`` (method.md §1.2 step 2).
 
     ``sc = 1 / (percentile(bds[:, 0], 5) * bd_factor)``; returns new (poses, bds, sc).
     """
@@ -101,7 +101,7 @@ def rescale_bounds(poses: np.ndarray, bds: np.ndarray, bd_factor: float | None =
 def spherify_poses(poses: np.ndarray, bds: np.ndarray):
     """Centre a roughly inward-facing capture on the point closest to all optical axes and scale it to unit radius.
 
-    The original declares a ``spherify`` flag but implements nothing (spec §1.2 step 4); this is the NeRF LLFF
+    The original declares a ``spherify`` flag but implements nothing (method.md §1.2 step 4); this is the NeRF LLFF
     loader's behaviour, offered as an option for 360° captures (then NDC must be off). Returns (poses, bds).
     """
     dirs = poses[:, :3, 2:3]
@@ -128,7 +128,7 @@ def spiral_render_path(
     x_mult: float = 1.0,
     y_mult: float = 0.33,
 ):
-    """The original's novel-view path (spec §1.2 step 5): small ellipse in the image plane of ``c2w``.
+    """The original's novel-view path (method.md §1.2 step 5): small ellipse in the image plane of ``c2w``.
 
     For view i: ``max_trans = max_disp / focal``, ``x = max_trans·sin(2πi/n)·x_mult``,
     ``y = max_trans·(cos(2πi/n) − 1)·y_mult``, ``z = 0``; pose = ``c2w @ inv([I | (x, y, z)])``.
@@ -154,5 +154,5 @@ def spiral_render_path(
 
 
 def frame_time(frame: int | np.ndarray, num_frames: int):
-    """Normalised time of a frame index: ``t = i / T · 2 − 1`` ∈ [−1, 1 − 2/T] (spec §1.5)."""
+    """Normalised time of a frame index: ``t = i / T · 2 − 1`` ∈ [−1, 1 − 2/T] (method.md §1.5)."""
     return frame / float(num_frames) * 2.0 - 1.0

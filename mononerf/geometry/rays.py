@@ -1,13 +1,13 @@
-"""Camera rays, NDC conversion and pinhole projection as pure functions (spec §1.3, §2.4, §3.5).
+"""Camera rays, NDC conversion and pinhole projection as pure functions (method.md §1.3, §2.4, §3.5).
 
 Dimension vocabulary used in the shapes below: ``S`` scenes, ``R`` rays, ``K`` samples per ray,
 ``H``/``W`` image height/width in pixels, ``*`` any further leading dims.
 
-Camera convention (spec §1.2): NeRF/OpenGL, ``c2w = [R | t]`` with camera columns [right, up, back];
+Camera convention (method.md §1.2): NeRF/OpenGL, ``c2w = [R | t]`` with camera columns [right, up, back];
 the camera looks along its -z axis; pixel ``u`` grows to the right, ``v`` grows downwards.
 
 Per-scene intrinsics (``H``, ``W``, ``focal``) may be Python numbers, 0-d tensors, or tensors of shape
-``(S,)`` / ``(S, 1)`` that are broadcast against the scene dim of the points or rays (spec §1.3: "H, W, f
+``(S,)`` / ``(S, 1)`` that are broadcast against the scene dim of the points or rays (method.md §1.3: "H, W, f
 are per-scene tensors (B,1) broadcast against (B,R)").
 """
 
@@ -21,17 +21,17 @@ from torch import Tensor
 from mononerf.utils.checks import check_shape
 from mononerf.utils.tensors import constant_like
 
-# Largest NDC depth kept by the NDC->world conversion (spec §1.3: clamp(z_ndc, -1, 1-1e-3)).
+# Largest NDC depth kept by the NDC->world conversion (method.md §1.3: clamp(z_ndc, -1, 1-1e-3)).
 NDC_Z_MAX = 1.0 - 1e-3
 
 
 class RayBundle(NamedTuple):
-    """Rays of ``S`` scenes as the renderer consumes them (spec §3.1).
+    """Rays of ``S`` scenes as the renderer consumes them (method.md §3.1).
 
     Attributes:
         origins: (S, R, 3) ray origins (NDC when the scene is rendered in NDC).
         directions: (S, R, 3) ray directions, not normalised (NDC when in NDC).
-        viewdirs: (S, R, 3) unit WORLD-space viewing directions (computed before NDC, spec §1.3).
+        viewdirs: (S, R, 3) unit WORLD-space viewing directions (computed before NDC, method.md §1.3).
     """
 
     origins: Tensor
@@ -78,10 +78,10 @@ def _pose_like(pose: Tensor, pts: Tensor, name: str) -> Tensor:
 
 
 def pixel_grid(H: int, W: int, *, pixel_offset: float = 0.0, device=None, dtype=None) -> tuple[Tensor, Tensor]:
-    """Pixel coordinates ``(i, j)`` = (x to the right, y downwards), each (H, W) (spec §1.1 grids).
+    """Pixel coordinates ``(i, j)`` = (x to the right, y downwards), each (H, W) (method.md §1.1 grids).
 
     ``pixel_offset=0`` gives the original's integer pixel corners (quirk ``no_half_pixel_offset``,
-    spec §8.15); ``0.5`` gives pixel centres.
+    method.md §8.15); ``0.5`` gives pixel centres.
     """
     x = torch.arange(W, device=device, dtype=dtype) + pixel_offset
     y = torch.arange(H, device=device, dtype=dtype) + pixel_offset
@@ -90,7 +90,7 @@ def pixel_grid(H: int, W: int, *, pixel_offset: float = 0.0, device=None, dtype=
 
 
 def pixel_rays(xs: Tensor, ys: Tensor, H: int, W: int, focal: Tensor, c2w: Tensor) -> tuple[Tensor, Tensor]:
-    """World-space rays through given pixel coordinates of each scene's camera (spec §1.3).
+    """World-space rays through given pixel coordinates of each scene's camera (method.md §1.3).
 
     .. math::
         d_{cam} = \\left(\\frac{x - W/2}{f},\\; -\\frac{y - H/2}{f},\\; -1\\right),\\quad
@@ -140,10 +140,10 @@ def intrinsic_rays(xs: Tensor, ys: Tensor, fx, fy, cx, cy, c2w: Tensor) -> tuple
 def get_rays(
     H: int, W: int, focal: float | Tensor, c2w: Tensor, *, pixel_offset: float = 0.0
 ) -> tuple[Tensor, Tensor]:
-    """World-space rays through every pixel of a pinhole camera (spec §1.3), see :func:`pixel_rays`.
+    """World-space rays through every pixel of a pinhole camera (method.md §1.3), see :func:`pixel_rays`.
 
     ``(i, j)`` are integer pixel coordinates plus ``pixel_offset`` (0 = the original, no half-pixel
-    offset, quirk ``no_half_pixel_offset`` spec §8.15; 0.5 = pixel centres).
+    offset, quirk ``no_half_pixel_offset`` method.md §8.15; 0.5 = pixel centres).
 
     Args:
         H, W: image size in pixels (shared by all scenes).
@@ -184,7 +184,7 @@ def ndc_rays(
     H: float | Tensor, W: float | Tensor, focal: float | Tensor, near: float, rays_o: Tensor, rays_d: Tensor, *,
     fy: float | Tensor | None = None, principal=None,
 ) -> tuple[Tensor, Tensor]:
-    """Convert world rays of forward-facing scenes to normalised device coordinates (spec §1.3).
+    """Convert world rays of forward-facing scenes to normalised device coordinates (method.md §1.3).
 
     Origins are first moved to the near plane, ``o \\leftarrow o + t_n d`` with ``t_n = -(n + o_z)/d_z``, then
 
@@ -194,7 +194,7 @@ def ndc_rays(
         d' = \\left(-\\frac{f}{W/2}\\Big(\\frac{d_x}{d_z} - \\frac{o_x}{o_z}\\Big),\\;
                     -\\frac{f}{H/2}\\Big(\\frac{d_y}{d_z} - \\frac{o_y}{o_z}\\Big),\\; -\\frac{2n}{o_z}\\right)
 
-    The renderer always passes ``near = 1.0`` (spec §3.1, §8.15). A camera with ``f_y \\ne f_x`` (``fy``) uses
+    The renderer always passes ``near = 1.0`` (method.md §3.1, §8.15). A camera with ``f_y \\ne f_x`` (``fy``) uses
     ``f_y`` in the y terms; an off-centre principal point adds :func:`ndc_offsets` to ``o'`` (the directions, which
     are differences, do not change). Without them (the original's camera) the values are the original's to the bit.
 
@@ -234,7 +234,7 @@ def ndc_to_world(
     pts_ndc: Tensor, H: float | Tensor, W: float | Tensor, focal: float | Tensor, *, near: float = 1.0,
     fy: float | Tensor | None = None, principal=None,
 ) -> Tensor:
-    """NDC points back to world (reference-camera) coordinates, with the original's clamp (spec §1.3, §4.1).
+    """NDC points back to world (reference-camera) coordinates, with the original's clamp (method.md §1.3, §4.1).
 
     .. math::
         z = \\frac{2n}{\\operatorname{clamp}(z_{ndc}, -1, 1 - 10^{-3}) - 1},\\quad
@@ -294,7 +294,7 @@ def world_to_ndc(
 
 
 def invert_pose(c2w: Tensor) -> Tensor:
-    """Rigid inverse of a camera pose: ``w2c = [R^T | -R^T t]`` (spec §2.3).
+    """Rigid inverse of a camera pose: ``w2c = [R^T | -R^T t]`` (method.md §2.3).
 
     Args:
         c2w: (*, 3, 4) camera-to-world.
@@ -324,7 +324,7 @@ def transform_points(trans_01: Tensor, points_1: Tensor) -> Tensor:
 
 
 def world_to_camera(pts_world: Tensor, c2w: Tensor) -> Tensor:
-    """World points into a camera given its camera-to-world pose: ``p_c = R^T (p_w - t)`` (spec §3.5).
+    """World points into a camera given its camera-to-world pose: ``p_c = R^T (p_w - t)`` (method.md §3.5).
 
     Same operation order as the original's ``render_3d_point`` (translate, then rotate by R^T).
 
@@ -356,7 +356,7 @@ def _principal_point_like(principal_point, pts: Tensor) -> Tensor:
 
 def camera_to_pixels(pts_cam: Tensor, focal: float | Tensor, principal_point, *, fy: float | Tensor | None = None
                      ) -> Tensor:
-    """Pinhole projection of camera-space points (camera looks along -z) to pixels (spec §2.4, §3.5).
+    """Pinhole projection of camera-space points (camera looks along -z) to pixels (method.md §2.4, §3.5).
 
     .. math::
         u = \\frac{x}{-z} f_x + c_x,\\quad v = -\\frac{y}{-z} f_y + c_y
@@ -381,7 +381,7 @@ def camera_to_pixels(pts_cam: Tensor, focal: float | Tensor, principal_point, *,
 
 def project_to_pixels(pts_world: Tensor, w2c: Tensor, focal: float | Tensor, principal_point, *,
                       fy: float | Tensor | None = None) -> Tensor:
-    """World points to pixel coordinates of a camera given world-to-camera ``w2c`` (spec §2.4, §3.5).
+    """World points to pixel coordinates of a camera given world-to-camera ``w2c`` (method.md §2.4, §3.5).
 
     ``camera_to_pixels(transform_points(w2c, pts_world), focal, principal_point, fy=fy)``.
 

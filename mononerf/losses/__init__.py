@@ -1,4 +1,4 @@
-"""Loss terms (spec §4.1) and the per-stage loss assembly (spec §4.2, §4.3)."""
+"""Loss terms (method.md §4.1) and the per-stage loss assembly (method.md §4.2, §4.3)."""
 
 from mononerf.losses.terms import (
     L1,

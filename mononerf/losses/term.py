@@ -19,7 +19,7 @@ class LossInputs:
     """What every term may read: the render output, the step's rays and the settings (see
     :func:`mononerf.losses.total.dynamic_stage_losses` for each field)."""
 
-    ret: dict[str, Tensor]
+    outputs: dict[str, Tensor]  # the render's outputs by name (mononerf/render/outputs.py)
     batch: RayBatch
     c2w_all: Tensor
     camera: Pinhole

@@ -1,4 +1,4 @@
-"""Loss terms of the original, one pure function each (spec §4.1; the original's ``run_nerf_helpers.py``).
+"""Loss terms of the original, one pure function each (method.md §4.1; the original's ``run_nerf_helpers.py``).
 
 Dimension vocabulary: ``S`` scenes, ``R`` rays per scene, ``K`` samples per ray, ``C`` channels.
 Every function takes its device and dtype from its inputs and returns a 0-d tensor unless said otherwise.
@@ -15,13 +15,13 @@ from mononerf.geometry.cameras import Pinhole
 from mononerf.geometry.flow import induce_flow
 from mononerf.utils.checks import check_shape
 
-# Added to the mask sum of the masked means (spec §4.1 img2mse / img2mae).
+# Added to the mask sum of the masked means (method.md §4.1 img2mse / img2mae).
 MASK_EPS = 1e-8
-# Added inside the logarithm of the entropy (spec §4.1 entropy).
+# Added inside the logarithm of the entropy (method.md §4.1 entropy).
 ENTROPY_EPS = 1e-19
-# Added to the prediction's mean absolute deviation only (spec §4.1 compute_depth_loss).
+# Added to the prediction's mean absolute deviation only (method.md §4.1 compute_depth_loss).
 DEPTH_SCALE_EPS = 1e-9
-# Fractions of the samples of a ray that the scene-flow smoothness terms look at (spec §4.1).
+# Fractions of the samples of a ray that the scene-flow smoothness terms look at (method.md §4.1).
 SF_SMOOTH_TEMPORAL_FRACTION = 0.9
 SF_SMOOTH_SPATIAL_FRACTION = 0.95
 
@@ -34,7 +34,7 @@ def _masked_mean(err: Tensor, mask: Tensor | None) -> Tensor:
 
 
 def img2mse(x: Tensor, y: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Mean squared error, optionally masked (spec §4.1).
+    """Mean squared error, optionally masked (method.md §4.1).
 
     .. math::
         \\text{no mask: } \\operatorname{mean}((x-y)^2), \\qquad
@@ -51,7 +51,7 @@ def img2mse(x: Tensor, y: Tensor, mask: Tensor | None = None) -> Tensor:
 
 
 def img2mae(x: Tensor, y: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Mean absolute error, optionally masked: :func:`img2mse` with ``|x - y|`` (spec §4.1).
+    """Mean absolute error, optionally masked: :func:`img2mse` with ``|x - y|`` (method.md §4.1).
 
     .. math::
         \\frac{\\sum |x-y|\\, M}{(\\sum M + 10^{-8})\\, C}
@@ -64,17 +64,17 @@ def img2mae(x: Tensor, y: Tensor, mask: Tensor | None = None) -> Tensor:
 
 
 def L1(x: Tensor, mask: Tensor | None = None) -> Tensor:  # noqa: N802 - the original's name
-    """``mean |x|`` (masked like :func:`img2mse`; spec §4.1). Any shape."""
+    """``mean |x|`` (masked like :func:`img2mse`; method.md §4.1). Any shape."""
     return _masked_mean(torch.abs(x), mask)
 
 
 def L2(x: Tensor, mask: Tensor | None = None) -> Tensor:  # noqa: N802 - the original's name
-    """``mean x²`` (masked like :func:`img2mse`; spec §4.1). Any shape."""
+    """``mean x²`` (masked like :func:`img2mse`; method.md §4.1). Any shape."""
     return _masked_mean(x**2, mask)
 
 
 def entropy(x: Tensor, *, batch_normalisation: bool = True) -> Tensor:
-    """Entropy-style sparsity of per-sample values in [0, 1] (spec §4.1, §4.3 #13, quirk §8.11).
+    """Entropy-style sparsity of per-sample values in [0, 1] (method.md §4.1, §4.3 #13, quirk §8.11).
 
     .. math::
         -\\frac{\\sum x \\log(x + 10^{-19})}{Z}
@@ -94,15 +94,15 @@ def entropy(x: Tensor, *, batch_normalisation: bool = True) -> Tensor:
 
 
 def mse2psnr(mse: Tensor) -> Tensor:
-    """PSNR of a mean squared error of [0, 1] images: ``-10 log10(mse)`` (spec §4.1); on the input's device."""
+    """PSNR of a mean squared error of [0, 1] images: ``-10 log10(mse)`` (method.md §4.1); on the input's device."""
     return -10.0 * torch.log(mse) / math.log(10.0)
 
 
 def compute_depth_loss(pred_depth: Tensor, gt_depth: Tensor) -> Tensor:
-    """Scale- and shift-invariant depth loss (spec §4.1, §4.3 #17).
+    """Scale- and shift-invariant depth loss (method.md §4.1, §4.3 #17).
 
     Each tensor is normalised by its median ``t`` and mean absolute deviation ``s`` over ALL its elements jointly
-    (across scenes, spec §8.10); the median is the LOWER median of an even count (as ``torch.median``):
+    (across scenes, method.md §8.10); the median is the LOWER median of an even count (as ``torch.median``):
 
     .. math::
         \\hat d = \\frac{d - t_d}{s_d + 10^{-9}},\\quad \\hat g = \\frac{g - t_g}{s_g},\\quad
@@ -130,7 +130,7 @@ def _to_world(pts: Tensor, camera: Pinhole, ndc: bool) -> Tensor:
 def compute_sf_smooth_loss(
     pts: Tensor, pts_f: Tensor, pts_b: Tensor, camera: Pinhole, *, ndc: bool = True,
 ) -> Tensor:
-    """Temporal scene-flow smoothness: forward and backward world scene flow should cancel (spec §4.1, §4.3 #9).
+    """Temporal scene-flow smoothness: forward and backward world scene flow should cancel (method.md §4.1, §4.3 #9).
 
     Only the first ``int(0.9·K)`` samples of each ray are used. With ``ndc`` the points are mapped NDC → world
     (:func:`mononerf.geometry.rays.ndc_to_world`, near 1) and the loss is L1 (MonoNeRF; DynNeRF used L2):
@@ -158,7 +158,7 @@ def compute_sf_smooth_loss(
 def compute_sf_smooth_s_loss(
     pts1: Tensor, pts2: Tensor, camera: Pinhole, *, ndc: bool = True
 ) -> Tensor:
-    """Spatial scene-flow smoothness along a ray (NSFF; spec §4.1, §4.3 #10).
+    """Spatial scene-flow smoothness along a ray (NSFF; method.md §4.1, §4.3 #10).
 
     On the first ``int(0.95·K)`` samples, the world scene flow ``sf = world(pts1) - world(pts2)`` should vary
     little between adjacent samples:
@@ -193,7 +193,7 @@ def compute_depth_blending_loss(
     thickness: float = 0.06,
     in_place: bool = True,
 ) -> Tensor:
-    """Depth-blending loss: blending should sit at the depth of the monocular depth map (spec §4.1, §4.3 #14).
+    """Depth-blending loss: blending should sit at the depth of the monocular depth map (method.md §4.1, §4.3 #14).
 
     .. math::
         g = \\frac{d - d_{min}}{d_{max} - d_{min}} (far - near) + near,\\qquad
@@ -206,7 +206,7 @@ def compute_depth_blending_loss(
     ``.max()``. ``blending_map`` is ``z · blending`` per sample, ``mask`` the dynamic-ray mask (S, R, 1), so the
     result is a mean over the masked rays and their K samples.
 
-    ``in_place`` (quirk ``depth_target_in_place``, spec §8.4): True → exactly the original's side effects:
+    ``in_place`` (quirk ``depth_target_in_place``, method.md §8.4): True → exactly the original's side effects:
     ``gt_invdepth`` IS REWRITTEN IN PLACE to ``g`` (explicit ``sub_/div_/mul_/add_`` on the passed tensor, which
     the depth loss then reads), and ``z_vals`` is zeroed in place outside the band (it becomes the target ``τ``);
     ``z_vals`` must therefore not be a tensor that autograd saved (the renderer returns a fresh copy).
@@ -246,7 +246,7 @@ def compute_depth_blending_loss(
 
 
 def masked_mae_per_scene(x: Tensor, y: Tensor, mask: Tensor) -> Tensor:
-    """:func:`img2mae` with a mask, computed for each scene separately (the induced-flow terms, spec §4.3 #6-7).
+    """:func:`img2mae` with a mask, computed for each scene separately (the induced-flow terms, method.md §4.3 #6-7).
 
     .. math::
         \\ell_s = \\frac{\\sum_r |x_{sr} - y_{sr}|\\, M_{sr}}{(\\sum_r M_{sr} + 10^{-8})\\, C}
@@ -277,7 +277,7 @@ def induced_flow_loss(
     *,
     ndc: bool = True,
 ) -> Tensor:
-    """Optical-flow loss of the flow induced by the rendered scene flow, per scene (spec §3.5, §4.3 #6-7).
+    """Optical-flow loss of the flow induced by the rendered scene flow, per scene (method.md §3.5, §4.3 #6-7).
 
     ``induced = induce_flow(pts_flowed, weights, c2w_neighbour, ...)`` (:func:`mononerf.geometry.flow.induce_flow`),
     then :func:`masked_mae_per_scene` against the RAFT flow with its consistency mask.

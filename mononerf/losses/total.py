@@ -1,4 +1,4 @@
-"""Loss assembly of the two training stages (spec §4.2, §4.3; the original's ``train/train.py`` train_step).
+"""Loss assembly of the two training stages (method.md §4.2, §4.3; the original's ``train/train.py`` train_step).
 
 Dimension vocabulary: ``S`` scenes, ``T`` frames per scene, ``R`` rays per scene, ``K`` samples per ray.
 
@@ -9,7 +9,7 @@ weighs (config key of the λ, schedule). :func:`dynamic_stage_losses` runs the t
 over the weighted keys (:func:`term_weights`); the log keys, their order, the λ keys to read
 (:data:`WEIGHT_KEYS`) and the render outputs a configuration needs all come from the table. Adding a term is one
 entry here (and, for a λ of its own, its key's row in :mod:`mononerf.config.schema` or
-:mod:`mononerf.config.flags`). :func:`static_stage_loss` is the static pretraining loss (spec §4.2). NaN checks
+:mod:`mononerf.config.flags`). :func:`static_stage_loss` is the static pretraining loss (method.md §4.2). NaN checks
 are the trainer's.
 """
 
@@ -47,15 +47,15 @@ def _photometric(key: str, psnr_key: str, value: Tensor) -> dict[str, Tensor]:
 
 def _img_s_and_img(x: LossInputs) -> dict[str, Tensor]:
     """#1 img_s_loss (logged only) and #2 img_loss, the static and the blended render at t."""
-    ret, target, ms, n = x.ret, x.batch.target, x.batch.static_mask, x.num_static
+    out, target, ms, n = x.outputs, x.batch.target, x.batch.static_mask, x.num_static
     cut = (slice(None, n),) if x.quirks.img_s_loss_scene_slice else (slice(None), slice(None, n))
-    return {**_photometric("img_s_loss", "psnr_s", img2mse(ret["rgb_map_s"][cut], target[cut], ms[cut])),
-            **_photometric("img_loss", "psnr", img2mse(ret["rgb_map_full"], target))}
+    return {**_photometric("img_s_loss", "psnr_s", img2mse(out["rgb_map_s"][cut], target[cut], ms[cut])),
+            **_photometric("img_loss", "psnr", img2mse(out["rgb_map_full"], target))}
 
 
 def _img_d(x: LossInputs) -> dict[str, Tensor]:
     """#3 img_d_loss: the dynamic render at t."""
-    return _photometric("img_d_loss", "psnr_d", img2mse(x.ret["rgb_map_d"], x.batch.target))
+    return _photometric("img_d_loss", "psnr_d", img2mse(x.outputs["rgb_map_d"], x.batch.target))
 
 
 def _img_d_neighbours(x: LossInputs) -> dict[str, Tensor]:
@@ -70,19 +70,19 @@ def _img_d_neighbours(x: LossInputs) -> dict[str, Tensor]:
     ):
         if x.quirks.frame_gating_leak:
             if bool(has_neighbour[-1]):
-                out.update(_photometric(key, psnr_key, img2mse(x.ret[rgb_key], target)))
+                out.update(_photometric(key, psnr_key, img2mse(x.outputs[rgb_key], target)))
         elif bool(has_neighbour.any()):
             sel = has_neighbour.to(target.device)
-            out.update(_photometric(key, psnr_key, img2mse(x.ret[rgb_key][sel], target[sel])))
+            out.update(_photometric(key, psnr_key, img2mse(x.outputs[rgb_key][sel], target[sel])))
     return out
 
 
 def _flow(x: LossInputs) -> dict[str, Tensor]:
     """#6-7 flow_f_loss / flow_b_loss: induced optical flow vs RAFT flow, per scene with an existing neighbour
-    frame (spec §3.5, §8.10)."""
-    ret, batch, c2w_all = x.ret, x.batch, x.c2w_all
+    frame (method.md §3.5, §8.10)."""
+    batch, c2w_all = x.batch, x.c2w_all
     S = batch.grid.shape[0]
-    like = ret["raw_pts_f"]
+    like = x.outputs["raw_pts_f"]
     check_shape(c2w_all, f"{S} T 3 4", "c2w_all")
     cams = x.camera.expand(S, like)
     frame = batch.frame.to(c2w_all.device).long()
@@ -97,7 +97,7 @@ def _flow(x: LossInputs) -> dict[str, Tensor]:
         v = valid.to(like.device)
         gt_flow, gt_mask = batch.flow(step)
         per_scene = induced_flow_loss(
-            ret[pts_key][v], ret["weights_d"][v], c2w[valid].to(like), cams.select(v),
+            x.outputs[pts_key][v], x.outputs["weights_d"][v], c2w[valid].to(like), cams.select(v),
             batch.pixel_xy[v], gt_flow[v], gt_mask[v], ndc=x.flags.ndc,
         )
         out[key] = per_scene.sum() if x.quirks.flow_loss_scene_sum else per_scene.mean()
@@ -106,25 +106,25 @@ def _flow(x: LossInputs) -> dict[str, Tensor]:
 
 def _scene_flow_priors(x: LossInputs) -> dict[str, Tensor]:
     """#8 slow_loss, #9 smooth_loss, #10 sp_smooth_loss, #11 consistency_loss."""
-    ret, cam, ndc = x.ret, x.camera, x.flags.ndc
+    out, cam, ndc = x.outputs, x.camera, x.flags.ndc
     return {
-        "slow_loss": L1(ret["sceneflow_b"]) + L1(ret["sceneflow_f"]),
-        "smooth_loss": compute_sf_smooth_loss(ret["raw_pts"], ret["raw_pts_f"], ret["raw_pts_b"], cam, ndc=ndc),
-        "sp_smooth_loss": (compute_sf_smooth_s_loss(ret["raw_pts"], ret["raw_pts_f"], cam, ndc=ndc)
-                           + compute_sf_smooth_s_loss(ret["raw_pts"], ret["raw_pts_b"], cam, ndc=ndc)),
-        "consistency_loss": (L1(ret["sceneflow_f"] + ret["sceneflow_f_b"])
-                             + L1(ret["sceneflow_b"] + ret["sceneflow_b_f"])),
+        "slow_loss": L1(out["sceneflow_b"]) + L1(out["sceneflow_f"]),
+        "smooth_loss": compute_sf_smooth_loss(out["raw_pts"], out["raw_pts_f"], out["raw_pts_b"], cam, ndc=ndc),
+        "sp_smooth_loss": (compute_sf_smooth_s_loss(out["raw_pts"], out["raw_pts_f"], cam, ndc=ndc)
+                           + compute_sf_smooth_s_loss(out["raw_pts"], out["raw_pts_b"], cam, ndc=ndc)),
+        "consistency_loss": (L1(out["sceneflow_f"] + out["sceneflow_f_b"])
+                             + L1(out["sceneflow_b"] + out["sceneflow_b_f"])),
     }
 
 
 def _mask_and_sparsity(x: LossInputs) -> dict[str, Tensor]:
     """#12 mask_loss (blending on static rays, dynamicness vs the motion mask) and #13 the entropies."""
-    ret, ms = x.ret, x.batch.static_mask
+    out, ms = x.outputs, x.batch.static_mask
     # (in this order: the order of the graph's operations decides the float sums of the backward pass)
     with host_read(MASKED_MEAN):
-        mask = L1(ret["blending"][x.static_rays]) + img2mae(ret["dynamicness_map"][..., None], 1 - ms)
-    sparse_w = entropy(ret["weights_d"], batch_normalisation=x.quirks.entropy_batch_normalisation)
-    sparse_b = entropy(ret["blending"], batch_normalisation=x.quirks.entropy_batch_normalisation)
+        mask = L1(out["blending"][x.static_rays]) + img2mae(out["dynamicness_map"][..., None], 1 - ms)
+    sparse_w = entropy(out["weights_d"], batch_normalisation=x.quirks.entropy_batch_normalisation)
+    sparse_b = entropy(out["blending"], batch_normalisation=x.quirks.entropy_batch_normalisation)
     return {"mask_loss": mask, "sparse_loss": sparse_w + sparse_b, "sparse_weights_d_loss": sparse_w,
             "sparse_blending_loss": sparse_b}
 
@@ -133,7 +133,7 @@ def _depth_blending(x: LossInputs) -> dict[str, Tensor]:
     """#14 depth_blending_loss — BEFORE #17, which reads the (with the quirk: rewritten) disparity."""
     invdepth = x.batch.invdepth
     return {"depth_blending_loss": compute_depth_blending_loss(
-        invdepth, x.ret["z_vals"], x.ret["blending_map"], near=x.near, far=x.far, min_depth=invdepth.max(),
+        invdepth, x.outputs["z_vals"], x.outputs["blending_map"], near=x.near, far=x.far, min_depth=invdepth.max(),
         max_depth=invdepth.min(), mask=1 - x.batch.static_mask, thickness=x.flags.blending_thickness,
         in_place=x.quirks.depth_target_in_place)}
 
@@ -141,33 +141,33 @@ def _depth_blending(x: LossInputs) -> dict[str, Tensor]:
 def _static_flow(x: LossInputs) -> dict[str, Tensor]:
     """#15 static_flow_loss: no scene flow on the static-sampled rays."""
     n = x.num_static
-    return {"static_flow_loss": L2(x.ret["sceneflow_b"][:, :n]) + L2(x.ret["sceneflow_f"][:, :n])}
+    return {"static_flow_loss": L2(x.outputs["sceneflow_b"][:, :n]) + L2(x.outputs["sceneflow_f"][:, :n])}
 
 
 def _mask_flow(x: LossInputs) -> dict[str, Tensor]:
     """#16 mask_flow_loss: no blending at t±1 on the static rays."""
     with host_read(MASKED_MEAN):
-        return {"mask_flow_loss": L1(x.ret["blending_f"][x.static_rays]) + L1(x.ret["blending_b"][x.static_rays])}
+        return {"mask_flow_loss": L1(x.outputs["blending_f"][x.static_rays]) + L1(x.outputs["blending_b"][x.static_rays])}
 
 
 def _depth_order_smoothness(x: LossInputs) -> dict[str, Tensor]:
     """#17 depth_loss, #18 order_loss, #19 sf_smooth_loss (temporal smoothness at t±1)."""
-    ret, sr, cam, ndc = x.ret, x.static_rays, x.camera, x.flags.ndc
-    depth = compute_depth_loss(ret["depth_map_d"], -x.batch.invdepth)  # first: the graph's order, as above
+    out, sr, cam, ndc = x.outputs, x.static_rays, x.camera, x.flags.ndc
+    depth = compute_depth_loss(out["depth_map_d"], -x.batch.invdepth)  # first: the graph's order, as above
     with host_read(MASKED_MEAN):
-        order = torch.mean(torch.square(ret["depth_map_d"][sr] - ret["depth_map_s"].detach()[sr]))
+        order = torch.mean(torch.square(out["depth_map_d"][sr] - out["depth_map_s"].detach()[sr]))
     return {
         "depth_loss": depth,
         "order_loss": order,
         "sf_smooth_loss": (
-            compute_sf_smooth_loss(ret["raw_pts_b"], ret["raw_pts"], ret["raw_pts_b_b"], cam, ndc=ndc)
-            + compute_sf_smooth_loss(ret["raw_pts_f"], ret["raw_pts_f_f"], ret["raw_pts"], cam, ndc=ndc)),
+            compute_sf_smooth_loss(out["raw_pts_b"], out["raw_pts"], out["raw_pts_b_b"], cam, ndc=ndc)
+            + compute_sf_smooth_loss(out["raw_pts_f"], out["raw_pts_f_f"], out["raw_pts"], cam, ndc=ndc)),
     }
 
 
 def _blend_diagnostics(x: LossInputs) -> dict[str, Tensor]:
     """Logged only (not the original's): the mean dynamicness of the dynamic- and of the static-sampled rays."""
-    dyn = x.ret["dynamicness_map"].detach()
+    dyn = x.outputs["dynamicness_map"].detach()
     m_s = x.batch.static_mask[..., 0].to(dyn.dtype)
     return {"blend_dynamic": (dyn * (1 - m_s)).sum() / (1 - m_s).sum().clamp_min(1.0),  # 0 if no rays, no read-back
             "blend_static": (dyn * m_s).sum() / m_s.sum().clamp_min(1.0)}
@@ -209,10 +209,10 @@ TERMS: tuple[Term, ...] = (
           "sf_smooth_loss": Weight(_SMOOTH)}),
     Term(("blend_dynamic", "blend_static"), _blend_diagnostics, None, ("dynamicness_map",)),
 )
-"""The dynamic-stage terms #1-#19 of spec §4.3 in the original's order (its ``loss_dict`` order), then the
+"""The dynamic-stage terms #1-#19 of method.md §4.3 in the original's order (its ``loss_dict`` order), then the
 diagnostics."""
 
-# Loss-dict keys of the dynamic stage in the order the original fills them (spec §4.3, §5.4 i_print); the last two
+# Loss-dict keys of the dynamic stage in the order the original fills them (method.md §4.3, §5.4 i_print); the last two
 # are not the original's (logged only: :func:`_blend_diagnostics`).
 DYNAMIC_LOG_KEYS = tuple(key for term in TERMS for key in term.keys)
 
@@ -249,9 +249,9 @@ def active_terms(flags: LossFlags) -> tuple[Term, ...]:
     return tuple(t for t in TERMS if t.gate is None or getattr(flags, t.gate))
 
 
-def _check_inputs(ret: dict[str, Tensor], batch: RayBatch, flags: LossFlags) -> None:
+def _check_inputs(outputs: dict[str, Tensor], batch: RayBatch, flags: LossFlags) -> None:
     needed = dict.fromkeys(k for term in active_terms(flags) for k in term.needs)
-    missing = [k for k in needed if k not in ret]
+    missing = [k for k in needed if k not in outputs]
     if missing:
         raise KeyError(f"render output lacks {missing} needed by the enabled loss terms (render_rays_dynamic with "
                        "inference=False returns them all)")
@@ -261,11 +261,11 @@ def _check_inputs(ret: dict[str, Tensor], batch: RayBatch, flags: LossFlags) -> 
     check_shape(batch.invdepth, f"{S} {R}", "batch.invdepth")
     check_shape(batch.grid, f"{S} {R} 8", "batch.grid")
     check_shape(batch.frame, f"{S}", "batch.frame")
-    check_shape(ret["weights_d"], f"{S} {R} K", "ret['weights_d']")
+    check_shape(outputs["weights_d"], f"{S} {R} K", "outputs['weights_d']")
 
 
 def dynamic_stage_losses(
-    ret: dict[str, Tensor],
+    outputs: dict[str, Tensor],
     batch: RayBatch,
     *,
     c2w_all: Tensor,
@@ -280,7 +280,7 @@ def dynamic_stage_losses(
     far: float = 1.0,
     train_blending: bool = True,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """Every dynamic-stage loss term #1-#19 of spec §4.3, in the original's order, and their weighted sum.
+    """Every dynamic-stage loss term #1-#19 of method.md §4.3, in the original's order, and their weighted sum.
 
     Terms (Ms = static-ray mask, Md = 1 - Ms; "over Ms" = on the rays with Ms = 1):
 
@@ -288,12 +288,12 @@ def dynamic_stage_losses(
        ``img_s_loss_scene_slice`` (= all rays), else of the ray dim. Logged only.
     2. img_loss / psnr = mse(rgb_map_full, target).   3. img_d_loss / psnr_d = mse(rgb_map_d, target).
     4-5. img_d_f_loss, img_d_b_loss (+ psnr) = mse of the t+1 / t-1 renders, where frame t+1 / t-1 exists:
-       quirk ``frame_gating_leak`` decides by the LAST scene's frame for all scenes (spec §8.9), else per scene
+       quirk ``frame_gating_leak`` decides by the LAST scene's frame for all scenes (method.md §8.9), else per scene
        (mean over the rays of the scenes that have the neighbour).
     6-7. flow_f_loss, flow_b_loss = per scene with a neighbour, masked MAE of the induced flow
        (:func:`mononerf.losses.terms.induced_flow_loss`, neighbour pose ``c2w_all[s, frame ± 1]``) vs
        ``grid[..., 2:4]`` / ``[..., 5:7]`` with masks ``[..., 4]`` / ``[..., 7]``; summed over scenes with quirk
-       ``flow_loss_scene_sum`` (spec §8.10), else averaged. Weight ``flow · Temp``.
+       ``flow_loss_scene_sum`` (method.md §8.10), else averaged. Weight ``flow · Temp``.
     8. slow_loss = L1(sceneflow_b) + L1(sceneflow_f).
     9. smooth_loss = sf_smooth(raw_pts, raw_pts_f, raw_pts_b).
     10. sp_smooth_loss = sf_smooth_s(raw_pts, raw_pts_f) + sf_smooth_s(raw_pts, raw_pts_b).
@@ -301,8 +301,8 @@ def dynamic_stage_losses(
     12. mask_loss = L1(blending over Ms) + img2mae(dynamicness_map, Md).
     13. sparse_loss = sparse_weights_d_loss + sparse_blending_loss = entropy(weights_d) + entropy(blending).
     14. depth_blending_loss (weight 1), see :func:`~mononerf.losses.terms.compute_depth_blending_loss`, with the
-        batch-wide max/min disparity; quirk ``depth_target_in_place``: ``batch.invdepth`` and ``ret['z_vals']``
-        ARE MODIFIED IN PLACE and #17 then reads the rewritten target (spec §8.4).
+        batch-wide max/min disparity; quirk ``depth_target_in_place``: ``batch.invdepth`` and ``outputs['z_vals']``
+        ARE MODIFIED IN PLACE and #17 then reads the rewritten target (method.md §8.4).
     15. static_flow_loss = L2(sceneflow_b[:, :num_static]) + L2(sceneflow_f[:, :num_static]).
     16. mask_flow_loss = L1(blending_f over Ms) + L1(blending_b over Ms).
     17. depth_loss = compute_depth_loss(depth_map_d, -batch.invdepth).
@@ -316,7 +316,8 @@ def dynamic_stage_losses(
     ``use_unseen_frame_pretrain = False``. A gated-off term has no key in ``logs``.
 
     Args:
-        ret: output of :func:`mononerf.render.renderer.render_rays_dynamic` (training, not inference).
+        outputs: the render's outputs by name (:func:`mononerf.render.renderer.render_rays_dynamic`, training, not
+            inference).
         batch: the step's rays (``target``, ``static_mask``, ``invdepth``, ``grid``, ``frame``).
         c2w_all: (S, T, 3, 4) camera-to-world poses of every frame.
         camera: the scenes' training intrinsics (:class:`~mononerf.geometry.cameras.Pinhole`, numbers or
@@ -333,8 +334,8 @@ def dynamic_stage_losses(
         ``(total, logs)``: total 0-d tensor; logs = the original's loss-dict keys (0-d tensors, still attached
         to the graph) in its order.
     """
-    _check_inputs(ret, batch, flags)
-    x = LossInputs(ret, batch, c2w_all, camera, num_frames,
+    _check_inputs(outputs, batch, flags)
+    x = LossInputs(outputs, batch, c2w_all, camera, num_frames,
                    batch.num_static if num_static is None else int(num_static), flags, quirks, near, far)
     logs: dict[str, Tensor] = {}
     for term in active_terms(flags):
@@ -347,20 +348,20 @@ def dynamic_stage_losses(
     return total, logs
 
 
-def static_stage_loss(ret: dict[str, Tensor], batch: RayBatch, static_loss_lambda: float = 1.0
+def static_stage_loss(outputs: dict[str, Tensor], batch: RayBatch, static_loss_lambda: float = 1.0
                       ) -> tuple[Tensor, dict[str, Tensor]]:
-    """Static pretraining loss (spec §4.2): ``static_loss_lambda · mse(rgb_map_s, target)`` over all rays.
+    """Static pretraining loss (method.md §4.2): ``static_loss_lambda · mse(rgb_map_s, target)`` over all rays.
 
     Args:
-        ret: output of :func:`mononerf.render.renderer.render_rays_static` (``rgb_map_s`` (S, R, 3)).
+        outputs: the render's outputs (:func:`mononerf.render.renderer.render_rays_static`: ``rgb_map_s`` (S, R, 3)).
         batch: static-sampled rays (``target`` (S, R, 3)).
         static_loss_lambda: ``train.static_loss_lambda``.
 
     Returns:
         ``(total, {"psnr_s", "img_s_loss"})``.
     """
-    if "rgb_map_s" not in ret:
+    if "rgb_map_s" not in outputs:
         raise KeyError("render output lacks 'rgb_map_s' (render_rays_static returns it)")
-    check_shape(ret["rgb_map_s"], f"{' '.join(map(str, batch.target.shape))}", "ret['rgb_map_s']")
-    img_s_loss = img2mse(ret["rgb_map_s"], batch.target)
+    check_shape(outputs["rgb_map_s"], f"{' '.join(map(str, batch.target.shape))}", "outputs['rgb_map_s']")
+    img_s_loss = img2mse(outputs["rgb_map_s"], batch.target)
     return static_loss_lambda * img_s_loss, {"psnr_s": mse2psnr(img_s_loss), "img_s_loss": img_s_loss}

@@ -1,4 +1,4 @@
-"""Weights, gates and schedules of the loss terms (spec §4.3 "weight" column, lambda decay, blending warm-up)."""
+"""Weights, gates and schedules of the loss terms (method.md §4.3 "weight" column, lambda decay, blending warm-up)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from mononerf.config.schema import KEYS, REQUIRED
 
 @dataclass(frozen=True)
 class Weight:
-    """How the total weighs one loss-dict key (spec §4.3 "weight" column); a :class:`~mononerf.losses.total.Term`
+    """How the total weighs one loss-dict key (method.md §4.3 "weight" column); a :class:`~mononerf.losses.total.Term`
     declares one per weighted key, and a key without one is logged only.
 
     Attributes:
@@ -57,7 +57,7 @@ class Weight:
 
 @dataclass(frozen=True)
 class LossWeights:
-    """The λ of the weighted terms, by config key (spec §4.3 table; defaults = the original's command-line
+    """The λ of the weighted terms, by config key (method.md §4.3 table; defaults = the original's command-line
     defaults, from the key table). :data:`~mononerf.losses.total.WEIGHT_KEYS` lists the keys the terms read.
 
     Attributes:
@@ -88,7 +88,7 @@ class LossWeights:
 
 @dataclass
 class LossFlags:
-    """Gates and settings of the dynamic-stage terms (spec §4.3; defaults = the original's code defaults).
+    """Gates and settings of the dynamic-stage terms (method.md §4.3; defaults = the original's code defaults).
 
     Attributes:
         use_feat_consistency: #4-5 (``info.use_feat_consistency``).
@@ -103,7 +103,7 @@ class LossFlags:
         ndc: samples are NDC (``not info.no_ndc``); False selects the original's ``_wo_ndc`` variants of #6-7,
             #9, #10, #19.
         use_unseen_frame_pretrain: False only in unseen-frames mode with ``info.use_unseen_frame_pretrain =
-            false`` (spec §1.6, §5.8): no img_s / img losses, and img_d is weighted by ``full``.
+            false`` (method.md §1.6, §5.8): no img_s / img losses, and img_d is weighted by ``full``.
     """
 
     use_feat_consistency: bool = True
@@ -142,7 +142,7 @@ class LossFlags:
 
 # ------------------------------------------------------------------------------------------------------ schedules
 def resolve_decay_iteration(decay_iteration: int | None, num_frames: int) -> int:
-    """``info.decay_iteration``, with null meaning ``max(25, num_frames)`` (spec §4.3)."""
+    """``info.decay_iteration``, with null meaning ``max(25, num_frames)`` (method.md §4.3)."""
     return max(25, int(num_frames)) if decay_iteration is None else int(decay_iteration)
 
 
@@ -150,7 +150,7 @@ def _decay_period(flags: LossFlags, num_frames: int) -> int:
     period = resolve_decay_iteration(flags.decay_iteration, num_frames) * 1000
     if period <= 0:
         raise ValueError(f"info.decay_iteration must be positive with info.use_lambda_decay (got "
-                         f"{flags.decay_iteration}; spec §8.30)")
+                         f"{flags.decay_iteration}; method.md §8.30)")
     return period
 
 

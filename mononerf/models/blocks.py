@@ -1,4 +1,4 @@
-"""Fully connected residual block shared by both heads (spec §2.9)."""
+"""Fully connected residual block shared by both heads (method.md §2.9)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from torch import nn
 
 
 class ResnetBlockFC(nn.Module):
-    """``x + fc_1(act(fc_0(act(x))))`` with an identity shortcut and PyTorch's default init (spec §2.9).
+    """``x + fc_1(act(fc_0(act(x))))`` with an identity shortcut and PyTorch's default init (method.md §2.9).
 
     ``beta > 0`` uses Softplus(beta) instead of ReLU (config key ``beta``; 0 in every released config).
     """

@@ -1,4 +1,4 @@
-"""NeRF positional encoding (spec §2.5)."""
+"""NeRF positional encoding (method.md §2.5)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ class PositionalEncoding(nn.Module):
     """``[x, sin(f_0 x), cos(f_0 x), …, sin(f_{L-1} x), cos(f_{L-1} x)]`` with ``f_k = 2^k`` (no π factor).
 
     The whole input vector is encoded per frequency, so for (x, y, z, t) the layout is
-    ``[x, y, z, t, sin(f0·xyzt), cos(f0·xyzt), sin(f1·xyzt), …]`` (spec §2.5).
+    ``[x, y, z, t, sin(f0·xyzt), cos(f0·xyzt), sin(f1·xyzt), …]`` (method.md §2.5).
 
     Args:
         d_in: input width (4 for xyzt, 3 for view directions).
@@ -36,7 +36,7 @@ class PositionalEncoding(nn.Module):
 
 
 def drop_time_terms(embedded_xyzt: torch.Tensor) -> torch.Tensor:
-    """The static head's 63-d input: the 84-d xyzt embedding with every t-term removed (spec §2.5).
+    """The static head's 63-d input: the 84-d xyzt embedding with every t-term removed (method.md §2.5).
 
     (..., 4·(1+2L)) → (..., 3·(1+2L)): view as (..., 1+2L, 4) and keep the first three entries of each group.
     """

@@ -2,17 +2,17 @@
 
 Batch vocabulary: B scenes (S elsewhere in the package), T frames, C channels, H/W image and h/w latent grid.
 
-* :class:`SpatialTemporalEncoder` (spec §2.1): clip (B, 3, T, Hc, Wc) → pixel-aligned ``latent``
+* :class:`SpatialTemporalEncoder` (method.md §2.1): clip (B, 3, T, Hc, Wc) → pixel-aligned ``latent``
   (B, C, T, Hc/2, Wc/2) from the chosen backbone layers, ``latent_scaling``, and ``flow_latent`` (layer4).
   Two implementations of the same backbone: ``impl="native"`` (plain PyTorch, :mod:`mononerf.models.slowonly`)
   and ``impl="mmaction"`` (MMAction2 1.1.0's ``ResNet3dSlowOnly`` built through its registry).
-* :class:`~mononerf.models.spatial_encoder.SpatialEncoder` (spec §2.2; its own module): frames (B, T, H, W, 3) in
+* :class:`~mononerf.models.spatial_encoder.SpatialEncoder` (method.md §2.2; its own module): frames (B, T, H, W, 3) in
   [0, 1] → ``latent`` (B, 512, T, H/4, W/4) for the original's ResNet18, other torchvision ResNets by name.
-* :func:`preprocess_clip`: the original's MMAction2 clip pipeline (Resize + Normalize, spec §2.1, quirk §8.5).
-* ``encode(x, batchnorm_train=...)`` on both encoders: quirk ``encoder_batchnorm_train`` (spec §8.6).
+* :func:`preprocess_clip`: the original's MMAction2 clip pipeline (Resize + Normalize, method.md §2.1, quirk §8.5).
+* ``encode(x, batchnorm_train=...)`` on both encoders: quirk ``encoder_batchnorm_train`` (method.md §8.6).
 
 Module attribute names keep the original's checkpoint keys: ``model.backbone.*`` for SlowOnly and
-``features.*`` for ResNet18 (spec §5.4 lists ``encoder.model.*`` and ``encoder2d.features.*``).
+``features.*`` for ResNet18 (method.md §5.4 lists ``encoder.model.*`` and ``encoder2d.features.*``).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ SLOWONLY_R50_ARGS = dict(
 def encoder_clip_size(height: int, width: int, *, stretch: bool) -> tuple[int, int]:
     """(H', W') of the clip fed to the video encoder for frames of size (H, W).
 
-    Quirk ``encoder_clip_stretch`` (spec §8.5; original src/data/LLFFDataset.py:L21, mmaction
+    Quirk ``encoder_clip_stretch`` (method.md §8.5; original src/data/LLFFDataset.py:L21, mmaction
     ``Resize(scale=(270, 480), keep_ratio=False)`` where scale is (w, h)): the original stretches its
     270×480 frames to 480×270, i.e. swaps height and width. Generalised to any size (decisions.md):
     ``stretch=True`` → (W, H); ``stretch=False`` → (H, W), the frames' own size.
@@ -73,7 +73,7 @@ def encoder_clip_size(height: int, width: int, *, stretch: bool) -> tuple[int, i
 
 
 def preprocess_clip(frames: torch.Tensor, *, stretch: bool) -> torch.Tensor:
-    """Frames → normalised video-encoder clip, as the original's MMAction2 pipeline (spec §2.1).
+    """Frames → normalised video-encoder clip, as the original's MMAction2 pipeline (method.md §2.1).
 
     Bilinear resize with cv2 ``INTER_LINEAR``'s half-pixel-centre convention (what ``mmcv.imresize``
     does; ``align_corners=False``, no antialiasing), then ``(x - mean) / std`` per RGB channel.
@@ -100,7 +100,7 @@ def preprocess_clip(frames: torch.Tensor, *, stretch: bool) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------------------------- shared helpers
 def latent_scaling_for(latent: torch.Tensor) -> torch.Tensor:
-    """pixelNeRF's align-corners factor ``[W_l/(W_l-1)·2, H_l/(H_l-1)·2]`` of a latent (..., H_l, W_l) (spec §2.4).
+    """pixelNeRF's align-corners factor ``[W_l/(W_l-1)·2, H_l/(H_l-1)·2]`` of a latent (..., H_l, W_l) (method.md §2.4).
 
     Returns a float32 tensor of shape (2,) on the latent's device.
     """
@@ -126,7 +126,7 @@ class _EncoderBase(nn.Module):
     def encode(self, x: torch.Tensor, *, batchnorm_train: bool = True) -> dict[str, torch.Tensor]:
         """Run ``forward`` once with BatchNorm in batch-statistics (True) or running-statistics (False) mode.
 
-        Quirk ``encoder_batchnorm_train`` (spec §8.6): the original never calls ``eval()``, so BatchNorm
+        Quirk ``encoder_batchnorm_train`` (method.md §8.6): the original never calls ``eval()``, so BatchNorm
         normalises with the statistics of the whole batch (all scenes together) and updates its
         running statistics (reproduced). ``False`` uses the stored running statistics. The module's
         train/eval flags are restored afterwards.
@@ -144,7 +144,7 @@ class _EncoderBase(nn.Module):
 def resolve_latent_layers(num_layers: int | Sequence[int]) -> list[int]:
     """Layer ids used for the pixel-aligned latent: int k → [0, .., k-1]; list → those ids, in network order.
 
-    Ids: 0 conv1, 1 layer1, 2 layer2, 3 layer3, 4 layer4 (spec §2.1, §7.1 ``model.encoder.num_layers``).
+    Ids: 0 conv1, 1 layer1, 2 layer2, 3 layer3, 4 layer4 (method.md §2.1, §7.1 ``model.encoder.num_layers``).
     """
     if isinstance(num_layers, bool):
         raise ConfigError(f"model.encoder.num_layers must be an int 1..5 or a list of ids 0..4, got {num_layers!r}")
@@ -182,7 +182,7 @@ class _BackboneHolder(nn.Module):
 
 
 class SpatialTemporalEncoder(_EncoderBase):
-    """SlowOnly-R50 video encoder → pixel-aligned latent + layer4 "flow" latent (spec §2.1).
+    """SlowOnly-R50 video encoder → pixel-aligned latent + layer4 "flow" latent (method.md §2.1).
 
     Args:
         num_layers: int k → layers 0..k-1; list → those ids (0 conv1 64 ch, 1 layer1 256, 2 layer2 512,

@@ -1,4 +1,4 @@
-"""Pixel-aligned feature lookup and flow-based temporal aggregation (spec §2.4, §2.7 steps 5–7).
+"""Pixel-aligned feature lookup and flow-based temporal aggregation (method.md §2.4, §2.7 steps 5–7).
 
 S scenes, P points per scene, T frames, C channels, (h, w) the feature-map size.
 """
@@ -25,7 +25,7 @@ LOOKUP_CHANNELS = 128  # channels per grid_sample call of a lookup (sample_frame
 
 
 class FeatureVolume:
-    """Encoder features kept at each layer's own resolution, read as if resized to ``grid`` (spec §2.1–2.4).
+    """Encoder features kept at each layer's own resolution, read as if resized to ``grid`` (method.md §2.1–2.4).
 
     The original resizes every used encoder layer to the finest layer's grid (bilinear / trilinear with
     ``align_corners=True``) and concatenates them into one volume, most of which is upsampled copies of coarse
@@ -235,7 +235,7 @@ def merge_levels(feats: Sequence[torch.Tensor]) -> list[torch.Tensor]:
 def sample_frame_features(latent: "torch.Tensor | FeatureVolume | ProjectedVolume", frame: torch.Tensor,
                           uv: torch.Tensor, image_size: tuple[int, int], latent_scaling: torch.Tensor,
                           out: torch.Tensor | None = None) -> torch.Tensor:
-    """Bilinear features of frame ``frame[s]`` at pixels ``uv`` (spec §2.4, pixelNeRF's ``index``).
+    """Bilinear features of frame ``frame[s]`` at pixels ``uv`` (method.md §2.4, pixelNeRF's ``index``).
 
     ``uv_n = uv · latent_scaling / (W, H) − 1``; ``grid_sample(bilinear, padding 'border', align_corners=True)``.
     Each scene's frame is a view of the feature volume (no copy of the frame slice).
@@ -278,10 +278,10 @@ def sample_frame_features(latent: "torch.Tensor | FeatureVolume | ProjectedVolum
 def temporal_features(latent: torch.Tensor, frame: torch.Tensor, num_frames: int, feat_curr: torch.Tensor | None,
                       uv_b: torch.Tensor, uv_f: torch.Tensor, image_size: tuple[int, int],
                       latent_scaling: torch.Tensor, reshape_quirk: bool = True) -> torch.Tensor:
-    """Features gathered along the trajectory at frames t−1 and t+1 (spec §2.7 step 6).
+    """Features gathered along the trajectory at frames t−1 and t+1 (method.md §2.7 step 6).
 
     Where t+1 (t−1) falls outside the video the current features stand in. ``reshape_quirk`` (quirk
-    ``latent_temporal_reshape``, spec §8.3) reproduces the original's reshape of (S, C, 2, P) to (S, P, 2, C) without a
+    ``latent_temporal_reshape``, method.md §8.3) repeats the original's reshape of (S, C, 2, P) to (S, P, 2, C) without a
     transpose, which scrambles channels and points; False stacks them as intended.
 
     Args:

@@ -1,4 +1,4 @@
-"""Static and dynamic NeRF heads (spec §2.9 ResnetFC, §2.10 ResnetFC_static).
+"""Static and dynamic NeRF heads (method.md §2.9 ResnetFC, §2.10 ResnetFC_static).
 
 Inputs are passed as separate tensors instead of one concatenated vector: the original concatenates
 ``[xyzt-embedding, latent, global code repeated per point]`` and splits it again inside the head; the
@@ -32,7 +32,7 @@ def linear_split(layer: nn.Linear, x: torch.Tensor, g: torch.Tensor) -> torch.Te
 
 
 class ViewHead(nn.Module):
-    """NeRF-style colour head: alpha from features, rgb from ``[feature_linear(h), viewdirs]`` (spec §2.10)."""
+    """NeRF-style colour head: alpha from features, rgb from ``[feature_linear(h), viewdirs]`` (method.md §2.10)."""
 
     def __init__(self, d_hidden: int, d_views: int):
         super().__init__()
@@ -48,7 +48,7 @@ class ViewHead(nn.Module):
 
 
 class StaticHead(nn.Module):
-    """ResnetFC_static (spec §2.10): pixel-aligned ResNet18 features added in the first ``combine_layer`` blocks.
+    """ResnetFC_static (method.md §2.10): pixel-aligned ResNet18 features added in the first ``combine_layer`` blocks.
 
     Output (S, P, 5): raw rgb (3), raw sigma (1), blending (1, sigmoid; unused with DyNeRF blending).
     ``zero_features``: the latent terms are zeros, a plain NeRF (the original's ``origin_pipeline`` key).
@@ -104,7 +104,7 @@ class StaticHead(nn.Module):
         :class:`~mononerf.models.projected.ProjectedLatent`, ``latent`` unused).
         """
         add = inject if inject is not None else partial(self.add_latent, latent)
-        h = F.relu(self.lin_in(pts))  # no L2 normalisation in the static head (spec §2.10)
+        h = F.relu(self.lin_in(pts))  # no L2 normalisation in the static head (method.md §2.10)
         for b, block in enumerate(self.blocks):
             h = block(add(b, h))
         blend = torch.sigmoid(self.weight_linear(h))
@@ -113,7 +113,7 @@ class StaticHead(nn.Module):
 
 
 class DynamicHead(nn.Module):
-    """ResnetFC (spec §2.9): the dynamic NeRF, whose first layers are shared with the velocity field (§2.8).
+    """ResnetFC (method.md §2.9): the dynamic NeRF, whose first layers are shared with the velocity field (§2.8).
 
     Shared with :mod:`mononerf.models.trajectory`: ``lin_in``, ``global_blocks``, ``lin_global_z``, ``sf_linear``;
     the global video code comes from ``ode_fc`` (Linear 2048→4096, ReLU, Linear 4096→``d_global``) over the
@@ -154,7 +154,7 @@ class DynamicHead(nn.Module):
             self.scale_z = nn.ModuleList([nn.Linear(d_latent, d_hidden) for _ in range(n_lin_z)])
         if use_temporal_feature:
             d_t = int(d_hidden * temporal_proportion)
-            # The original builds one per lin_z block but only ever reads index 0 (spec §2.9): build that one.
+            # The original builds one per lin_z block but only ever reads index 0 (method.md §2.9): build that one.
             self.temporal_linear = nn.ModuleList([nn.Linear(d_latent, d_t)])
             self.temporal_linear_fuse = nn.ModuleList([nn.Linear(d_hidden + d_t, d_hidden)])
         self.view_head = ViewHead(d_hidden, d_views) if use_viewdirs else None
@@ -166,7 +166,7 @@ class DynamicHead(nn.Module):
 
     # ------------------------------------------------------------------------------------------ shared trunk
     def global_code(self, pooled_flow_latent: torch.Tensor, enabled: bool = True) -> torch.Tensor:
-        """Global video code (spec §2.7 step 3): ``ode_fc`` of the average-pooled SlowOnly layer4 (S, 2048).
+        """Global video code (method.md §2.7 step 3): ``ode_fc`` of the average-pooled SlowOnly layer4 (S, 2048).
 
         Returns (S, d_global); zeros when ``feat_guided_flow`` is off.
         """
@@ -174,7 +174,7 @@ class DynamicHead(nn.Module):
         return code if enabled else torch.zeros_like(code)
 
     def trunk(self, pts: torch.Tensor, global_code: torch.Tensor) -> torch.Tensor:
-        """Shared first layers: ``relu(lin_in(normalize(pts)))`` then the global blocks with the code (spec §2.9).
+        """Shared first layers: ``relu(lin_in(normalize(pts)))`` then the global blocks with the code (method.md §2.9).
 
         pts (S, P, 84) → (S, P, d_hidden).
         """
@@ -216,7 +216,7 @@ class DynamicHead(nn.Module):
 
     def add_latent(self, latent: torch.Tensor | None, latent_temporal: torch.Tensor | None, b: int,
                    h: torch.Tensor) -> torch.Tensor:
-        """Block ``b``'s latent term added to ``h`` (S, P, d_hidden) (spec §2.9); arguments as :meth:`forward`'s."""
+        """Block ``b``'s latent term added to ``h`` (S, P, d_hidden) (method.md §2.9); arguments: :meth:`forward`'s."""
         if b >= self.combine_layer:
             return h
         tz = self.lin_z[b](latent)
@@ -235,7 +235,7 @@ class DynamicHead(nn.Module):
     def forward(self, pts: torch.Tensor, views: torch.Tensor, latent: torch.Tensor | None, global_code: torch.Tensor,
                 sf: torch.Tensor, latent_temporal: torch.Tensor | None = None,
                 inject: Injection | None = None) -> torch.Tensor:
-        """Dynamic NeRF at points (spec §2.9).
+        """Dynamic NeRF at points (method.md §2.9).
 
         Args:
             pts: (S, P, 84) xyzt embedding.  views: (S, P, 27) view-direction embedding.

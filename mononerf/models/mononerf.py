@@ -1,9 +1,9 @@
-"""The MonoNeRF model: encoders, velocity-field trajectories, flow-based feature aggregation, two heads (spec §2).
+"""The MonoNeRF model: encoders, velocity-field trajectories, flow-based feature aggregation, two heads (method.md §2).
 
 Use::
 
     model = MonoNeRF.from_conf(cfg)
-    feats = model.encode(images, poses, camera)         # once per run (frozen encoders), spec §2.3
+    feats = model.encode(images, poses, camera)         # once per run (frozen encoders), method.md §2.3
     raw_s = model.query_static(pts_ref, viewdirs, feats)                 # static pretraining pass
     raw_s, raw_d = model.query_joint(pts_ref, viewdirs, feats)           # main pass at time t
     raw_d = model.query_dynamic(pts_ref, viewdirs, feats)                # t±1 passes
@@ -46,7 +46,7 @@ def _channel_major(volume: ProjectedVolume, uv: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class SceneFeatures:
-    """What :meth:`MonoNeRF.encode` computes once and every query reads (spec §2.3).
+    """What :meth:`MonoNeRF.encode` computes once and every query reads (method.md §2.3).
 
     Attributes:
         latent: (S, C, T, h, w) SlowOnly features (832 ch for layers [0, 1, 2]), a tensor or a
@@ -138,7 +138,7 @@ class SceneFeatures:
         """These cameras and image size with ``source``'s video features (what the dynamic branch reads).
 
         The dynamic branch reads the SlowOnly features ``latent`` (pixel-aligned, along the trajectory) and the
-        global code from ``pooled_flow_latent`` (spec §2.7-2.8); they come from ``source``. Points are projected
+        global code from ``pooled_flow_latent`` (method.md §2.7-2.8); they come from ``source``. Points are projected
         with these poses and intrinsics, so the moving object of ``source`` appears where it is in ``source``'s images.
         """
         if self.latent.shape[0] != source.latent.shape[0]:
@@ -151,7 +151,7 @@ class SceneFeatures:
 
 
 class MonoNeRF(nn.Module):
-    """Generalizable dynamic radiance field (spec §2).
+    """Generalizable dynamic radiance field (method.md §2).
 
     Args:
         encoder: SlowOnly video encoder.  encoder2d: the static branch's 2D encoder (None: static uses ``encoder``).
@@ -160,7 +160,7 @@ class MonoNeRF(nn.Module):
         integrator: the trajectory integrator (:data:`~mononerf.models.trajectory.INTEGRATORS`: Euler steps, the
             released configs', or the paper's Neural ODE); None = one Euler step per frame with the quirk of
             ``quirks``.
-        use_ndc: sample points are NDC; convert to world before projecting (spec §2.4).
+        use_ndc: sample points are NDC; convert to world before projecting (method.md §2.4).
         feat_guided_flow: condition the velocity field on the global video code.
         use_temporal_feature: gather features at t±1 along the trajectory (flow-based aggregation).
         freeze_enc: encoders are frozen and their features detached (the original's ``info.freeze_enc``).
@@ -188,7 +188,7 @@ class MonoNeRF(nn.Module):
 
     # ------------------------------------------------------------------------------------------------ encode
     def encode(self, images: torch.Tensor, c2w: torch.Tensor, camera: "Pinhole | torch.Tensor") -> SceneFeatures:
-        """Run both encoders once over every frame of every scene (spec §2.1–2.3).
+        """Run both encoders once over every frame of every scene (method.md §2.1–2.3).
 
         Args:
             images: (S, T, H, W, 3) RGB in [0, 1].  c2w: (S, T, 3, 4).
@@ -232,13 +232,13 @@ class MonoNeRF(nn.Module):
         xyz, t = xyzt[..., :3], xyzt[..., 3]
         emb = self.embed_pts(xyzt)
         views = self.embed_views(viewdirs)[:, :, None, :].expand(s, r, k, -1).reshape(s, r * k, -1)
-        tau = (t + 1.0) / 2.0 * feats.num_frames  # continuous frame index (spec §1.5)
+        tau = (t + 1.0) / 2.0 * feats.num_frames  # continuous frame index (method.md §1.5)
         # one frame per scene, read back to the host once per query: the frame indices choose which maps the
         # lookups read (Python-level choices), and on a GPU each read of a device tensor waits for the device
         with host_read("the frame indices choose the maps the lookups read"):
             frame = torch.ceil(tau[:, 0] - 0.5).long().clamp(0, feats.num_frames - 1).cpu()
         if not self.quirks.neighbour_time_rounding:
-            # spec §8.14: the original's velocity field runs at the continuous time while features are read at the
+            # method.md §8.14: the original's velocity field runs at the continuous time while features are read at the
             # rounded frame; false evaluates the velocity at the rounded frame too
             tau = torch.ceil(tau - 0.5)
         return xyz, tau, frame, emb, views, (s, r, k)
@@ -312,9 +312,9 @@ class MonoNeRF(nn.Module):
     # ------------------------------------------------------------------------------------------------ queries
     def query_static(self, pts_ref: torch.Tensor, viewdirs: torch.Tensor, feats: SceneFeatures,
                      generator: torch.Generator | None = None) -> torch.Tensor:
-        """Static branch alone (static pretraining, spec §4.2): (S, R, K, 4) points+time → (S, R, K, 5).
+        """Static branch alone (static pretraining, method.md §4.2): (S, R, K, 4) points+time → (S, R, K, 5).
 
-        Quirk ``random_static_frame`` (spec §8.7): features come from a random frame per scene per call.
+        Quirk ``random_static_frame`` (method.md §8.7): features come from a random frame per scene per call.
         """
         xyz, _, frame, emb, views, (s, r, k) = self._points(pts_ref, viewdirs, feats)
         if self.quirks.random_static_frame:
@@ -327,7 +327,7 @@ class MonoNeRF(nn.Module):
         """The static branch as :meth:`query_joint` evaluates it (features of the query time's frame), alone:
         (S, R, K, 4) → raw_s (S, R, K, 5), equal to ``query_joint(...)[0]`` without the dynamic branch's cost.
 
-        (:meth:`query_static` is the pretraining pass, which reads a random frame per call, spec §8.7.)
+        (:meth:`query_static` is the pretraining pass, which reads a random frame per call, method.md §8.7.)
         """
         xyz, _, frame, emb, views, (s, r, k) = self._points(pts_ref, viewdirs, feats)
         uv = self._project(self._to_world(xyz, feats), frame, feats)
@@ -335,7 +335,7 @@ class MonoNeRF(nn.Module):
 
     def query_joint(self, pts_ref: torch.Tensor, viewdirs: torch.Tensor,
                     feats: SceneFeatures) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both branches at time t (spec §2.7): → raw_s (S, R, K, 5), raw_d (S, R, K, 11)."""
+        """Both branches at time t (method.md §2.7): → raw_s (S, R, K, 5), raw_d (S, R, K, 11)."""
         xyz, tau, frame, emb, views, (s, r, k) = self._points(pts_ref, viewdirs, feats)
         uv = self._project(self._to_world(xyz, feats), frame, feats)
         raw_s = self._static(emb, views, uv, frame, feats)

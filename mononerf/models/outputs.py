@@ -1,4 +1,4 @@
-"""The heads' raw outputs by name: the one place that knows their channel layout (spec §2.9, §2.10).
+"""The heads' raw outputs by name: the one place that knows their channel layout (method.md §2.9, §2.10).
 
 A network call returns one packed tensor per head (points are chunked and concatenated along the leading dims,
 so one tensor travels best); everything that reads or writes one goes through these names:

@@ -1,6 +1,6 @@
 """The renders' speed-up, inference only: the heads' first latent layers folded into the feature maps.
 
-A head's first latent layers (``lin_z``, spec §2.9–2.10) are linear, and bilinear lookups are weighted sums of
+A head's first latent layers (``lin_z``, method.md §2.9–2.10) are linear, and bilinear lookups are weighted sums of
 feature vectors, so the two commute: ``lin_z(sample(F)) = sample(F·Wᵀ) + b``. A full-frame render reads ~8 M
 points against a 240x135 map; multiplying each frame's maps once (:class:`ProjectedVolume`) instead of every point
 is the same arithmetic up to float summation order. The heads have one forward (training's); here
@@ -28,7 +28,7 @@ class ProjectedVolume:
 
     Bilinear sampling (and the volume's own bilinear resizing) is a weighted sum of feature vectors, so a linear map
     without bias commutes with it exactly: ``sample(F)·Wᵀ = sample(F·Wᵀ)``. Applied to the first linear layers of a
-    head (spec §2.9–2.10: ``lin_z``), each frame map is multiplied once instead of every sample point, which is what
+    head (method.md §2.9–2.10: ``lin_z``), each frame map is multiplied once instead of at every sample point, as
     full-frame renders need (8 M samples against a 240x135 map). Inference only: the maps are cached for the
     lifetime of this object (two frames per scene, the oldest dropped first), which must not outlive the weights
     (make one per render).

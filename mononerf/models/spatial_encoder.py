@@ -1,4 +1,4 @@
-"""The frame encoder of the static branch: a torchvision ResNet chosen by name (spec §2.2; pixelNeRF's
+"""The frame encoder of the static branch: a torchvision ResNet chosen by name (method.md §2.2; pixelNeRF's
 ``SpatialEncoder(backbone=...)``).
 
 The original uses ResNet18 (``model.encoder_2d.type = resnet18``). :data:`BACKBONES_2D` names every backbone this
@@ -57,7 +57,7 @@ BACKBONES_2D: dict[str, Backbone2D] = {
 
 
 class SpatialEncoder(_EncoderBase):
-    """Frame-wise ResNet encoder for the static branch (spec §2.2).
+    """Frame-wise ResNet encoder for the static branch (method.md §2.2).
 
     Args:
         backbone: a name of :data:`BACKBONES_2D` (the original: ``resnet18``).

@@ -1,4 +1,4 @@
-"""Point trajectories from the velocity field: discrete Euler steps or a Neural ODE (spec §2.8).
+"""Point trajectories from the velocity field: discrete Euler steps or a Neural ODE (method.md §2.8).
 
 The velocity field is not a separate network: it is the dynamic head's shared trunk (``lin_in``, the global
 blocks conditioned on the global video code, ``sf_linear``), read out as ``tanh(sf_linear(h))`` — a displacement
@@ -11,7 +11,7 @@ a different class with the same call. Integrators are chosen by name from :data:
 (``ode``). A new integrator is one class here, with ``from_conf(conf, quirks)`` reading its settings and
 ``__call__(field, xyz, tau) -> (x_b, x_f)``, and one entry there; its name goes into the choices of
 ``model.mlp_dynamic.flow_mode`` and its settings into the key table (:mod:`mononerf.config.schema`). The original's
-branch-mixup quirk (spec §8.1) is one isolated function, :func:`_euler_branch_mixup`.
+branch-mixup quirk (method.md §8.1) is one isolated function, :func:`_euler_branch_mixup`.
 
 Shapes: S scenes, P points per scene.
 """
@@ -73,7 +73,7 @@ def _euler(field: VelocityField, xyz: torch.Tensor, tau: torch.Tensor, steps: in
 
 def _euler_branch_mixup(field: VelocityField, xyz: torch.Tensor, tau: torch.Tensor,
                         steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The original's Euler steps (quirk ``discrete_flow_branch_mixup``, spec §8.1): the forward branch is rebuilt
+    """The original's Euler steps (quirk ``discrete_flow_branch_mixup``, method.md §8.1): the forward branch is rebuilt
     from the BACKWARD hidden state at every global block, and the backward branch never passes through the code
     layers ``lin_global_z``.
 
@@ -133,7 +133,7 @@ def _ode(field: VelocityField, xyz: torch.Tensor, tau: torch.Tensor, method: str
 # ------------------------------------------------------------------------------------------------- integrators
 @dataclass(frozen=True)
 class EulerSteps:
-    """``discrete``: positions at frames τ−1 and τ+1 by ``steps`` explicit Euler steps per frame (spec §2.8, the
+    """``discrete``: positions at frames τ−1 and τ+1 by ``steps`` explicit Euler steps per frame (method.md §2.8, the
     released configs' mode): step i moves ``x_f += v(x_f, τ + i/steps)/steps`` and ``x_b −= v(x_b, τ − i/steps)/steps``.
 
     ``branch_mixup`` (quirk ``discrete_flow_branch_mixup``, docs/quirks.md): the original rebuilds the forward branch

@@ -3,7 +3,7 @@
 Weight files are put in place by hand (see ``checkpoints/README.md``). This module finds them, reads
 them with ``torch.load(..., weights_only=True)`` and loads them into modules with strict key/shape
 matching, raising user-facing errors that name the file, the folder and the download address
-(decisions.md "Weights are never downloaded at run time"; spec §2.1, §2.2, §8 items 21 and 27).
+(decisions.md "Weights are never downloaded at run time"; method.md §2.1, §2.2, §8 items 21 and 27).
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def load_checkpoint_state(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def strip_mmaction_backbone(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """MMAction2 recogniser state → backbone state: strip ``backbone.``, drop ``cls_head.*`` (spec §8 item 21).
+    """MMAction2 recogniser state → backbone state: strip ``backbone.``, drop ``cls_head.*`` (method.md §8 item 21).
 
     Keys under neither prefix are kept unchanged (a strict load then reports them as unexpected).
     """

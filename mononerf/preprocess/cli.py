@@ -1,4 +1,4 @@
-"""``python -m mononerf.preprocess``: a video → a trainable scene in one command (spec §6.2).
+"""``python -m mononerf.preprocess``: a video → a trainable scene in one command (method.md §6.2).
 
     python -m mononerf.preprocess VIDEO --out data/NAME [options]          every step (same as ``all``)
     python -m mononerf.preprocess frames VIDEO --out data/NAME             one step: frames | poses | depth | flow |

@@ -1,4 +1,4 @@
-"""Optical flow with torchvision's RAFT (``raft_large``), spec §6.2 ``generate_flow``.
+"""Optical flow with torchvision's RAFT (``raft_large``), method.md §6.2 ``generate_flow``.
 
 For each consecutive pair of ``images/`` (sorted) the step computes forward flow RAFT(i, i+1) and backward flow
 RAFT(i+1, i) (frames padded to multiples of 8 by edge replication, split evenly as the original's InputPadder does;
@@ -177,7 +177,7 @@ def warp_by_flow(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
 
 
 def consistency_masks(fwd: np.ndarray, bwd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Forward–backward consistency (spec §6.2): a pixel is kept when ``|f + f_other(x + f)|`` is below
+    """Forward–backward consistency (method.md §6.2): a pixel is kept when ``|f + f_other(x + f)|`` is below
     ``0.5 (|f| + |f_other(x + f)|) + 0.5``. Returns (fwd_mask, bwd_mask) (H, W) bool."""
     a1, a2 = CONSISTENCY_ALPHA
 

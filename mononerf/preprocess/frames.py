@@ -1,4 +1,4 @@
-"""Frames of a video, named as the original's ``generate_data`` names them (spec §6.2).
+"""Frames of a video, named as the original's ``generate_data`` names them (method.md §6.2).
 
 Decodes the video with imageio-ffmpeg and keeps every ``ceil(n / 100)``-th frame (at most 100 frames), then writes
 

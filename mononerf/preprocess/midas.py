@@ -1,4 +1,4 @@
-"""Monocular depth with MiDaS v2.1 (ResNeXt-101 32x8d encoder + RefineNet-style decoder), spec §6.2 ``generate_depth``.
+"""Monocular depth with MiDaS v2.1 (ResNeXt-101 32x8d encoder + RefineNet-style decoder), method.md §6.2.
 
 Our own PyTorch module whose parameter names are those of the published file ``midas_v21-f6b98070.pt`` (the
 original's ``MidasNet(non_negative=True)``), so that file loads strictly:

@@ -1,4 +1,4 @@
-"""Motion masks with the original's algorithm (spec §6.2 ``generate_motion_mask``; NSFF-style).
+"""Motion masks with the original's algorithm (method.md §6.2 ``generate_motion_mask``; NSFF-style).
 
 (a) Geometric: for each frame i and its neighbours (i-1, i+1; the frame itself at the ends), the flow gives a
 correspondence p → p + flow; its distance to the epipolar line of p under the cameras' relative pose is
@@ -70,7 +70,7 @@ def epipolar_distance(rel_w2c: np.ndarray, K: np.ndarray, flow: np.ndarray) -> n
 
 def geometric_motion_mask(w2c: np.ndarray, K: np.ndarray, i: int, fwd: np.ndarray | None, bwd: np.ndarray | None,
                           threshold: float = EPI_THRESHOLD) -> np.ndarray:
-    """(H, W) bool mask of frame ``i`` from its flows (None at the clip's ends = zero flow), spec §6.2 (a)."""
+    """(H, W) bool mask of frame ``i`` from its flows (None at the clip's ends = zero flow), method.md §6.2 (a)."""
     ref = fwd if fwd is not None else bwd
     zeros = np.zeros_like(ref)
     num = w2c.shape[0]

@@ -1,4 +1,4 @@
-"""Camera poses with COLMAP (through pycolmap) → ``poses_bounds.npy`` (spec §6.2 COLMAP + ``generate_pose``, §1.1).
+"""Camera poses with COLMAP (through pycolmap) → ``poses_bounds.npy`` (method.md §6.2 COLMAP + ``generate_pose``, §1.1).
 
 The original's COLMAP commands, run in-process: SIFT features of ``images_colmap/`` with the feature masks of
 ``background_mask/`` and one shared camera, exhaustive matching, incremental mapping with

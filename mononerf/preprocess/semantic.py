@@ -1,4 +1,4 @@
-"""Mask R-CNN masks of people and other movers (spec §6.2 ``generate_data`` and ``generate_motion_mask`` part (b)).
+"""Mask R-CNN masks of people and other movers (method.md §6.2 ``generate_data`` and ``generate_motion_mask`` part (b)).
 
 torchvision's ``maskrcnn_resnet50_fpn`` with its COCO weights file ``maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth``.
 The file is optional: without it the background masks keep every pixel and the motion masks come from the

@@ -1,4 +1,4 @@
-"""Volume compositing of raw field outputs along rays (spec §3.3, §3.4; DynNeRF's raw2outputs).
+"""Volume compositing of raw field outputs along rays (method.md §3.3, §3.4; DynNeRF's raw2outputs).
 
 Dimension vocabulary: ``*`` ray batch dims (usually ``S, R``: scenes, rays), ``K`` samples per ray.
 Raw field outputs carry rgb logits in channels 0:3 and the raw density in channel 3.
@@ -12,14 +12,14 @@ from torch import Tensor
 
 from mononerf.utils.checks import check_shape
 
-# Length given to the last interval of every ray ("infinity", spec §3.3).
+# Length given to the last interval of every ray ("infinity", method.md §3.3).
 FAR_DISTANCE = 1e10
-# Added to every (1 - alpha) factor of the transmittance products (spec §3.3).
+# Added to every (1 - alpha) factor of the transmittance products (method.md §3.3).
 TRANSMITTANCE_EPS = 1e-10
 
 
 def sample_distances(z_vals: Tensor, rays_d: Tensor) -> Tensor:
-    """Interval lengths along each ray, scaled by the ray direction's norm (spec §3.3).
+    """Interval lengths along each ray, scaled by the ray direction's norm (method.md §3.3).
 
     .. math::
         \\delta_k = (z_{k+1} - z_k)\\,\\lVert d \\rVert,\\qquad \\delta_{K-1} = 10^{10}\\,\\lVert d \\rVert
@@ -37,12 +37,12 @@ def sample_distances(z_vals: Tensor, rays_d: Tensor) -> Tensor:
 
 
 def alpha_from_sigma(sigma: Tensor, dists: Tensor) -> Tensor:
-    """Opacity of each interval: :math:`\\alpha = 1 - \\exp(-\\mathrm{relu}(\\sigma)\\,\\delta)` (spec §3.3)."""
+    """Opacity of each interval: :math:`\\alpha = 1 - \\exp(-\\mathrm{relu}(\\sigma)\\,\\delta)` (method.md §3.3)."""
     return 1.0 - torch.exp(-F.relu(sigma) * dists)
 
 
 def exclusive_transmittance(one_minus_alpha: Tensor) -> Tensor:
-    """Transmittance before each sample, with the original's epsilon (spec §3.3).
+    """Transmittance before each sample, with the original's epsilon (method.md §3.3).
 
     .. math::
         T_k = \\prod_{i<k} \\big(q_i + 10^{-10}\\big),\\qquad T_0 = 1
@@ -84,7 +84,7 @@ def composite_blended(
     shared_noise: bool = True,
     generator: torch.Generator | None = None,
 ) -> dict[str, Tensor]:
-    """Composite a static and a dynamic field blended per sample (spec §3.3, DynNeRF's raw2outputs).
+    """Composite a static and a dynamic field blended per sample (method.md §3.3, DynNeRF's raw2outputs).
 
     With :math:`c_x = \\mathrm{sigmoid}(raw_x[0{:}3])`,
     :math:`\\alpha_x = 1 - \\exp(-\\mathrm{relu}(\\sigma_x + \\epsilon)\\delta)` for x in {s, d}, blending b per
@@ -103,7 +103,7 @@ def composite_blended(
         \\text{dynamicness} = \\sum_k w_{full,k} b_k,\\qquad \\text{blending\\_map}_k = z_k b_k
 
     Noise :math:`\\epsilon \\sim \\mathcal N(0, \\text{raw\\_noise\\_std}^2)` is ONE tensor added to both
-    densities when ``shared_noise`` (quirk ``shared_sigma_noise``, spec §8.8) and two independent tensors
+    densities when ``shared_noise`` (quirk ``shared_sigma_noise``, method.md §8.8) and two independent tensors
     (dynamic drawn first) otherwise; no noise when ``raw_noise_std == 0``. No white background.
 
     Args:
@@ -172,7 +172,7 @@ def composite_single(
     raw_noise_std: float,
     generator: torch.Generator | None = None,
 ) -> dict[str, Tensor]:
-    """Composite one field alone (spec §3.4, the original's raw2outputs_d).
+    """Composite one field alone (method.md §3.4, the original's raw2outputs_d).
 
     Used for the static pretraining pass and the t-1 / t+1 dynamic renders.
 

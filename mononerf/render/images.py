@@ -19,12 +19,12 @@ from mononerf.utils.tensors import constant_like
 
 RayFn = Callable[[RayBundle, Tensor, Tensor], "dict[str, Tensor]"]
 
-# The renderer's NDC near plane is hard-wired to 1.0 (spec §3.1, §8.15).
+# The renderer's NDC near plane is hard-wired to 1.0 (method.md §3.1, §8.15).
 NDC_NEAR_PLANE = 1.0
 
 
 def prepare_rays(rays_o: Tensor, rays_d: Tensor, camera: Pinhole, *, ndc: bool = True) -> RayBundle:
-    """World rays -> the renderer's (S, R, 3) bundle (spec §3.1).
+    """World rays -> the renderer's (S, R, 3) bundle (method.md §3.1).
 
     viewdirs = rays_d / ‖rays_d‖ in WORLD space, then (if ``ndc``) ``ndc_rays`` with near plane
     :data:`NDC_NEAR_PLANE` = 1.0; everything flattened to (S, R, 3).
@@ -49,11 +49,11 @@ def prepare_rays(rays_o: Tensor, rays_d: Tensor, camera: Pinhole, *, ndc: bool =
 
 
 def batchify_field(fn, points_per_call: int, *, checkpoint: bool = False):
-    """The original's ``batchify`` (spec §2.6): query a field on slices of at most ``points_per_call`` points per scene.
+    """The original's ``batchify`` (method.md §2.6): a field queried on slices of ``points_per_call`` points per scene.
 
     Points are laid out ray-major, (S, R·K), and cut into consecutive slices exactly as the original cuts its
     flattened samples (``netchunk // S`` per scene), so results that depend on which points share a network call (the
-    quirk ``latent_temporal_reshape``, spec §8.3) match the original's; for per-point fields the slicing changes
+    quirk ``latent_temporal_reshape``, method.md §8.3) match the original's; for per-point fields the slicing changes
     nothing. Each call sees (S, c, 1, 4) points with (S, c, 3) view directions (the per-ray direction repeated per
     sample, as the original embeds it). It also bounds the memory of one call at full-image renders.
 
@@ -104,7 +104,7 @@ def render_chunked(
     far: float | Tensor = 1.0,
     output_device: torch.device | str | None = None,
 ) -> dict[str, Tensor]:
-    """Evaluate ``ray_fn`` on chunks of at most ``chunk`` rays per scene and concatenate along R (spec §3.1).
+    """Evaluate ``ray_fn`` on chunks of at most ``chunk`` rays per scene and concatenate along R (method.md §3.1).
 
     Args:
         rays: (origins, directions, viewdirs), each (S, R, 3).
@@ -148,11 +148,11 @@ def render_full_image(
     output_device: torch.device | str | None = None,
     ndc_box: Pinhole | None = None,
 ) -> dict[str, Tensor]:
-    """Render every pixel of one camera per scene (spec §3.1 with ``c2w``; used by §3.6 render_path).
+    """Render every pixel of one camera per scene (method.md §3.1 with ``c2w``; used by §3.6 render_path).
 
     Rays from :meth:`Pinhole.image_rays <mononerf.geometry.cameras.Pinhole.image_rays>` (``get_rays``' for a centred
     camera; integer pixel grid unless ``pixel_offset``), world
-    viewdirs, NDC with near plane 1.0 (spec §3.1), evaluated in chunks of ``chunk`` rays per scene.
+    viewdirs, NDC with near plane 1.0 (method.md §3.1), evaluated in chunks of ``chunk`` rays per scene.
 
     Args:
         c2w: (S, 3, 4) camera-to-world pose per scene.
@@ -162,7 +162,7 @@ def render_full_image(
         chunk: rays per scene per call (the original's test renders use 1024*32).
         ndc: render in NDC (near/far then in NDC t, 0 and 1).
         near, far: sampling bounds.
-        pixel_offset: 0 = the original's integer pixel grid (spec §8.15).
+        pixel_offset: 0 = the original's integer pixel grid (method.md §8.15).
         inference_mode: run under ``torch.inference_mode()`` (no autograd graph).
         output_device: where chunk outputs are gathered (e.g. "cpu").
         ndc_box: the scenes' training intrinsics when ``camera`` differs from them in more than its scale (a

@@ -1,4 +1,4 @@
-"""The names of the renderers' outputs, in one place (spec §3.2-3.3: the original's ``ret`` keys).
+"""The names of the renderers' outputs, in one place (method.md §3.2-3.3: the original's ``ret`` keys).
 
 Per sample or per ray, keyed by name: what compositing returns (:data:`BLENDED_OUTPUT_KEYS`), what the static and
 the dynamic ray renderers return (:data:`STATIC_OUTPUT_KEYS`, :data:`DYNAMIC_OUTPUT_KEYS`), and the per-ray maps a
@@ -22,7 +22,7 @@ DYNAMIC_OUTPUT_KEYS = BLENDED_OUTPUT_KEYS + (
     "sceneflow_f_b", "rgb_map_d_f", "acc_map_d_f", "blending_f",
     "raw_pts_b_b", "raw_pts_f_f",
 )  # fmt: skip
-# Keys that an inference pass does not compute (spec §3.2 step 9 returns before step 10).
+# Keys that an inference pass does not compute (method.md §3.2 step 9 returns before step 10).
 INFERENCE_SKIPPED_KEYS = ("raw_pts_b_b", "raw_pts_f_f")
 # Per-ray maps made from the per-sample outputs by a full-image render (FieldRenderer.render_views): the expected
 # flowed points at t±1 and the composited forward scene flow, under the dynamic weights.

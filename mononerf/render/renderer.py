@@ -1,14 +1,14 @@
-"""Ray rendering with the radiance fields passed in as callbacks (spec §3.1, §3.2; style rule 8).
+"""Ray rendering with the radiance fields passed in as callbacks (method.md §3.1, §3.2; style rule 8).
 
 Dimension vocabulary: ``S`` scenes, ``R`` rays per scene, ``K`` samples per ray, ``H``/``W`` image size.
 
 Field callbacks (the renderer knows nothing about MonoNeRF's networks):
 
 * ``static_fn(pts_ref, viewdirs) -> raw_s``: pts_ref (S, R, K, 4) = NDC xyz + normalised time,
-  viewdirs (S, R, 3); raw_s (S, R, K, >=4) = rgb logits 0:3, density 3 (spec §2.10).
+  viewdirs (S, R, 3); raw_s (S, R, K, >=4) = rgb logits 0:3, density 3 (method.md §2.10).
 * ``joint_fn(pts_ref, viewdirs) -> (raw_s (S, R, K, >=5), raw_d (S, R, K, >=11))``: one evaluation of both
   branches at time t; raw_d = rgb logits 0:3, density 3, ABSOLUTE NDC positions at t-1 (4:7) and t+1
-  (7:10), blending 10, optional extra features 11: (spec §2.9).
+  (7:10), blending 10, optional extra features 11: (method.md §2.9).
 * ``dynamic_fn(pts_ref, viewdirs) -> raw_d (S, R, K, >=11)``: the dynamic branch alone.
 * ``ray_fn(rays, near, far) -> dict`` for :func:`render_full_image`, e.g.
   ``functools.partial(render_rays_dynamic, t=t, n_samples=64, ...)``.
@@ -37,7 +37,7 @@ JointFieldFn = Callable[[Tensor, Tensor], "tuple[Tensor, Tensor]"]
 
 
 def check_finite_outputs(outputs: dict[str, Tensor]) -> None:
-    """Raise :class:`MonoNeRFError` naming the first output that holds NaN or Inf (spec §3.2 step 11, §8.25 fix)."""
+    """Raise :class:`MonoNeRFError` naming the first output holding NaN or Inf (method.md §3.2, §8.25 fixed)."""
     floats = [(key, value) for key, value in outputs.items() if value.is_floating_point()]
     if not floats:
         return
@@ -101,12 +101,12 @@ def render_rays_static(
     generator: torch.Generator | None = None,
     check_finite: bool = True,
 ) -> dict[str, Tensor]:
-    """Static pretraining pass (spec §3.2 steps 1-3): sample, query ``static_fn`` once, composite (§3.4).
+    """Static pretraining pass (method.md §3.2 steps 1-3): sample, query ``static_fn`` once, composite (§3.4).
 
     Args:
         rays: (origins, directions, viewdirs), each (S, R, 3); origins/directions in NDC.
         near, far: numbers or (S, R) bounds (0 and 1 in NDC).
-        t: (S,) normalised time of each scene's frame (spec §1.5).
+        t: (S,) normalised time of each scene's frame (method.md §1.5).
         n_samples: K samples per ray.
         static_fn: ``(pts_ref (S, R, K, 4), viewdirs (S, R, 3)) -> raw (S, R, K, >=4)``.
         perturb, lindisp: see :func:`~mononerf.render.sampling.sample_along_rays`.
@@ -133,7 +133,7 @@ def _neighbour_pass(
     dynamic_fn: FieldFn, pts_ref: Tensor, rays: RayBundle, z_vals: Tensor, weights_d: Tensor,
     raw_noise_std: float, generator: torch.Generator | None, suffix: str,
 ) -> tuple[dict[str, Tensor], Tensor]:
-    """Query the dynamic field at the flowed points of a neighbour time and render it (spec §3.2 steps 7-8)."""
+    """Query the dynamic field at the flowed points of a neighbour time and render it (method.md §3.2 steps 7-8)."""
     raw = dynamic_fn(pts_ref, rays.viewdirs)
     check_shape(raw, f"{pts_ref.shape[0]} {pts_ref.shape[1]} {pts_ref.shape[2]} C", "dynamic_fn output")
     d = DynamicRaw.of(raw)
@@ -171,13 +171,13 @@ def render_rays_dynamic(
     check_finite: bool = True,
     neighbour_passes: bool = True,
 ) -> dict[str, Tensor]:
-    """Full static+dynamic pass with the t-1 and t+1 dynamic re-renders (spec §3.2 steps 1-10).
+    """Full static+dynamic pass with the t-1 and t+1 dynamic re-renders (method.md §3.2 steps 1-10).
 
     1. ``z`` from :func:`sample_along_rays`; ``pts = o + z d`` (S, R, K, 3) in NDC; ``pts_ref = [pts, t]``.
     2. ``raw_s, raw_d = joint_fn(pts_ref, viewdirs)``; scene flow
        :math:`sf_b = raw_d[4{:}7] - pts`, :math:`sf_f = raw_d[7{:}10] - pts`; blending b = ``raw_d[10]``
        (``raw_s[4]`` when ``dynerf_blending`` is False).
-    3. :func:`composite_blended` (spec §3.3).
+    3. :func:`composite_blended` (method.md §3.3).
     4. With :math:`\\Delta = 2/N`: ``pts_b = [pts + sf_b, t - Δ]``, ``pts_f = [pts + sf_f, t + Δ]``;
        ``dynamic_fn`` at each, rendered with :func:`composite_single` on the same ``z``;
        :math:`\\text{acc\\_map\\_d\\_b} = |\\sum_k (w^{b}_{d,k} - w_{d,k})|` (likewise f).
@@ -189,18 +189,18 @@ def render_rays_dynamic(
     Args:
         rays: (origins, directions, viewdirs), each (S, R, 3); origins/directions in NDC.
         near, far: numbers or (S, R) bounds.
-        t: (S,) normalised time per scene (spec §1.5).
+        t: (S,) normalised time per scene (method.md §1.5).
         n_samples: K samples per ray.
         num_frames: N frames of the video (time step 2/N).
         joint_fn: ``(pts_ref, viewdirs) -> (raw_s (S,R,K,>=4), raw_d (S,R,K,>=11))``.
         dynamic_fn: ``(pts_ref, viewdirs) -> raw_d (S,R,K,>=11)``; may be None without ``neighbour_passes``.
         perturb, lindisp: sampling options.
         raw_noise_std: density noise std.
-        inference: skip step 5 (spec §3.2 step 9).
-        shared_noise: quirk ``shared_sigma_noise`` (spec §8.8).
+        inference: skip step 5 (method.md §3.2 step 9).
+        shared_noise: quirk ``shared_sigma_noise`` (method.md §8.8).
         dynerf_blending: take blending from the dynamic head (the original's DyNeRF_blending=True).
         generator: optional ``torch.Generator`` for jitter and noise.
-        check_finite: raise :class:`MonoNeRFError` on NaN/Inf outputs (spec §8.25 fix).
+        check_finite: raise :class:`MonoNeRFError` on NaN/Inf outputs (method.md §8.25 fix).
         neighbour_passes: run steps 4-5 (the t±1 re-renders). Images of time t need only steps 1-3, so full-frame
             renders switch them off: two of the three network passes are saved.
 
@@ -209,7 +209,7 @@ def render_rays_dynamic(
         ``inference``), plus
         ``features_d``/``features_d_b``/``features_d_f`` (S, R, K, C-11) when raw_d has extra channels.
         Per-ray maps are (S, R) or (S, R, 3); per-sample values (S, R, K) or (S, R, K, 3). ``z_vals`` is a
-        fresh copy (the original's chunk concatenation copies it; a loss may edit it in place, spec §4.3).
+        fresh copy (the original's chunk concatenation copies it; a loss may edit it in place, method.md §4.3).
     """
     if num_frames < 1:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")

@@ -1,4 +1,4 @@
-"""Sample depths along rays (spec §3.2 step 1; NeRF's coarse stratified sampler).
+"""Sample depths along rays (method.md §3.2 step 1; NeRF's coarse stratified sampler).
 
 Dimension vocabulary: ``S`` scenes, ``R`` rays, ``K`` samples per ray, ``*`` any ray batch dims.
 """
@@ -17,7 +17,7 @@ def sample_along_rays(
     lindisp: bool,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """Depths ``z`` of ``n_samples`` points per ray between ``near`` and ``far`` (spec §3.2 step 1).
+    """Depths ``z`` of ``n_samples`` points per ray between ``near`` and ``far`` (method.md §3.2 step 1).
 
     With :math:`s_k = k/(K-1)`, :math:`k = 0..K-1`:
 
@@ -35,7 +35,7 @@ def sample_along_rays(
 
     Args:
         near, far: (*) per-ray bounds (e.g. (S, R)), or numbers (then the result is (K,)); in NDC the
-            original uses near = 0, far = 1 (spec §1.2 item 6).
+            original uses near = 0, far = 1 (method.md §1.2 item 6).
         n_samples: K >= 1.
         perturb: stratified jitter (training); False gives the deterministic grid (testing).
         lindisp: sample linearly in inverse depth instead of depth.

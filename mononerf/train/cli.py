@@ -2,20 +2,16 @@
 
 Several GPUs: ``torchrun --nproc_per_node=N train/train.py -c CONF …`` (the original's
 ``python -m torch.distributed.launch … --launcher=pytorch`` sets the same variables and keeps working).
-
-Also :func:`checkpoint_main`: ``python -m mononerf.train.checkpoint export RUN --to-original OUT.tar``.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import torch
 
 from mononerf.config import load_config
 from mononerf.errors import MonoNeRFError, report
-from mononerf.train import checkpoint as ckpt
 from mononerf.train import distributed
 
 
@@ -32,7 +28,7 @@ def evaluate_only(cfg, info) -> int:
     from mononerf.data.dataset import resolve_scene_dirs
     from mononerf.eval.evaluate import evaluate_run
     from mononerf.eval.video import load_run, render_mode
-    from mononerf.train.pipeline import run_folder
+    from mononerf.pipeline.pipeline import run_folder
 
     run_dir = run_folder(cfg, info.world_size)
     trainer, step = load_run(run_dir, cfg.run.device)
@@ -78,20 +74,3 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if info is not None:
             distributed.shutdown(info)
-
-
-def checkpoint_main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mononerf.train.checkpoint",
-                                description="Checkpoint tools: export a run's checkpoint in the original's layout.")
-    sub = p.add_subparsers(dest="command", required=True)
-    e = sub.add_parser("export", help="write a checkpoint the original MonoNeRF code loads")
-    e.add_argument("source", help="a run folder (its newest NNNNNN.tar) or a checkpoint file")
-    e.add_argument("--to-original", required=True, metavar="OUT.tar", help="where to write it")
-    a = p.parse_args(argv)
-    try:
-        out = ckpt.export_original(a.source, a.to_original)
-    except (MonoNeRFError, OSError) as exc:  # one line, exit status 2
-        return report(exc)
-    print(f"wrote {out} (the original's layout: {ckpt.STATE_KEY} with its names and aliases)")
-    return 0
-

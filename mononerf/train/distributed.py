@@ -1,4 +1,4 @@
-"""Device choice and (optional) multi-process data parallelism through torchrun (spec §5.1, §8.20 fixed)."""
+"""Device choice and (optional) multi-process data parallelism through torchrun (method.md §5.1, §8.20 fixed)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from mononerf.errors import ConfigError
+from mononerf.utils.device import resolve_device
 
 
 @dataclass
@@ -25,22 +25,6 @@ class DistInfo:
     @property
     def enabled(self) -> bool:
         return self.world_size > 1
-
-
-def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
-    """``auto`` → ``cuda:<local_rank>`` when a GPU exists, else CPU; ``cpu``, ``cuda``, ``cuda:N`` as given."""
-    if spec == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise ConfigError(f"run.device: unknown device {spec!r}; expected auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"run.device: {spec!r} asked for, but no CUDA device is available")
-        if device.index is None:
-            device = torch.device(f"cuda:{local_rank}")
-    return device
 
 
 def init(device_spec: str = "auto", backend: str | None = None, master_addr: str | None = None,

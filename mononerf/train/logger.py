@@ -1,4 +1,4 @@
-"""Run logging: a text log, tensorboard scalars and images (spec §5.4), only on the main process."""
+"""Run logging: a text log, tensorboard scalars and images (method.md §5.4), only on the main process."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class RunLogger:
             return
         from torch.utils.tensorboard import SummaryWriter
 
-        from mononerf.train.checkpoint import write_error
+        from mononerf.pipeline.checkpoint import write_error
 
         try:
             run_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""The optimiser of a training stage and its learning-rate schedule (spec §5.2), with the dynamic-stage recipe levers.
+"""The optimiser of a training stage and its learning-rate schedule (method.md §5.2), with the dynamic recipe's levers.
 
 The original: one Adam (betas 0.9 / 0.999, eps 1e-8) over the stage's parameters at ``lrate``, and after each step
 ``lr = lrate · 0.1^(step / lrate_decay)`` — so step 0 runs at ``lrate`` and step k at the value set after step k-1.
@@ -23,7 +23,7 @@ from torch import nn
 
 
 def learning_rate(base: float, step: int, decay_steps: int) -> float:
-    """``lrate · 0.1^(step / lrate_decay)`` (spec §5.2), set after each optimiser step."""
+    """``lrate · 0.1^(step / lrate_decay)`` (method.md §5.2), set after each optimiser step."""
     return base * 0.1 ** (step / decay_steps)
 
 
@@ -86,7 +86,7 @@ class OptimSettings:
         return torch.optim.Adam(groups, lr=rate, betas=(0.9, 0.999), eps=self.adam_eps)
 
     def after_step(self, optimizer: torch.optim.Optimizer, step: int) -> None:
-        """Set the rate of step ``step + 1`` after step ``step`` (the original's order, spec §5.2)."""
+        """Set the rate of step ``step + 1`` after step ``step`` (the original's order, method.md §5.2)."""
         rate = self.rate(step + 1)
         for g in optimizer.param_groups:
             g["lr"] = rate * g.get("lr_scale", 1.0)

@@ -1,5 +1,5 @@
 """The trainer's schedule (iteration counts and intervals after the original's adjustments) and where a stage
-starts (spec §5.1, §5.4, §5.5)."""
+starts (method.md §5.1, §5.4, §5.5)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ from dataclasses import dataclass
 
 from mononerf.errors import ConfigError
 
-STATIC, DYNAMIC = "static", "dynamic"
-
 
 @dataclass
 class Schedule:
-    """Iteration counts and logging intervals after the original's adjustments (spec §5.1, §5.4)."""
+    """Iteration counts and logging intervals after the original's adjustments (method.md §5.1, §5.4)."""
 
     n_static: int
     n_dynamic: int

@@ -1,4 +1,4 @@
-"""One trainer for the original's three modes (spec §5): multi-scene training, unseen frames, unseen-scene adaptation.
+"""One trainer for the original's three modes (method.md §5): multi-scene training, unseen frames, unseen-scene tuning.
 
 The modes differ only in configuration:
 
@@ -26,14 +26,15 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from mononerf.errors import ConfigError
-from mononerf.train import checkpoint as ckpt
-from mononerf.train.distributed import DistInfo, resolve_device
+from mononerf.pipeline import checkpoint as ckpt
+from mononerf.pipeline.pipeline import DYNAMIC, STATIC, Pipeline
+from mononerf.train.distributed import DistInfo
 from mononerf.train.images import log_step_images
 from mononerf.train.interrupts import StopRequests
 from mononerf.train.logger import RunLogger
 from mononerf.train.optim import OptimSettings
-from mononerf.train.pipeline import Pipeline
-from mononerf.train.schedule import DYNAMIC, STATIC, Schedule, StageState
+from mononerf.train.schedule import Schedule, StageState
+from mononerf.utils.device import resolve_device
 
 
 class Trainer:
@@ -69,7 +70,7 @@ class Trainer:
             raise ConfigError(f"train.batch_size = {train.batch_size} is less than the {S} scenes: the original then "
                               "trained only the first batch's scenes; here every scene trains in one batch, so set "
                               f"--batch_size {S} (or more) or list fewer scenes")
-        # the original's cudnn settings (spec §5.1): deterministic kernels, no autotuning
+        # the original's cudnn settings (method.md §5.1): deterministic kernels, no autotuning
         torch.backends.cudnn.deterministic = bool(train.deterministic)
         torch.backends.cudnn.benchmark = not bool(train.deterministic)
         # rays per scene, each group's frames of each stage, the loss weights and flags (checked here, at start-up)
@@ -108,12 +109,12 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------ resume
     def _resume_plan(self) -> StageState:
-        """Where to start (spec §5.5): --ft_path, the newest readable dynamic/static checkpoint, Pretrained_S, or
+        """Where to start (method.md §5.5): --ft_path, the newest readable dynamic/static checkpoint, Pretrained_S, or
         scratch. Our checkpoints and the original's load alike (every tensor checked by name and shape)."""
         train, info = self.cfg.train, self.cfg.info
         if train.ft_path:
             loaded = self._load(train.ft_path)
-            if info.fast_render:  # adaptation: fine-tune both stages from step 0 (spec §5.7)
+            if info.fast_render:  # adaptation: fine-tune both stages from step 0 (method.md §5.7)
                 self.say(f"loaded {train.ft_path} (step {loaded.step}); adapting from step 0")
                 return StageState(STATIC, 0)
             self.say(f"loaded {train.ft_path}; continuing the dynamic stage at step {loaded.step + 1}")
@@ -220,7 +221,7 @@ class Trainer:
         return {f"mlp_static.{n}": p.grad for n, p in self.model.mlp_static.named_parameters() if p.grad is not None}
 
     def _stage_modules(self, stage: str):
-        """Trainable parameters of a stage (spec §5.2): static head in pretraining, dynamic head afterwards."""
+        """Trainable parameters of a stage (method.md §5.2): static head in pretraining, dynamic head afterwards."""
         m = self.model
         static_params = list(m.mlp_static.parameters())
         for p in static_params:
@@ -314,7 +315,7 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------ periodic
     def _periodic(self, stage: str, i: int, logs: dict, optimizer, seconds: float) -> None:
-        """The original's intervals (spec §5.4); an interval <= 0 switches that action off."""
+        """The original's intervals (method.md §5.4); an interval <= 0 switches that action off."""
         s = self.schedule
 
         def due(every: int, skip_first: bool = False) -> bool:

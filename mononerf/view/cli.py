@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_run_dir(run_dir: Path, checkpoint: str | None) -> None:
     """The cheap checks of :func:`~mononerf.eval.video.load_run`, before anything slow or any port is taken."""
-    from mononerf.train import checkpoint as ckpt
+    from mononerf.pipeline import checkpoint as ckpt
 
     if run_dir.is_file():
         raise MonoNeRFError(f"{run_dir}: is a file, not a run folder")

@@ -2,11 +2,11 @@
 
 The browser reports its camera the way viser does: an orientation quaternion ``wxyz`` and a ``position`` in OpenCV
 convention (camera x right, y down, looking along +z), a vertical field of view and the canvas aspect ratio. Our
-poses are NeRF/OpenGL camera-to-world matrices (columns right, up, back; spec §1.2), so the two differ by a flip of
+poses are NeRF/OpenGL camera-to-world matrices (columns right, up, back; method.md §1.2), so the two differ by a flip of
 the y and z axes of the camera.
 
 The canvas has its own size and field of view, unlike the training cameras. Rays are therefore cast with the client's
-intrinsics (:func:`client_rays`) and converted to NDC with the *training* intrinsics of the scene (spec §1.3): the
+intrinsics (:func:`client_rays`) and converted to NDC with the *training* intrinsics of the scene (method.md §1.3): the
 NDC box is a fixed frame of the scene, so any camera's rays can be expressed in it. With the training camera's pose,
 field of view and aspect, the rays are exactly those of :func:`~mononerf.render.images.render_full_image`.
 
@@ -151,7 +151,7 @@ class ViewRequest:
 
 def client_rays(c2w: Tensor, camera: Pinhole, ndc_box: Pinhole, ndc: bool = True,
                 pixel_offset: float = 0.0) -> RayBundle:
-    """Rays of a client camera, in the scene's NDC frame (spec §1.3, §3.1).
+    """Rays of a client camera, in the scene's NDC frame (method.md §1.3, §3.1).
 
     Args:
         c2w: (3, 4) OpenGL camera-to-world pose of the client.
@@ -170,7 +170,7 @@ def client_rays(c2w: Tensor, camera: Pinhole, ndc_box: Pinhole, ndc: bool = True
 
 def client_flow(expected_pts: Tensor, c2w: Tensor, camera: Pinhole, ndc_box: Pinhole, ndc: bool = True,
                 pixel_offset: float = 0.0, acc_d: Tensor | None = None, blend: Tensor | None = None) -> Tensor:
-    """Optical flow induced by the scene flow, seen from the client's camera (spec §3.5; the neighbour pose of a
+    """Optical flow induced by the scene flow, seen from the client's camera (method.md §3.5; the neighbour pose of a
     rendered view is the view itself, as in the original's ``render_path``).
 
     Args:

@@ -23,19 +23,20 @@ from mononerf.data.formats import read_scenes
 from mononerf.errors import ConfigError, MonoNeRFError
 from mononerf.losses import LossFlags, LossWeights, dynamic_stage_losses, loss_weights, static_stage_loss
 from mononerf.models.mononerf import MonoNeRF
+from mononerf.pipeline import checkpoint as ckpt
+from mononerf.pipeline.feature_cache import encode_cached
 from mononerf.quirks import Quirks
-from mononerf.train import checkpoint as ckpt
-from mononerf.train.distributed import resolve_device
-from mononerf.train.feature_cache import encode_cached
-from mononerf.train.schedule import DYNAMIC
+from mononerf.render.field import FieldRenderer, GroupedRenderer, RenderSettings
 from mononerf.render.images import prepare_rays
-from mononerf.train.step import FieldRenderer, GroupedRenderer, RenderSettings
 from mononerf.utils.cpu import flush_denormals
+from mononerf.utils.device import resolve_device
 from mononerf.utils.host import host_read
+
+STATIC, DYNAMIC = "static", "dynamic"  # the two training stages (Pipeline.losses)
 
 
 def run_folder(cfg, world_size: int = 1) -> Path:
-    """``{basedir}/{W}gpus{expname}``, for adaptation ``[{basename}_]{N}steps_{W}gpus{expname}`` (spec §5.6)."""
+    """``{basedir}/{W}gpus{expname}``, for adaptation ``[{basename}_]{N}steps_{W}gpus{expname}`` (method.md §5.6)."""
     info, train = cfg.info, cfg.train
     name = f"{world_size}gpus{info.expname}"
     if info.fast_render:
@@ -79,7 +80,7 @@ class Pipeline:
         data: the scenes (:class:`~mononerf.data.dataset.MultiSceneDataset`; for scenes of different sizes or
             lengths :class:`~mononerf.data.dataset.SceneGroups`).
         model: :class:`~mononerf.models.mononerf.MonoNeRF`, initialised from ``info.random_seed + rank``.
-        renderer: :class:`~mononerf.train.step.FieldRenderer` (model + render settings; ``renderer.features`` after
+        renderer: :class:`~mononerf.render.field.FieldRenderer` (model + render settings; ``renderer.features`` after
             :meth:`encode`).
         groups: the pipeline per group of scenes of one size and length: ``[self]`` when every scene matches,
             else shallow copies sharing the model, each with its group's ``data``, ``renderer`` and features.
@@ -99,9 +100,6 @@ class Pipeline:
                   "thread (no FTZ mode, or no GNU OpenMP pool); training may slow down as the run goes on",
                   file=sys.stderr)
         scene_dirs = resolve_scene_dirs(info.dataset_file_lists, train.datadir)
-        if not self.quirks.render_path_neighbour_clamp:
-            raise ConfigError("quirks.render_path_neighbour_clamp = false: induced-flow visualisation of render paths "
-                              "is not implemented yet, so the quirk has nothing to switch; leave it true")
         pixel_offset = 0.0 if self.quirks.no_half_pixel_offset else 0.5
         scenes = read_scenes(scene_dirs, str(train.dataset_type), factor=int(train.factor),
                              spherify=bool(train.spherify), num_novelviews=int(train.num_novelviews),
@@ -172,14 +170,14 @@ class Pipeline:
         if cfg.info.without_time:
             batch.time = torch.zeros_like(batch.time)
         rays = prepare_rays(batch.rays_o, batch.rays_d, d.camera, ndc=part.renderer.settings.ndc)
-        ret = render(rays, batch.time, dynamic)
+        outputs = render(rays, batch.time, dynamic)
         if dynamic:
             total, logs = dynamic_stage_losses(
-                ret, batch, c2w_all=d.poses[..., :4], camera=d.camera, num_frames=d.num_frames,
+                outputs, batch, c2w_all=d.poses[..., :4], camera=d.camera, num_frames=d.num_frames,
                 num_static=batch.num_static, weights=plan.weights, flags=plan.flags[group], quirks=self.quirks,
                 iteration=step, train_blending=step >= int(cfg.train.blending_warmup))
         else:
-            total, logs = static_stage_loss(ret, batch, float(cfg.train.static_loss_lambda))
+            total, logs = static_stage_loss(outputs, batch, float(cfg.train.static_loss_lambda))
         with host_read("a non-finite loss stops the run"):
             finite = bool(torch.isfinite(total))
         if not finite:
@@ -257,7 +255,7 @@ class Pipeline:
         return str(resolved)
 
     def encode(self) -> bool:
-        """Both encoders once over every frame of every scene (spec §5.3 step 1), through the on-disk feature cache
+        """Both encoders once over every frame of every scene (method.md §5.3 step 1), through the on-disk feature cache
         (``run.feature_cache``); the features go to ``renderer.features`` (each group's). Returns whether they all came
         from the cache."""
         hits = []

@@ -1,4 +1,4 @@
-"""``python -m mononerf.eval.experiments``: the paper's three claims on the synthetic scenes, in one command.
+"""``python -m mononerf.experiments``: the paper's three claims on the synthetic scenes, in one command.
 
 (a) **multi-scene**: one model trained on several videos at once (``multiscene.conf`` on scenes a + b, or the
     ``--scenes`` given: any number, of any sizes and lengths), scored under both protocols (docs/evaluation.md);
@@ -21,7 +21,7 @@ Runs go to ``--out`` (default ``logs/experiments``); a finished run is reused wh
 ``experiment.json`` holds its training time), an interrupted one resumes from its newest checkpoint (the adaptation
 runs, which always start from the multi-scene checkpoint, start again).
 
-    python -m mononerf.eval.experiments [--quick] [--device auto|cpu|cuda] [--data data] [--out DIR]
+    python -m mononerf.experiments [--quick] [--device auto|cpu|cuda] [--data data] [--out DIR]
         [--report docs/results.md] [--steps 50,100,300] [--grid 3] [--downscale 2] [--n-samples K]
         [--only multiscene,frames,scene,edits] [--no-lpips] [--set KEY=VALUE ...]
         [--scenes TRAIN1,TRAIN2,...,UNSEEN] [--protocol mononerf|dynamicnerf|both]
@@ -37,7 +37,7 @@ from pathlib import Path
 
 from mononerf.errors import MonoNeRFError
 from mononerf.eval.protocols import get_protocol
-from mononerf.eval.experiments_report import COLUMNS, CONFS, ROOT, commit, machine, write_report
+from mononerf.experiments.report import COLUMNS, CONFS, ROOT, commit, machine, write_report
 
 EXPERIMENTS = ("multiscene", "frames", "scene", "edits")
 
@@ -81,7 +81,7 @@ QUICK = {  # a smoke run of every code path: minutes, numbers meaningless
 
 def _config(s: Settings, experiment: str, name: str, scenes: list[str], more: dict | None = None):
     from mononerf.config import parse_config_file
-    from mononerf.eval.ablation import set_items
+    from mononerf.experiments.ablation import set_items
 
     sets = {"info.basedir": f"{s.out}/", "info.expname": name, "run.device": s.device,
             "info.dataset_file_lists": [str(s.data / n) for n in scenes], **(more or {})}
@@ -90,11 +90,11 @@ def _config(s: Settings, experiment: str, name: str, scenes: list[str], more: di
     return parse_config_file(str(ROOT / conf), s.sizes.get(experiment, []) + list(s.extra) + set_items(sets))
 
 
-def train_run(cfg, label: str) -> tuple[object, float, int]:
-    """Train (or resume, or reuse a finished) run; returns (trainer with its features encoded, training seconds,
-    the last step). A finished run is one whose folder holds ``experiment.json``."""
+def train_run(cfg, label: str) -> tuple[object, float, int, int]:
+    """Train (or resume, or reuse a finished) run; returns (its pipeline with the features encoded, training seconds,
+    the last dynamic step, the static steps). A finished run is one whose folder holds ``experiment.json``."""
     from mononerf.eval import renders
-    from mononerf.train import checkpoint as ckpt
+    from mononerf.pipeline import checkpoint as ckpt
     from mononerf.train.trainer import Trainer
 
     trainer = Trainer(cfg, progress=True, renders=renders)
@@ -104,19 +104,19 @@ def train_run(cfg, label: str) -> tuple[object, float, int]:
         print(f"[experiments] {label}: reusing the finished run {trainer.run_dir}", flush=True)
         loaded = ckpt.load_weights(trainer.model, ckpt.latest_dynamic(trainer.run_dir))
         trainer.encode()
-        return trainer, float(done["train_seconds"]), loaded.step
+        return trainer.pipeline, float(done["train_seconds"]), loaded.step, trainer.schedule.n_static
     print(f"[experiments] {label}: training {trainer.run_dir} ({trainer.schedule.n_static} static + "
           f"{trainer.schedule.n_dynamic} dynamic steps)", flush=True)
     t0 = time.perf_counter()
     trainer.fit()
     seconds = time.perf_counter() - t0
     record.write_text(json.dumps({"train_seconds": seconds, "label": label}))
-    return trainer, seconds, trainer.schedule.n_dynamic - 1
+    return trainer.pipeline, seconds, trainer.schedule.n_dynamic - 1, trainer.schedule.n_static
 
 
 def untrained_run(cfg, checkpoint: Path | None = None):
     """The pipeline of ``cfg`` without training: random weights, or those of ``checkpoint`` (zero-shot)."""
-    from mononerf.train.pipeline import Pipeline
+    from mononerf.pipeline.pipeline import Pipeline
 
     pipeline = Pipeline(cfg)
     if checkpoint is not None:
@@ -125,7 +125,7 @@ def untrained_run(cfg, checkpoint: Path | None = None):
     return pipeline
 
 
-def score(trainer, s: Settings, folder: Path, grid: int | None = None,
+def score(pipeline, s: Settings, folder: Path, grid: int | None = None,
           protocol: str = "mononerf") -> tuple[dict, float]:
     """The run's multi-view dump at the experiments' render settings, evaluated under ``protocol`` (``mononerf``: the
     ``grid`` times x cameras; ``dynamicnerf``: camera 0 at every time); returns (result, render seconds)."""
@@ -134,7 +134,6 @@ def score(trainer, s: Settings, folder: Path, grid: int | None = None,
     from mononerf.eval import renders
     from mononerf.eval.evaluate import evaluate_run
 
-    pipeline = getattr(trainer, "pipeline", trainer)  # a Trainer's, or a Pipeline
     t0 = time.perf_counter()
     with pipeline.using(n_samples=int(s.n_samples or pipeline.renderer.settings.n_samples)), torch.inference_mode():
         renders.testset_all(pipeline, 0, grid=(grid or s.grid) if get_protocol(protocol).every_camera else None,
@@ -163,35 +162,35 @@ def row(label: str, scores: dict, **extra) -> dict:
 
 def multiscene(s: Settings, results: dict) -> object:
     cfg = _config(s, "multiscene", "multiscene", list(s.train_scenes))
-    trainer, seconds, step = train_run(cfg, "(a) multi-scene")
-    result, render_s = score(trainer, s, trainer.run_dir / "experiments" / "multiview")
-    steps = f"{trainer.schedule.n_static} + {step + 1}"
+    pipeline, seconds, step, n_static = train_run(cfg, "(a) multi-scene")
+    result, render_s = score(pipeline, s, pipeline.run_dir / "experiments" / "multiview")
+    steps = f"{n_static} + {step + 1}"
     rows = [row(name, sc, steps=steps, train_s=seconds, render_s=render_s) for name, sc in result["scenes"].items()]
     sizes = {name: f"{sc.width}x{sc.height}, {sc.num_frames} frames" for name, sc in
-             zip(trainer.data.names, trainer.data.scenes)}
-    results["multiscene"] = {"rows": rows, "step_dir": result["step_dir"], "run": str(trainer.run_dir),
-                             "sizes": sizes, "seconds_per_step": seconds / max(1, trainer.schedule.n_static + step + 1)}
+             zip(pipeline.data.names, pipeline.data.scenes)}
+    results["multiscene"] = {"rows": rows, "step_dir": result["step_dir"], "run": str(pipeline.run_dir),
+                             "sizes": sizes, "seconds_per_step": seconds / max(1, n_static + step + 1)}
     if "dynamicnerf" in s.protocols:
-        res, render_s = score(trainer, s, trainer.run_dir / "experiments" / "multiview_dynamicnerf",
+        res, render_s = score(pipeline, s, pipeline.run_dir / "experiments" / "multiview_dynamicnerf",
                               protocol="dynamicnerf")
         results["multiscene"]["dynamicnerf"] = {
             "rows": [row(name, sc, steps=steps, train_s=seconds, render_s=render_s)
                      for name, sc in res["scenes"].items()], "step_dir": res["step_dir"]}
-    return trainer
+    return pipeline
 
 
 def unseen_frames(s: Settings, results: dict) -> None:
     cfg = _config(s, "frames", "unseen_frames", [s.frames_scene])
-    trainer, seconds, step = train_run(cfg, "(b) unseen frames")
+    pipeline, seconds, step, n_static = train_run(cfg, "(b) unseen frames")
     seen = int(cfg.model.training_frames)
-    result, render_s = score(trainer, s, trainer.run_dir / "experiments" / "multiview", grid=s.frames_grid)
+    result, render_s = score(pipeline, s, pipeline.run_dir / "experiments" / "multiview", grid=s.frames_grid)
     split = frame_split(result, s.frames_scene, seen)
     times = sorted({f["time"] - 1 for f in result["scenes"][s.frames_scene]["frames"]})
     rows = [row(f"{k} (frames {', '.join(str(t) for t in times if (t < seen) == (k == 'seen'))})", v,
-                steps=f"{trainer.schedule.n_static} + {step + 1}", train_s=seconds, render_s=render_s)
+                steps=f"{n_static} + {step + 1}", train_s=seconds, render_s=render_s)
             for k, v in split.items()]
     results["frames"] = {"rows": rows, "step_dir": result["step_dir"], "seen": seen,
-                         "num_frames": trainer.data.num_frames, "run": str(trainer.run_dir)}
+                         "num_frames": pipeline.data.num_frames, "run": str(pipeline.run_dir)}
 
 
 def unseen_scene(s: Settings, results: dict, multi_checkpoint: Path) -> None:
@@ -216,26 +215,25 @@ def unseen_scene(s: Settings, results: dict, multi_checkpoint: Path) -> None:
         for arm, more in (("adapted", {"train.ft_path": str(multi_checkpoint)}), ("scratch", {})):
             cfg = _config(s, "scene", name, [name], {**base, "train.fast_render_iter": n,
                                                          "train.fast_render_basename": arm, **more})
-            trainer, seconds, _ = train_run(cfg, f"(c) {arm}, {n} + {n} steps")
-            res, render_s = score(trainer, s, trainer.run_dir / "experiments" / "multiview")
+            pipeline, seconds, _, _ = train_run(cfg, f"(c) {arm}, {n} + {n} steps")
+            res, render_s = score(pipeline, s, pipeline.run_dir / "experiments" / "multiview")
             sc = res["scenes"][name]
             rows.append(row(f"{arm}", sc, steps=f"{n} + {n}", train_s=seconds, render_s=render_s))
             curves[arm].append((n, sc))
             results_step_dirs[f"{arm} {n}"] = res["step_dir"]
-            del trainer
+            del pipeline
     results["scene"] = {"rows": rows, "curves": curves, "untrained": untrained_scores, "step_dirs": results_step_dirs,
                         "zero_shot": rows[0]}
 
 
-def edits(s: Settings, results: dict, trainer) -> None:
+def edits(s: Settings, results: dict, pipeline) -> None:
     """The four edits of the multi-scene run: an mp4 each and a strip of frames of all of them."""
     import numpy as np
 
-    from mononerf.edit.cli import EditSpec, dynamic_blend_peak, edit_frames, empty_dynamic_warning
+    from mononerf.edit.edits import EditSpec, dynamic_blend_peak, edit_frames, empty_dynamic_warning
     from mononerf.utils.images import to_uint8
     from mononerf.utils.video import write_video
 
-    pipeline = trainer.pipeline
     names = pipeline.data.names
     first = pipeline.for_scene(0)[0]  # scene 0's group: an edit combines scenes of one size and length
     n = first.data.num_frames
@@ -268,7 +266,7 @@ def edits(s: Settings, results: dict, trainer) -> None:
 
 def run_all(s: Settings) -> dict:
     """Run the experiments of ``s.only`` and write the report; returns the results."""
-    from mononerf.train import checkpoint as ckpt
+    from mononerf.pipeline import checkpoint as ckpt
 
     for name in [*s.train_scenes, s.frames_scene, s.unseen_scene]:
         if not (s.data / name).is_dir():
@@ -277,15 +275,15 @@ def run_all(s: Settings) -> dict:
                                 f"{s.data / name} --preset {preset} --seed 0 [--size WxH --frames N])")
     t0 = time.perf_counter()
     results: dict = {"commit": commit(), "machine": machine()}  # at the start: the code that ran
-    trainer = None
+    pipeline = None
     if any(x in s.only for x in ("multiscene", "scene", "edits")):
-        trainer = multiscene(s, results)
+        pipeline = multiscene(s, results)
     if "frames" in s.only:
         unseen_frames(s, results)
     if "scene" in s.only:
-        unseen_scene(s, results, ckpt.latest_dynamic(trainer.run_dir))
+        unseen_scene(s, results, ckpt.latest_dynamic(pipeline.run_dir))
     if "edits" in s.only:
-        edits(s, results, trainer)
+        edits(s, results, pipeline)
     total = time.perf_counter() - t0
     (s.out).mkdir(parents=True, exist_ok=True)
     saved = {k: ({kk: vv for kk, vv in v.items() if kk != "strip"} if isinstance(v, dict) else v)
@@ -297,7 +295,7 @@ def run_all(s: Settings) -> dict:
     return results
 
 
-if __name__ == "__main__":  # python -m mononerf.eval.experiments: the command is in mononerf/eval/cli.py
-    from mononerf.eval.cli import experiments_main
+if __name__ == "__main__":  # python -m mononerf.experiments.claims: the command is in mononerf/experiments/cli.py
+    from mononerf.experiments.cli import experiments_main
 
     sys.exit(experiments_main())

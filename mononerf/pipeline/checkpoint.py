@@ -1,11 +1,11 @@
-"""Checkpoints: safe reads, atomic writes, the newest readable one, RNG states for exact resume (spec §5.5).
+"""Checkpoints: safe reads, atomic writes, the newest readable one, RNG states for exact resume (method.md §5.5).
 
 Every file is read with ``torch.load(weights_only=True)``: a checkpoint holds tensors and plain containers only
 (the RNG states are stored as tensors and numbers), so a crafted file cannot run code when it is loaded. Model
 weights go through :func:`load_weights`, which accepts our checkpoints and the original MonoNeRF's (its names, its
-aliased and unused tensors; :mod:`mononerf.train.original_layout`) and checks every tensor by name and shape.
+aliased and unused tensors; :mod:`mononerf.pipeline.original_layout`) and checks every tensor by name and shape.
 
-``python -m mononerf.train.checkpoint export RUN_OR_TAR --to-original OUT.tar`` writes a checkpoint of ours in the
+``python -m mononerf.pipeline.checkpoint export RUN_OR_TAR --to-original OUT.tar`` writes a checkpoint of ours in the
 original's layout (``global_step``, ``network_fn_d_state_dict``, ``optimizer_state_dict``).
 """
 
@@ -25,7 +25,7 @@ import torch
 
 from mononerf.errors import MonoNeRFError, os_error
 from mononerf.models.weights import numpy_multiarray
-from mononerf.train import original_layout
+from mononerf.pipeline import original_layout
 
 DYNAMIC_CKPT = re.compile(r"^(\d{6})\.tar$")
 STATIC_CKPT = re.compile(r"^static_(\d{6})\.tar$")
@@ -34,7 +34,7 @@ PRETRAINED_S = "Pretrained_S.tar"
 # feature cache: checkpoints, Pretrained_S.tar and cached features (32 hex digits .pt); nothing else is ever removed
 TMP_FILE = re.compile(r"^\.(\d{6}\.tar|static_\d{6}\.tar|Pretrained_S\.tar|[0-9a-f]{32}\.pt)\.tmp(\d+)$")
 STATE_KEY = "network_fn_d_state_dict"
-STATIC_PARTS = ("mlp_static", "encoder2d")  # what Pretrained_S.tar holds (spec §5.3)
+STATIC_PARTS = ("mlp_static", "encoder2d")  # what Pretrained_S.tar holds (method.md §5.3)
 
 
 def _numpy_rng_globals() -> list:
@@ -340,7 +340,7 @@ def set_rng_state(state: dict, sampler: np.random.RandomState) -> None:
 
 
 def seed_everything(seed: int) -> np.random.RandomState:
-    """Seed python, numpy, torch (and CUDA); return the ray sampler's own RandomState (spec §5.1 seeds)."""
+    """Seed python, numpy, torch (and CUDA); return the ray sampler's own RandomState (method.md §5.1 seeds)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -367,7 +367,7 @@ def export_original(source: str | os.PathLike, out: str | os.PathLike) -> Path:
     return save_atomic(obj, out)
 
 
-if __name__ == "__main__":  # python -m mononerf.train.checkpoint: the command is in mononerf/train/cli.py
-    from mononerf.train.cli import checkpoint_main
+if __name__ == "__main__":  # python -m mononerf.pipeline.checkpoint: the command is in mononerf/pipeline/cli.py
+    from mononerf.pipeline.cli import checkpoint_main
 
     sys.exit(checkpoint_main())

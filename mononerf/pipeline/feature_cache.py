@@ -1,7 +1,7 @@
-"""On-disk cache of the one-shot encoder features (frozen encoders run once per scene set, spec §5.3 step 1).
+"""On-disk cache of the one-shot encoder features (frozen encoders run once per scene set, method.md §5.3 step 1).
 
 The key hashes everything the features depend on: every scene's frames (in batch order — with the BatchNorm quirk
-the statistics span all scenes of the batch, spec §8.6), both encoders' weights and buffers, the latent layers, the
+the statistics span all scenes of the batch, method.md §8.6), both encoders' weights and buffers, the latent layers, the
 encoding quirks and the feature standardisation. A restart, a resumed run or an evaluation of the same scenes then
 loads instead of re-encoding. The file holds :meth:`SceneFeatures.encoded_state` (the cameras come from the scenes).
 """
@@ -18,7 +18,7 @@ import torch
 from mononerf.errors import MonoNeRFError
 from mononerf.geometry.cameras import Pinhole
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
-from mononerf.train.checkpoint import save_atomic
+from mononerf.pipeline.checkpoint import save_atomic
 
 FORMAT = 2
 

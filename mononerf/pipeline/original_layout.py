@@ -1,4 +1,4 @@
-"""The original MonoNeRF's state-dict layout and ours (``../shared/spec/original-checkpoint-keys.json``).
+"""The original MonoNeRF's state-dict layout and ours (``tests/data/original-checkpoint-keys.json``).
 
 Three differences, all in names, none in values:
 

@@ -1,4 +1,4 @@
-"""``python -m mononerf.eval.ablation``: what each lever of the training recipe does (docs/training.md).
+"""``python -m mononerf.experiments.ablation``: what each lever of the training recipe does (docs/training.md).
 
 Trains the static stage of a synthetic config once, then the dynamic stage from it once per variant (the released
 settings, each lever alone, the recipe, the recipe with one lever swapped or added), renders a multi-view dump of
@@ -7,7 +7,7 @@ row per variant: the blending of the dynamic and static rays during training, th
 scene-flow smoothness loss, and the evaluation's ``dpsnr``, ``dpsnr_s``, ``dpsnr_d``, ``blend_in``, ``blend_out``;
 writes ``ablation.json`` beside the runs.
 
-    python -m mononerf.eval.ablation [--conf CONF] [--steps 150] [--grid 3] [--downscale 2] [--variants a,b]
+    python -m mononerf.experiments.ablation [--conf CONF] [--steps 150] [--grid 3] [--downscale 2] [--variants a,b]
         [--out logs/ablation] [--data data] [--device auto] [--set KEY=VALUE ...]
 
 ``--set`` applies to every run (the static one and each variant), e.g. a smaller network for a quick look.
@@ -38,9 +38,9 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "standardize+mask+globalcode": ({STD: True, MASK: 0.5, GLOBAL: 0.01},
                                     "standardised features + mask loss 0.5 + the global-code MLP at 0.01x the rate"),
     "recipe": ({STD: True, MASK: 0.5, GLOBAL: 0.01}, "the recipe (recipe.conf; the row above)"),
-    "issue14-recipe": ({WARM: 50, STD: True, MASK: 0.5}, "issue 14's recipe: warm-up + standardise + mask 0.5"),
-    "recipe-globalcode": ({STD: True, MASK: 0.5, GLOBAL: 0.01},
-                          "issue 14's name of today's recipe (the global-code rate instead of the warm-up)"),
+    "warmup+standardize+mask": ({WARM: 50, STD: True, MASK: 0.5},
+                                "warm-up + standardised features + mask loss 0.5 (the recipe with the warm-up "
+                                "instead of the global-code rate)"),
     "recipe+blending_warmup": ({STD: True, MASK: 0.5, GLOBAL: 0.01, "train.blending_warmup": 50},
                                "the recipe + 50 steps without the blending terms first"),
 }
@@ -114,7 +114,7 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # python -m mononerf.eval.ablation: the command is in mononerf/eval/cli.py
-    from mononerf.eval.cli import ablation_main
+if __name__ == "__main__":  # python -m mononerf.experiments.ablation: the command is in mononerf/experiments/cli.py
+    from mononerf.experiments.cli import ablation_main
 
     sys.exit(ablation_main())

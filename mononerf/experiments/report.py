@@ -1,4 +1,4 @@
-"""The report of ``python -m mononerf.eval.experiments``: docs/results.md with its tables, plot and the machine and
+"""The report of ``python -m mononerf.experiments``: docs/results.md with its tables, plot and the machine and
 commit it was measured on."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mononerf.eval.experiments import Settings
+    from mononerf.experiments.claims import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFS = {"multiscene": "mononerf_conf/exp/synthetic/multiscene.conf",
@@ -107,7 +107,7 @@ def write_report(s: Settings, results: dict, total_s: float) -> Path:
     lines = [
         "# Measured results: the paper's claims on the synthetic scenes",
         "",
-        "Written by `./scripts/experiments.sh` (`python -m mononerf.eval.experiments`); every number below comes from "
+        "Written by `./scripts/experiments.sh` (`python -m mononerf.experiments`); every number below comes from "
         "the run that wrote this file.",
         "",
         f"- command: `{s.command}`",
@@ -186,7 +186,7 @@ def write_report(s: Settings, results: dict, total_s: float) -> Path:
     if (path.parent / "results-multisize.md").is_file() and path.name != "results-multisize.md":
         lines += ["Three scenes of two sizes and lengths in one model, under both protocols: "
                   "[results-multisize.md](results-multisize.md).", ""]
-    lines += ["The training recipe's own measurements (issue 14) are in [recipe-results.md](recipe-results.md); the "
+    lines += ["The training recipe's first measurements are in [recipe-results.md](recipe-results.md); the "
               "recipe and its ablation in [training.md](training.md); what these numbers say, read by hand, in "
               "[results-notes.md](results-notes.md).", ""]
     path.write_text("\n".join(lines))

@@ -23,7 +23,7 @@ from mononerf.render.renderer import render_rays_dynamic, render_rays_static
 
 @dataclass(frozen=True)
 class RenderSettings:
-    """Per-run render options (spec §3.1–3.2): samples, perturbation, noise, NDC, bounds. Frozen: a render with other
+    """Per-run render options (method.md §3.1–3.2): samples, jitter, noise, NDC, bounds. Frozen: a render with other
     settings uses :meth:`FieldRenderer.using` (or a renderer of its own), never a change to the shared ones."""
 
     n_samples: int = 64
@@ -52,7 +52,7 @@ class RenderSettings:
 
 
 class FieldRenderer(nn.Module):
-    """Renders rays through :class:`MonoNeRF` with the run's settings (training or test kwargs, spec §3.1).
+    """Renders rays through :class:`MonoNeRF` with the run's settings (training or test kwargs, method.md §3.1).
 
     ``features`` (from :meth:`MonoNeRF.encode`) is set once per run and read by every call.
     """
@@ -103,7 +103,7 @@ class FieldRenderer(nn.Module):
         feats = self.features if feats is None else feats
         common = dict(n_samples=s.n_samples, perturb=s.perturb and not test, lindisp=s.lindisp,
                       raw_noise_std=0.0 if test else s.raw_noise_std)
-        # network calls of at most netchunk // S points per scene, as the original's batchify (spec §2.6)
+        # network calls of at most netchunk // S points per scene, as the original's batchify (method.md §2.6)
         per_call = max(1, s.netchunk // rays.origins.shape[0])
 
         def field(fn):
@@ -119,7 +119,7 @@ class FieldRenderer(nn.Module):
             neighbour_passes=neighbour_passes, **common)
 
     def render_time(self, rays: RayBundle, near, far, t: torch.Tensor, joint_fn, n_samples: int | None = None) -> dict:
-        """Rays at time t alone with the test settings (no jitter, no noise, no t±1 passes; spec §3.6) through a given
+        """Rays at time t alone, test settings (no jitter, no noise, no t±1 passes; method.md §3.6), through a given
         ``joint_fn`` (e.g. one scene's query or an edited field, already batchified): the renderer's output dict."""
         s = self.settings
         return render_rays_dynamic(rays, near, far, t, n_samples=n_samples or s.n_samples, num_frames=self.num_frames,
@@ -139,7 +139,7 @@ class FieldRenderer(nn.Module):
 
         def ray_fn(rays, near, far):
             out = self.forward(rays, t, dynamic=dynamic, test=True, neighbour_passes=False, feats=feats)
-            if dynamic:  # expected flowed positions under the current dynamic weights (spec §3.5), per ray
+            if dynamic:  # expected flowed positions under the current dynamic weights (method.md §3.5), per ray
                 w = out["weights_d"][..., None]
                 out["expected_pts_f"] = (w * out["raw_pts_f"]).sum(-2)
                 out["expected_pts_b"] = (w * out["raw_pts_b"]).sum(-2)
