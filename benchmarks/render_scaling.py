@@ -44,7 +44,7 @@ def main() -> None:
     with torch.inference_mode(), tempfile.TemporaryDirectory() as tmp:
         renders.render_video(tr, cams[:1], times[:1], Path(tmp) / "warm", downscale=4)  # warm-up
         for ds in (int(v) for v in a.downscales.split(",")):
-            tr.renderer._render_feats = None  # each size starts with nothing projected
+            tr.renderer._projected = []  # each size starts with nothing projected
             sync(tr.device)
             t0 = time.perf_counter()
             renders.render_video(tr, cams, times, Path(tmp) / f"ds{ds}", downscale=ds)

@@ -223,7 +223,7 @@ def test_the_three_layouts_train_together_and_score_under_their_protocols(layout
     assert pic.shape[0] == 4 * (14 + 2 * 32) and pic.shape[1] == 5 * 2 * 48  # 2 views x 2 scenes, 5 panels, 2x
 
     pipeline, step = load_run(trainer.run_dir, "cpu")
-    # a camera's rays in the scene's NDC box: the training camera's are render_full_image's, to the bit
+    # a camera's rays in the scene's NDC box: the training camera's are render_views', to the bit
     from mononerf.eval.scene_render import SceneRenderer
     from mononerf.geometry.cameras import Cameras, Pinhole
     from mononerf.geometry.rays import get_rays

@@ -400,7 +400,7 @@ def test_render_work_scales_with_the_rays(tiny_run, monkeypatch):
     t = torch.full((d.num_scenes,), frame_time(2, n))
     work = {}
     for ds in (1, 2):
-        tiny_run.renderer._render_feats = None
+        tiny_run.renderer._projected = []
         projections.clear()
         with torch.inference_mode(), FlopCounterMode(display=False) as fc:
             for view in range(3):  # three frames of a video at one time

@@ -28,7 +28,7 @@ from mononerf.render.composite import (
     exclusive_transmittance,
     sample_distances,
 )
-from mononerf.render.images import prepare_rays, render_chunked, render_full_image
+from mononerf.render.images import prepare_rays, render_chunked
 from mononerf.render.outputs import (
     BLENDED_OUTPUT_KEYS,
     DYNAMIC_OUTPUT_KEYS,
@@ -583,8 +583,15 @@ def test_full_image_chunked_equals_unchunked():
     t = torch.tensor([-1.0, 0.5])
     kw, _ = _dyn_kwargs(inference=True)
     ray_fn = functools.partial(render_rays_dynamic, t=t, **kw)
-    big = render_full_image(c2w, Pinhole.centred(H, W, f), ray_fn, chunk=H * W)
-    small = render_full_image(c2w, Pinhole.centred(H, W, f), ray_fn, chunk=4, inference_mode=True, output_device="cpu")
+    camera = Pinhole.centred(H, W, f)
+    rays = prepare_rays(*camera.image_rays(c2w), camera)  # a full image's rays, as FieldRenderer.render_views casts
+
+    def image(out):
+        return {k: v.reshape((S, H, W) + tuple(v.shape[2:])) for k, v in out.items()}
+
+    big = image(render_chunked(rays, ray_fn, chunk=H * W))
+    with torch.inference_mode():
+        small = image(render_chunked(rays, ray_fn, chunk=4, output_device="cpu"))
     assert set(big) == set(small)
     assert big["rgb_map_full"].shape == (S, H, W, 3) and big["weights_d"].shape == (S, H, W, 6)
     assert big["sceneflow_f"].shape == (S, H, W, 6, 3)
@@ -614,13 +621,16 @@ def test_every_consumer_selects_outputs_that_the_renderers_make():
     """One list of output names (mononerf/render/outputs.py): the maps each consumer keeps are made by a renderer."""
     from mononerf.edit.fields import EDIT_KEYS
     from mononerf.eval.renders import MULTIVIEW_MAPS
-    from mononerf.eval.visuals import OUTPUT_KEYS
+    from mononerf.eval.visuals import reads
     from mononerf.losses.total import TERMS
+    from mononerf.render.outputs import DERIVED_MAPS
     from mononerf.view.render import VIEW_KEYS
 
     per_sample = set(DYNAMIC_OUTPUT_KEYS) | set(STATIC_OUTPUT_KEYS)
-    assert set(PER_RAY_KEYS) - per_sample == {"expected_pts_f", "expected_pts_b", "sceneflow_map_f"}
+    assert set(PER_RAY_KEYS) - per_sample == set(DERIVED_MAPS) == {"expected_pts_f", "expected_pts_b",
+                                                                   "sceneflow_map_f"}
+    assert {k for pair in DERIVED_MAPS.values() for k in pair} <= per_sample  # made from per-sample outputs
     for name, keys in [("edit", EDIT_KEYS), ("view", VIEW_KEYS), ("multiview", MULTIVIEW_MAPS.values()),
-                       ("videos", [k for ks in OUTPUT_KEYS.values() for k in ks])]:
+                       ("videos", reads())]:
         assert set(keys) <= set(PER_RAY_KEYS), (name, set(keys) - set(PER_RAY_KEYS))
     assert {k for term in TERMS for k in term.needs} <= per_sample

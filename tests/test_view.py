@@ -14,7 +14,7 @@ import torch
 
 from mononerf.geometry.cameras import Pinhole
 from mononerf.errors import MonoNeRFError
-from mononerf.eval.scene_render import RenderCancelled
+from mononerf.render.field import RenderCancelled
 from mononerf.geometry.rays import get_rays
 from mononerf.render.images import prepare_rays
 from mononerf.view import render as vr
@@ -74,7 +74,7 @@ def test_client_camera_round_trip_and_axes():
 
 def test_client_rays_of_a_training_camera_are_the_render_rays():
     """A client with the training camera's pose, field of view and aspect, at half the height, casts exactly the
-    rays of render_full_image at downscale 2 (the NDC box stays the training camera's)."""
+    rays of a full render (FieldRenderer.render_views) at downscale 2 (the NDC box stays the training camera's)."""
     g = torch.Generator().manual_seed(0)
     rot, _ = torch.linalg.qr(torch.randn(3, 3, generator=g, dtype=torch.float64))
     c2w = torch.cat([rot * torch.sign(torch.det(rot)), torch.randn(3, 1, generator=g, dtype=torch.float64)], 1)
@@ -94,15 +94,21 @@ def test_client_rays_of_a_training_camera_are_the_render_rays():
 
 
 def test_client_flow_of_a_static_point_is_zero_and_of_a_shift_is_the_shift():
+    from mononerf.eval.visuals import induced_flow_map
+
     c2w = torch.tensor([[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]], dtype=torch.float64)
     H, W, f = 4, 6, 5.0
     rays_o, rays_d = get_rays(H, W, f, c2w, pixel_offset=0.0)
     pts = rays_o + 2.0 * rays_d  # world points on each pixel's ray (camera at the origin looking down -z)
-    torch.testing.assert_close(vr.client_flow(pts, c2w, Pinhole.centred(H, W, f), Pinhole.centred(H, W, f), ndc=False),
-                               torch.zeros(H, W, 2, dtype=torch.float64), atol=1e-12, rtol=0)
-    # the points move 0.4 to the right at depth 2: f·0.4/2 = 1 pixel to the right
     cam = Pinhole.centred(H, W, f)
-    moved = vr.client_flow(pts + torch.tensor([0.4, 0, 0], dtype=torch.float64), c2w, cam, cam, ndc=False)
+    view = vr.client_view(c2w, cam, cam, ndc=False)
+
+    def flow(p):
+        return induced_flow_map(p[None], view.c2w, view.camera, view.pixel_offset, view.ndc, ndc_box=view.ndc_box)[0]
+
+    torch.testing.assert_close(flow(pts), torch.zeros(H, W, 2, dtype=torch.float64), atol=1e-12, rtol=0)
+    # the points move 0.4 to the right at depth 2: f·0.4/2 = 1 pixel to the right
+    moved = flow(pts + torch.tensor([0.4, 0, 0], dtype=torch.float64))
     torch.testing.assert_close(moved, torch.tensor([1.0, 0.0], dtype=torch.float64).expand(H, W, 2))
 
 
@@ -127,16 +133,16 @@ def test_training_camera_render_equals_the_run_render(loaded):
     for name in vr.OUTPUTS:
         img = view.image(req, name, maps)
         assert img.shape == (d.height // 2, d.width // 2, 3) and img.dtype == np.uint8, name
-    np.testing.assert_array_equal(view.image(req, "colour", maps),
+    np.testing.assert_array_equal(view.image(req, "rgb", maps),
                                   (ref["rgb_map_full"][1].clamp(0, 1) * 255).round().to(torch.uint8).numpy())
 
 
 def test_time_changes_the_render_and_cancel_stops_it(loaded):
     view = vr.SceneView(loaded, 0, chunk=64, n_samples=4)
-    a = view.image(view.training_request(0, frame=0.0, height=8), "colour", view.render(view.training_request(
+    a = view.image(view.training_request(0, frame=0.0, height=8), "rgb", view.render(view.training_request(
         0, frame=0.0, height=8)))
     req = view.training_request(0, frame=loaded.data.num_frames - 1, height=8)
-    b = view.image(req, "colour", view.render(req))
+    b = view.image(req, "rgb", view.render(req))
     assert a.shape == b.shape == (8, 12, 3)
     assert np.abs(a.astype(int) - b.astype(int)).max() > 0  # the dynamic part moves with time
     calls = []
@@ -238,3 +244,52 @@ def test_progressive_render_loop_coarse_then_full(loaded):
         c.stop()
         c.thread.join(timeout=30)
     assert not c.thread.is_alive()
+
+
+# ------------------------------------------------------------------------------------------------- a new render output
+
+
+def test_adding_a_render_output_is_a_map_entry_and_a_visual_entry(loaded, tmp_path, monkeypatch):
+    """The recipe of docs/architecture.md, "Adding a render output": a per-ray map made from per-sample outputs is
+    one DERIVED_MAPS entry, a picture one VISUALS entry; the render path, the videos and the viewer then all have
+    it, and nothing else changes."""
+    from mononerf.eval import renders, visuals
+    from mononerf.geometry.poses import frame_time
+    from mononerf.render import outputs
+    from mononerf.render.composite import accumulate_along_rays, render_weights
+
+    d = loaded.data
+    t = torch.full((d.num_scenes,), frame_time(1, d.num_frames))
+    c2w, camera = d.poses[:, 1, :, :4], d.camera.downscaled(2)
+    # a per-ray map: the dynamic depth again, as the weights' sum over the sample depths
+    monkeypatch.setitem(outputs.DERIVED_MAPS, "depth_again", ("weights_d", "z_vals"))
+    out = loaded.renderer.render_views(c2w, t, camera, keys=("depth_map_d", "depth_again"))
+    assert set(out) == {"depth_map_d", "depth_again"}
+    torch.testing.assert_close(out["depth_again"], out["depth_map_d"], rtol=1e-5, atol=1e-6)
+    w = torch.tensor([[0.25, 0.5, 0.25]])
+    assert accumulate_along_rays(w).item() == 1.0 and accumulate_along_rays(w, torch.tensor([[1.0, 2, 3]])) == 2.0
+    weights, trans = render_weights(torch.tensor([[0.5, 0.5, 1.0]]))
+    torch.testing.assert_close(trans, torch.tensor([[1.0, 0.5, 0.25]]))
+    torch.testing.assert_close(weights, torch.tensor([[0.5, 0.25, 0.25]]))
+
+    # a picture: the accumulated opacity as grey, in the videos and in the viewer's menu
+    entry = visuals.Visual("opacity", ("acc_map_full",), lambda maps, view: maps["acc_map_full"],
+                           lambda frames: [np.repeat((np.clip(f, 0, 1) * 255).round().astype(np.uint8)[..., None], 3,
+                                                     -1) for f in frames])
+    monkeypatch.setitem(visuals.VISUALS, "opacity", entry)
+    assert visuals.parse_outputs("rgb,opacity") == ("rgb", "opacity")
+    maps = renders.render_outputs(loaded, c2w, t, ("opacity",), downscale=2)
+    assert maps["opacity"].shape == (d.num_scenes, d.height // 2, d.width // 2)
+    # (the blended opacity may pass 1: the original's blended transmittance is not 1 − its weights' sum)
+    torch.testing.assert_close(torch.from_numpy(maps["opacity"]), loaded.renderer.render_views(
+        c2w, t, camera, keys=("acc_map_full",))["acc_map_full"])
+    paths = renders.render_video(loaded, [c2w], [float(t[0])], tmp_path / "v", outputs=("opacity",), downscale=2)
+    assert [p.name for p in paths] == ["opacity_00.mp4", "opacity_01.mp4"]
+    view = vr.SceneView(loaded, 0, chunk=256)
+    assert vr.menu()["opacity"] == "opacity"
+    req = view.training_request(1, height=d.height // 2)
+    shown = view.render(req)
+    assert "acc_map_full" in shown  # the viewer renders what the registry's pictures read
+    img = view.image(req, "opacity", shown)
+    assert img.shape == (d.height // 2, d.width // 2, 3) and img.dtype == np.uint8
+    np.testing.assert_array_equal(img[..., 0], entry.to_rgb([shown["acc_map_full"].numpy()])[0][..., 0])

@@ -12,7 +12,6 @@ import torch
 
 from mononerf.errors import MonoNeRFError
 from mononerf.geometry.poses import frame_time
-from mononerf.models.projected import fold_latent_projections
 
 EDITS = ("compose", "remove-dynamic", "retime")
 DEFAULT_FPS = 4.0  # the original's video rate for 12-frame scenes: one source frame per 0.25 s
@@ -91,8 +90,8 @@ def edit_frames(pipeline, spec: EditSpec, downscale: int = 1, progress: bool = F
             frozen = None
             if spec.freeze is not None:
                 frozen = torch.tensor([frame_time(spec.freeze, n)], dtype=torch.float32, device=d.device)
-            dynamic_fn = dynamic_field(model, fold_latent_projections(model, feats_d, points), frozen)
-        static_fn = static_field(model, fold_latent_projections(model, feats_a, points))
+            dynamic_fn = dynamic_field(model, pipeline.renderer.projected(points, feats_d), frozen)
+        static_fn = static_field(model, pipeline.renderer.projected(points, feats_a))
         joint_fn = edited_joint_fn(static_fn, dynamic_fn)
 
     ticks = [float(k) for k in range(n)] if spec.freeze is not None else playback_ticks(n, spec.speed)

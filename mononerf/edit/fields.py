@@ -27,7 +27,7 @@ from torch import Tensor
 from mononerf.geometry.cameras import Pinhole
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
 from mononerf.models.outputs import DYNAMIC_CHANNELS, empty_dynamic, without_static_blending
-from mononerf.render.images import batchify_field, render_full_image
+from mononerf.render.images import batchify_field
 from mononerf.utils.checks import check_shape
 
 FieldFn = Callable[[Tensor, Tensor], Tensor]
@@ -97,7 +97,8 @@ def edited_joint_fn(static_fn: FieldFn, dynamic_fn: FieldFn | None) -> JointFiel
 
 def render_edit(renderer, joint_fn: JointFieldFn, c2w: Tensor, t: Tensor, camera: Pinhole,
                 chunk: int = 1024 * 32) -> dict[str, Tensor]:
-    """Full images of an edited field with the run's test settings (no jitter, no noise; method.md §3.6).
+    """Full images of an edited field with the run's test settings (no jitter, no noise; method.md §3.6): the
+    renderer's one render path (:meth:`~mononerf.render.field.FieldRenderer.render_views`) with the edit's field.
 
     Args:
         renderer: the run's :class:`~mononerf.render.field.FieldRenderer` (settings and frame count).
@@ -111,11 +112,4 @@ def render_edit(renderer, joint_fn: JointFieldFn, c2w: Tensor, t: Tensor, camera
     s = renderer.settings
     # network calls of netchunk // S points, as every render (method.md §2.6): bounded memory, the original's grouping
     joint_fn = batchify_field(joint_fn, max(1, s.netchunk // int(c2w.shape[0])))
-
-    def ray_fn(rays, near, far):
-        out = renderer.render_time(rays, near, far, t, joint_fn)
-        return {k: v for k, v in out.items() if k in EDIT_KEYS}
-
-    with torch.inference_mode():
-        return render_full_image(c2w, camera, ray_fn, chunk=chunk, ndc=s.ndc, near=s.near, far=s.far,
-                                 pixel_offset=s.pixel_offset, output_device="cpu")
+    return renderer.render_views(c2w, t, camera, keys=EDIT_KEYS, joint_fn=joint_fn, chunk=chunk)

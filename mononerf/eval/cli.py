@@ -35,13 +35,14 @@ def apply_quick_render_args(pipeline, args) -> None:
 
 def video_main(argv: list[str] | None = None) -> int:
     from mononerf.eval import video
-    from mononerf.eval.visuals import parse_outputs
+    from mononerf.eval.visuals import VISUALS, parse_outputs
 
     p = argparse.ArgumentParser(prog="python -m mononerf.eval.video", description=video.__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", help="a run folder ({basedir}/{W}gpus{expname}) with config.conf and NNNNNN.tar")
     p.add_argument("--mode", choices=video.MODES, default="spiral")
-    p.add_argument("--outputs", default="rgb", help="comma list of rgb, depth, blend, flow, sceneflow (one mp4 each)")
+    p.add_argument("--outputs", default="rgb", help=f"comma list of {', '.join(VISUALS)} (one mp4 each; "
+                   "mononerf/eval/visuals.py)")
     p.add_argument("--time", type=int, default=0, help="frame index for --mode fixed-time")
     p.add_argument("--view", type=int, default=0, help="training camera for --mode fixed-view")
     p.add_argument("--substeps", type=int, default=1, help="renders per frame interval for --mode fixed-view")

@@ -4,31 +4,25 @@ cameras (:mod:`mononerf.eval.dycheck`) go through :class:`SceneRenderer`.
 A camera other than the scene's training camera (its own size, focal lengths and principal point) casts its own
 rays; they are converted to NDC with the scene's *training* intrinsics (docs/viewer.md), a fixed frame of the scene, so
 that any camera's rays can be expressed in it. With the training camera, the rays are exactly those of
-:func:`~mononerf.render.images.render_full_image`.
+:meth:`~mononerf.render.field.FieldRenderer.render_views`.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Callable
 
 import torch
 from torch import Tensor
 
 from mononerf.errors import MonoNeRFError
+from mononerf.eval import visuals
 from mononerf.geometry.cameras import Cameras, Pinhole
 from mononerf.geometry.poses import frame_time
 from mononerf.geometry.rays import RayBundle
-from mononerf.models.projected import fold_latent_projections
-from mononerf.render.images import batchify_field, prepare_rays, render_chunked
+from mononerf.render.images import prepare_rays
 
-# Per-ray maps of one render (one network pass gives all of them).
-RAY_KEYS = ("rgb_map_full", "rgb_map_s", "rgb_map_d", "depth_map_full", "dynamicness_map", "expected_pts_f",
-            "acc_map_d")
-
-
-class RenderCancelled(Exception):
-    """A render was abandoned because a newer request arrived (raised between chunks of rays)."""
+# Per-ray maps of one render (one network pass gives all of them): what every picture of visuals.VISUALS reads.
+RAY_KEYS = visuals.reads()
 
 
 class SceneRenderer:
@@ -55,8 +49,7 @@ class SceneRenderer:
         self.num_frames = d.num_frames
         self.ndc_box: Pinhole = d.camera.select([scene])  # the scene's training intrinsics: its NDC box
         self.device = d.device
-        self.feats = pipeline.renderer.features.select([scene])
-        self._render_feats = self.feats  # with projected feature maps once a render is big enough (weights fixed)
+        self.feats = pipeline.renderer.features.select([scene])  # (projected maps: the renderer's one cache)
 
     @property
     def ndc_hwf(self) -> tuple[float, float, float]:
@@ -86,29 +79,13 @@ class SceneRenderer:
         return self.rays_of(rays_o.reshape(1, -1, 3), rays_d.reshape(1, -1, 3))
 
     def render_rays(self, rays: RayBundle, frame: float, cancel: Callable[[], bool] | None = None) -> dict[str, Tensor]:
-        """The maps of :data:`RAY_KEYS` per ray, (R, ...) on the CPU, at ``frame`` (a frame index; fractions are
-        times between frames). ``cancel()`` is polled before each chunk of rays (:class:`RenderCancelled`)."""
+        """The maps every picture reads (:func:`~mononerf.eval.visuals.reads`) per ray, (R, ...) on the CPU, at ``frame`` (a frame index; fractions are
+        times between frames). ``cancel()`` is polled before each chunk of rays (:class:`~mononerf.render.field.RenderCancelled`)."""
         if not 0.0 <= frame <= self.num_frames - 1:
             raise MonoNeRFError(f"time {frame:g} is outside the video (0..{self.num_frames - 1})")
-        s = self.pipeline.renderer.settings
-        model = self.pipeline.model
         t = torch.tensor([frame_time(frame, self.num_frames)], dtype=torch.float32, device=self.device)
-        if self._render_feats is self.feats:
-            with torch.inference_mode():  # the heads' first latent layers applied per frame map (exact), kept:
-                # the weights never change here, so the coarse and full passes of one time share the maps
-                self._render_feats = fold_latent_projections(model, self.feats, rays.origins.shape[1] * self.n_samples)
-        joint_fn = batchify_field(functools.partial(model.query_joint, feats=self._render_feats), max(1, s.netchunk))
-
-        def ray_fn(rays, near, far):
-            if cancel is not None and cancel():
-                raise RenderCancelled
-            out = self.pipeline.renderer.render_time(rays, near, far, t, joint_fn, n_samples=self.n_samples)
-            # expected flowed position under the current dynamic weights (the induced flow's point), per ray
-            out["expected_pts_f"] = (out["weights_d"][..., None] * out["raw_pts_f"]).sum(-2)
-            return {k: v for k, v in out.items() if k in RAY_KEYS}
-
-        with torch.inference_mode():
-            out = render_chunked(rays, ray_fn, chunk=self.chunk, near=s.near, far=s.far, output_device="cpu")
+        out = self.pipeline.renderer.render_image(rays, t, keys=visuals.reads(), feats=self.feats, chunk=self.chunk,
+                                                  n_samples=self.n_samples, cancel=cancel)
         return {k: v[0] for k, v in out.items()}
 
     def render_camera(self, camera: Cameras, frame: float) -> dict[str, Tensor]:

@@ -1,12 +1,16 @@
-"""Visualisation frames of full renders: disparity, blending and induced optical flow (method.md §3.5, §3.6).
+"""Pictures of full renders: colours, disparity, blending, induced optical flow, scene flow (method.md §3.5, §3.6).
 
 The original's ``render_path`` keeps, per frame, the rgb maps, the depth maps (raw NDC ray depth), the dynamicness
-map and the scene-flow induced optical flow, and ``save_res`` writes one mp4 per key. Here each output is a pure
-function of the per-ray maps of :meth:`FieldRenderer.render_views` (``S`` scenes, ``H``×``W`` pixels), and each
-video is normalised once over all its frames so that colours do not flicker from frame to frame.
+map and the scene-flow induced optical flow, and ``save_res`` writes one mp4 per key. Here each picture is one entry
+of :data:`VISUALS`: the per-ray maps of :meth:`FieldRenderer.render_image` it reads (``S`` scenes, ``H``×``W``
+pixels), the quantity it shows, and how that becomes colours (normalised once over a whole video so that colours do
+not flicker from frame to frame). The render command's videos and the viewer's menu both read that table.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -18,19 +22,12 @@ from mononerf.utils.checks import check_shape
 from mononerf.utils.host import host_read
 from mononerf.utils.images import to_uint8
 
-# Per-frame outputs the render command can write, and the per-ray keys of render_views each one reads.
-OUTPUTS = ("rgb", "depth", "blend", "flow", "sceneflow")
-OUTPUT_KEYS = {"rgb": ("rgb_map_full",), "depth": ("depth_map_full",), "blend": ("dynamicness_map",),
-               "flow": ("expected_pts_f", "acc_map_d", "dynamicness_map"),
-               "sceneflow": ("sceneflow_map_f", "acc_map_d", "dynamicness_map")}
-
-
 def parse_outputs(text: str) -> tuple[str, ...]:
     """``"rgb,depth"`` → ``("rgb", "depth")``; ValueError naming the unknown ones."""
     names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
-    unknown = [n for n in names if n not in OUTPUTS]
+    unknown = [n for n in names if n not in VISUALS]
     if unknown or not names:
-        raise ValueError(f"unknown output(s) {unknown or [text]}; expected a comma list of {', '.join(OUTPUTS)}")
+        raise ValueError(f"unknown output(s) {unknown or [text]}; expected a comma list of {', '.join(VISUALS)}")
     return names
 
 
@@ -126,64 +123,139 @@ def norm_sf(sf: np.ndarray) -> np.ndarray:
     return out
 
 
-def video_frames(output: str, maps: list[np.ndarray]) -> list[np.ndarray]:
-    """One scene's per-frame maps of ``output`` → RGB uint8 frames, normalised over the whole video.
+# ------------------------------------------------------------------------------------------------ the registry
+@dataclass(frozen=True)
+class View:
+    """Where a full render was made from, for the maps that depend on the camera (the induced flow).
 
-    ``rgb``: (H, W, 3) in [0, 1]. ``depth``: (H, W) disparity, colour-mapped between its 1st and 99th percentile
-    over all frames. ``blend``: (H, W) dynamicness in [0, 1] (the blended dynamic weight, method.md §3.3) as grey.
-    ``flow``: (H, W, 2) pixels on the Middlebury / RAFT colour wheel (torchvision's ``flow_to_image``): zero flow
-    white, hue = direction, saturation = magnitude over the video's largest magnitude. ``sceneflow``: (H, W, 3)
-    scene flow to t+1 (NDC x, y, z as red, green, blue) through :func:`norm_sf` over the whole video (zero = grey).
+    Attributes:
+        c2w: (S, 3, 4) the render's cameras.  camera: its intrinsics (:class:`Pinhole`).
+        pixel_offset: the run's pixel offset.  ndc: the run samples in NDC.
+        ndc_box: the scenes' training intrinsics when ``camera`` differs from them (a validation camera, the viewer).
     """
+
+    c2w: Tensor
+    camera: Pinhole
+    pixel_offset: float = 0.0
+    ndc: bool = True
+    ndc_box: Pinhole | None = None
+
+
+@dataclass(frozen=True)
+class Visual:
+    """One picture of a render, shared by the videos and the viewer.
+
+    Attributes:
+        label: its name in the viewer's menu.
+        reads: the per-ray maps of a render it needs (:data:`~mononerf.render.outputs.PER_RAY_KEYS`).
+        frame: ``(maps {key: (S, H, W, …)}, View) -> (S, H, W[, C])``: the quantity shown, one per scene.
+        to_rgb: one scene's quantities over a video (or one frame) → (H, W, 3) uint8 frames, normalised over them
+            all so that colours do not flicker from frame to frame.
+    """
+
+    label: str
+    reads: tuple[str, ...]
+    frame: Callable[[dict, View], Tensor]
+    to_rgb: Callable[[list[np.ndarray]], list[np.ndarray]]
+
+
+def _map(key: str) -> Callable[[dict, View], Tensor]:
+    return lambda out, view: out[key]
+
+
+def _rgb_frames(maps: list[np.ndarray]) -> list[np.ndarray]:
+    return [to_uint8(m) for m in maps]
+
+
+def _depth_frames(maps: list[np.ndarray]) -> list[np.ndarray]:
+    stack = np.stack(maps)
+    lo, hi = np.percentile(stack, [1.0, 99.0])
+    if hi - lo < 1e-6:  # a constant map: spread the range around it
+        lo, hi = float(stack.min()) - 1e-3, float(stack.max()) + 1e-3
+    return [colorize(m, float(lo), float(hi)) for m in maps]
+
+
+def _grey_frames(maps: list[np.ndarray]) -> list[np.ndarray]:
+    return [np.repeat(to_uint8(m)[..., None], 3, -1) for m in maps]
+
+
+def _flow_frames(maps: list[np.ndarray]) -> list[np.ndarray]:
+    from mononerf.utils.flowviz import flows_to_rgb
+
+    top = max(float(max(np.linalg.norm(m, axis=-1).max() for m in maps)), 1e-3)
+    return flows_to_rgb(maps, top)
+
+
+def _sceneflow_frames(maps: list[np.ndarray]) -> list[np.ndarray]:
+    return [to_uint8(m) for m in norm_sf(np.stack(maps))]
+
+
+def _flow(out: dict, view: View) -> Tensor:
+    pts = out["expected_pts_f"].to(view.c2w.dtype)  # computed where the maps are, in the pose's precision
+    return shown_flow(pts, out["acc_map_d"], out["dynamicness_map"], view.c2w.to(pts.device), view.camera,
+                      view.pixel_offset, view.ndc, ndc_box=view.ndc_box)
+
+
+def _sceneflow(out: dict, view: View) -> Tensor:
+    # as the flow: the dynamic surface's, weighted by how much of the pixel it is
+    sf = out["sceneflow_map_f"] / out["acc_map_d"].clamp_min(1e-6)[..., None]
+    return sf * out["dynamicness_map"].clamp(0.0, 1.0)[..., None]
+
+
+# What a render can show: name → Visual. The videos (``--outputs``) and the viewer's menu are this table; a new
+# picture is one entry (docs/architecture.md, "Adding a render output").
+VISUALS: dict[str, Visual] = {
+    # rgb (H, W, 3) in [0, 1]
+    "rgb": Visual("blended colour", ("rgb_map_full",), _map("rgb_map_full"), _rgb_frames),
+    "static": Visual("static only", ("rgb_map_s",), _map("rgb_map_s"), _rgb_frames),
+    "dynamic": Visual("dynamic only", ("rgb_map_d",), _map("rgb_map_d"), _rgb_frames),
+    # disparity, colour-mapped between its 1st and 99th percentile over all frames
+    "depth": Visual("depth (disparity)", ("depth_map_full",),
+                    lambda out, view: disparity(out["depth_map_full"], ndc=view.ndc), _depth_frames),
+    # the dynamicness (the blended dynamic weight, method.md §3.3) as grey, white = dynamic
+    "blend": Visual("blending weight", ("dynamicness_map",), _map("dynamicness_map"), _grey_frames),
+    # the forward induced flow (:func:`shown_flow`) on the Middlebury / RAFT colour wheel (torchvision's
+    # ``flow_to_image``): zero flow white, hue = direction, saturation = magnitude over the video's largest
+    "flow": Visual("induced flow", ("expected_pts_f", "acc_map_d", "dynamicness_map"), _flow, _flow_frames),
+    # the forward scene flow (NDC x, y, z as red, green, blue) through :func:`norm_sf` (zero = grey)
+    "sceneflow": Visual("scene flow", ("sceneflow_map_f", "acc_map_d", "dynamicness_map"), _sceneflow,
+                        _sceneflow_frames),
+}
+
+
+def reads(outputs=None) -> tuple[str, ...]:
+    """The per-ray maps a render needs for ``outputs`` (default: every picture of :data:`VISUALS`)."""
+    names = VISUALS if outputs is None else outputs
+    return tuple(dict.fromkeys(k for name in names for k in visual(name).reads))
+
+
+def visual(output: str) -> Visual:
+    """The registry entry of ``output``; ValueError naming the known ones."""
+    if output not in VISUALS:
+        raise ValueError(f"unknown output {output!r}; expected one of {', '.join(VISUALS)}")
+    return VISUALS[output]
+
+
+def video_frames(output: str, maps: list[np.ndarray]) -> list[np.ndarray]:
+    """One scene's per-frame quantities of ``output`` (:attr:`Visual.frame`, as numpy) → RGB uint8 frames,
+    normalised over the whole video (:attr:`Visual.to_rgb`)."""
     if not maps:
         raise ValueError(f"no frames for output {output!r}")
-    if output == "rgb":
-        return [to_uint8(m) for m in maps]
-    if output == "depth":
-        stack = np.stack(maps)
-        lo, hi = np.percentile(stack, [1.0, 99.0])
-        if hi - lo < 1e-6:  # a constant map: spread the range around it
-            lo, hi = float(stack.min()) - 1e-3, float(stack.max()) + 1e-3
-        return [colorize(m, float(lo), float(hi)) for m in maps]
-    if output == "blend":
-        return [np.repeat(to_uint8(m)[..., None], 3, -1) for m in maps]
-    if output == "flow":
-        from mononerf.utils.flowviz import flows_to_rgb
-
-        top = max(float(max(np.linalg.norm(m, axis=-1).max() for m in maps)), 1e-3)
-        return flows_to_rgb(maps, top)
-    if output == "sceneflow":
-        return [to_uint8(m) for m in norm_sf(np.stack(maps))]
-    raise ValueError(f"unknown output {output!r}; expected one of {OUTPUTS}")
+    return visual(output).to_rgb(maps)
 
 
 def frame_maps(out: dict, outputs: tuple[str, ...], c2w: Tensor, camera: Pinhole, pixel_offset: float,
                ndc: bool, ndc_box: Pinhole | None = None) -> dict[str, np.ndarray]:
-    """The per-scene maps of one full render for each requested output: rgb (S, H, W, 3), depth = disparity
-    (S, H, W), blend (S, H, W), flow = forward induced flow (S, H, W, 2), sceneflow = the dynamic surface's forward
-    scene flow times the blending weight (S, H, W, 3); numpy on the CPU (made where ``out`` is: the host, for the
-    render commands' images). ``camera``: the render's intrinsics; ``ndc_box`` as :func:`induced_flow_map`."""
-    with host_read("the maps are pictures, made where the render's outputs were gathered"):
-        return _frame_maps(out, outputs, c2w, camera, pixel_offset, ndc, ndc_box)
-
-
-def _frame_maps(out, outputs, c2w, camera, pixel_offset, ndc, ndc_box) -> dict[str, np.ndarray]:
+    """The per-scene quantities of one full render for each requested output (:attr:`Visual.frame`), numpy on the
+    CPU (made where ``out`` is: the host, for the render commands' images). ``c2w`` (S, 3, 4), ``camera``: the
+    render's pose and intrinsics; ``ndc_box`` as :func:`induced_flow_map`."""
+    view = View(c2w, camera, pixel_offset, ndc, ndc_box)
     maps = {}
-    for name in outputs:
-        missing = [k for k in OUTPUT_KEYS[name] if k not in out]
-        if missing:
-            raise ValueError(f"output {name!r} needs {missing} from the renderer (a dynamic-stage render)")
-        if name == "rgb":
-            maps[name] = out["rgb_map_full"]
-        elif name == "depth":
-            maps[name] = disparity(out["depth_map_full"], ndc=ndc)
-        elif name == "blend":
-            maps[name] = out["dynamicness_map"]
-        elif name == "sceneflow":  # as the flow: the dynamic surface's, weighted by how much of the pixel it is
-            sf = out["sceneflow_map_f"] / out["acc_map_d"].clamp_min(1e-6)[..., None]
-            maps[name] = sf * out["dynamicness_map"].clamp(0.0, 1.0)[..., None]
-        else:
-            pts = out["expected_pts_f"]
-            maps[name] = shown_flow(pts, out["acc_map_d"], out["dynamicness_map"], c2w.to(pts.device), camera,
-                                    pixel_offset, ndc, ndc_box=ndc_box)
-    return {k: v.float().cpu().numpy() for k, v in maps.items()}
+    with host_read("the maps are pictures, made where the render's outputs were gathered"):
+        for name in outputs:
+            entry = visual(name)
+            missing = [k for k in entry.reads if k not in out]
+            if missing:
+                raise ValueError(f"output {name!r} needs {missing} from the renderer (a dynamic-stage render)")
+            maps[name] = entry.frame(out, view).float().cpu().numpy()
+    return maps

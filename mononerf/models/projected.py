@@ -117,16 +117,23 @@ def fold_latent_projections(model, feats, points_per_frame: int):
     """
     if torch.is_grad_enabled():
         raise RuntimeError("fold_latent_projections is for renders: call it under torch.inference_mode()")
-    dyn_w = latent_projection(model.mlp_dynamic)
-    sta_w = latent_projection(model.mlp_static)
+    plan = projection_plan(model, feats, points_per_frame)
+    if not any(plan):
+        return feats
+    static_volume = feats.latent2d if model.encoder2d is not None else feats.latent
+    dyn = ProjectedVolume(feats.latent, latent_projection(model.mlp_dynamic)) if plan[0] else None
+    sta = ProjectedVolume(static_volume, latent_projection(model.mlp_static)) if plan[1] else None
+    return replace(feats, dynamic_proj=dyn, static_proj=sta)
+
+
+def projection_plan(model, feats, points_per_frame: int) -> tuple[bool, bool]:
+    """(dynamic, static): which heads' feature maps :func:`fold_latent_projections` projects for renders of
+    ``points_per_frame`` points per scene and frame (the projected maps do not depend on that number otherwise)."""
     static_volume = feats.latent2d if model.encoder2d is not None else feats.latent
 
-    def worth(volume, weight):
+    def worth(volume, head):
         # projecting a frame costs C·O per map pixel; it saves C·O per point
-        return weight is not None and volume is not None and points_per_frame > 2 * volume.shape[-2] * volume.shape[-1]
+        return (volume is not None and points_per_frame > 2 * volume.shape[-2] * volume.shape[-1]
+                and latent_projection(head) is not None)
 
-    dyn = ProjectedVolume(feats.latent, dyn_w) if worth(feats.latent, dyn_w) else None
-    sta = ProjectedVolume(static_volume, sta_w) if worth(static_volume, sta_w) else None
-    if dyn is None and sta is None:
-        return feats
-    return replace(feats, dynamic_proj=dyn, static_proj=sta)
+    return worth(feats.latent, model.mlp_dynamic), worth(static_volume, model.mlp_static)

@@ -57,6 +57,41 @@ def exclusive_transmittance(one_minus_alpha: Tensor) -> Tensor:
     return torch.cumprod(torch.cat([ones, one_minus_alpha + TRANSMITTANCE_EPS], -1), -1)[..., :-1]
 
 
+def render_weights(alpha: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-sample compositing weights and the transmittance before each sample (nerfacc's
+    ``render_weight_from_alpha``, with the original's epsilon; method.md §3.3).
+
+    .. math::
+        T_k = \\prod_{i<k} (1 - \\alpha_i + 10^{-10}),\\qquad w_k = \\alpha_k T_k
+
+    Args:
+        alpha: (*, K) opacity of each interval.
+
+    Returns:
+        (weights, transmittance), each (*, K).
+    """
+    transmittance = exclusive_transmittance(1.0 - alpha)
+    return alpha * transmittance, transmittance
+
+
+def accumulate_along_rays(weights: Tensor, values: Tensor | None = None) -> Tensor:
+    """A per-ray map from per-sample values (nerfacc's ``accumulate_along_rays``): :math:`\\sum_k w_k v_k`.
+
+    Args:
+        weights: (*, K) compositing weights (:func:`render_weights`).
+        values: None (the opacity :math:`\\sum_k w_k`), (*, K) scalars (e.g. the depths) or (*, K, C) vectors
+            (colours, points).
+
+    Returns:
+        (*) or (*, C).
+    """
+    if values is None:
+        return torch.sum(weights, -1)
+    if values.shape == weights.shape:
+        return torch.sum(weights * values, -1)
+    return torch.sum(weights[..., None] * values, -2)
+
+
 def _check_inputs(raw: Tensor, z_vals: Tensor, rays_d: Tensor, name: str) -> None:
     check_shape(raw, "* K C", name)
     check_shape(rays_d, "* 3", "rays_d")
@@ -133,35 +168,38 @@ def composite_blended(
     alpha_d = alpha_from_sigma(raw_d[..., 3] + noise_d, dists)
     alpha_s = alpha_from_sigma(raw_s[..., 3] + noise_s, dists)
 
+    # The weights of the three fields, written out in this order: the order in which the autograd graph is built
+    # fixes the order in which the gradients of a shared tensor are summed, and the golden run is bit for bit.
     T_d = exclusive_transmittance(1.0 - alpha_d)
     T_s = exclusive_transmittance(1.0 - alpha_s)
     T_full = exclusive_transmittance((1.0 - alpha_d * blending) * (1.0 - alpha_s * (1.0 - blending)))
-
-    weights_d = alpha_d * T_d
+    weights_d = alpha_d * T_d  # = render_weights(alpha_d)[0]
     weights_dyreg_d = alpha_d * blending * T_d
     weights_s = alpha_s * T_s
     weights_full = (alpha_d * blending + alpha_s * (1.0 - blending)) * T_full
 
+    # the blended colour weighs each field's colour by its own share of the sample (not by weights_full)
     rgb_map_full = torch.sum(
         (T_full * alpha_d * blending)[..., None] * rgb_d + (T_full * alpha_s * (1.0 - blending))[..., None] * rgb_s,
         -2,
     )
+    acc = accumulate_along_rays
     return {
         "rgb_map_full": rgb_map_full,
-        "depth_map_full": torch.sum(weights_full * z_vals, -1),
-        "acc_map_full": torch.sum(weights_full, -1),
+        "depth_map_full": acc(weights_full, z_vals),
+        "acc_map_full": acc(weights_full),
         "weights_full": weights_full,
-        "rgb_map_s": torch.sum(weights_s[..., None] * rgb_s, -2),
-        "depth_map_s": torch.sum(weights_s * z_vals, -1),
-        "acc_map_s": torch.sum(weights_s, -1),
+        "rgb_map_s": acc(weights_s, rgb_s),
+        "depth_map_s": acc(weights_s, z_vals),
+        "acc_map_s": acc(weights_s),
         "weights_s": weights_s,
-        "rgb_map_d": torch.sum(weights_d[..., None] * rgb_d, -2),
-        "depth_map_d": torch.sum(weights_d * z_vals, -1),
-        "acc_map_d": torch.sum(weights_d, -1),
+        "rgb_map_d": acc(weights_d, rgb_d),
+        "depth_map_d": acc(weights_d, z_vals),
+        "acc_map_d": acc(weights_d),
         "weights_d": weights_d,
-        "dynamicness_map": torch.sum(weights_full * blending, -1),
+        "dynamicness_map": acc(weights_full, blending),
         "blending_map": z_vals * blending,
-        "rgb_map_dyreg_d": torch.sum(weights_dyreg_d[..., None] * rgb_d, -2),
+        "rgb_map_dyreg_d": acc(weights_dyreg_d, rgb_d),
     }
 
 
@@ -199,12 +237,12 @@ def composite_single(
     rgb = torch.sigmoid(raw[..., :3])
     noise = _noise(raw[..., 3].shape, raw, raw_noise_std, generator)
     alpha = alpha_from_sigma(raw[..., 3] + noise, dists)
-    weights = alpha * exclusive_transmittance(1.0 - alpha)
+    weights, _ = render_weights(alpha)
     return {
-        "rgb_map": torch.sum(weights[..., None] * rgb, -2),
+        "rgb_map": accumulate_along_rays(weights, rgb),
         "weights": weights,
-        "depth_map": torch.sum(weights.detach() * z_vals.detach(), -1),
-        "acc_map": torch.sum(weights.detach(), -1),
+        "depth_map": accumulate_along_rays(weights.detach(), z_vals.detach()),
+        "acc_map": accumulate_along_rays(weights.detach()),
         "alpha": alpha,
         "rgb": rgb,
     }

@@ -1,10 +1,17 @@
-"""The model plus its render settings as one module, so a training step is one ``forward`` (and DDP can wrap it)."""
+"""The model plus its render settings as one module: a training step is one ``forward`` (DDP wraps it), and every full
+image (training pictures, videos, evaluation dumps, edits, the viewer) is one :meth:`FieldRenderer.render_image`.
+
+The render path's pieces below it: rays (:func:`~mononerf.render.images.prepare_rays`), chunks
+(:func:`~mononerf.render.images.render_chunked`), the ray renderers (:mod:`~mononerf.render.renderer`), compositing
+split into weights and accumulation (:mod:`~mononerf.render.composite`), and the per-ray maps made from per-sample
+outputs (:data:`~mononerf.render.outputs.DERIVED_MAPS`)."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import torch
 from torch import nn
@@ -12,11 +19,22 @@ from torch import nn
 from mononerf.geometry.cameras import Pinhole
 from mononerf.geometry.rays import RayBundle
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
-from mononerf.models.projected import fold_latent_projections
+from mononerf.models.projected import fold_latent_projections, projection_plan
 from mononerf.quirks import Quirks
-from mononerf.render.images import batchify_field, render_full_image
-from mononerf.render.outputs import PER_RAY_KEYS
+from mononerf.render.composite import accumulate_along_rays
+from mononerf.render.images import batchify_field, prepare_rays, render_chunked
+from mononerf.render.outputs import DERIVED_MAPS, PER_RAY_KEYS
 from mononerf.render.renderer import render_rays_dynamic, render_rays_static
+
+Cancel = Callable[[], bool]
+
+
+class RenderCancelled(Exception):
+    """A render was abandoned because a newer request arrived (raised between chunks of rays)."""
+
+
+# projected feature maps kept for renders (the run's, a viewer's scene, an edit's parts): a few entries at most
+PROJECTED_CACHE = 4
 
 
 
@@ -63,7 +81,8 @@ class FieldRenderer(nn.Module):
         self.settings = settings
         self.num_frames = num_frames
         self.features: SceneFeatures | None = None
-        self._render_feats: tuple | None = None  # (features, key, inference features) of the last render
+        # the one projected-feature cache of renders: [(features, key, projected features)], newest last
+        self._projected: list[tuple] = []
 
     @contextlib.contextmanager
     def using(self, **changes):
@@ -75,48 +94,52 @@ class FieldRenderer(nn.Module):
         finally:
             self.settings = kept
 
-    def render_features(self, points_per_frame: int) -> SceneFeatures:
-        """:func:`~mononerf.models.projected.fold_latent_projections` of ``self.features`` for renders of
-        ``points_per_frame`` points per scene and frame, kept from one call to the next while the features, the
-        weights (every parameter's version: an optimiser step or a ``load_state_dict`` changes it) and the size stay
-        the same: the frames of a video at one time, and its chunks, project and resize each feature map once."""
-        key = (points_per_frame, tuple(p._version for p in self.model.parameters()))
-        kept = self._render_feats
-        if kept is None or kept[0] is not self.features or kept[1] != key:
-            self._render_feats = None  # drop the old maps before making new ones
-            projected = fold_latent_projections(self.model, self.features, points_per_frame)
-            kept = self._render_feats = (self.features, key, projected)
-        return kept[2]
+    def projected(self, points_per_frame: int, feats: SceneFeatures | None = None) -> SceneFeatures:
+        """:func:`~mononerf.models.projected.fold_latent_projections` of ``feats`` (default ``self.features``; a
+        viewer's one scene, an edit's parts) for renders of ``points_per_frame`` points per scene and frame.
 
-    def forward(self, rays: RayBundle, t: torch.Tensor, dynamic: bool, test: bool = False,
-                neighbour_passes: bool = True, feats: SceneFeatures | None = None) -> dict:
-        """rays (S, R, 3)×3 in NDC (or world), t (S,) → the renderer's output dict.
-
-        ``test`` uses the original's test kwargs: no perturbation, no noise, inference outputs.
-        ``neighbour_passes=False`` skips the t±1 re-renders (not needed for images of time t).
-        ``feats``: features to read instead of ``self.features`` (e.g.
-        :func:`~mononerf.models.projected.fold_latent_projections`).
-        """
-        s = self.settings
-        if not torch.is_inference_mode_enabled():
-            self._render_feats = None  # a training step: the last render's projected maps would only hold memory
+        The render path's one cache: kept from one call to the next while the features object, the weights (every
+        parameter's version: an optimiser step or a ``load_state_dict`` changes it) and which maps are worth
+        projecting stay the same, so the frames of a video, its chunks, and a viewer's coarse and fine passes
+        project each feature map once. A few feature sets at most (:data:`PROJECTED_CACHE`); a training step
+        empties it."""
         feats = self.features if feats is None else feats
-        common = dict(n_samples=s.n_samples, perturb=s.perturb and not test, lindisp=s.lindisp,
-                      raw_noise_std=0.0 if test else s.raw_noise_std)
+        key = (projection_plan(self.model, feats, points_per_frame), tuple(p._version for p in self.model.parameters()))
+        for n, (kept, kept_key, projected) in enumerate(self._projected):
+            if kept is feats:
+                if kept_key == key:
+                    self._projected.append(self._projected.pop(n))  # most recently used last
+                    return projected
+                del self._projected[n]  # drop the old maps before making new ones
+                break
+        projected = fold_latent_projections(self.model, feats, points_per_frame)
+        self._projected = self._projected[-(PROJECTED_CACHE - 1):] + [(feats, key, projected)]
+        return projected
+
+    def render_features(self, points_per_frame: int) -> SceneFeatures:
+        """:meth:`projected` of the run's features."""
+        return self.projected(points_per_frame)
+
+    def forward(self, rays: RayBundle, t: torch.Tensor, dynamic: bool) -> dict:
+        """A training step's render: rays (S, R, 3)×3 in NDC (or world), t (S,) → the renderer's output dict (the
+        training settings: jitter, σ noise; the dynamic stage with its t±1 passes). Full images of time t at the
+        test settings are :meth:`render_image`'s."""
+        s = self.settings
+        self._projected = []  # a training step: the renders' projected maps would only hold memory
+        common = dict(n_samples=s.n_samples, perturb=s.perturb, lindisp=s.lindisp, raw_noise_std=s.raw_noise_std)
         # network calls of at most netchunk // S points per scene, as the original's batchify (method.md §2.6)
         per_call = max(1, s.netchunk // rays.origins.shape[0])
 
         def field(fn):
-            return batchify_field(functools.partial(fn, feats=feats), per_call,
-                                  checkpoint=s.activation_checkpointing and dynamic and not test)
+            return batchify_field(functools.partial(fn, feats=self.features), per_call,
+                                  checkpoint=s.activation_checkpointing and dynamic)
 
         if not dynamic:
             return render_rays_static(rays, s.near, s.far, t, static_fn=field(self.model.query_static), **common)
         return render_rays_dynamic(
             rays, s.near, s.far, t, num_frames=self.num_frames,
             joint_fn=field(self.model.query_joint), dynamic_fn=field(self.model.query_dynamic),
-            inference=test, shared_noise=s.shared_noise, dynerf_blending=s.dynerf_blending,
-            neighbour_passes=neighbour_passes, **common)
+            inference=False, shared_noise=s.shared_noise, dynerf_blending=s.dynerf_blending, **common)
 
     def render_time(self, rays: RayBundle, near, far, t: torch.Tensor, joint_fn, n_samples: int | None = None) -> dict:
         """Rays at time t alone, test settings (no jitter, no noise, no t±1 passes; method.md §3.6), through a given
@@ -127,27 +150,81 @@ class FieldRenderer(nn.Module):
                                    raw_noise_std=0.0, inference=True, shared_noise=s.shared_noise,
                                    dynerf_blending=s.dynerf_blending, neighbour_passes=False)
 
+    def joint_field(self, feats: SceneFeatures, scenes: int):
+        """The model's joint (static + dynamic) query on ``feats``, in network calls of ``netchunk // scenes`` points
+        per scene (method.md §2.6)."""
+        return batchify_field(functools.partial(self.model.query_joint, feats=feats),
+                              max(1, self.settings.netchunk // scenes))
+
     @torch.inference_mode()
-    def render_views(self, c2w: torch.Tensor, t: torch.Tensor, camera: Pinhole, dynamic: bool = True,
-                     chunk: int = 1024 * 32, ndc_box: Pinhole | None = None) -> dict:
-        """Full images: c2w (S, 3, 4), t (S,), the camera's intrinsics (e.g. ``data.camera.downscaled(k)``; ``ndc_box``
-        as :func:`~mononerf.render.images.render_full_image`) → dict of (S, H, W, …) on the CPU (test kwargs)."""
+    def render_image(self, rays: RayBundle, t: torch.Tensor, *, keys=PER_RAY_KEYS, dynamic: bool = True,
+                     feats: SceneFeatures | None = None, joint_fn=None, chunk: int = 1024 * 32,
+                     n_samples: int | None = None, cancel: Cancel | None = None,
+                     output_device: torch.device | str | None = "cpu") -> dict:
+        """The one render path of full images: training pictures, videos, evaluation dumps, edits and the viewer.
+
+        Renders ``rays`` (S, R, 3)×3 (:func:`~mononerf.render.images.prepare_rays`) at times ``t`` (S,) with the test
+        settings, ``chunk`` rays per scene at a time, and keeps the per-ray maps ``keys`` (the renderer's own
+        outputs, and the maps of :data:`~mononerf.render.outputs.DERIVED_MAPS` made from its per-sample ones).
+
+        Args:
+            dynamic: the joint field (static + dynamic); False: the static field alone (the static stage's
+                pictures).
+            feats: the features to read (default: the run's); their projected maps come from :meth:`projected`.
+            joint_fn: a field to render instead of the model's (an edit's composite, already batchified).
+            n_samples: samples per ray (default: the settings').
+            cancel: polled before each chunk; when it returns True the render stops with :class:`RenderCancelled`.
+
+        Returns:
+            dict of (S, R, ...) maps on ``output_device``.
+        """
         s = self.settings
-        width, height = camera.size
-        # the heads' first latent layers applied to each frame's feature maps once (exact; see models/projected.py)
-        feats = self.render_features(height * width * s.n_samples)
+        S, R = rays.origins.shape[:2]
+        n_samples = int(n_samples or s.n_samples)
+        static_fn = None
+        if joint_fn is None:
+            # the heads' first latent layers applied to each frame's feature maps once (exact; models/projected.py)
+            projected = self.projected(R * n_samples, feats)
+            if dynamic:
+                joint_fn = self.joint_field(projected, S)
+            else:
+                static_fn = self.static_field(projected, S)
+        derived = [k for k in keys if k in DERIVED_MAPS] if dynamic else []
 
         def ray_fn(rays, near, far):
-            out = self.forward(rays, t, dynamic=dynamic, test=True, neighbour_passes=False, feats=feats)
-            if dynamic:  # expected flowed positions under the current dynamic weights (method.md §3.5), per ray
-                w = out["weights_d"][..., None]
-                out["expected_pts_f"] = (w * out["raw_pts_f"]).sum(-2)
-                out["expected_pts_b"] = (w * out["raw_pts_b"]).sum(-2)
-                out["sceneflow_map_f"] = (w * out["sceneflow_f"]).sum(-2)  # forward scene flow, composited
-            return {k: v for k, v in out.items() if k in PER_RAY_KEYS}
+            if cancel is not None and cancel():
+                raise RenderCancelled
+            if dynamic:
+                out = self.render_time(rays, near, far, t, joint_fn, n_samples=n_samples)
+            else:
+                out = render_rays_static(rays, near, far, t, n_samples=n_samples, static_fn=static_fn, perturb=False,
+                                         lindisp=s.lindisp, raw_noise_std=0.0)
+            for key in derived:  # e.g. the expected flowed point under the dynamic weights (the induced flow's)
+                weights, values = DERIVED_MAPS[key]
+                out[key] = accumulate_along_rays(out[weights], out[values])
+            return {k: v for k, v in out.items() if k in keys}
 
-        return render_full_image(c2w, camera, ray_fn, chunk=chunk, ndc=s.ndc, near=s.near, far=s.far,
-                                 pixel_offset=s.pixel_offset, output_device="cpu", ndc_box=ndc_box)
+        return render_chunked(rays, ray_fn, chunk=chunk, near=s.near, far=s.far, output_device=output_device)
+
+    def static_field(self, feats: SceneFeatures, scenes: int):
+        """The model's static query on ``feats`` in network calls of ``netchunk // scenes`` points per scene."""
+        return batchify_field(functools.partial(self.model.query_static, feats=feats),
+                              max(1, self.settings.netchunk // scenes))
+
+    @torch.inference_mode()
+    def render_views(self, c2w: torch.Tensor, t: torch.Tensor, camera: Pinhole, dynamic: bool = True,
+                     chunk: int = 1024 * 32, ndc_box: Pinhole | None = None, keys=PER_RAY_KEYS,
+                     joint_fn=None) -> dict:
+        """Full images: c2w (S, 3, 4), t (S,), the camera's intrinsics (e.g. ``data.camera.downscaled(k)``;
+        ``ndc_box``: the scenes' training intrinsics when ``camera`` differs from them in more than its scale) →
+        dict of (S, H, W, …) on the CPU: :meth:`render_image` of the camera's pixel rays (``keys``, ``joint_fn``:
+        as there)."""
+        s = self.settings
+        rays_o, rays_d = camera.image_rays(c2w, pixel_offset=s.pixel_offset)  # (S, H, W, 3)
+        rays = prepare_rays(rays_o, rays_d, ndc_box or camera, ndc=s.ndc)
+        out = self.render_image(rays, t, keys=keys, dynamic=dynamic, chunk=chunk, joint_fn=joint_fn)
+        S, (W, H) = c2w.shape[0], camera.size
+        return {key: value.reshape((S, H, W) + tuple(value.shape[2:])) for key, value in out.items()}
 
 
 class GroupedRenderer(nn.Module):

@@ -1,11 +1,11 @@
-"""Rays in, images out: the renderer's ray bundles, network calls in slices, chunked and full-image renders.
+"""Rays in, maps out: the renderer's ray bundles, network calls in slices, renders in chunks of rays (the full images of
+FieldRenderer.render_image, mononerf/render/field.py, go through them).
 
 Shapes: S scenes, R rays per scene, K samples per ray.
 """
 
 from __future__ import annotations
 
-import contextlib
 from typing import Callable
 
 import torch
@@ -132,51 +132,3 @@ def render_chunked(
             for key, value in out.items():
                 parts.setdefault(key, []).append(value if output_device is None else value.to(output_device))
     return {key: torch.cat(values, 1) for key, values in parts.items()}
-
-
-def render_full_image(
-    c2w: Tensor,
-    camera: Pinhole,
-    ray_fn: RayFn,
-    *,
-    chunk: int = 1024 * 32,
-    ndc: bool = True,
-    near: float = 0.0,
-    far: float = 1.0,
-    pixel_offset: float = 0.0,
-    inference_mode: bool = False,
-    output_device: torch.device | str | None = None,
-    ndc_box: Pinhole | None = None,
-) -> dict[str, Tensor]:
-    """Render every pixel of one camera per scene (method.md §3.1 with ``c2w``; used by §3.6 render_path).
-
-    Rays from :meth:`Pinhole.image_rays <mononerf.geometry.cameras.Pinhole.image_rays>` (``get_rays``' for a centred
-    camera; integer pixel grid unless ``pixel_offset``), world
-    viewdirs, NDC with near plane 1.0 (method.md §3.1), evaluated in chunks of ``chunk`` rays per scene.
-
-    Args:
-        c2w: (S, 3, 4) camera-to-world pose per scene.
-        camera: the camera's intrinsics (numbers or per-scene (S,) fields; one image size).
-        ray_fn: e.g. ``functools.partial(render_rays_dynamic, t=t, n_samples=64, num_frames=N,
-            joint_fn=..., dynamic_fn=..., inference=True)``.
-        chunk: rays per scene per call (the original's test renders use 1024*32).
-        ndc: render in NDC (near/far then in NDC t, 0 and 1).
-        near, far: sampling bounds.
-        pixel_offset: 0 = the original's integer pixel grid (method.md §8.15).
-        inference_mode: run under ``torch.inference_mode()`` (no autograd graph).
-        output_device: where chunk outputs are gathered (e.g. "cpu").
-        ndc_box: the scenes' training intrinsics when ``camera`` differs from them in more than its scale (a
-            validation camera, a viewer's window); None = ``camera``, whose box is the training one's when it is
-            the training camera downscaled.
-
-    Returns:
-        dict of (S, H, W, ...) tensors.
-    """
-    check_shape(c2w, "S 3 4", "c2w")
-    ctx = torch.inference_mode() if inference_mode else contextlib.nullcontext()
-    with ctx:
-        rays_o, rays_d = camera.image_rays(c2w, pixel_offset=pixel_offset)  # (S, H, W, 3)
-        rays = prepare_rays(rays_o, rays_d, ndc_box or camera, ndc=ndc)
-        out = render_chunked(rays, ray_fn, chunk=chunk, near=near, far=far, output_device=output_device)
-        S, (W, H) = c2w.shape[0], camera.size
-        return {key: value.reshape((S, H, W) + tuple(value.shape[2:])) for key, value in out.items()}

@@ -24,9 +24,16 @@ DYNAMIC_OUTPUT_KEYS = BLENDED_OUTPUT_KEYS + (
 )  # fmt: skip
 # Keys that an inference pass does not compute (method.md §3.2 step 9 returns before step 10).
 INFERENCE_SKIPPED_KEYS = ("raw_pts_b_b", "raw_pts_f_f")
-# Per-ray maps made from the per-sample outputs by a full-image render (FieldRenderer.render_views): the expected
-# flowed points at t±1 and the composited forward scene flow, under the dynamic weights.
-DERIVED_MAP_KEYS = ("expected_pts_f", "expected_pts_b", "sceneflow_map_f")
+# Per-ray maps made from the per-sample outputs by a full-image render (FieldRenderer.render_image): name →
+# (weights, per-sample values), accumulated along each ray (render/composite.py accumulate_along_rays). The expected
+# flowed points at t±1 (the induced flow's, method.md §3.5) and the composited forward scene flow, under the dynamic
+# weights. A new per-ray map of a render is one entry here (docs/architecture.md, "Adding a render output").
+DERIVED_MAPS = {
+    "expected_pts_f": ("weights_d", "raw_pts_f"),
+    "expected_pts_b": ("weights_d", "raw_pts_b"),
+    "sceneflow_map_f": ("weights_d", "sceneflow_f"),
+}
+DERIVED_MAP_KEYS = tuple(DERIVED_MAPS)
 # Per-ray maps kept by full-image renders (per-sample tensors would not fit in memory at full resolution).
 PER_RAY_KEYS = ("rgb_map_full", "depth_map_full", "acc_map_full", "rgb_map_s", "depth_map_s", "acc_map_s",
                 "rgb_map_d", "depth_map_d", "acc_map_d", "dynamicness_map", "rgb_map_dyreg_d") + DERIVED_MAP_KEYS

@@ -10,7 +10,7 @@ Field callbacks (the renderer knows nothing about MonoNeRF's networks):
   branches at time t; raw_d = rgb logits 0:3, density 3, ABSOLUTE NDC positions at t-1 (4:7) and t+1
   (7:10), blending 10, optional extra features 11: (method.md §2.9).
 * ``dynamic_fn(pts_ref, viewdirs) -> raw_d (S, R, K, >=11)``: the dynamic branch alone.
-* ``ray_fn(rays, near, far) -> dict`` for :func:`render_full_image`, e.g.
+* ``ray_fn(rays, near, far) -> dict`` for :func:`~mononerf.render.images.render_chunked`, e.g.
   ``functools.partial(render_rays_dynamic, t=t, n_samples=64, ...)``.
 """
 

@@ -8,7 +8,8 @@ the y and z axes of the camera.
 The canvas has its own size and field of view, unlike the training cameras. Rays are therefore cast with the client's
 intrinsics (:func:`client_rays`) and converted to NDC with the *training* intrinsics of the scene (method.md §1.3): the
 NDC box is a fixed frame of the scene, so any camera's rays can be expressed in it. With the training camera's pose,
-field of view and aspect, the rays are exactly those of :func:`~mononerf.render.images.render_full_image`.
+field of view and aspect, the rays are exactly those of a full render
+(:meth:`~mononerf.render.field.FieldRenderer.render_views`).
 
 Dimension vocabulary: ``H``×``W`` pixels of the requested image, ``R = H·W`` rays, ``K`` samples per ray.
 """
@@ -31,15 +32,15 @@ from mononerf.geometry.rays import RayBundle
 from mononerf.render.images import prepare_rays
 from mononerf.utils.checks import check_shape
 
-# What the viewer can show, in the order of its menu: key → label.
-OUTPUTS = {
-    "colour": "blended colour",
-    "static": "static only",
-    "dynamic": "dynamic only",
-    "depth": "depth (disparity)",
-    "blend": "blending weight",
-    "flow": "induced flow",
-}
+
+
+def menu() -> dict[str, str]:
+    """What the viewer can show, in the order of its menu: name → label (the pictures of
+    :data:`mononerf.eval.visuals.VISUALS`, as the videos)."""
+    return {name: v.label for name, v in visuals.VISUALS.items()}
+
+
+OUTPUTS = menu()
 # Per-ray maps of one render: every output above comes from one network pass.
 VIEW_KEYS = RAY_KEYS
 # OpenCV camera axes (x right, y down, z forward) ↔ OpenGL (x right, y up, z back): flip y and z.
@@ -168,27 +169,18 @@ def client_rays(c2w: Tensor, camera: Pinhole, ndc_box: Pinhole, ndc: bool = True
     return prepare_rays(rays_o, rays_d, ndc_box.expand(1, c2w), ndc=ndc)
 
 
-def client_flow(expected_pts: Tensor, c2w: Tensor, camera: Pinhole, ndc_box: Pinhole, ndc: bool = True,
-                pixel_offset: float = 0.0, acc_d: Tensor | None = None, blend: Tensor | None = None) -> Tensor:
-    """Optical flow induced by the scene flow, seen from the client's camera (method.md §3.5; the neighbour pose of a
-    rendered view is the view itself, as in the original's ``render_path``).
+def client_view(c2w: Tensor, camera: Pinhole, ndc_box: Pinhole, ndc: bool = True,
+                pixel_offset: float = 0.0) -> visuals.View:
+    """Where a client's render was made from, for the pictures that depend on the camera (the induced flow, method.md
+    §3.5; the neighbour pose of a rendered view is the view itself, as in the original's ``render_path``).
 
     Args:
-        expected_pts: (H, W, 3) expected point at t+1 of each pixel (NDC of the scene when ``ndc``).
-        c2w, camera: the client camera's pose (3, 4) and intrinsics; ndc_box: the scene's training intrinsics.
-        acc_d, blend: (H, W) ``acc_map_d`` and ``dynamicness_map``: given both, the flow the videos show
-            (:func:`~mononerf.eval.visuals.shown_flow`: the dynamic surface's, times its blending weight).
+        c2w: (3, 4) the client camera's pose; camera: its intrinsics; ndc_box: the scene's training intrinsics.
 
     Returns:
-        (H, W, 2) flow in pixels.
+        a :class:`~mononerf.eval.visuals.View` of one scene ((1,) fields in the pose's precision).
     """
-    W, H = camera.size
-    check_shape(expected_pts, f"{H} {W} 3", "expected_pts")
-    cam, box = camera.expand(1, c2w), ndc_box.expand(1, c2w)  # (1,) fields on the pose's device and dtype
-    if acc_d is not None and blend is not None:  # the flow the videos show (visuals.shown_flow)
-        return visuals.shown_flow(expected_pts.to(c2w)[None], acc_d[None], blend[None], c2w[None], cam,
-                                  pixel_offset, ndc, ndc_box=box)[0]
-    return visuals.induced_flow_map(expected_pts.to(c2w)[None], c2w[None], cam, pixel_offset, ndc, ndc_box=box)[0]
+    return visuals.View(c2w[None], camera.expand(1, c2w), pixel_offset, ndc, ndc_box.expand(1, c2w))
 
 
 class SceneView(SceneRenderer):
@@ -210,7 +202,7 @@ class SceneView(SceneRenderer):
         ``depth_map_full``/``dynamicness_map`` (H, W), ``expected_pts_f`` (H, W, 3), on the CPU.
 
         ``cancel()`` is polled before each chunk of rays; when it returns True the render stops with
-        :class:`~mononerf.eval.scene_render.RenderCancelled`.
+        :class:`~mononerf.render.field.RenderCancelled`.
         """
         if not 0.0 <= req.frame <= self.num_frames - 1:
             raise MonoNeRFError(f"time {req.frame:g} is outside the video (0..{self.num_frames - 1})")
@@ -222,35 +214,12 @@ class SceneView(SceneRenderer):
         return {k: v.reshape((H, W) + tuple(v.shape[1:])) for k, v in out.items()}
 
     def image(self, req: ViewRequest, output: str, maps: dict[str, Tensor]) -> np.ndarray:
-        """One output of a render as an (H, W, 3) uint8 RGB image (see :func:`output_image`)."""
+        """One output of a render (:data:`OUTPUTS`) as an (H, W, 3) uint8 RGB image: its
+        :data:`~mononerf.eval.visuals.VISUALS` entry, normalised over this one frame (the videos' colours: depth
+        between its 1st and 99th percentile, blending grey with white = dynamic, flow on the colour wheel with zero
+        flow white)."""
         s = self.pipeline.renderer.settings
-        flow = None
-        if output == "flow":
-            flow = client_flow(maps["expected_pts_f"], req.pose(torch.float64), req.camera, self.ndc_box,
-                               ndc=s.ndc, pixel_offset=s.pixel_offset, acc_d=maps["acc_map_d"],
-                               blend=maps["dynamicness_map"])
-        return output_image(output, maps, flow=flow, ndc=s.ndc)
-
-
-def output_image(output: str, maps: dict[str, Tensor], flow: Tensor | None = None, ndc: bool = True) -> np.ndarray:
-    """(H, W, 3) uint8 image of one output of :data:`OUTPUTS` from the maps of :meth:`SceneView.render`.
-
-    Colours as the render command's videos (:func:`mononerf.eval.visuals.video_frames`), normalised over this one
-    frame: depth is the disparity colour-mapped between its 1st and 99th percentile, the blending weight is grey
-    (white = dynamic), the flow is on the colour wheel, zero flow white (``flow`` from :func:`client_flow`).
-    """
-    if output == "colour":
-        return visuals.video_frames("rgb", [maps["rgb_map_full"].float().numpy()])[0]
-    if output == "static":
-        return visuals.video_frames("rgb", [maps["rgb_map_s"].float().numpy()])[0]
-    if output == "dynamic":
-        return visuals.video_frames("rgb", [maps["rgb_map_d"].float().numpy()])[0]
-    if output == "depth":
-        return visuals.video_frames("depth", [visuals.disparity(maps["depth_map_full"].float(), ndc=ndc).numpy()])[0]
-    if output == "blend":
-        return visuals.video_frames("blend", [maps["dynamicness_map"].float().numpy()])[0]
-    if output == "flow":
-        if flow is None:
-            raise ValueError("the flow output needs the induced flow (client_flow)")
-        return visuals.video_frames("flow", [flow.float().cpu().numpy()])[0]
-    raise ValueError(f"unknown output {output!r}; expected one of {', '.join(OUTPUTS)}")
+        entry = visuals.visual(output)
+        view = client_view(req.pose(torch.float64), req.camera, self.ndc_box, ndc=s.ndc, pixel_offset=s.pixel_offset)
+        shown = entry.frame({k: v[None] for k, v in maps.items()}, view)[0]
+        return entry.to_rgb([shown.float().cpu().numpy()])[0]

@@ -18,8 +18,8 @@ import numpy as np
 
 from mononerf.errors import MonoNeRFError
 from mononerf.utils.images import to_uint8
-from mononerf.eval.scene_render import RenderCancelled
-from mononerf.view.render import OUTPUTS, SceneView, ViewRequest, client_from_c2w, fov_y
+from mononerf.render.field import RenderCancelled
+from mononerf.view.render import SceneView, ViewRequest, client_from_c2w, fov_y, menu
 
 PLAY_TICK_S = 0.1  # how often the play loop advances the time slider
 
@@ -146,7 +146,7 @@ class Viewer:
         self.view = SceneView(pipeline, scene, chunk=self.chunk, n_samples=n_samples)
         self.num_frames = int(self.view.num_frames)  # the scene's (scenes of a run may differ in length)
         self.frame = 0.0
-        self.output = "colour"
+        self.output = "rgb"
         self.playing = False
         self.render_lock = threading.Lock()
         self.info_lock = threading.Condition()
@@ -244,8 +244,9 @@ class Viewer:
                                     initial_value=0.0, disabled=self.num_frames < 2)
         self._play = gui.add_button("Play", disabled=self.num_frames < 2)
         self._speed = gui.add_slider("Speed (frames/s)", min=0.1, max=4.0, step=0.1, initial_value=1.0)
-        labels = {label: key for key, label in OUTPUTS.items()}
-        self._output = gui.add_dropdown("Show", options=tuple(labels), initial_value=OUTPUTS["colour"])
+        shown = menu()
+        labels = {label: key for key, label in shown.items()}
+        self._output = gui.add_dropdown("Show", options=tuple(labels), initial_value=shown["rgb"])
         self._cams = gui.add_checkbox("Training cameras", initial_value=True)
         self._to_cam = gui.add_button("Go to training camera")
         self._status = gui.add_text("Status", initial_value="waiting for the browser's camera…", disabled=True)
