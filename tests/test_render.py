@@ -624,13 +624,12 @@ def test_every_consumer_selects_outputs_that_the_renderers_make():
     from mononerf.eval.visuals import reads
     from mononerf.losses.total import TERMS
     from mononerf.render.outputs import DERIVED_MAPS
-    from mononerf.view.render import VIEW_KEYS
 
     per_sample = set(DYNAMIC_OUTPUT_KEYS) | set(STATIC_OUTPUT_KEYS)
     assert set(PER_RAY_KEYS) - per_sample == set(DERIVED_MAPS) == {"expected_pts_f", "expected_pts_b",
                                                                    "sceneflow_map_f"}
     assert {k for pair in DERIVED_MAPS.values() for k in pair} <= per_sample  # made from per-sample outputs
-    for name, keys in [("edit", EDIT_KEYS), ("view", VIEW_KEYS), ("multiview", MULTIVIEW_MAPS.values()),
+    for name, keys in [("edit", EDIT_KEYS), ("view", reads()), ("multiview", MULTIVIEW_MAPS.values()),
                        ("videos", reads())]:
         assert set(keys) <= set(PER_RAY_KEYS), (name, set(keys) - set(PER_RAY_KEYS))
     assert {k for term in TERMS for k in term.needs} <= per_sample

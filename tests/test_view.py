@@ -14,6 +14,7 @@ import torch
 
 from mononerf.geometry.cameras import Pinhole
 from mononerf.errors import MonoNeRFError
+from mononerf.eval import visuals
 from mononerf.render.field import RenderCancelled
 from mononerf.geometry.rays import get_rays
 from mononerf.render.images import prepare_rays
@@ -128,9 +129,9 @@ def test_training_camera_render_equals_the_run_render(loaded):
     t = torch.full((d.num_scenes,), frame_time(2, d.num_frames))
     with torch.inference_mode():
         ref = loaded.renderer.render_views(d.poses[:, 2, :, :4], t, d.camera.downscaled(2))
-    for key in vr.VIEW_KEYS:
+    for key in visuals.reads():
         torch.testing.assert_close(maps[key], ref[key][1], rtol=1e-4, atol=1e-5, msg=key)
-    for name in vr.OUTPUTS:
+    for name in vr.menu():
         img = view.image(req, name, maps)
         assert img.shape == (d.height // 2, d.width // 2, 3) and img.dtype == np.uint8, name
     np.testing.assert_array_equal(view.image(req, "rgb", maps),

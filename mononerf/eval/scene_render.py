@@ -21,14 +21,11 @@ from mononerf.geometry.poses import frame_time
 from mononerf.geometry.rays import RayBundle
 from mononerf.render.images import prepare_rays
 
-# Per-ray maps of one render (one network pass gives all of them): what every picture of visuals.VISUALS reads.
-RAY_KEYS = visuals.reads()
-
 
 class SceneRenderer:
     """Renders one scene of a loaded run (:meth:`Pipeline.from_run`) through given rays at any time.
 
-    One network pass gives every map of :data:`RAY_KEYS` (the joint static + dynamic query of the renderer's test
+    One network pass gives every map the pictures read (:func:`~mononerf.eval.visuals.reads`; the joint static + dynamic query of the renderer's test
     settings: no jitter, no noise, no t±1 passes), on the features of this scene alone
     (:meth:`SceneFeatures.select`), so a multi-scene run costs one scene per frame.
     """

@@ -116,10 +116,6 @@ class FieldRenderer(nn.Module):
         self._projected = self._projected[-(PROJECTED_CACHE - 1):] + [(feats, key, projected)]
         return projected
 
-    def render_features(self, points_per_frame: int) -> SceneFeatures:
-        """:meth:`projected` of the run's features."""
-        return self.projected(points_per_frame)
-
     def forward(self, rays: RayBundle, t: torch.Tensor, dynamic: bool) -> dict:
         """A training step's render: rays (S, R, 3)×3 in NDC (or world), t (S,) → the renderer's output dict (the
         training settings: jitter, σ noise; the dynamic stage with its t±1 passes). Full images of time t at the

@@ -26,23 +26,12 @@ from torch import Tensor
 
 from mononerf.errors import MonoNeRFError
 from mononerf.eval import visuals
-from mononerf.eval.scene_render import RAY_KEYS, SceneRenderer
+from mononerf.eval.scene_render import SceneRenderer
 from mononerf.geometry.cameras import Pinhole
 from mononerf.geometry.rays import RayBundle
 from mononerf.render.images import prepare_rays
 from mononerf.utils.checks import check_shape
 
-
-
-def menu() -> dict[str, str]:
-    """What the viewer can show, in the order of its menu: name → label (the pictures of
-    :data:`mononerf.eval.visuals.VISUALS`, as the videos)."""
-    return {name: v.label for name, v in visuals.VISUALS.items()}
-
-
-OUTPUTS = menu()
-# Per-ray maps of one render: every output above comes from one network pass.
-VIEW_KEYS = RAY_KEYS
 # OpenCV camera axes (x right, y down, z forward) ↔ OpenGL (x right, y up, z back): flip y and z.
 _FLIP_YZ = np.diag([1.0, -1.0, -1.0])
 
@@ -106,6 +95,13 @@ def image_size(aspect: float, height: int) -> tuple[int, int]:
 
 
 # ------------------------------------------------------------------------------------------------- requests
+
+
+def menu() -> dict[str, str]:
+    """What the viewer can show, in the order of its menu: name → label (the pictures of
+    :data:`mononerf.eval.visuals.VISUALS`, as the videos)."""
+    return {name: v.label for name, v in visuals.VISUALS.items()}
+
 
 
 @dataclass(frozen=True)
@@ -185,7 +181,7 @@ def client_view(c2w: Tensor, camera: Pinhole, ndc_box: Pinhole, ndc: bool = True
 
 class SceneView(SceneRenderer):
     """Renders one scene of a loaded run (:func:`mononerf.eval.video.load_run`) from any browser camera at any time
-    (:class:`~mononerf.eval.scene_render.SceneRenderer`: one network pass gives every output of :data:`OUTPUTS`, on
+    (:class:`~mononerf.eval.scene_render.SceneRenderer`: one network pass gives every picture of :func:`menu`, on
     the features of this scene alone)."""
 
     def training_request(self, view: int, frame: float | None = None, height: int | None = None) -> ViewRequest:
@@ -214,7 +210,7 @@ class SceneView(SceneRenderer):
         return {k: v.reshape((H, W) + tuple(v.shape[1:])) for k, v in out.items()}
 
     def image(self, req: ViewRequest, output: str, maps: dict[str, Tensor]) -> np.ndarray:
-        """One output of a render (:data:`OUTPUTS`) as an (H, W, 3) uint8 RGB image: its
+        """One output of a render (a name of :func:`menu`) as an (H, W, 3) uint8 RGB image: its
         :data:`~mononerf.eval.visuals.VISUALS` entry, normalised over this one frame (the videos' colours: depth
         between its 1st and 99th percentile, blending grey with white = dynamic, flow on the colour wheel with zero
         flow white)."""
