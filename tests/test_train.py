@@ -469,7 +469,9 @@ def test_render_cli_videos(scenes, tmp_path):
 
 @pytest.mark.parametrize("entry", [["train/train.py", "--help"], ["train/evaluation.py", "--help"],
                                    ["-m", "mononerf.eval.video", "--help"], ["-m", "mononerf.render", "--help"],
-                                   ["benchmarks/train_step.py", "--help"]])
+                                   ["benchmarks/train_step.py", "--help"], ["-m", "mononerf.experiments", "--help"],
+                                   ["-m", "mononerf.experiments.ablation", "--help"],
+                                   ["-m", "mononerf.pipeline.checkpoint", "--help"]])
 def test_entry_points_set_the_huge_page_allocator_before_torch(entry):
     # PyTorch reads THP_MEM_ALLOC_ENABLE at its first CPU allocation: the package sets it, so every entry point must
     # import mononerf before torch (issue #8: without it page faults are a sixth of a CPU training step and a third
