@@ -177,6 +177,8 @@ class FieldRenderer(nn.Module):
         s = self.settings
         S, R = rays.origins.shape[:2]
         n_samples = int(n_samples or s.n_samples)
+        if joint_fn is not None and not dynamic:
+            raise ValueError("joint_fn is a joint (static + dynamic) field: it renders with dynamic=True")
         static_fn = None
         if joint_fn is None:
             # the heads' first latent layers applied to each frame's feature maps once (exact; models/projected.py)
