@@ -467,11 +467,23 @@ def test_render_cli_videos(scenes, tmp_path):
     assert set((trainer.run_dir / "tensorboard").iterdir()) == events  # rendering adds no tensorboard run
 
 
+@pytest.mark.parametrize("module, prog", [("mononerf.experiments", "python -m mononerf.experiments"),
+                                          ("mononerf.experiments.ablation", "python -m mononerf.experiments.ablation"),
+                                          ("mononerf.pipeline.checkpoint", "python -m mononerf.pipeline.checkpoint")])
+def test_the_drivers_and_checkpoint_commands_run_by_their_module_names(module, prog, monkeypatch, capsys):
+    """``python -m`` of each name reaches its command (run in-process: a package's modules import mononerf before
+    torch by construction)."""
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", [module, "--help"])
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    assert stop.value.code == 0 and f"usage: {prog}" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("entry", [["train/train.py", "--help"], ["train/evaluation.py", "--help"],
                                    ["-m", "mononerf.eval.video", "--help"], ["-m", "mononerf.render", "--help"],
-                                   ["benchmarks/train_step.py", "--help"], ["-m", "mononerf.experiments", "--help"],
-                                   ["-m", "mononerf.experiments.ablation", "--help"],
-                                   ["-m", "mononerf.pipeline.checkpoint", "--help"]])
+                                   ["benchmarks/train_step.py", "--help"]])
 def test_entry_points_set_the_huge_page_allocator_before_torch(entry):
     # PyTorch reads THP_MEM_ALLOC_ENABLE at its first CPU allocation: the package sets it, so every entry point must
     # import mononerf before torch (issue #8: without it page faults are a sixth of a CPU training step and a third
