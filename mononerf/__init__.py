@@ -4,7 +4,7 @@ Reimplementation of Tian, Du, Duan, "MonoNeRF: Learning a Generalizable Dynamic 
 from Monocular Videos", ICCV 2023 (arXiv 2212.13056).
 
 Docstrings say why with this repository's pages: ``method.md §N.M`` is a section of docs/method.md (the original's
-method and formulas as this code implements them; §8 lists its quirks) and ``decisions.md`` is docs/decisions.md.
+method and formulas as this code implements them; §8 lists its quirks), and docs/decisions.md holds our decisions.
 
 Batch-dimension vocabulary used across the package (shapes in docstrings):
     S  scenes in a batch        T  frames per scene (12 for the Dynamic Scene Dataset)

@@ -143,7 +143,7 @@ FLAG_KEYS: tuple[Key, ...] = (
        "--device", note="new flag"),
     _k("run.launcher", "str", "slurm", "how torch.distributed is initialised when WORLD_SIZE > 1", DIST,
        "--launcher", choices=("none", "pytorch", "slurm"),
-       note="distributed init only happens with more than one process (decisions.md)"),
+       note="distributed init only happens with more than one process (docs/decisions.md)"),
     _k("run.backend", "str", "nccl", "torch.distributed backend (nccl needs CUDA; gloo works on CPU)", DIST, "--backend"),
     _k("run.world_size", "int", 1, "number of processes", DIST, "--world_size"),
     _k("run.master_addr", "str", "localhost", "rendezvous address", DIST, "--master_addr"),

@@ -122,7 +122,7 @@ SCHEMA: tuple[Key, ...] = (
     _k("model.encoder.type", "str", "slowonly", "video encoder", CONFIG, choices=("slowonly",),
        note="types 'spatial' and 'global' named undefined classes in the original"),
     _k("model.encoder.impl", "str", "native", "SlowOnly implementation: plain PyTorch or MMAction2",
-       VIDEO_ENC, choices=("native", "mmaction"), note="new key (decisions.md)"),
+       VIDEO_ENC, choices=("native", "mmaction"), note="new key (docs/decisions.md)"),
     _k("model.encoder.config_path", "str", REQUIRED, "MMAction2 model config of the SlowOnly backbone",
        "ignored: the backbone's architecture is fixed (SLOWONLY_R50_ARGS in mononerf/models/encoders.py, the "
        "original's config file's values), for both implementations"),

@@ -66,7 +66,7 @@ def encoder_clip_size(height: int, width: int, *, stretch: bool) -> tuple[int, i
 
     Quirk ``encoder_clip_stretch`` (method.md §8.5; original src/data/LLFFDataset.py:L21, mmaction
     ``Resize(scale=(270, 480), keep_ratio=False)`` where scale is (w, h)): the original stretches its
-    270×480 frames to 480×270, i.e. swaps height and width. Generalised to any size (decisions.md):
+    270×480 frames to 480×270, i.e. swaps height and width. Generalised to any size (docs/decisions.md):
     ``stretch=True`` → (W, H); ``stretch=False`` → (H, W), the frames' own size.
     """
     return (width, height) if stretch else (height, width)

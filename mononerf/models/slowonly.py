@@ -4,7 +4,7 @@ The module tree mirrors MMAction2's ``ResNet3dSlowOnly(depth=50, lateral=False, 
 conv1_stride_t=1, pool1_stride_t=1, inflate=(0, 0, 1, 1), norm_eval=False, with_pool1=False)`` so that its
 ``state_dict`` has the same 318 keys and shapes (``conv1.conv.weight``, ``layer3.0.conv1.bn.running_mean``,
 ``layer1.0.downsample.conv.weight``, ...). The official checkpoint therefore loads strictly after
-stripping ``backbone.`` and dropping ``cls_head.*`` (method.md §8 item 21; decisions.md "Video encoder").
+stripping ``backbone.`` and dropping ``cls_head.*`` (method.md §8 item 21; docs/decisions.md "Video encoder").
 
 Architecture facts (MMAction2 defaults the original relies on):
     stem ``conv1``: Conv3d 3→64, kernel (1, 7, 7), stride (1, 2, 2), padding (0, 3, 3) + BN + ReLU;

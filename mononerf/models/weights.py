@@ -3,7 +3,7 @@
 Weight files are put in place by hand (see ``checkpoints/README.md``). This module finds them, reads
 them with ``torch.load(..., weights_only=True)`` and loads them into modules with strict key/shape
 matching, raising user-facing errors that name the file, the folder and the download address
-(decisions.md "Weights are never downloaded at run time"; method.md §2.1, §2.2, §8 items 21 and 27).
+(docs/decisions.md "Weights are never downloaded at run time"; method.md §2.1, §2.2, §8 items 21 and 27).
 """
 
 from __future__ import annotations

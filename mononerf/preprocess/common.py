@@ -1,6 +1,6 @@
 """Shared helpers of the preprocessing steps: weight look-up, image listing, progress bars, step skipping.
 
-Weights are never downloaded (decisions.md): each model's file is looked for in ``--weights-dir`` (when given),
+Weights are never downloaded (docs/decisions.md): each model's file is looked for in ``--weights-dir`` (when given),
 ``./weights/`` (where the original's README unzips ``weights.zip``), ``./checkpoints/``, the source tree's
 ``checkpoints/`` and, for torchvision's own files, ``$TORCH_HOME/hub/checkpoints/``.
 """

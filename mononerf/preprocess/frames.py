@@ -7,7 +7,7 @@ Decodes the video with imageio-ffmpeg and keeps every ``ceil(n / 100)``-th frame
     background_mask/{k:03d}.jpg.png    COLMAP feature masks: 255 = use, 0 = a person (Mask R-CNN, when its
                                        weights are present; otherwise every pixel is kept)
     images_2/{k:03d}.png               half-size training frames (the loader would make them on first use;
-                                       resized in Python as decisions.md asks, not with ImageMagick)
+                                       resized in Python as docs/decisions.md asks, not with ImageMagick)
 """
 
 from __future__ import annotations

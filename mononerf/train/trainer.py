@@ -334,7 +334,7 @@ class Trainer:
             return
         fast_end = bool(self.cfg.info.fast_render) and i == s.n_dynamic - 1
         if fast_end:
-            self._save(stage, i, optimizer)  # adaptation runs end with a checkpoint (decisions.md fix of §8.24)
+            self._save(stage, i, optimizer)  # adaptation runs end with a checkpoint (docs/decisions.md fix of §8.24)
         if not self.dist.is_main or self.renders is None:
             return
         if due(s.i_testset, skip_first=True) or (fast_end and s.i_testset > 0):
