@@ -27,7 +27,6 @@ from torch import Tensor
 from mononerf.geometry.cameras import Pinhole
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
 from mononerf.models.outputs import DYNAMIC_CHANNELS, empty_dynamic, without_static_blending
-from mononerf.render.images import batchify_field
 from mononerf.utils.checks import check_shape
 
 FieldFn = Callable[[Tensor, Tensor], Tensor]
@@ -109,7 +108,6 @@ def render_edit(renderer, joint_fn: JointFieldFn, c2w: Tensor, t: Tensor, camera
     Returns:
         dict of :data:`EDIT_KEYS` maps, (S, H, W) or (S, H, W, 3), on the CPU.
     """
-    s = renderer.settings
     # network calls of netchunk // S points, as every render (method.md §2.6): bounded memory, the original's grouping
-    joint_fn = batchify_field(joint_fn, max(1, s.netchunk // int(c2w.shape[0])))
+    joint_fn = renderer.batched(joint_fn, int(c2w.shape[0]))
     return renderer.render_views(c2w, t, camera, keys=EDIT_KEYS, joint_fn=joint_fn, chunk=chunk)

@@ -123,12 +123,11 @@ class FieldRenderer(nn.Module):
         s = self.settings
         self._projected = []  # a training step: the renders' projected maps would only hold memory
         common = dict(n_samples=s.n_samples, perturb=s.perturb, lindisp=s.lindisp, raw_noise_std=s.raw_noise_std)
-        # network calls of at most netchunk // S points per scene, as the original's batchify (method.md §2.6)
-        per_call = max(1, s.netchunk // rays.origins.shape[0])
+        S = rays.origins.shape[0]
 
         def field(fn):
-            return batchify_field(functools.partial(fn, feats=self.features), per_call,
-                                  checkpoint=s.activation_checkpointing and dynamic)
+            return self.batched(functools.partial(fn, feats=self.features), S,
+                                checkpoint=s.activation_checkpointing and dynamic)
 
         if not dynamic:
             return render_rays_static(rays, s.near, s.far, t, static_fn=field(self.model.query_static), **common)
@@ -146,11 +145,10 @@ class FieldRenderer(nn.Module):
                                    raw_noise_std=0.0, inference=True, shared_noise=s.shared_noise,
                                    dynerf_blending=s.dynerf_blending, neighbour_passes=False)
 
-    def joint_field(self, feats: SceneFeatures, scenes: int):
-        """The model's joint (static + dynamic) query on ``feats``, in network calls of ``netchunk // scenes`` points
-        per scene (method.md §2.6)."""
-        return batchify_field(functools.partial(self.model.query_joint, feats=feats),
-                              max(1, self.settings.netchunk // scenes))
+    def batched(self, fn, scenes: int, checkpoint: bool = False):
+        """A field ``fn`` queried in network calls of at most ``netchunk // scenes`` points per scene, as the
+        original's batchify (method.md §2.6; :func:`~mononerf.render.images.batchify_field`)."""
+        return batchify_field(fn, max(1, self.settings.netchunk // scenes), checkpoint=checkpoint)
 
     @torch.inference_mode()
     def render_image(self, rays: RayBundle, t: torch.Tensor, *, keys=PER_RAY_KEYS, dynamic: bool = True,
@@ -184,9 +182,9 @@ class FieldRenderer(nn.Module):
             # the heads' first latent layers applied to each frame's feature maps once (exact; models/projected.py)
             projected = self.projected(R * n_samples, feats)
             if dynamic:
-                joint_fn = self.joint_field(projected, S)
+                joint_fn = self.batched(functools.partial(self.model.query_joint, feats=projected), S)
             else:
-                static_fn = self.static_field(projected, S)
+                static_fn = self.batched(functools.partial(self.model.query_static, feats=projected), S)
         derived = [k for k in keys if k in DERIVED_MAPS] if dynamic else []
 
         def ray_fn(rays, near, far):
@@ -203,11 +201,6 @@ class FieldRenderer(nn.Module):
             return {k: v for k, v in out.items() if k in keys}
 
         return render_chunked(rays, ray_fn, chunk=chunk, near=s.near, far=s.far, output_device=output_device)
-
-    def static_field(self, feats: SceneFeatures, scenes: int):
-        """The model's static query on ``feats`` in network calls of ``netchunk // scenes`` points per scene."""
-        return batchify_field(functools.partial(self.model.query_static, feats=feats),
-                              max(1, self.settings.netchunk // scenes))
 
     @torch.inference_mode()
     def render_views(self, c2w: torch.Tensor, t: torch.Tensor, camera: Pinhole, dynamic: bool = True,
