@@ -22,6 +22,8 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=16, help="rows of the frame to render (ignored with --full)")
     p.add_argument("--full", action="store_true", help="render the whole frame")
     p.add_argument("--chunk", type=int, default=None, help="rays per scene per render call (default info.chunk)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="render the frame this many times: the first, and the mean of the others (a video's frames)")
     a = p.parse_args()
     tr = build_trainer(a)
     with speed_context(a, tr.device):
@@ -40,13 +42,19 @@ def measure(tr, a) -> None:
     tr.renderer.render_views(c2w, t, d.camera._replace(height=2), chunk=chunk)  # warm-up
     sync(dev)
     reset_peak(dev)
-    t0 = time.perf_counter()
-    out = tr.renderer.render_views(c2w, t, d.camera._replace(height=rows), chunk=chunk)
-    sync(dev)
-    dt = time.perf_counter() - t0
+    times = []
+    for _ in range(max(1, a.repeat)):
+        t0 = time.perf_counter()
+        out = tr.renderer.render_views(c2w, t, d.camera._replace(height=rows), chunk=chunk)
+        sync(dev)
+        times.append(time.perf_counter() - t0)
+    dt = times[0] if len(times) == 1 else sum(times[1:]) / (len(times) - 1)
     assert out["rgb_map_full"].shape[:3] == (S, rows, W)
     per_frame = dt / S * H / rows
     how = "measured" if rows == H else f"extrapolated from {rows} of {H} rows ({rows * W} rays per scene)"
+    if len(times) > 1:
+        how += (f"; mean of renders 2-{len(times)}, the first took {times[0] / S * H / rows:.1f} s "
+                f"(each: {', '.join(f'{x / S * H / rows:.2f}' for x in times)})")
     print(f"render: {rows * W * S / dt:.0f} rays/s; {per_frame:.1f} s per {W}x{H} frame and scene ({how}); "
           f"peak memory {peak_mb(dev):.0f} MiB; chunk {chunk} rays, {tr.renderer.settings.netchunk // S} points "
           f"per network call; {load_note()}")

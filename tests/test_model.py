@@ -15,7 +15,7 @@ from mononerf.models.encoders import SpatialTemporalEncoder
 from mononerf.models.features import sample_frame_features, temporal_features
 from mononerf.models.heads import DynamicHead, StaticHead, linear_split
 from mononerf.models.mononerf import MonoNeRF
-from mononerf.models.projected import fold_latent_projections
+from mononerf.models.projected import Workspace, fold_latent_projections
 from mononerf.models.spatial_encoder import SpatialEncoder
 from mononerf.models.trajectory import (
     INTEGRATORS,
@@ -252,6 +252,50 @@ def test_temporal_features_edges_and_reshape_quirk():
     # the quirk is the original's op sequence: stack on a channel-first layout, permute, reshape
     ref = torch.stack([fixed[..., 0, :].transpose(1, 2), fixed[..., 1, :].transpose(1, 2)], -1)
     torch.testing.assert_close(quirk, ref.permute(0, 1, 3, 2).reshape(S, P, 2, C))
+
+
+def test_temporal_features_read_frame_t_straight_into_the_buffer():
+    # renders pass no point-major feat_curr: a scene whose neighbour frame lies outside the video reads frame t at uv
+    # straight into the result (and its neighbour lookup is skipped); the same bits as the stand-in copy
+    torch.manual_seed(0)
+    S, C, T, h, w, P = 3, 5, 3, 5, 6, 7
+    latent = torch.randn(S, C, T, h, w)
+    scaling = torch.tensor([w / (w - 1) * 2, h / (h - 1) * 2])
+    uv, uv_b, uv_f = (torch.rand(S, P, 2) * 12 for _ in range(3))
+    frame = torch.tensor([0, 1, 2])  # at the start, inside, at the end
+    cur = sample_frame_features(latent, frame, uv, (12, 10), scaling)
+    ws = Workspace()
+    for quirk in (True, False):
+        ref = temporal_features(latent, frame, T, cur, uv_b, uv_f, (12, 10), scaling, reshape_quirk=quirk)
+        got = temporal_features(latent, frame, T, None, uv_b, uv_f, (12, 10), scaling, reshape_quirk=quirk, uv=uv)
+        assert torch.equal(got, ref)
+    ref = temporal_features(latent, frame, T, cur, uv_b, uv_f, (12, 10), scaling)
+    for _ in range(2):  # a workspace's buffer, reused: every element is written (stale NaNs must not show)
+        buf = ws.empty("temporal", (S, C, 2, P), torch.float32, torch.device("cpu")).fill_(float("nan"))
+        got = temporal_features(latent, frame, T, None, uv_b, uv_f, (12, 10), scaling, uv=uv, buf=buf)
+        assert torch.equal(got, ref) and got.data_ptr() == buf.data_ptr()
+    assert ws.nbytes == S * C * 2 * P * 4
+    with pytest.raises(ValueError, match="feat_curr or uv"):
+        temporal_features(latent, frame, T, None, uv_b, uv_f, (12, 10), scaling)
+    with pytest.raises(ValueError, match="contiguous"):
+        temporal_features(latent, frame, T, cur, uv_b, uv_f, (12, 10), scaling, buf=torch.empty(S, C, P, 2))
+    with pytest.raises(ValueError, match="reshape quirk"):
+        temporal_features(latent, frame, T, cur, uv_b, uv_f, (12, 10), scaling, reshape_quirk=False,
+                          buf=torch.empty(S, C, 2, P))
+
+
+def test_workspace_reuses_its_buffers():
+    ws = Workspace()
+    a = ws.empty("x", (4, 6), torch.float32, torch.device("cpu"))
+    b = ws.empty("x", (3, 5), torch.float32, torch.device("cpu"))  # smaller: the same memory
+    assert b.shape == (3, 5) and b.is_contiguous() and b.data_ptr() == a.data_ptr()
+    c = ws.empty("y", (2,), torch.float32, torch.device("cpu"))  # another name: its own buffer
+    assert c.data_ptr() != a.data_ptr()
+    d = ws.empty("x", (5, 6), torch.float32, torch.device("cpu"))  # bigger: grown
+    assert d.shape == (5, 6) and ws.nbytes == (30 + 2) * 4
+    assert ws.empty("x", (2, 2), torch.float64, torch.device("cpu")).dtype == torch.float64
+    ws.clear()
+    assert ws.nbytes == 0
 
 
 # ------------------------------------------------------------------------------------------------ full model
@@ -719,15 +763,18 @@ def test_folded_projections_render_the_same_as_per_point_layers(f64_case, reshap
     model.quirks = saved.but(latent_temporal_reshape=reshape_quirk)
     try:
         with torch.inference_mode():
-            fast = fold_latent_projections(model, feats, 10 ** 9)
+            fast = fold_latent_projections(model, feats, 10 ** 9, Workspace())
             assert fast.dynamic_proj is not None and fast.static_proj is not None
             out_fast = _render(model, fast, rays, t, T, perturb=False, raw_noise_std=0.0)
+            again = _render(model, fast, rays, t, T, perturb=False, raw_noise_std=0.0)  # the workspace reused
             out_plain = _render(model, feats, rays, t, T, perturb=False, raw_noise_std=0.0)
     finally:
         model.quirks = saved
+    assert fast.dynamic_proj.workspace.nbytes > 0
     assert out_fast.keys() == out_plain.keys()
     for key in out_plain:
         torch.testing.assert_close(out_fast[key], out_plain[key], atol=1e-10, rtol=0, msg=key)
+        assert torch.equal(again[key], out_fast[key]), key
 
 
 def test_folded_projections_when_to_project(tiny_setup):

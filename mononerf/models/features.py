@@ -234,7 +234,7 @@ def merge_levels(feats: Sequence[torch.Tensor]) -> list[torch.Tensor]:
 
 def sample_frame_features(latent: "torch.Tensor | FeatureVolume | ProjectedVolume", frame: torch.Tensor,
                           uv: torch.Tensor, image_size: tuple[int, int], latent_scaling: torch.Tensor,
-                          out: torch.Tensor | None = None) -> torch.Tensor:
+                          out: torch.Tensor | None = None, scenes: Sequence[int] | None = None) -> torch.Tensor:
     """Bilinear features of frame ``frame[s]`` at pixels ``uv`` (method.md §2.4, pixelNeRF's ``index``).
 
     ``uv_n = uv · latent_scaling / (W, H) − 1``; ``grid_sample(bilinear, padding 'border', align_corners=True)``.
@@ -246,6 +246,7 @@ def sample_frame_features(latent: "torch.Tensor | FeatureVolume | ProjectedVolum
         frame: (S,) int frame per scene.  uv: (S, P, 2) pixels of the (W, H) image.
         image_size: (W, H) of the training images.  latent_scaling: (2,) ``[w/(w−1)·2, h/(h−1)·2]``.
         out: optional (S, P, C) tensor, any strides (e.g. a view of a bigger buffer), written and returned.
+        scenes: the scenes to look up (default all); with ``out``, the others' rows are left as they are.
     Returns:
         (S, P, C).
     """
@@ -261,7 +262,7 @@ def sample_frame_features(latent: "torch.Tensor | FeatureVolume | ProjectedVolum
     # a single copy (a transposed view would be copied again by every linear layer reading it)
     # maps are read LOOKUP_CHANNELS channels at a time: grid_sample works per channel (the same values), and a
     # channels-last map's gathers stay in the caches (a 512-channel 80x45 map at 32,768 points: 63 -> 34 ms)
-    for s in range(S):
+    for s in range(S) if scenes is None else scenes:
         f = int(frame[s])
         c0 = 0
         for m in _frame_maps(latent, s, f):
@@ -272,21 +273,29 @@ def sample_frame_features(latent: "torch.Tensor | FeatureVolume | ProjectedVolum
                     out = part.new_empty(S, P, latent.shape[1])
                 out[s, :, c0:c0 + part.shape[1]] = part[0, :, :, 0].T
                 c0 += part.shape[1]
+    if out is None:  # no scene looked up
+        out = uv.new_empty(S, P, latent.shape[1])
     return out
 
 
 def temporal_features(latent: torch.Tensor, frame: torch.Tensor, num_frames: int, feat_curr: torch.Tensor | None,
                       uv_b: torch.Tensor, uv_f: torch.Tensor, image_size: tuple[int, int],
-                      latent_scaling: torch.Tensor, reshape_quirk: bool = True) -> torch.Tensor:
+                      latent_scaling: torch.Tensor, reshape_quirk: bool = True,
+                      uv: torch.Tensor | None = None, buf: torch.Tensor | None = None) -> torch.Tensor:
     """Features gathered along the trajectory at frames t−1 and t+1 (method.md §2.7 step 6).
 
-    Where t+1 (t−1) falls outside the video the current features stand in. ``reshape_quirk`` (quirk
-    ``latent_temporal_reshape``, method.md §8.3) repeats the original's reshape of (S, C, 2, P) to (S, P, 2, C) without a
-    transpose, which scrambles channels and points; False stacks them as intended.
+    Where t+1 (t−1) falls outside the video the current features stand in: ``feat_curr``, or, when it is None, the
+    lookups of frame t at ``uv`` written straight into the result (the same values: renders, which have no
+    point-major ``feat_curr``). ``reshape_quirk`` (quirk ``latent_temporal_reshape``, method.md §8.3) repeats the
+    original's reshape of (S, C, 2, P) to (S, P, 2, C) without a transpose, which scrambles channels and points;
+    False stacks them as intended.
 
     Args:
-        feat_curr: (S, P, C) features at frame t (may be None when no scene's frame is the first or the last).
+        feat_curr: (S, P, C) features at frame t, or None.
         uv_b, uv_f: (S, P, 2) pixels in frames t−1, t+1.
+        uv: (S, P, 2) pixels in frame t (needed when ``feat_curr`` is None and a scene's frame is the first or the last).
+        buf: optional contiguous (S, C, 2, P) tensor the lookups are written into (``reshape_quirk`` only; a
+            render's workspace, models/projected.py).
     Returns:
         (S, P, 2, C): [backward, forward].
     """
@@ -296,17 +305,28 @@ def temporal_features(latent: torch.Tensor, frame: torch.Tensor, num_frames: int
         # the original stacks to (S, C, P, 2), permutes to (S, C, 2, P) and reshapes that memory to (S, P, 2, C).
         # The lookups are written straight into a contiguous (S, C, 2, P) buffer, each map's (C_l, P) result row by
         # row (no transposing copy, no stack); the reshape is then a view
-        buf = torch.empty(S, C, 2, P, dtype=latent.dtype, device=uv_b.device)
+        if buf is None:
+            buf = torch.empty(S, C, 2, P, dtype=latent.dtype, device=uv_b.device)
+        elif tuple(buf.shape) != (S, C, 2, P) or not buf.is_contiguous():
+            raise ValueError(f"buf must be a contiguous {(S, C, 2, P)} tensor, got {tuple(buf.shape)}")
         out_b, out_f = buf[:, :, 0].transpose(1, 2), buf[:, :, 1].transpose(1, 2)  # (S, P, C) views
+    elif buf is not None:
+        raise ValueError("buf is for the reshape quirk's (S, C, 2, P) layout")
     else:
         buf = torch.empty(S, P, 2, C, dtype=latent.dtype, device=uv_b.device)
         out_b, out_f = buf[:, :, 0], buf[:, :, 1]
-    sample_frame_features(latent, (frame - 1).clamp(0, num_frames - 1), uv_b, image_size, latent_scaling, out=out_b)
-    sample_frame_features(latent, (frame + 1).clamp(0, num_frames - 1), uv_f, image_size, latent_scaling, out=out_f)
-    for s in range(S):  # outside the video the current features stand in (whole scenes: one frame per scene)
-        for out, outside in ((out_f, int(frame[s]) + 1 >= num_frames), (out_b, int(frame[s]) - 1 < 0)):
-            if outside:
-                if feat_curr is None:
-                    raise ValueError("temporal_features needs feat_curr when a scene's frame is the first or the last")
+    for out, step, uv_n in ((out_b, -1, uv_b), (out_f, 1, uv_f)):
+        # whole scenes: one frame per scene. A scene whose neighbour lies outside the video reads frame t instead
+        inside = [s for s in range(S) if 0 <= int(frame[s]) + step < num_frames]
+        ends = [s for s in range(S) if s not in inside]
+        sample_frame_features(latent, frame + step, uv_n, image_size, latent_scaling, out=out, scenes=inside)
+        if not ends:
+            continue
+        if feat_curr is not None:
+            for s in ends:
                 out[s] = feat_curr[s]
+        elif uv is not None:
+            sample_frame_features(latent, frame, uv, image_size, latent_scaling, out=out, scenes=ends)
+        else:
+            raise ValueError("temporal_features needs feat_curr or uv when a scene's frame is the first or the last")
     return buf.reshape(S, P, 2, C) if reshape_quirk else buf

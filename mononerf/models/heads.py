@@ -28,7 +28,8 @@ def linear_split(layer: nn.Linear, x: torch.Tensor, g: torch.Tensor) -> torch.Te
     """
     a = x.shape[-1]
     w = layer.weight
-    return F.linear(x, w[:, :a]) + F.linear(g, w[:, a:], layer.bias)[:, None, :]
+    # the sum in place on the fresh product (a product's backward does not read its output)
+    return F.linear(x, w[:, :a]).add_(F.linear(g, w[:, a:], layer.bias)[:, None, :])
 
 
 class ViewHead(nn.Module):
@@ -85,7 +86,7 @@ class StaticHead(nn.Module):
         """:meth:`add_latent` from block ``b``'s slice ``proj`` (S, P, d_hidden) of the projected maps' lookups."""
         if b >= len(self.lin_z):
             return h
-        return h + (proj + self.lin_z[b].bias)
+        return (proj + self.lin_z[b].bias).add_(h)  # h + (proj + b_z): addition commutes, so the same bits
 
     def add_latent(self, latent: torch.Tensor | None, b: int, h: torch.Tensor) -> torch.Tensor:
         """Block ``b``'s latent term added to ``h`` (S, P, d_hidden); latent (S, P, d_latent)."""
@@ -209,10 +210,11 @@ class DynamicHead(nn.Module):
             fuse = self.temporal_linear_fuse[0]
             tt = self.temporal_linear[0](latent_temporal.mean(dim=-2))
             bias = torch.addmv(fuse.bias, fuse.weight[:, :d], self.lin_z[0].bias)
-            proj = proj + F.linear(tt, fuse.weight[:, d:], bias)
+            proj = F.linear(tt, fuse.weight[:, d:], bias).add_(proj)
         else:
             proj = proj + self.lin_z[b].bias
-        return h + proj
+        # h + proj in place on the temporary (addition commutes: the same bits)
+        return proj.add_(h)
 
     def add_latent(self, latent: torch.Tensor | None, latent_temporal: torch.Tensor | None, b: int,
                    h: torch.Tensor) -> torch.Tensor:

@@ -36,12 +36,12 @@ from mononerf.utils.checks import check_shape
 from mononerf.utils.host import host_read
 
 
-def _channel_major(volume: ProjectedVolume, uv: torch.Tensor) -> torch.Tensor:
-    """An (S, P, C) view of an (S, C, P) buffer for a render's lookups of a projected volume: grid_sample gives each
-    scene's lookups as (C, P), so they are copied in without a transpose (0.59 -> 0.13 s of a 160x90 frame of two
-    scenes); the blocks of models/rows.py read them in the caches. The same values."""
-    return torch.empty(uv.shape[0], volume.shape[1], uv.shape[1], dtype=volume.weight.dtype,
-                       device=uv.device).transpose(1, 2)
+def _channel_major(volume: ProjectedVolume, uv: torch.Tensor, name: str) -> torch.Tensor:
+    """An (S, P, C) view of an (S, C, P) buffer (the render's workspace ``name``) for a render's lookups of a
+    projected volume: grid_sample gives each scene's lookups as (C, P), so they are copied in without a transpose
+    (0.59 -> 0.13 s of a 160x90 frame of two scenes); the blocks of models/rows.py read them in the caches. The same
+    values."""
+    return volume.empty(name, (uv.shape[0], volume.shape[1], uv.shape[1])).transpose(1, 2)
 
 
 @dataclass
@@ -260,7 +260,7 @@ class MonoNeRF(nn.Module):
             scaling = feats.latent2d_scaling if self.encoder2d is not None else feats.latent_scaling
             inject = ProjectedLatent(self.mlp_static,
                                      sample_frame_features(feats.static_proj, frame, uv, feats.image_size, scaling,
-                                                           out=_channel_major(feats.static_proj, uv)))
+                                                           out=_channel_major(feats.static_proj, uv, "static")))
         elif self.encoder2d is not None:
             lat = sample_frame_features(feats.latent2d, frame, uv, feats.image_size, feats.latent2d_scaling)
         else:
@@ -287,11 +287,10 @@ class MonoNeRF(nn.Module):
         with lookups:
             if feats.dynamic_proj is not None:
                 lat_proj = sample_frame_features(feats.dynamic_proj, frame, uv, feats.image_size, feats.latent_scaling,
-                                                 out=_channel_major(feats.dynamic_proj, uv))
-                # the raw features are read only where they stand in for a neighbour outside the video
-                at_ends = bool(((frame == 0) | (frame == n - 1)).any()) and self.use_temporal_feature
-                latent = (sample_frame_features(feats.latent, frame, uv, feats.image_size, feats.latent_scaling)
-                          if at_ends else None)
+                                                 out=_channel_major(feats.dynamic_proj, uv, "dynamic"))
+                # the raw features at frame t are read only where they stand in for a neighbour outside the video,
+                # by temporal_features, straight into its buffer
+                latent = None
             else:
                 latent = sample_frame_features(feats.latent, frame, uv, feats.image_size, feats.latent_scaling)
         latent_temporal = None
@@ -302,8 +301,12 @@ class MonoNeRF(nn.Module):
                 pf = x_f if as_world else self._to_world(x_f, feats)
                 uv_b = self._project(pb, (frame - 1).clamp(0, n - 1), feats)
                 uv_f = self._project(pf, (frame + 1).clamp(0, n - 1), feats)
+                quirk = self.quirks.latent_temporal_reshape
+                buf = None  # renders: the workspace's buffer (models/projected.py)
+                if feats.dynamic_proj is not None and quirk:
+                    buf = feats.dynamic_proj.empty("temporal", (uv.shape[0], feats.latent.shape[1], 2, uv.shape[1]))
                 latent_temporal = temporal_features(feats.latent, frame, n, latent, uv_b, uv_f, feats.image_size,
-                                                    feats.latent_scaling, self.quirks.latent_temporal_reshape)
+                                                    feats.latent_scaling, quirk, uv=uv, buf=buf)
         # renders with projected maps: the head's latent layers stand-in (models/projected.py)
         inject = None if lat_proj is None else ProjectedLatent(self.mlp_dynamic, lat_proj, latent_temporal)
         return by_blocks(lambda e, v, z, sf, zt, i, c: self.mlp_dynamic(e, v, z, c, sf, zt, inject=i),

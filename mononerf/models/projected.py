@@ -10,17 +10,53 @@ is the same arithmetic up to float summation order. The heads have one forward (
 - :func:`fold_latent_projections` gives a :class:`~mononerf.models.mononerf.SceneFeatures` whose volumes carry
   the projected maps (under ``torch.inference_mode()``; make new ones after the weights change),
 - :class:`ProjectedLatent` stands in for a head's latent layers, given the lookups of the projected maps: the
-  ``inject`` argument of the heads' forward.
+  ``inject`` argument of the heads' forward,
+- :class:`Workspace` holds the lookups' buffers from one network call of a render to the next.
 """
 
 from __future__ import annotations
 
+import math
+import threading
 from dataclasses import replace
 
 import torch
 
 from mononerf.models.features import FeatureVolume, _frame_maps
 from mononerf.models.heads import DynamicHead, StaticHead
+
+
+class Workspace:
+    """The buffers a render's network call writes its lookups into, kept for the next call (inference only).
+
+    A render's call of 65,536 points writes ~0.8 GB of lookups (the t±1 features of the reshape quirk, the projected
+    maps' lookups). Fresh memory costs a page fault per page when first written, and on a virtual machine whose
+    host reclaims free memory, far more than the copy itself (0.8 of 9.4 s of a 160x90 frame of two scenes,
+    benchmarks/README.md); kept buffers are written in place. The values are the same.
+
+    :meth:`empty` gives an uninitialised tensor of any shape from the buffer named ``name`` (grown when too small),
+    one set per thread. Each buffer serves one use at a time: its previous contents are dead once a name is asked
+    for again. One per :class:`~mononerf.render.field.FieldRenderer`, emptied by a training step (:meth:`clear`).
+    """
+
+    def __init__(self):
+        self._buffers: dict[tuple[str, int], torch.Tensor] = {}
+
+    def empty(self, name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """An uninitialised (contiguous) tensor of ``shape`` from buffer ``name``."""
+        key, n = (name, threading.get_ident()), math.prod(shape)
+        buf = self._buffers.get(key)
+        if buf is None or buf.numel() < n or buf.dtype != dtype or buf.device != torch.device(device):
+            self._buffers.pop(key, None)  # the old one freed before the new one is made
+            buf = self._buffers[key] = torch.empty(n, dtype=dtype, device=device)
+        return buf[:n].view(shape)
+
+    def clear(self) -> None:
+        self._buffers.clear()
+
+    @property
+    def nbytes(self) -> int:
+        return sum(b.numel() * b.element_size() for b in self._buffers.values())
 
 
 class ProjectedVolume:
@@ -36,12 +72,15 @@ class ProjectedVolume:
     Args:
         volume: (S, C, T, h, w) tensor or :class:`FeatureVolume`.
         weight: (O, C).
+        workspace: where the lookups of a render's network calls are written (:class:`Workspace`; None: fresh
+            tensors).
     """
 
-    def __init__(self, volume: "torch.Tensor | FeatureVolume", weight: torch.Tensor):
+    def __init__(self, volume: "torch.Tensor | FeatureVolume", weight: torch.Tensor,
+                 workspace: Workspace | None = None):
         if weight.dim() != 2 or weight.shape[1] != volume.shape[1]:
             raise ValueError(f"weight {tuple(weight.shape)} does not match the volume's {volume.shape[1]} channels")
-        self.volume, self.weight = volume, weight
+        self.volume, self.weight, self.workspace = volume, weight, workspace
         # a query reads one frame per scene: room for two frames per scene, the oldest dropped first
         self.capacity = 2 * int(volume.shape[0])
         self._maps: dict[tuple[int, int], list[torch.Tensor]] = {}
@@ -55,6 +94,12 @@ class ProjectedVolume:
     @property
     def device(self) -> torch.device:
         return self.weight.device
+
+    def empty(self, name: str, shape: tuple[int, ...]) -> torch.Tensor:
+        """An uninitialised tensor for a render's lookups: from the :class:`Workspace` when there is one."""
+        if self.workspace is None:
+            return torch.empty(shape, dtype=self.weight.dtype, device=self.weight.device)
+        return self.workspace.empty(name, shape, self.weight.dtype, self.weight.device)
 
     def frame_maps(self, s: int, f: int) -> list[torch.Tensor]:
         """Scene ``s``, frame ``f``: ``[(1, O, h, w)]`` (channels-last), computed on first use."""
@@ -106,12 +151,12 @@ class ProjectedLatent:
         return head.add_projected(self.latent_proj[..., b * d:(b + 1) * d], b, h, self.latent_temporal)
 
 
-def fold_latent_projections(model, feats, points_per_frame: int):
+def fold_latent_projections(model, feats, points_per_frame: int, workspace: Workspace | None = None):
     """``feats`` (:class:`~mononerf.models.mononerf.SceneFeatures`) for a render of ``points_per_frame`` sample
     points per scene and frame under ``model``'s current weights: with the heads' first latent layers applied to the
     feature maps (:class:`ProjectedVolume`) when that costs less than applying them per point. Exact up to float
     summation order. No autograd: call it under ``torch.inference_mode()`` or ``no_grad``, and make new ones after
-    the weights change.
+    the weights change. ``workspace``: where the network calls write their lookups (:class:`Workspace`).
 
     Returns ``feats`` itself when nothing is worth projecting (small renders, heads without a projection).
     """
@@ -121,8 +166,8 @@ def fold_latent_projections(model, feats, points_per_frame: int):
     if not any(plan):
         return feats
     static_volume = feats.latent2d if model.encoder2d is not None else feats.latent
-    dyn = ProjectedVolume(feats.latent, latent_projection(model.mlp_dynamic)) if plan[0] else None
-    sta = ProjectedVolume(static_volume, latent_projection(model.mlp_static)) if plan[1] else None
+    dyn = ProjectedVolume(feats.latent, latent_projection(model.mlp_dynamic), workspace) if plan[0] else None
+    sta = ProjectedVolume(static_volume, latent_projection(model.mlp_static), workspace) if plan[1] else None
     return replace(feats, dynamic_proj=dyn, static_proj=sta)
 
 

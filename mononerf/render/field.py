@@ -19,7 +19,7 @@ from torch import nn
 from mononerf.geometry.cameras import Pinhole
 from mononerf.geometry.rays import RayBundle
 from mononerf.models.mononerf import MonoNeRF, SceneFeatures
-from mononerf.models.projected import fold_latent_projections, projection_plan
+from mononerf.models.projected import Workspace, fold_latent_projections, projection_plan
 from mononerf.quirks import Quirks
 from mononerf.render.composite import accumulate_along_rays
 from mononerf.render.images import batchify_field, prepare_rays, render_chunked
@@ -83,6 +83,8 @@ class FieldRenderer(nn.Module):
         self.features: SceneFeatures | None = None
         # the one projected-feature cache of renders: [(features, key, projected features)], newest last
         self._projected: list[tuple] = []
+        # the buffers the renders' network calls write their lookups into, kept from one call to the next
+        self.workspace = Workspace()
 
     @contextlib.contextmanager
     def using(self, **changes):
@@ -112,7 +114,7 @@ class FieldRenderer(nn.Module):
                     return projected
                 del self._projected[n]  # drop the old maps before making new ones
                 break
-        projected = fold_latent_projections(self.model, feats, points_per_frame)
+        projected = fold_latent_projections(self.model, feats, points_per_frame, self.workspace)
         self._projected = self._projected[-(PROJECTED_CACHE - 1):] + [(feats, key, projected)]
         return projected
 
@@ -121,7 +123,8 @@ class FieldRenderer(nn.Module):
         training settings: jitter, σ noise; the dynamic stage with its t±1 passes). Full images of time t at the
         test settings are :meth:`render_image`'s."""
         s = self.settings
-        self._projected = []  # a training step: the renders' projected maps would only hold memory
+        self._projected = []  # a training step: the renders' projected maps and buffers would only hold memory
+        self.workspace.clear()
         common = dict(n_samples=s.n_samples, perturb=s.perturb, lindisp=s.lindisp, raw_noise_std=s.raw_noise_std)
         S = rays.origins.shape[0]
 
