@@ -296,6 +296,15 @@ def test_workspace_reuses_its_buffers():
     assert ws.empty("x", (2, 2), torch.float64, torch.device("cpu")).dtype == torch.float64
     ws.clear()
     assert ws.nbytes == 0
+    # one set per thread; a finished thread's set goes when a buffer is next made (a viewer's clients come and go)
+    import threading
+
+    worker = threading.Thread(target=lambda: ws.empty("x", (100,), torch.float32, torch.device("cpu")))
+    worker.start()
+    worker.join()
+    assert ws.nbytes == 400
+    ws.empty("x", (3,), torch.float32, torch.device("cpu"))
+    assert ws.nbytes == 12
 
 
 # ------------------------------------------------------------------------------------------------ full model

@@ -35,8 +35,9 @@ class Workspace:
     benchmarks/README.md); kept buffers are written in place. The values are the same.
 
     :meth:`empty` gives an uninitialised tensor of any shape from the buffer named ``name`` (grown when too small),
-    one set per thread. Each buffer serves one use at a time: its previous contents are dead once a name is asked
-    for again. One per :class:`~mononerf.render.field.FieldRenderer`, emptied by a training step (:meth:`clear`).
+    one set per thread (a finished thread's set is dropped when a buffer is next made). Each buffer serves one use at
+    a time: its previous contents are dead once a name is asked for again. One per
+    :class:`~mononerf.render.field.FieldRenderer`, emptied by a training step (:meth:`clear`).
     """
 
     def __init__(self):
@@ -48,6 +49,9 @@ class Workspace:
         buf = self._buffers.get(key)
         if buf is None or buf.numel() < n or buf.dtype != dtype or buf.device != torch.device(device):
             self._buffers.pop(key, None)  # the old one freed before the new one is made
+            alive = {t.ident for t in threading.enumerate()}  # a finished thread's buffers (a viewer's client) go
+            for k in [k for k in self._buffers if k[1] not in alive]:
+                del self._buffers[k]
             buf = self._buffers[key] = torch.empty(n, dtype=dtype, device=device)
         return buf[:n].view(shape)
 
