@@ -31,8 +31,8 @@ class Workspace:
 
     A render's call of 65,536 points writes ~0.8 GB of lookups (the t±1 features of the reshape quirk, the projected
     maps' lookups). Fresh memory costs a page fault per page when first written, and on a virtual machine whose
-    host reclaims free memory, far more than the copy itself (0.8 of 9.4 s of a 160x90 frame of two scenes,
-    benchmarks/README.md); kept buffers are written in place. The values are the same.
+    host reclaims free memory, far more than the copy itself (~0.9 s of a 160x90 frame of two scenes on the 2-core
+    benchmark machine, benchmarks/README.md); kept buffers are written in place. The values are the same.
 
     :meth:`empty` gives an uninitialised tensor of any shape from the buffer named ``name`` (grown when too small),
     one set per thread (a finished thread's set is dropped when a buffer is next made). Each buffer serves one use at
@@ -45,9 +45,11 @@ class Workspace:
 
     def empty(self, name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         """An uninitialised (contiguous) tensor of ``shape`` from buffer ``name``."""
-        key, n = (name, threading.get_ident()), math.prod(shape)
+        key, n, device = (name, threading.get_ident()), math.prod(shape), torch.device(device)
         buf = self._buffers.get(key)
-        if buf is None or buf.numel() < n or buf.dtype != dtype or buf.device != torch.device(device):
+        fits = (buf is not None and buf.numel() >= n and buf.dtype == dtype and buf.device.type == device.type
+                and device.index in (None, buf.device.index))
+        if not fits:
             self._buffers.pop(key, None)  # the old one freed before the new one is made
             alive = {t.ident for t in threading.enumerate()}  # a finished thread's buffers (a viewer's client) go
             for k in [k for k in self._buffers if k[1] not in alive]:
