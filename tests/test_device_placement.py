@@ -55,6 +55,19 @@ def test_a_full_image_render_and_an_evaluation_view_stay_on_their_device(trainer
     _checked(lambda: renders.testset_all(p, 0, grid=2, folder=tmp_path / "dump"))
 
 
+def test_a_training_step_empties_the_renders_projected_maps_and_workspace(trainer):
+    # renders keep their projected maps and lookup buffers from one call to the next; a training step drops both
+    from mononerf.eval import renders
+
+    p, renderer = trainer.pipeline, trainer.renderer
+    d = p.data
+    c2w, t = d.poses[:, 1, :, :4], torch.full((d.num_scenes,), 0.25, device=d.device)
+    renders.render_outputs(p, c2w, t, ("rgb",))
+    assert renderer._projected and renderer.workspace.nbytes > 0
+    _step(trainer, "dynamic")
+    assert not renderer._projected and renderer.workspace.nbytes == 0
+
+
 def test_the_check_fails_on_a_tensor_made_on_the_default_device_and_on_a_hidden_host_read():
     x = torch.ones(4)  # made before the check: a tensor of the step's device
     with pytest.raises(AssertionError, match="made without a device"):
