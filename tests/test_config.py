@@ -270,6 +270,36 @@ def test_read_hocon_merges_like_pyhocon_includes(tmp_path):
     assert values == {"a.x": 3, "b": 3} and Path(sources["a.x"]).name == "a.conf"
 
 
+def test_parsed_texts_are_kept_per_process_and_handed_out_as_copies(tmp_path, monkeypatch):
+    from mononerf.config import values
+
+    conf = _write(tmp_path / "a.conf", "a { x = [1, 2] }\nb = ${a.x}\n")
+    first = values._own_trees(str(conf), None)[-1][1]
+    first.put("a.y", 99)  # a caller that changes its tree changes no later read
+    assert read_hocon(str(conf))[0] == {"a.x": [1, 2], "b": [1, 2]}
+    hits = values._parsed.cache_info().hits
+    assert read_hocon(str(conf))[0] == {"a.x": [1, 2], "b": [1, 2]} and values._parsed.cache_info().hits > hits
+    conf.write_text("a { x = 5 }\n")  # the text is the key: an edited file is read anew
+    assert read_hocon(str(conf))[0] == {"a.x": 5}
+    cfg = load_config(["-c", str(MAIN_EXP), "--set", "model.encoder.num_layers=[0, 1]"])
+    cfg.model.encoder.num_layers.append(2)
+    assert load_config(["-c", str(MAIN_EXP), "--set", "model.encoder.num_layers=[0, 1]"]).model.encoder.num_layers \
+        == [0, 1]
+    # a substitution may read the environment: parsed each time
+    monkeypatch.setenv("MONONERF_TEST_NAME", "one")
+    assert values._literal("${MONONERF_TEST_NAME}", "here") == "one"
+    monkeypatch.setenv("MONONERF_TEST_NAME", "two")
+    assert values._literal("${MONONERF_TEST_NAME}", "here") == "two"
+    # a text that fails is not kept, and each failure names its own caller
+    for where in ("first place", "second place"):
+        with pytest.raises(ConfigError, match=f"^{where}: cannot parse value"):
+            values._literal("[1, 2", where)
+    for where in ("x.conf", "y.conf"):
+        with pytest.raises(ConfigError, match=f"^{where}: include url"):
+            with values._no_hocon_includes(where):
+                values._parse('include url("http://example.com/a.conf")\n', resolve=False)
+
+
 def test_quarter_conf_expnames_and_the_fixed_truck_include(chdir_root):
     cfg = parse_config_file("mononerf_conf/exp/quarter_frame_training/Balloon2.conf")
     assert (cfg.info.basedir, cfg.info.expname) == ("./logs/unseen_motion_training/", "Balloon2")

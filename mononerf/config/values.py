@@ -3,7 +3,9 @@ configargparse txt files. :mod:`mononerf.config` builds the one Config object fr
 
 from __future__ import annotations
 
+import copy
 import difflib
+import functools
 import math
 import os
 import re
@@ -125,7 +127,7 @@ def _literal(text: str, where: str) -> Any:
     """Parse one HOCON/JSON literal (``3``, ``true``, ``[0, 1]``, ``"a b"``, ``null``, bare strings)."""
     try:
         with _no_hocon_includes(where):
-            return ConfigFactory.parse_string("v = " + text)["v"]
+            return _parse("v = " + text, resolve=True)["v"]
     except ConfigError:
         raise
     except Exception as exc:  # pyparsing raises several exception types
@@ -169,6 +171,23 @@ def _flatten(tree: Mapping, prefix: str = ""):
             yield from _flatten(value, key)
         else:
             yield key, list(value) if isinstance(value, list) else value
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str, resolve: bool) -> ConfigTree:
+    return ConfigFactory.parse_string(text, resolve=resolve)
+
+
+def _parse(text: str, resolve: bool) -> ConfigTree:
+    """pyhocon's parse of ``text``, kept per process and handed out as a copy (callers may change it).
+
+    Every run, evaluation and render of a process reads the same conf files and ``--set`` values again, and pyparsing
+    takes ~40 ms a file and ~5 ms a literal (a copy: ~0.5 ms). A text that fails is not kept: it fails again, with
+    the message of the caller's context (:func:`_no_hocon_includes`), and a resolved text with a substitution (which
+    may read the environment) is parsed each time. Call inside that context."""
+    if resolve and "${" in text:
+        return ConfigFactory.parse_string(text, resolve=True)
+    return copy.deepcopy(_parsed(text, resolve))
 
 
 @contextmanager
@@ -258,7 +277,7 @@ def _own_trees(path: str, roots: list[str] | None, chain: tuple[str, ...] = ()) 
                               f"(looked for {_display(target)})")
     try:
         with _no_hocon_includes(_display(path)):
-            own = ConfigFactory.parse_string(_INCLUDE.sub("", text), resolve=False)
+            own = _parse(_INCLUDE.sub("", text), resolve=False)
     except ConfigError:
         raise
     except Exception as exc:  # pyparsing raises several exception types

@@ -25,7 +25,7 @@ FORMAT = 2
 
 def _update(h, t: torch.Tensor) -> None:
     h.update(str((tuple(t.shape), str(t.dtype))).encode())
-    h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())  # the buffer itself, no copy
 
 
 def cache_key(model: MonoNeRF, images: torch.Tensor) -> str:
