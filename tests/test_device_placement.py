@@ -125,3 +125,49 @@ def test_flush_denormals_says_when_it_cannot_reach_the_pool(monkeypatch):
         monkeypatch.undo()
         cpu.flush_denormals(False)
     assert not flush_denormals_enabled()
+
+
+_FAULT_PROBE = """
+import resource, sys
+import mononerf, torch
+from mononerf.utils.cpu import keep_freed_memory
+if sys.argv[1] == "on" and not keep_freed_memory():
+    print("unsupported"); raise SystemExit
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+x = torch.ones(16 << 20); del x  # 64 MB: its pages are first written here either way
+before = faults()
+for _ in range(5):
+    x = torch.ones(16 << 20); del x
+print(faults() - before)
+"""
+
+
+def test_keep_freed_memory_reuses_the_pages_of_freed_tensors():
+    # run.keep_freed_memory: a freed 64 MB tensor's memory serves the next one without a page fault; by default glibc
+    # unmaps it and every new one is written onto fresh pages (at least one fault per 2 MB huge page)
+    import subprocess
+    import sys
+
+    def faults(mode):
+        r = subprocess.run([sys.executable, "-c", _FAULT_PROBE, mode], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return r.stdout.strip()
+
+    on = faults("on")
+    if on == "unsupported":
+        pytest.skip("not glibc: run.keep_freed_memory leaves malloc as it is")
+    off = faults("off")
+    assert int(off) >= 5 * 32 and int(on) * 10 < int(off), (off, on)
+
+
+def test_the_pipeline_keeps_freed_memory_only_when_the_config_says(scenes, tmp_path, monkeypatch, capsys):  # noqa: F811
+    import mononerf.pipeline.pipeline as pipeline_module
+
+    calls = []
+    monkeypatch.setattr(pipeline_module, "keep_freed_memory", lambda: calls.append(1) or False)
+    pipeline_module.Pipeline(load_config(tiny_argv(scenes, tmp_path)))
+    assert calls == [] and "keep_freed_memory" not in capsys.readouterr().err
+    pipeline_module.Pipeline(load_config(tiny_argv(scenes, tmp_path, extra=["run.keep_freed_memory=true"])))
+    assert calls == [1]
+    assert "note: run.keep_freed_memory: the C library is not glibc" in capsys.readouterr().err
