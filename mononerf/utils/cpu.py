@@ -66,7 +66,7 @@ def keep_freed_memory() -> bool:
     (no trimming of the heap's top): from now on, for the whole process (glibc offers no way back to its adaptive
     defaults). The values computed are the same; the process's resident memory then stays at its peak, and that peak
     is higher (blocks of different sizes share one heap). Returns False where the C library is not glibc (macOS,
-    musl) or refused the settings; nothing is changed then."""
+    musl; nothing is changed) or glibc refused a setting."""
     libc = _glibc()
     if libc is None:
         return False
