@@ -7,6 +7,7 @@ Spatial sizes are tiny so the R50 runs fast on CPU.
 from __future__ import annotations
 
 import collections
+import os
 import sys
 from pathlib import Path
 
@@ -465,3 +466,30 @@ def test_native_feature_volume_reads_the_same_values_as_the_upsampled_one(which)
         ref = sample_frame_features(a["latent"], frame, uv, (52, 36), a["latent_scaling"])
         got = sample_frame_features(vol, frame, uv, (52, 36), b["latent_scaling"])
         torch.testing.assert_close(got, ref, atol=1e-6, rtol=1e-6)
+
+
+def test_the_tests_init_memo_gives_the_weights_and_generator_state_of_a_real_build():
+    # tests/conftest.py hands out copies of the encoders built once per generator state: a copy must equal a real
+    # build from that state (every tensor, to the bit, in its own storage), and leave the generator where it would
+    import mononerf.models.encoders as encoders
+
+    from tests.conftest import InitMemo
+
+    memo = InitMemo(lambda: torchvision.models.resnet18(weights=None))
+    runs = []
+    for build in (memo, memo, memo.build):  # a miss, a hit, a real build
+        torch.manual_seed(123)
+        net = build()
+        runs.append((net, torch.rand(4)))
+    assert memo.hits == 1
+    (first, after0), (copy_, after1), (real, after2) = runs
+    assert torch.equal(after0, after2) and torch.equal(after1, after2)
+    for a, b, c in zip(first.state_dict().values(), copy_.state_dict().values(), real.state_dict().values()):
+        assert torch.equal(a, c) and torch.equal(b, c)
+    kept = {net.conv1.weight.data_ptr() for net, _ in memo._cache.values()}
+    assert len({first.conv1.weight.data_ptr(), copy_.conv1.weight.data_ptr()} | kept) == 3  # nothing shared
+    torch.manual_seed(7)
+    assert not torch.equal(memo().conv1.weight, real.conv1.weight)  # another state: another build
+    if os.environ.get("MONONERF_TEST_INIT_MEMO", "1") != "0":  # the encoders of every test go through it
+        assert isinstance(encoders.ResNet3dSlowOnly, InitMemo)
+        assert all(isinstance(spec.build, InitMemo) for spec in BACKBONES_2D.values())
