@@ -32,6 +32,13 @@ def linear_split(layer: nn.Linear, x: torch.Tensor, g: torch.Tensor) -> torch.Te
     return F.linear(x, w[:, :a]).add_(F.linear(g, w[:, a:], layer.bias)[:, None, :])
 
 
+def plus_bias_like(proj: torch.Tensor, bias: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``proj + bias`` written in the memory layout of ``like`` (S, P, d): a render's lookups are channel-major
+    (models/projected.py), and a sum that kept their layout would hand the rest of the head transposed activations
+    (each product would copy them first, each residual sum would stride across them). The same values."""
+    return torch.add(proj, bias, out=torch.empty_like(like))
+
+
 class ViewHead(nn.Module):
     """NeRF-style colour head: alpha from features, rgb from ``[feature_linear(h), viewdirs]`` (method.md §2.10)."""
 
@@ -86,7 +93,7 @@ class StaticHead(nn.Module):
         """:meth:`add_latent` from block ``b``'s slice ``proj`` (S, P, d_hidden) of the projected maps' lookups."""
         if b >= len(self.lin_z):
             return h
-        return (proj + self.lin_z[b].bias).add_(h)  # h + (proj + b_z): addition commutes, so the same bits
+        return plus_bias_like(proj, self.lin_z[b].bias, h).add_(h)  # h + (proj + b_z): addition commutes
 
     def add_latent(self, latent: torch.Tensor | None, b: int, h: torch.Tensor) -> torch.Tensor:
         """Block ``b``'s latent term added to ``h`` (S, P, d_hidden); latent (S, P, d_latent)."""
@@ -212,7 +219,7 @@ class DynamicHead(nn.Module):
             bias = torch.addmv(fuse.bias, fuse.weight[:, :d], self.lin_z[0].bias)
             proj = F.linear(tt, fuse.weight[:, d:], bias).add_(proj)
         else:
-            proj = proj + self.lin_z[b].bias
+            proj = plus_bias_like(proj, self.lin_z[b].bias, h)
         # h + proj in place on the temporary (addition commutes: the same bits)
         return proj.add_(h)
 
