@@ -818,7 +818,7 @@ def test_heads_without_a_projection_keep_per_point_layers(kwargs):
 def test_projected_latent_terms_come_in_the_hidden_layout(head_kind):
     # a render's lookups of the projected maps are channel-major (S, C, P) seen as (S, P, C); the latent term added to
     # the hidden state must come back in that state's point-major layout (a channel-major one made every later
-    # product copy its input and every residual sum stride: 9.7 -> 7.2 s of ops in a 160x90 frame), same values
+    # product copy its input and every residual sum stride: benchmarks/README.md), same values
     torch.manual_seed(0)
     head = StaticHead(d_latent=24, d_hidden=16) if head_kind == "static" else DynamicHead(d_latent=24, d_hidden=16,
                                                                                          d_global=8)
