@@ -36,14 +36,6 @@ from mononerf.utils.checks import check_shape
 from mononerf.utils.host import host_read
 
 
-def _channel_major(volume: ProjectedVolume, uv: torch.Tensor, name: str) -> torch.Tensor:
-    """An (S, P, C) view of an (S, C, P) buffer (the render's workspace ``name``) for a render's lookups of a
-    projected volume: grid_sample gives each scene's lookups as (C, P), so they are copied in without a transpose
-    (0.59 -> 0.13 s of a 160x90 frame of two scenes); the blocks of models/rows.py read them in the caches. The same
-    values."""
-    return volume.empty(name, (uv.shape[0], volume.shape[1], uv.shape[1])).transpose(1, 2)
-
-
 @dataclass
 class SceneFeatures:
     """What :meth:`MonoNeRF.encode` computes once and every query reads (method.md §2.3).
@@ -260,7 +252,7 @@ class MonoNeRF(nn.Module):
             scaling = feats.latent2d_scaling if self.encoder2d is not None else feats.latent_scaling
             inject = ProjectedLatent(self.mlp_static,
                                      sample_frame_features(feats.static_proj, frame, uv, feats.image_size, scaling,
-                                                           out=_channel_major(feats.static_proj, uv, "static")))
+                                                           out=feats.static_proj.lookup_buffer("static", *uv.shape[:2])))
         elif self.encoder2d is not None:
             lat = sample_frame_features(feats.latent2d, frame, uv, feats.image_size, feats.latent2d_scaling)
         else:
@@ -287,7 +279,7 @@ class MonoNeRF(nn.Module):
         with lookups:
             if feats.dynamic_proj is not None:
                 lat_proj = sample_frame_features(feats.dynamic_proj, frame, uv, feats.image_size, feats.latent_scaling,
-                                                 out=_channel_major(feats.dynamic_proj, uv, "dynamic"))
+                                                 out=feats.dynamic_proj.lookup_buffer("dynamic", *uv.shape[:2]))
                 # the raw features at frame t are read only where they stand in for a neighbour outside the video,
                 # by temporal_features, straight into its buffer
                 latent = None

@@ -24,6 +24,7 @@ import torch
 
 from mononerf.models.features import FeatureVolume, _frame_maps
 from mononerf.models.heads import DynamicHead, StaticHead
+from mononerf.models.lookup import rows_exact
 
 
 class Workspace:
@@ -106,6 +107,17 @@ class ProjectedVolume:
         if self.workspace is None:
             return torch.empty(shape, dtype=self.weight.dtype, device=self.weight.device)
         return self.workspace.empty(name, shape, self.weight.dtype, self.weight.device)
+
+    def lookup_buffer(self, name: str, scenes: int, points: int) -> torch.Tensor:
+        """An (S, P, O) tensor for a render's lookups of this volume (buffer ``name``), in the layout the lookups
+        come in: point-major where they are read from the maps' rows (models/lookup.py), else an (S, O, P) buffer
+        seen as (S, P, O), since grid_sample gives each scene's lookups as (O, P) (a transposing copy of them took
+        0.59 s of a 160x90 frame's 9 s). The heads' blocks (models/rows.py) read either in the caches; the same
+        values."""
+        o = self.weight.shape[0]
+        if rows_exact(self.weight.dtype, self.weight.device):
+            return self.empty(name, (scenes, points, o))
+        return self.empty(name, (scenes, o, points)).transpose(1, 2)
 
     def frame_maps(self, s: int, f: int) -> list[torch.Tensor]:
         """Scene ``s``, frame ``f``: ``[(1, O, h, w)]`` (channels-last), computed on first use."""
