@@ -835,6 +835,18 @@ def test_projected_latent_terms_come_in_the_hidden_layout(head_kind):
                 assert torch.equal(out, (part + head.lin_z[b].bias) + h)
 
 
+def test_pair_mean_is_torch_mean_bit_for_bit():
+    from mononerf.models.heads import pair_mean
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 50, 2, 33) * torch.logspace(-30, 30, 33)  # sums that round, at every magnitude
+    x[0, 0, :, 0] = torch.tensor([-0.0, 0.0])
+    for v in (x, x.transpose(0, 1)):  # a strided input as well
+        ref = v.mean(dim=-2)
+        got = pair_mean(v)
+        assert torch.equal(got, ref) and got.shape == ref.shape
+
+
 def test_resnet_block_inference_path_is_the_same_arithmetic():
     from mononerf.models.blocks import ResnetBlockFC
 

@@ -40,6 +40,12 @@ def plus_bias_like(proj: torch.Tensor, bias: torch.Tensor, like: torch.Tensor) -
     return torch.add(proj, bias, out=torch.empty_like(like, dtype=torch.result_type(proj, bias)))
 
 
+def pair_mean(x: torch.Tensor) -> torch.Tensor:
+    """``x.mean(dim=-2)`` of (…, 2, C) as (x₀ + x₁) / 2, the same sum and division (the same bits), without the
+    zero-filled output of a reduction over a middle dimension (renders: 0.17 s of a 160x90 frame of two scenes)."""
+    return torch.add(x[..., 0, :], x[..., 1, :]).div_(2)
+
+
 class ViewHead(nn.Module):
     """NeRF-style colour head: alpha from features, rgb from ``[feature_linear(h), viewdirs]`` (method.md §2.10)."""
 
@@ -216,7 +222,7 @@ class DynamicHead(nn.Module):
             # fuse(cat[lin_z0(l), tt]) = (W_fa·W_z0)·l + W_fb·tt + (W_fa·b_z0 + b_fuse)
             d = self.lin_z[0].out_features
             fuse = self.temporal_linear_fuse[0]
-            tt = self.temporal_linear[0](latent_temporal.mean(dim=-2))
+            tt = self.temporal_linear[0](pair_mean(latent_temporal))
             bias = torch.addmv(fuse.bias, fuse.weight[:, :d], self.lin_z[0].bias)
             proj = F.linear(tt, fuse.weight[:, d:], bias).add_(proj)
         else:
