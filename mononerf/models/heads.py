@@ -41,8 +41,9 @@ def plus_bias_like(proj: torch.Tensor, bias: torch.Tensor, like: torch.Tensor) -
 
 
 def pair_mean(x: torch.Tensor) -> torch.Tensor:
-    """``x.mean(dim=-2)`` of (…, 2, C) as (x₀ + x₁) / 2, the same sum and division (the same bits), without the
-    zero-filled output of a reduction over a middle dimension (renders: 0.17 s of a 160x90 frame of two scenes)."""
+    """``x.mean(dim=-2)`` of (…, 2, C) as (x₀ + x₁) / 2: the same sum and division (the same bits), as one sum instead
+    of a reduction over a middle dimension, whose zero-filled output and accumulation took 0.17 s of a 160x90 frame
+    of two scenes (renders' profile, benchmarks/README.md)."""
     return torch.add(x[..., 0, :], x[..., 1, :]).div_(2)
 
 
