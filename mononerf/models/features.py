@@ -270,22 +270,19 @@ def sample_frame_features(latent: "torch.Tensor | FeatureVolume | ProjectedVolum
         c0 = 0
         corners = {}  # (h, w) -> the points' corner rows and weights (models/lookup.py)
         for m in _frame_maps(latent, s, f):
+            if out is None:
+                out = m.new_empty(S, P, latent.shape[1])
             if use_rows(m, grid):  # grid_sample's values from the map's rows
-                if out is None:
-                    out = m.new_empty(S, P, latent.shape[1])
                 hw = tuple(m.shape[-2:])
                 if hw not in corners:
                     corners[hw] = corner_rows(grid[s, :, 0], *hw)
                 sample_rows(m, *corners[hw], out[s, :, c0:c0 + m.shape[1]])
-                c0 += m.shape[1]
-                continue
-            for a in range(0, m.shape[1], LOOKUP_CHANNELS):
-                part = F.grid_sample(m[:, a:a + LOOKUP_CHANNELS], grid[s:s + 1], mode="bilinear",
-                                     padding_mode="border", align_corners=True)
-                if out is None:
-                    out = part.new_empty(S, P, latent.shape[1])
-                out[s, :, c0:c0 + part.shape[1]] = part[0, :, :, 0].T
-                c0 += part.shape[1]
+            else:
+                for a in range(0, m.shape[1], LOOKUP_CHANNELS):
+                    part = F.grid_sample(m[:, a:a + LOOKUP_CHANNELS], grid[s:s + 1], mode="bilinear",
+                                         padding_mode="border", align_corners=True)
+                    out[s, :, c0 + a:c0 + a + part.shape[1]] = part[0, :, :, 0].T
+            c0 += m.shape[1]
     if out is None:  # no scene looked up
         out = uv.new_empty(S, P, latent.shape[1])
     return out

@@ -33,10 +33,10 @@ def linear_split(layer: nn.Linear, x: torch.Tensor, g: torch.Tensor) -> torch.Te
 
 
 def plus_bias_like(proj: torch.Tensor, bias: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """``proj + bias`` written in the memory layout of ``like`` (S, P, d): a render's lookups are channel-major
-    (models/projected.py), and a sum that kept their layout would hand the rest of the head transposed activations
-    (each product would copy them first, each residual sum would stride across them). The same values, and the dtype
-    of ``proj + bias`` (under autocast ``like`` may be narrower)."""
+    """``proj + bias`` written in the memory layout of ``like`` (S, P, d): a render's lookups may be channel-major
+    (grid_sample's, models/projected.py), and a sum that kept their layout would hand the rest of the head transposed
+    activations (each product would copy them first, each residual sum would stride across them). The same values,
+    and the dtype of ``proj + bias`` (under autocast ``like`` may be narrower)."""
     return torch.add(proj, bias, out=torch.empty_like(like, dtype=torch.result_type(proj, bias)))
 
 

@@ -14,8 +14,8 @@ repeats the last row with weight 0, as grid_sample masks it). On the 2-core benc
 
 The two agree bit for bit only where both sum the four products in that order with the same fused multiply-adds, a
 property of the build (torch 2.14 on x86 with its AVX2 or AVX-512 kernels: yes; with ATEN_CPU_CAPABILITY=default,
-no). :func:`rows_exact` compares them once per process, dtype and device on test maps; where they differ, or autograd needs the lookup, or the map is not channels-last, the
-lookups stay with grid_sample (:func:`use_rows`).
+no). :func:`rows_exact` compares them once per process, dtype and device on test maps; where they differ, or
+autograd needs the lookup, or the map is not channels-last, the lookups stay with grid_sample (:func:`use_rows`).
 """
 
 from __future__ import annotations
