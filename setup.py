@@ -36,6 +36,7 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["mononerf", "mononerf.*"]),
+    package_data={"mononerf.utils": ["block_cache.cpp"]},  # compiled on first use (run.keep_freed_memory)
     install_requires=CORE,
     extras_require={"mmaction": MMACTION, "preprocess": PREPROCESS, "view": VIEW, "dev": DEV},
 )

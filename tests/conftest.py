@@ -9,11 +9,11 @@ once per generator state and hand out copies, leaving the generator where the bu
 weights and the same random numbers afterwards, bit for bit (tests/test_encoders.py checks both against a real build).
 ``MONONERF_TEST_INIT_MEMO=0`` builds every network afresh. Measured: 228 of 278 builds are copies, ~13 s less.
 
-**The test process keeps the memory it frees** (:func:`mononerf.utils.cpu.keep_freed_memory`, the mechanism of
-``run.keep_freed_memory``): glibc stops handing blocks of 32 MB and more back to the kernel, so tests that follow each
-other reuse pages instead of faulting fresh ones in (1 million fewer page faults; 252 / 270 s → 238 / 253 s, A B A B).
-Only this process: the subprocesses the tests start (entry points, DDP, the allocator probes) keep glibc's defaults.
-``MONONERF_TEST_KEEP_FREED_MEMORY=0`` leaves malloc as it is.
+**The test process keeps the memory it frees** (:func:`mononerf.utils.block_cache.keep_freed_blocks`, the
+mechanism of ``run.keep_freed_memory``, which every CPU pipeline of the tests sets anyway): tests that follow each other
+reuse the blocks of 2 MB and more instead of faulting fresh pages in. Only this process: the subprocesses the tests
+start (entry points, DDP, the allocator probes) set it through their own pipelines or not at all.
+``MONONERF_TEST_KEEP_FREED_MEMORY=0`` leaves it to the pipelines.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from torch import nn
 
 import mononerf.models.encoders as encoders
 import mononerf.models.spatial_encoder as spatial_encoder
-from mononerf.utils.cpu import keep_freed_memory
+from mononerf.utils.block_cache import keep_freed_blocks
 
 
 class InitMemo:
@@ -66,4 +66,4 @@ if os.environ.get("MONONERF_TEST_INIT_MEMO", "1") != "0":
         spatial_encoder.BACKBONES_2D[_name] = _spec._replace(build=InitMemo(_spec.build))
 
 if os.environ.get("MONONERF_TEST_KEEP_FREED_MEMORY", "1") != "0":
-    keep_freed_memory()  # False off glibc: nothing changed
+    keep_freed_blocks(True)  # a reason string where it cannot be built: nothing changed

@@ -189,9 +189,9 @@ FLAG_KEYS: tuple[Key, ...] = (
        "thread (false = IEEE denormal numbers, the original's arithmetic; true changes only such values and keeps a "
        "CPU training step from slowing down ~3x as the losses saturate: docs/training.md)", PIPELINE,
        "--flush_denormal", note="new key: the demo sets it"),
-    _k("run.keep_freed_memory", "bool", False, "CPU, glibc: memory freed by tensors stays in the process for the next "
-       "ones instead of going back to the kernel (the same values; a released-size CPU training step ~1.8x faster where "
-       "fresh pages are slow to fault in, e.g. a virtual machine; its peak memory ~20 % higher, and the process keeps "
-       "it until it ends: docs/training.md)", PIPELINE, "--keep_freed_memory",
-       note="new key: process-wide from the first pipeline that sets it"),
+    _k("run.keep_freed_memory", "bool", True, "CPU: a freed tensor of 32 MB or more keeps its memory for the next "
+       "one of its size instead of handing it back to the kernel, within the most memory ever in use at once (the "
+       "same values and peak; a released-size CPU training step ~2x faster where fresh pages are slow to fault in, "
+       "e.g. a virtual machine; a small C++ allocator compiled on first use: docs/training.md)", PIPELINE,
+       "--keep_freed_memory", note="new key: process-wide, each CPU pipeline sets it"),
 )

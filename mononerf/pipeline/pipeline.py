@@ -28,7 +28,8 @@ from mononerf.pipeline.feature_cache import encode_cached
 from mononerf.quirks import Quirks
 from mononerf.render.field import FieldRenderer, GroupedRenderer, RenderSettings
 from mononerf.render.images import prepare_rays
-from mononerf.utils.cpu import flush_denormals, keep_freed_memory
+from mononerf.utils.block_cache import keep_freed_blocks
+from mononerf.utils.cpu import flush_denormals
 from mononerf.utils.device import resolve_device
 from mononerf.utils.host import host_read
 
@@ -99,9 +100,11 @@ class Pipeline:
             print("note: run.flush_denormal: this CPU or PyTorch build could not flush denormal numbers on every "
                   "thread (no FTZ mode, or no GNU OpenMP pool); training may slow down as the run goes on",
                   file=sys.stderr)
-        if cfg.run.keep_freed_memory and not keep_freed_memory():
-            print("note: run.keep_freed_memory: the C library is not glibc (or refused the settings); freed memory "
-                  "goes back to the system as usual", file=sys.stderr)
+        if self.device.type == "cpu":
+            reason = keep_freed_blocks(bool(cfg.run.keep_freed_memory))
+            if reason is not None:
+                print(f"note: run.keep_freed_memory: {reason}; freed memory goes back to the system as usual "
+                      "(run.keep_freed_memory=false silences this)", file=sys.stderr)
         scene_dirs = resolve_scene_dirs(info.dataset_file_lists, train.datadir)
         pixel_offset = 0.0 if self.quirks.no_half_pixel_offset else 0.5
         scenes = read_scenes(scene_dirs, str(train.dataset_type), factor=int(train.factor),

@@ -10,12 +10,6 @@ slowdown and changes only values below 1.2e-38.
 ``torch.set_flush_denormal`` sets the bits of the calling thread only, and PyTorch's matrix products run on the
 threads of its OpenMP pool, created before a config is read; :func:`flush_denormals` sets them on every thread of
 the pool too, by running the setter in one OpenMP parallel region of the libgomp PyTorch loaded.
-
-Freed memory kept in the process: ``run.keep_freed_memory`` (docs/training.md, "Freed memory"). PyTorch's CPU
-tensors come from glibc's ``malloc``, which hands every block of 32 MB or more (and, by default, the free top of the
-heap) back to the kernel when it is freed; the next tensor of that size starts on fresh pages, each written for the
-first time through a page fault. :func:`keep_freed_memory` asks glibc (``mallopt``) to take every block from its heap
-and to keep what is freed there, so a training step reuses the memory of the step before.
 """
 
 from __future__ import annotations
@@ -45,29 +39,3 @@ def flush_denormals(on: bool) -> bool:
     callback = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda _: torch.set_flush_denormal(on))
     ctypes.CDLL(path).GOMP_parallel(callback, None, ctypes.c_uint(0), ctypes.c_uint(0))
     return True
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc's mallopt parameters (malloc.h)
-_INT_MAX = 2**31 - 1
-
-
-def _glibc() -> ctypes.CDLL | None:
-    try:
-        libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version.restype = ctypes.c_char_p
-        libc.gnu_get_libc_version()
-    except (OSError, AttributeError):
-        return None
-    return libc
-
-
-def keep_freed_memory() -> bool:
-    """glibc's ``malloc`` takes every block from its heap (no ``mmap`` of large blocks) and keeps freed memory there
-    (no trimming of the heap's top): from now on, for the whole process (glibc offers no way back to its adaptive
-    defaults). The values computed are the same; the process's resident memory then stays at its peak, and that peak
-    is higher (blocks of different sizes share one heap). Returns False where the C library is not glibc (macOS,
-    musl; nothing is changed) or glibc refused a setting."""
-    libc = _glibc()
-    if libc is None:
-        return False
-    return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, _INT_MAX))
