@@ -99,11 +99,15 @@ def test_kept_blocks_never_take_the_memory_above_the_most_ever_in_use():
 
 def test_a_missing_or_failing_compiler_is_a_one_line_reason(tmp_path, monkeypatch):
     monkeypatch.setattr(block_cache, "_lib", None)
+    monkeypatch.setattr(block_cache, "_failed", None)
     monkeypatch.setenv("MONONERF_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(block_cache, "_compiler", lambda: None)
     assert block_cache.keep_freed_blocks(True) == "no C++ compiler found (set $CXX, or install g++)"
+    monkeypatch.setattr(block_cache, "_compiler", lambda: "c++")
+    assert block_cache.keep_freed_blocks(True) == "no C++ compiler found (set $CXX, or install g++)"  # not tried again
     monkeypatch.undo()
     monkeypatch.setattr(block_cache, "_lib", None)
+    monkeypatch.setattr(block_cache, "_failed", None)
     monkeypatch.setenv("MONONERF_CACHE_DIR", str(tmp_path / "cache"))
     bad = tmp_path / "block_cache.cpp"
     bad.write_text("this is not C++\n")
@@ -120,7 +124,7 @@ def test_the_build_is_reused(tmp_path):
     assert block_cache.build(tmp_path) == first and first.stat().st_mtime_ns == stamp
 
 
-def test_the_pipeline_sets_the_block_cache_from_the_config_on_the_cpu(scenes, tmp_path, monkeypatch, capsys):  # noqa: F811
+def test_the_pipeline_sets_the_block_cache_from_the_config(scenes, tmp_path, monkeypatch, capsys):  # noqa: F811
     import mononerf.pipeline.pipeline as pipeline_module
 
     calls = []
@@ -131,3 +135,33 @@ def test_the_pipeline_sets_the_block_cache_from_the_config_on_the_cpu(scenes, tm
             in capsys.readouterr().err)
     pipeline_module.Pipeline(load_config(tiny_argv(scenes, tmp_path, extra=["run.keep_freed_memory=false"])))
     assert calls == [True, False]
+
+
+_THREADS = """
+import json, threading
+import mononerf, torch
+from mononerf.utils import block_cache as bc
+assert bc.keep_freed_blocks(True) is None
+torch.set_num_threads(1)
+bad = []
+def work(k):
+    for i in range(40):
+        x = torch.empty((32 + 2 * ((i + k) % 3)) << 18)  # 32, 34 or 36 MB: hits, misses and unmaps interleave
+        x.fill_(k)
+        y = torch.full((8 << 18,), float(i))  # below 32 MB: glibc's, beside
+        if not bool((x == k).all()) or not bool((y == i).all()):  # another thread was handed the same block
+            bad.append((k, i))
+threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(json.dumps({"bad": bad, "stats": bc.stats()}))
+"""
+
+
+def test_threads_never_share_a_block():
+    r = subprocess.run([sys.executable, "-c", _THREADS], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    s = out["stats"]
+    assert out["bad"] == [] and s["hits"] > 0 and s["misses"] > 0, out
+    assert s["in_use_bytes"] == 0 and s["kept_bytes"] <= s["high_water_bytes"], s

@@ -1,12 +1,13 @@
 // A caching CPU allocator for large blocks: run.keep_freed_memory (docs/training.md, "Freed memory").
 //
-// Every CPU tensor of `min_bytes` or more (32 MB: what glibc maps on its own) gets a block of its size rounded up to kAlign, mapped on its own and aligned to
-// kAlign (advised for huge pages when `huge`). A freed block is kept, and the next request of exactly that size takes
-// it, so a training step writes into the pages of the step before instead of faulting fresh ones in. The kept blocks
-// are bounded: the blocks in use plus those kept never exceed the most ever in use at once (the high-water mark) plus
-// `slack`; a request no kept block fits unmaps the oldest kept ones first. So the process's peak memory is the
-// allocator's without the cache (plus the rounding). Smaller tensors go to the allocator that was there before.
-// Built by mononerf/utils/block_cache.py against the installed torch; loaded with ctypes.
+// Every CPU tensor of `min_bytes` or more (32 MB: what glibc maps on its own) gets a block of its size rounded up to
+// kAlign, mapped on its own and aligned to kAlign (advised for huge pages when `huge`). A freed block is kept, and the
+// next request of exactly that size takes it, so a training step writes into the pages of the step before instead of
+// faulting fresh ones in. The kept blocks are bounded: the blocks in use plus those kept never exceed the most ever
+// in use at once (the high-water mark) plus `slack` (0 from Python); a request no kept block fits unmaps the oldest
+// kept ones first. So the process's peak memory is the allocator's without the cache (plus the rounding). Smaller
+// tensors go to the allocator that was there before. Built by mononerf/utils/block_cache.py against the installed
+// torch; loaded with ctypes.
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 
@@ -83,16 +84,17 @@ void free_block(void* p) {
   size_t size = it->second;
   S->in_use.erase(it);
   S->in_use_bytes -= size;
-  c10::reportMemoryUsageToProfiler(p, -static_cast<int64_t>(size), S->in_use_bytes, S->in_use_bytes + S->kept_bytes,
-                                   c10::Device(c10::DeviceType::CPU));
-  if (!S->keep) {
-    lock.unlock();
-    munmap(p, size);
-    return;
+  size_t in_use = S->in_use_bytes, reserved = S->in_use_bytes + S->kept_bytes;
+  if (S->keep) {
+    S->kept.emplace_back(size, p);
+    S->by_size.emplace(size, std::prev(S->kept.end()));
+    S->kept_bytes += size;
+    reserved += size;
   }
-  S->kept.emplace_back(size, p);
-  S->by_size.emplace(size, std::prev(S->kept.end()));
-  S->kept_bytes += size;
+  bool keep = S->keep;
+  lock.unlock();
+  if (!keep) munmap(p, size);
+  c10::reportMemoryUsageToProfiler(p, -static_cast<int64_t>(size), in_use, reserved, c10::Device(c10::DeviceType::CPU));
 }
 
 struct BlockCache final : c10::Allocator {
@@ -123,12 +125,15 @@ struct BlockCache final : c10::Allocator {
       S->in_use_bytes -= r;
       throw std::bad_alloc();
     }
+    size_t in_use, reserved;
     {
       std::lock_guard<std::mutex> lock(S->mu);
       S->in_use.emplace(p, r);
-      c10::reportMemoryUsageToProfiler(p, static_cast<int64_t>(r), S->in_use_bytes, S->in_use_bytes + S->kept_bytes,
-                                       c10::Device(c10::DeviceType::CPU));
+      in_use = S->in_use_bytes;
+      reserved = S->in_use_bytes + S->kept_bytes;
     }
+    // outside the lock: the profiler may allocate
+    c10::reportMemoryUsageToProfiler(p, static_cast<int64_t>(r), in_use, reserved, c10::Device(c10::DeviceType::CPU));
     return {p, p, &free_block, c10::Device(c10::DeviceType::CPU)};
   }
   c10::DeleterFnPtr raw_deleter() const override { return &free_block; }
@@ -147,9 +152,12 @@ int mononerf_block_cache_set(int keep, unsigned long long slack, unsigned long l
     if (S->before == nullptr) {
       c10::Allocator* before = c10::GetCPUAllocator();
       if (before->raw_deleter() == nullptr) return 0;
+      S->before = before;  // before the switch: another thread may allocate through the cache at once
       c10::SetCPUAllocator(cache, 0);
-      if (c10::GetCPUAllocator() != cache) return 0;
-      S->before = before;
+      if (c10::GetCPUAllocator() != cache) {
+        S->before = nullptr;
+        return 0;
+      }
     }
     S->keep = keep != 0;
     S->slack = slack;

@@ -32,6 +32,7 @@ SOURCE = Path(__file__).with_name("block_cache.cpp")
 MIN_BYTES = 32 << 20  # smaller blocks stay with glibc, which keeps them in its heap (its mmap threshold: 32 MB at most)
 _STATS = ("hits", "misses", "unmapped", "in_use_bytes", "kept_bytes", "high_water_bytes")
 _lib: ctypes.CDLL | None = None
+_failed: str | None = None  # why the library could not be built or loaded: not tried again in this process
 
 
 def cache_dir() -> Path:
@@ -101,12 +102,16 @@ def keep_freed_blocks(on: bool) -> str | None:
 
     Returns None when set, else the one-line reason it could not be (nothing changed). ``on=False`` before any
     ``on=True`` changes nothing. Huge pages are advised as PyTorch's own allocator does (``THP_MEM_ALLOC_ENABLE``)."""
+    global _failed
     if not on and _lib is None:
         return None
+    if _failed is not None:
+        return _failed
     try:
         lib = _load()
     except (RuntimeError, OSError) as e:
-        return str(e)
+        _failed = str(e)
+        return _failed
     huge = os.environ.get("THP_MEM_ALLOC_ENABLE", "0") == "1"
     if not lib.mononerf_block_cache_set(int(on), 0, MIN_BYTES, int(huge)):
         return "another CPU allocator is installed in this process"
