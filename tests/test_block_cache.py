@@ -5,6 +5,7 @@ It is process-wide (PyTorch's CPU allocator), so the probes run in fresh process
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -16,6 +17,21 @@ from tests.test_train import scenes, tiny_argv  # noqa: F401 (the scenes fixture
 
 if block_cache._compiler() is None or not sys.platform.startswith("linux"):
     pytest.skip("no C++ compiler (or not Linux): the block cache cannot be built here", allow_module_level=True)
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The library built once into a folder of the tests' own (the probes do not depend on the user's cache)."""
+    directory = tmp_path_factory.mktemp("block_cache")
+    block_cache.build(directory)
+    return directory
+
+
+def _run(script: str, built, *args: str) -> dict:
+    env = {**os.environ, "MONONERF_CACHE_DIR": str(built)}
+    r = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
 
 _PROBE = """
 import json, resource, sys
@@ -41,14 +57,8 @@ print(json.dumps(out))
 """
 
 
-def _probe(mode: str) -> dict:
-    r = subprocess.run([sys.executable, "-c", _PROBE, mode], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    return json.loads(r.stdout.strip().splitlines()[-1])
-
-
-def test_a_freed_block_serves_the_next_tensor_of_its_size_without_page_faults():
-    on, off = _probe("on"), _probe("off")
+def test_a_freed_block_serves_the_next_tensor_of_its_size_without_page_faults(built):
+    on, off = _run(_PROBE, built, "on"), _run(_PROBE, built, "off")
     assert on["set"] is None and off["set"] is None
     assert off["stats"] is None and off["faults"] >= 5 * 32  # glibc: every 64 MB tensor on fresh pages
     assert on["same_block"] and on["faults"] < 32, on  # the same block each time, its pages already there
@@ -83,10 +93,8 @@ print(json.dumps(seen))
 """
 
 
-def test_kept_blocks_never_take_the_memory_above_the_most_ever_in_use():
-    r = subprocess.run([sys.executable, "-c", _BOUND], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    seen = json.loads(r.stdout.strip().splitlines()[-1])
+def test_kept_blocks_never_take_the_memory_above_the_most_ever_in_use(built):
+    seen = _run(_BOUND, built)
     mb = 1 << 20
     assert seen[0]["high_water_bytes"] == 192 * mb and seen[1]["kept_bytes"] == 192 * mb
     # the first 40 MB tensor: 192 kept + 40 > 192, so the oldest kept block goes; the second fits beside the rest
@@ -158,10 +166,8 @@ print(json.dumps({"bad": bad, "stats": bc.stats()}))
 """
 
 
-def test_threads_never_share_a_block():
-    r = subprocess.run([sys.executable, "-c", _THREADS], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    out = json.loads(r.stdout.strip().splitlines()[-1])
+def test_threads_never_share_a_block(built):
+    out = _run(_THREADS, built)
     s = out["stats"]
     assert out["bad"] == [] and s["hits"] > 0 and s["misses"] > 0, out
     assert s["in_use_bytes"] == 0 and s["kept_bytes"] <= s["high_water_bytes"], s
