@@ -4,10 +4,9 @@
 // kAlign, mapped on its own and aligned to kAlign (advised for huge pages when `huge`). A freed block is kept, and the
 // next request of exactly that size takes it, so a training step writes into the pages of the step before instead of
 // faulting fresh ones in. The kept blocks are bounded: the blocks in use plus those kept never exceed the most ever
-// in use at once (the high-water mark) plus `slack` (0 from Python); a request no kept block fits unmaps the oldest
-// kept ones first. So the process's peak memory is the allocator's without the cache (plus the rounding). Smaller
-// tensors go to the allocator that was there before. Built by mononerf/utils/block_cache.py against the installed
-// torch; loaded with ctypes.
+// in use at once (the high-water mark); a request no kept block fits unmaps the oldest kept ones first. So the
+// process's peak memory is the allocator's without the cache (plus the rounding). Smaller tensors go to the allocator
+// that was there before. Built by mononerf/utils/block_cache.py against the installed torch; loaded with ctypes.
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 
@@ -32,7 +31,7 @@ struct State {
   std::unordered_map<void*, size_t> in_use;  // block -> its size
   Kept kept;
   std::multimap<size_t, Kept::iterator> by_size;
-  size_t in_use_bytes = 0, kept_bytes = 0, high_water = 0, slack = 0, min_bytes = size_t(32) << 20;
+  size_t in_use_bytes = 0, kept_bytes = 0, high_water = 0, min_bytes = 0;  // min_bytes: set with the cache
   size_t hits = 0, misses = 0, unmapped = 0;
   bool keep = false, huge = true;
   c10::Allocator* before = nullptr;  // the allocator this one replaced: small blocks
@@ -114,7 +113,7 @@ struct BlockCache final : c10::Allocator {
         S->hits++;
       } else {
         S->misses++;
-        while (!S->kept.empty() && S->in_use_bytes + S->kept_bytes + r > S->high_water + S->slack) take_oldest(dropped);
+        while (!S->kept.empty() && S->in_use_bytes + S->kept_bytes + r > S->high_water) take_oldest(dropped);
       }
       S->in_use_bytes += r;  // counted before the block is mapped, so that another thread's request sees it
       if (S->in_use_bytes > S->high_water) S->high_water = S->in_use_bytes;
@@ -145,7 +144,7 @@ BlockCache* cache = new BlockCache;
 extern "C" {
 // Install (once) as PyTorch's CPU allocator and keep freed blocks (keep != 0) or unmap them. 0: another allocator of
 // a higher priority is in place, or the one before has no raw deleter; nothing changed.
-int mononerf_block_cache_set(int keep, unsigned long long slack, unsigned long long min_bytes, int huge) {
+int mononerf_block_cache_set(int keep, unsigned long long min_bytes, int huge) {
   Blocks dropped;
   {
     std::lock_guard<std::mutex> lock(S->mu);
@@ -160,7 +159,6 @@ int mononerf_block_cache_set(int keep, unsigned long long slack, unsigned long l
       }
     }
     S->keep = keep != 0;
-    S->slack = slack;
     S->min_bytes = min_bytes < 1 ? 1 : min_bytes;
     S->huge = huge != 0;
     while (!S->keep && !S->kept.empty()) take_oldest(dropped);

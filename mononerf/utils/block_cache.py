@@ -89,7 +89,7 @@ def _load() -> ctypes.CDLL:
     global _lib
     if _lib is None:
         lib = ctypes.CDLL(str(build()))
-        lib.mononerf_block_cache_set.argtypes = [ctypes.c_int, ctypes.c_ulonglong, ctypes.c_ulonglong, ctypes.c_int]
+        lib.mononerf_block_cache_set.argtypes = [ctypes.c_int, ctypes.c_ulonglong, ctypes.c_int]
         lib.mononerf_block_cache_set.restype = ctypes.c_int
         lib.mononerf_block_cache_stats.argtypes = [ctypes.POINTER(ctypes.c_ulonglong)]
         _lib = lib
@@ -113,7 +113,7 @@ def keep_freed_blocks(on: bool) -> str | None:
         _failed = str(e)
         return _failed
     huge = os.environ.get("THP_MEM_ALLOC_ENABLE", "0") == "1"
-    if not lib.mononerf_block_cache_set(int(on), 0, MIN_BYTES, int(huge)):
+    if not lib.mononerf_block_cache_set(int(on), MIN_BYTES, int(huge)):
         return "another CPU allocator is installed in this process"
     return None
 
